@@ -1,0 +1,69 @@
+"""The one ASGI app: web chat, health, and (as they arrive) webhooks, API and console."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from bot import logs
+from bot.channels import webchat
+from bot.config import Settings, secret_key
+from bot.identity import Pseudonyms
+from bot.pipeline import Pipeline
+from responses import catalog
+from storage.repository import Storage, StorageUnavailable
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, storage: Storage | None = None) -> Starlette:
+    """Build the app. With `storage` given (tests), the caller owns its lifecycle."""
+    owned = storage is None
+    store = storage or Storage(settings.database_url)
+    pipeline = Pipeline(store, Pseudonyms(secret_key(settings)), texts=catalog())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        if not await store.is_current():
+            if settings.env == "production":
+                raise SystemExit("raabta: the database schema is not current: run `raabta db upgrade` first")
+            await store.upgrade()
+        logs.event(log, "started", database=store.dialect, env=settings.env)
+        try:
+            yield
+        finally:
+            if owned:
+                await store.close()
+            logs.event(log, "stopped")
+
+    async def healthz(_request: Request) -> Response:
+        ok = await store.ping()
+        return JSONResponse(
+            {"status": "ok" if ok else "degraded", "database": "ok" if ok else "unreachable"},
+            status_code=200 if ok else 503,
+        )
+
+    async def home(_request: Request) -> Response:
+        return RedirectResponse("/chat")
+
+    async def unavailable(_request: Request, _exc: Exception) -> Response:
+        return JSONResponse({"error": "the database is unavailable; try again shortly"}, status_code=503)
+
+    app = Starlette(
+        routes=[
+            Route("/", home),
+            Route("/healthz", healthz),
+            *webchat.routes(pipeline, settings.webchat_ip_limit),
+        ],
+        lifespan=lifespan,
+        exception_handlers={StorageUnavailable: unavailable},
+    )
+    app.state.pipeline = pipeline
+    app.state.storage = store
+    return app

@@ -1,0 +1,136 @@
+"""The `raabta` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from bot import logs
+from bot.config import load_settings, secret_key
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from bot.app import create_app
+
+    settings = load_settings()
+    app = create_app(settings)
+    # No access log: its lines would carry client addresses and session ids.
+    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_config=None, server_header=False)
+    return 0
+
+
+def _chat(args: argparse.Namespace) -> int:
+    from bot.channels.terminal import chat
+    from bot.identity import Pseudonyms
+    from bot.pipeline import Pipeline
+    from storage.repository import Storage
+
+    settings = load_settings()
+
+    async def run() -> int:
+        storage = Storage(settings.database_url)
+        try:
+            if not await storage.is_current():
+                await storage.upgrade()
+            return await chat(Pipeline(storage, Pseudonyms(secret_key(settings))), args.lang)
+        finally:
+            await storage.close()
+
+    return asyncio.run(run())
+
+
+def _db_upgrade(_args: argparse.Namespace) -> int:
+    from storage.repository import Storage
+
+    settings = load_settings()
+
+    async def run() -> None:
+        storage = Storage(settings.database_url)
+        try:
+            await storage.upgrade()
+        finally:
+            await storage.close()
+
+    asyncio.run(run())
+    print("database is up to date", file=sys.stderr)
+    return 0
+
+
+def _nlu_parse(_args: argparse.Namespace) -> int:
+    from nlu import parse
+
+    for number, line in enumerate(sys.stdin, 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            text = item["text"]
+            if not isinstance(text, str):
+                raise TypeError
+        except (json.JSONDecodeError, KeyError, TypeError):
+            print(
+                f'raabta nlu parse: line {number}: expected a JSON object with a string "text"',
+                file=sys.stderr,
+            )
+            return 2
+        print(json.dumps(parse(text).to_dict(), ensure_ascii=False), flush=True)
+    return 0
+
+
+def _content_check(_args: argparse.Namespace) -> int:
+    from responses import ContentError, load
+
+    try:
+        texts = load()
+    except ContentError as exc:
+        print(f"content check failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"content OK: {len(texts.texts)} texts in en, ur and ur-Latn")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="raabta", description="Raabta: report extremist pages; work the queue."
+    )
+    sub = top.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the bot: web chat, webhooks, API, console")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.set_defaults(func=_serve)
+
+    chat = sub.add_parser("chat", help="talk to the bot in the terminal")
+    chat.add_argument("--lang", choices=["en", "ur", "ur-Latn"])
+    chat.set_defaults(func=_chat)
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="apply migrations").set_defaults(func=_db_upgrade)
+
+    nlu = sub.add_parser("nlu", help="language understanding").add_subparsers(
+        dest="nlu_command", required=True
+    )
+    nlu.add_parser("parse", help='JSON lines {"text": ...} in, parses out').set_defaults(func=_nlu_parse)
+
+    content = sub.add_parser("content", help="what the bot says").add_subparsers(
+        dest="content_command", required=True
+    )
+    content.add_parser("check", help="check every text in every language").set_defaults(func=_content_check)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logs.setup(logging.INFO)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

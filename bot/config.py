@@ -1,0 +1,106 @@
+"""One settings object over the RAABTA_* environment. A bad value stops the start, naming the variable."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = logging.getLogger(__name__)
+PREFIX = "RAABTA_"
+
+
+class ConfigError(SystemExit):
+    """The configuration cannot be used; the message names the variable."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"raabta: configuration error: {message}")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="ignore", frozen=True)
+
+    database_url: str = "sqlite+aiosqlite:///./data/raabta.db"
+    secret_key: SecretStr | None = None
+    data_dir: Path = Path("./data")
+    env: Literal["development", "production"] = "development"
+    telegram_token: SecretStr | None = None
+    telegram_api_url: str = "https://api.telegram.org/bot"
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    messenger_page_token: SecretStr | None = None
+    messenger_app_secret: SecretStr | None = None
+    messenger_verify_token: SecretStr | None = None
+    graph_api_url: str = "https://graph.facebook.com/v21.0"
+    nlu: Literal["embedded", "rasa"] = "embedded"
+    rasa_url: str | None = None
+    alert_webhook_url: str | None = None
+    retention_days: int = Field(default=180, ge=1, le=3650)
+    webchat_ip_limit: int = Field(default=120, ge=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        aliases = {
+            "sqlite:": "sqlite+aiosqlite:",
+            "postgresql:": "postgresql+asyncpg:",
+            "postgres:": "postgresql+asyncpg:",
+        }
+        for plain, driver in aliases.items():
+            if value.startswith(plain):
+                value = driver + value[len(plain) :]
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must be sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db")
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters")
+        return value
+
+    @field_validator(
+        "telegram_api_url", "graph_api_url", "telegram_webhook_url", "rasa_url", "alert_webhook_url"
+    )
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment (and explicit overrides, for tests); raise ConfigError naming what is wrong."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else "?"
+            problems.append(f"{PREFIX}{field.upper()}: {error['msg']}")
+        raise ConfigError("; ".join(problems)) from None
+
+
+def secret_key(settings: Settings) -> bytes:
+    """The master secret: configured, or in development generated once into data/secret.key (mode 0600)."""
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value().encode()
+    if settings.env == "production":
+        raise ConfigError(
+            f"{PREFIX}SECRET_KEY is required when {PREFIX}ENV=production (32 characters or more)"
+        )
+    path = settings.data_dir / "secret.key"
+    if path.exists():
+        return path.read_bytes().strip()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_urlsafe(48))
+    log.warning("secret_key_generated", extra={"fields": {"path": str(path)}})
+    return path.read_bytes().strip()

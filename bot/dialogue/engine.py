@@ -1,0 +1,217 @@
+"""Dispatch of one inbound event: global choices and interrupts first, then the current step."""
+
+from __future__ import annotations
+
+import copy
+
+from bot.dialogue.flows import info, report, status
+from bot.dialogue.turn import GLOBAL_CHOICES, MENU, Turn
+from bot.dialogue.types import MAX_TEXT, Context, Inbound, Outcome, State
+from nlu.types import Parse
+from responses import LANGUAGES, Catalog, catalog
+
+FREE_TEXT_STEPS = frozenset({*report.STEPS, "status.code"})
+COMMAND_INTENTS = frozenset({"cancel", "back", "change_language"})
+COMMAND_MAX_WORDS = 4
+CONFIDENT = 0.45
+
+
+def handle(
+    inbound: Inbound, parse: Parse, state: State, context: Context, texts: Catalog | None = None
+) -> Outcome:
+    """The replies, next state and effects for one inbound event. Pure: `state` is not modified."""
+    turn = Turn(copy.deepcopy(state), parse, context, texts or catalog())
+    if inbound.choice is not None:
+        _on_choice(turn, inbound.choice)
+    else:
+        _on_message(turn, inbound)
+    return Outcome(tuple(turn.replies), turn.state, tuple(turn.effects))
+
+
+def prompt_current(turn: Turn) -> None:
+    """Show again what the current step asks."""
+    step = turn.state.step
+    if step in report.STEPS:
+        report.prompt(turn)
+    elif step == "status.code":
+        status.ask_code(turn)
+    elif step in ("start", "language"):
+        info.ask_language(turn)
+    elif step == "learn":
+        info.learn(turn)
+    elif step == "family":
+        info.family(turn)
+    else:
+        info.menu(turn)
+
+
+def _cancel(turn: Turn) -> None:
+    key = "common.cancelled_report" if turn.state.step in report.STEPS else "common.cancelled"
+    info.menu(turn, key)
+
+
+def _back(turn: Turn) -> None:
+    if turn.state.history:
+        turn.state.step = turn.state.history.pop()
+        prompt_current(turn)
+    else:
+        info.menu(turn)
+
+
+def _set_language(turn: Turn, lang: str) -> None:
+    first_time = turn.state.step in ("start", "language")
+    turn.state.lang = lang
+    if first_time:
+        turn.state.step = "menu"
+        info.menu(turn, "menu.first")
+    else:
+        turn.say("common.language_set")
+        prompt_current(turn)
+
+
+def _on_choice(turn: Turn, choice: str) -> None:
+    if choice.startswith("lang:") and choice in GLOBAL_CHOICES:
+        _set_language(turn, choice[5:])
+        return
+    if choice == "nav:cancel":
+        _cancel(turn)
+        return
+    if choice == "nav:menu":
+        info.menu(turn)
+        return
+    if choice not in turn.state.offered:
+        turn.say("common.stale_button")
+        prompt_current(turn)
+        return
+    if choice == "nav:back":
+        _back(turn)
+    elif choice.startswith("menu:") and choice[5:] in MENU:
+        _open(turn, choice[5:])
+    elif choice.startswith("learn:") and choice[6:] in info.LEARN_CARDS:
+        info.learn_card(turn, choice[6:])
+    elif choice.startswith("family:") and choice[7:] in info.FAMILY_TOPICS:
+        info.family_topic(turn, choice[7:])
+    elif turn.state.step in report.STEPS:
+        report.on_choice(turn, choice)
+    else:
+        turn.say("common.stale_button")
+        prompt_current(turn)
+
+
+def _open(turn: Turn, item: str, inbound: Inbound | None = None) -> None:
+    if item == "report":
+        report.start(turn, inbound)
+    elif item == "learn":
+        info.learn(turn)
+    elif item == "family":
+        info.family(turn)
+    elif item == "status":
+        status.ask_code(turn)
+    elif item == "privacy":
+        info.privacy(turn)
+    else:
+        info.help_(turn)
+
+
+def _language_named(text: str) -> str | None:
+    folded = text.strip().casefold()
+    names = {
+        "english": "en",
+        "angrezi": "en",
+        "انگریزی": "en",
+        "urdu": "ur",
+        "اردو": "ur",
+        "roman urdu": "ur-Latn",
+        "roman": "ur-Latn",
+        "رومن اردو": "ur-Latn",
+    }
+    return names.get(folded)
+
+
+def _on_message(turn: Turn, inbound: Inbound) -> None:
+    text = (inbound.text or "").strip()
+    parse = turn.parse
+    step = turn.state.step
+    if not text and not inbound.attachments:
+        turn.say("common.empty")
+        prompt_current(turn)
+        return
+    if len(text) > MAX_TEXT:
+        turn.say("common.too_long", limit=MAX_TEXT)
+        prompt_current(turn)
+        return
+    if turn.state.lang is None and step == "start" and parse.language in LANGUAGES:
+        turn.state.lang = parse.language
+    intent = parse.intent.name
+    short = len(text.split()) <= COMMAND_MAX_WORDS
+    if intent in COMMAND_INTENTS and short and parse.intent.confidence >= CONFIDENT:
+        if intent == "cancel":
+            _cancel(turn)
+        elif intent == "back":
+            _back(turn)
+        else:
+            named = _language_named(text)
+            if named:
+                _set_language(turn, named)
+            else:
+                info.ask_language(turn)
+        return
+    if step == "language":
+        named = _language_named(text)
+        if named:
+            _set_language(turn, named)
+            return
+    if intent == "emergency":
+        if step in report.STEPS:
+            turn.state.draft["urgent"] = True
+            info.emergency(turn, offer_buttons=False)
+            report.on_text(turn, inbound, text)
+        else:
+            info.emergency(turn)
+        return
+    if step in report.STEPS:
+        report.on_text(turn, inbound, text)
+    elif step == "status.code":
+        status.on_text(turn, text)
+    else:
+        _route(turn, inbound, text)
+
+
+def _route(turn: Turn, inbound: Inbound, text: str) -> None:
+    """Outside a flow, a typed message goes where its intent points."""
+    intent = turn.parse.intent
+    first_contact = turn.state.step == "start"
+    if intent.name == "check_status":
+        codes = status.codes_in(turn.parse, text)
+        if codes and not any(status.answer(turn, code) for code in codes):
+            turn.say("status.not_found", *turn.nav(), code=codes[0])
+            turn.goto("status.code")
+        elif not codes:
+            status.ask_code(turn)
+        return
+    if turn.parse.values("reference") and intent.name in ("out_of_scope", "greet"):
+        codes = turn.parse.values("reference")
+        if any(status.answer(turn, code) for code in codes):
+            return
+    if intent.name == "report_content" or inbound.attachments:
+        report.start(turn, inbound)
+    elif intent.name == "family_help":
+        info.family(turn)
+    elif intent.name == "counter_narrative":
+        info.learn(turn)
+    elif intent.name == "privacy":
+        info.privacy(turn)
+    elif first_contact:
+        info.welcome(turn)
+    elif intent.name == "help":
+        info.help_(turn)
+    elif intent.name == "greet":
+        info.menu(turn, "menu.greet")
+    elif intent.name == "thanks":
+        info.menu(turn, "menu.thanks")
+    elif intent.name == "goodbye":
+        info.menu(turn, "menu.goodbye")
+    elif intent.name in ("affirm", "deny") or intent.confidence < CONFIDENT or intent.name == "out_of_scope":
+        info.menu(turn, "menu.not_understood")
+    else:
+        info.menu(turn)

@@ -1,0 +1,1 @@
+"""The flows: report, status, and the informational ones (menu, learn, family, privacy, help, emergency)."""

@@ -1,0 +1,126 @@
+"""The engine's vocabulary: what comes in, what goes out, and the conversation state between."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+CATEGORIES = (
+    "violent_threat",
+    "recruitment",
+    "propaganda",
+    "financing",
+    "instructions",
+    "hate_speech",
+    "illicit_trade",
+    "other",
+)
+# Reporter-facing words for case statuses (DESIGN: received, under review, action taken, reviewed).
+PUBLIC_STATUS = {
+    "new": "received",
+    "in_review": "under_review",
+    "referred": "action_taken",
+    "escalated": "action_taken",
+    "monitoring": "reviewed",
+    "no_action": "reviewed",
+    "merged": "under_review",
+}
+MAX_TEXT = 4_000  # longest message the engine reads as an answer
+MAX_DESCRIPTION = 1_000
+MAX_LINKS = 10
+MAX_EVIDENCE = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    id: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    text: str
+    buttons: tuple[Button, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "buttons": [{"id": b.id, "label": b.label} for b in self.buttons]}
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """Evidence that is not a link: a photo or file id with its fingerprint, or a forwarded text."""
+
+    kind: str  # photo | document | forward
+    ref: str  # the channel's file id, or the forwarded text
+    fingerprint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    channel: str
+    user: str  # the channel's user id; the engine never stores it
+    event_id: str
+    text: str | None = None
+    choice: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    raw: str
+    canonical: str
+    platform: str
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitReport:
+    """Effect: store a report (and join or open its case)."""
+
+    code: str
+    category: str
+    description: str
+    urgent: bool
+    language: str
+    links: tuple[Link, ...]
+    evidence: tuple[Attachment, ...]
+    handles: tuple[str, ...] = ()
+
+
+Effect = SubmitReport
+
+
+@dataclass
+class State:
+    """A conversation's state; JSON-serialisable through `to_dict` / `from_dict`."""
+
+    lang: str | None = None
+    step: str = "start"
+    history: list[str] = field(default_factory=list)
+    offered: list[str] = field(default_factory=list)
+    draft: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> State:
+        if not data:
+            return cls()
+        known = {k: data[k] for k in ("lang", "step", "history", "offered", "draft") if k in data}
+        return cls(**known)
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What the caller looked up for this turn, so the engine stays pure."""
+
+    new_code: str  # the reference code to use if this turn submits a report
+    reports: Mapping[str, str | None] = field(default_factory=dict)  # code -> case status, None if unknown
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    replies: tuple[Reply, ...]
+    state: State
+    effects: tuple[Effect, ...] = ()

@@ -1,0 +1,153 @@
+"""From an inbound event to stored state and replies: the path every channel shares.
+
+inbound -> idempotency -> nlu.parse -> dialogue.handle -> ONE transaction (event id, state, reports,
+cases, audit) -> replies. Messages of one conversation are handled in order; different conversations
+run concurrently. A reply that names a reference code exists only after its transaction committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from bot import logs
+from bot.dialogue import Button, Context, Inbound, Reply, State, SubmitReport, handle
+from bot.dialogue.flows.status import codes_in
+from bot.identity import Pseudonyms
+from nlu import Parse, parse
+from nlu.refcode import new_code
+from responses import Catalog, catalog
+from storage.records import CommitStatus, EvidenceRecord, NewReport, TurnRecord
+from storage.repository import Storage, StorageUnavailable
+
+log = logging.getLogger(__name__)
+ATTEMPTS = 6
+MAX_INPUT = 100_000  # characters kept from one message; the engine answers longer ones as too long
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+@dataclass(frozen=True, slots=True)
+class Handled:
+    replies: list[Reply]
+    saved: bool = True  # False: storage was unavailable and nothing was kept
+    duplicate: bool = False
+
+
+def clean_text(text: str | None) -> str | None:
+    """Drop control characters (NUL breaks PostgreSQL text) and lone surrogates; keep newlines and tabs."""
+    if text is None:
+        return None
+    return _CONTROL.sub("", text[: MAX_INPUT + 1])
+
+
+def to_records(effect: SubmitReport, reporter_id: str, channel: str) -> NewReport:
+    items = [EvidenceRecord("link", link.canonical, link.raw, link.platform) for link in effect.links]
+    items += [EvidenceRecord("handle", handle) for handle in effect.handles]
+    items += [EvidenceRecord(a.kind, a.ref, fingerprint=a.fingerprint) for a in effect.evidence]
+    return NewReport(
+        code=effect.code,
+        reporter_id=reporter_id,
+        channel=channel,
+        language=effect.language,
+        category=effect.category,
+        description=effect.description,
+        urgent=effect.urgent,
+        evidence=tuple(items),
+    )
+
+
+class Pipeline:
+    def __init__(
+        self,
+        storage: Storage,
+        pseudonyms: Pseudonyms,
+        parser: Callable[[str], Parse] = parse,
+        texts: Catalog | None = None,
+    ) -> None:
+        self.storage = storage
+        self.pseudonyms = pseudonyms
+        self.parse = parser
+        self.texts = texts or catalog()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._waiting: dict[str, int] = {}
+
+    async def handle(self, inbound: Inbound) -> Handled:
+        """Handle one event in order with the others of its conversation."""
+        conversation = self.pseudonyms.of(inbound.channel, inbound.user)
+        lock = self._locks.setdefault(conversation, asyncio.Lock())
+        self._waiting[conversation] = self._waiting.get(conversation, 0) + 1
+        try:
+            async with lock:
+                return await self._handle(conversation, inbound)
+        finally:
+            self._waiting[conversation] -= 1
+            if not self._waiting[conversation]:
+                del self._waiting[conversation]
+                del self._locks[conversation]
+
+    async def _handle(self, conversation: str, inbound: Inbound) -> Handled:
+        started = time.perf_counter()
+        inbound = replace(inbound, text=clean_text(inbound.text))
+        understood = self.parse(inbound.text or "")
+        try:
+            for _ in range(ATTEMPTS):
+                stored = await self.storage.load_conversation(conversation)
+                state = State.from_dict(stored.state)
+                lookups = await self._lookups(inbound, understood, state)
+                outcome = handle(inbound, understood, state, Context(new_code(), lookups), self.texts)
+                replies = list(outcome.replies)
+                result = await self.storage.commit_turn(
+                    TurnRecord(
+                        channel=inbound.channel,
+                        event_id=inbound.event_id,
+                        conversation_id=conversation,
+                        expected_version=stored.version,
+                        state=outcome.state.to_dict(),
+                        response=[r.to_dict() for r in replies],
+                        reports=tuple(to_records(e, conversation, inbound.channel) for e in outcome.effects),
+                    )
+                )
+                if result.status is CommitStatus.OK:
+                    logs.event(
+                        log,
+                        "message_handled",
+                        channel=inbound.channel,
+                        step=outcome.state.step,
+                        intent=understood.intent.name,
+                        language=understood.language,
+                        reports=len(outcome.effects),
+                        ms=round((time.perf_counter() - started) * 1000, 2),
+                    )
+                    return Handled(replies)
+                if result.status is CommitStatus.DUPLICATE:
+                    logs.event(log, "duplicate_event", channel=inbound.channel)
+                    return Handled([_reply_from(r) for r in result.response], duplicate=True)
+                logs.event(log, "commit_retry", channel=inbound.channel, reason=result.status.value)
+            raise StorageUnavailable("too many conflicting attempts")
+        except StorageUnavailable as exc:
+            log.warning(
+                "storage_unavailable", extra={"fields": {"channel": inbound.channel, "reason": str(exc)}}
+            )
+            return Handled([Reply(self.texts.text("common.unavailable", understood.language))], saved=False)
+
+    async def _lookups(self, inbound: Inbound, message: Parse, state: State) -> dict[str, str | None]:
+        """Statuses of the reference codes this message may ask about, looked up before the pure engine."""
+        if not inbound.text:
+            return {}
+        codes = (
+            codes_in(message, inbound.text) if state.step == "status.code" else message.values("reference")
+        )
+        if not codes:
+            return {}
+        found = await self.storage.report_statuses(codes)
+        return {code: found.get(code) for code in codes}
+
+
+def _reply_from(data: dict[str, object]) -> Reply:
+    buttons = data.get("buttons") or []
+    assert isinstance(buttons, list)
+    return Reply(str(data.get("text", "")), tuple(Button(str(b["id"]), str(b["label"])) for b in buttons))

@@ -1,0 +1,1 @@
+"""Storage: schema, migrations and the repository; SQLite (aiosqlite) and PostgreSQL (asyncpg)."""

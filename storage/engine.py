@@ -1,0 +1,51 @@
+"""Async engines per backend: SQLite in WAL with `BEGIN IMMEDIATE` writes, or PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+SQLITE_BUSY_MS = 10_000
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy, not the driver, decide when transactions begin.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def create_engines(url: str) -> tuple[AsyncEngine, AsyncEngine]:
+    """(writer, reader) engines for `url`. On PostgreSQL both are the same engine."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            from pathlib import Path
+
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        # One writer connection: writes queue in-process instead of contending for the file lock.
+        writer = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
+        reader = create_async_engine(url, pool_size=4, max_overflow=4)
+        for engine in (writer, reader):
+            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+
+        @event.listens_for(writer.sync_engine, "begin")
+        def _begin_immediate(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        @event.listens_for(reader.sync_engine, "begin")
+        def _begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN")
+
+        return writer, reader
+    if parsed.get_backend_name() == "postgresql":
+        engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        return engine, engine
+    raise ValueError(f"unsupported database URL scheme: {parsed.drivername}")

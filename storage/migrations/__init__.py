@@ -1,0 +1,1 @@
+"""Alembic migrations for both backends; run them with `raabta db upgrade`."""

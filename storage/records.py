@@ -1,0 +1,68 @@
+"""What the repository takes and gives, in domain terms (no rows, no SQL)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceRecord:
+    kind: str  # link | handle | photo | document | forward
+    value: str
+    raw: str | None = None
+    platform: str | None = None
+    fingerprint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewReport:
+    code: str
+    reporter_id: str | None
+    channel: str
+    language: str
+    category: str
+    description: str
+    urgent: bool
+    evidence: tuple[EvidenceRecord, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRecord:
+    """Everything one handled message changes, committed together or not at all."""
+
+    channel: str
+    event_id: str
+    conversation_id: str
+    expected_version: int  # 0 for a conversation not stored yet
+    state: dict[str, Any]
+    response: list[dict[str, Any]]
+    reports: tuple[NewReport, ...] = ()
+
+
+class CommitStatus(Enum):
+    OK = "ok"
+    DUPLICATE = "duplicate"  # this event was handled before
+    CONFLICT = "conflict"  # the conversation changed meanwhile (another instance handled a message)
+    CODE_TAKEN = "code_taken"  # the random reference code exists already
+
+
+@dataclass(frozen=True, slots=True)
+class CommitResult:
+    status: CommitStatus
+    response: list[dict[str, Any]] = field(default_factory=list)  # the stored replies of a duplicate
+    case_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    state: dict[str, Any] | None
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    id: int
+    kind: str
+    payload: dict[str, Any]

@@ -1,0 +1,451 @@
+"""The one storage interface, in domain terms. No SQL lives outside this package."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Insert, case, func, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from cyberunit.priority import priority
+from storage import migrate
+from storage.engine import create_engines
+from storage.records import (
+    CommitResult,
+    CommitStatus,
+    Conversation,
+    NewReport,
+    Notification,
+    TurnRecord,
+)
+from storage.schema import (
+    audit_events,
+    cases,
+    conversations,
+    evidence,
+    outbox,
+    processed_events,
+    reporters,
+    reports,
+)
+
+GENESIS = "0" * 64
+_AUDIT_LOCK = 7_201_001
+
+
+class StorageUnavailable(RuntimeError):
+    """The database could not be reached or refused the transaction; nothing was committed."""
+
+
+class _Abort(Exception):
+    """Roll the transaction back and answer with `result`."""
+
+    def __init__(self, result: CommitResult) -> None:
+        self.result = result
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _audit_hash(prev: str, at: datetime, actor: str, action: str, subject: str, detail: Any) -> str:
+    body = json.dumps(
+        {
+            "prev": prev,
+            "at": _as_utc(at).isoformat(),
+            "actor": actor,
+            "action": action,
+            "subject": subject,
+            "detail": detail,
+        },
+        sort_keys=True,
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def case_key(report: NewReport) -> tuple[str, str, str]:
+    """(column, key, platform) of the case a report joins: its first link, else an evidence fingerprint."""
+    for item in report.evidence:
+        if item.kind == "link":
+            return "canonical_url", item.value, item.platform or "web"
+    for item in report.evidence:
+        if item.kind in ("photo", "document") and item.fingerprint:
+            return "fingerprint", f"file:{item.fingerprint}", "unknown"
+    for item in report.evidence:
+        if item.kind == "handle":
+            return "fingerprint", f"handle:{item.value.casefold()}", "unknown"
+    words = re.sub(r"\s+", " ", report.description.casefold()).strip()
+    return "fingerprint", "text:" + hashlib.sha256(words.encode()).hexdigest(), "unknown"
+
+
+class Storage:
+    """Conversations, reports, cases, processed events, outbox and audit, on SQLite or PostgreSQL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.writer, self.reader = create_engines(url)
+        self.dialect = self.writer.dialect.name
+
+    async def close(self) -> None:
+        await self.writer.dispose()
+        if self.reader is not self.writer:
+            await self.reader.dispose()
+
+    async def upgrade(self) -> None:
+        """Apply every migration not applied yet."""
+        await migrate.upgrade(self.writer)
+
+    async def is_current(self) -> bool:
+        return await migrate.current_revision(self.reader) == migrate.head_revision()
+
+    async def ping(self) -> bool:
+        try:
+            async with self.reader.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except (DBAPIError, OSError):
+            return False
+        return True
+
+    def _insert(self, table: Any) -> Any:
+        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+
+    # --- conversations and turns ---------------------------------------------------------------
+
+    async def load_conversation(self, conversation_id: str) -> Conversation:
+        try:
+            async with self.reader.connect() as conn:
+                row = (
+                    await conn.execute(
+                        select(conversations.c.state, conversations.c.version).where(
+                            conversations.c.id == conversation_id
+                        )
+                    )
+                ).first()
+        except (DBAPIError, OSError) as exc:
+            raise StorageUnavailable(str(type(exc).__name__)) from exc
+        return Conversation(row.state, row.version) if row else Conversation(None, 0)
+
+    async def commit_turn(self, turn: TurnRecord) -> CommitResult:
+        """Store the event id, the new state and the turn's reports in one transaction."""
+        try:
+            async with self.writer.begin() as conn:
+                return await self._commit_turn(conn, turn)
+        except _Abort as abort:
+            return abort.result
+        except IntegrityError as exc:
+            if "code" in str(exc.orig):
+                return CommitResult(CommitStatus.CODE_TAKEN)
+            raise
+        except (DBAPIError, OSError) as exc:
+            raise StorageUnavailable(str(type(exc).__name__)) from exc
+
+    async def _commit_turn(self, conn: AsyncConnection, turn: TurnRecord) -> CommitResult:
+        now = utcnow()
+        fresh = await conn.execute(
+            self._insert(processed_events)
+            .values(channel=turn.channel, event_id=turn.event_id, response=turn.response, created_at=now)
+            .on_conflict_do_nothing()
+            .returning(processed_events.c.event_id)
+        )
+        if fresh.first() is None:
+            stored = await conn.scalar(
+                select(processed_events.c.response).where(
+                    processed_events.c.channel == turn.channel, processed_events.c.event_id == turn.event_id
+                )
+            )
+            raise _Abort(CommitResult(CommitStatus.DUPLICATE, list(stored or [])))
+        if turn.expected_version == 0:
+            saved = await conn.execute(
+                self._insert(conversations)
+                .values(
+                    id=turn.conversation_id, channel=turn.channel, state=turn.state, version=1, updated_at=now
+                )
+                .on_conflict_do_nothing()
+                .returning(conversations.c.id)
+            )
+        else:
+            saved = await conn.execute(
+                update(conversations)
+                .where(
+                    conversations.c.id == turn.conversation_id,
+                    conversations.c.version == turn.expected_version,
+                )
+                .values(state=turn.state, version=turn.expected_version + 1, updated_at=now)
+                .returning(conversations.c.id)
+            )
+        if saved.first() is None:
+            raise _Abort(CommitResult(CommitStatus.CONFLICT))
+        case_ids = []
+        for report in turn.reports:
+            taken = await conn.scalar(select(reports.c.id).where(reports.c.code == report.code))
+            if taken is not None:
+                raise _Abort(CommitResult(CommitStatus.CODE_TAKEN))
+            case_ids.append(await self._add_report(conn, report, now))
+        return CommitResult(CommitStatus.OK, case_ids=tuple(case_ids))
+
+    async def _add_report(self, conn: AsyncConnection, report: NewReport, now: datetime) -> int:
+        if report.reporter_id:
+            await conn.execute(
+                self._insert(reporters).values(id=report.reporter_id, created_at=now).on_conflict_do_nothing()
+            )
+        case_id = await self._open_case(conn, report, now)
+        report_id = await conn.scalar(
+            reports.insert()
+            .values(
+                code=report.code,
+                case_id=case_id,
+                reporter_id=report.reporter_id,
+                channel=report.channel,
+                language=report.language,
+                category=report.category,
+                description=report.description,
+                urgent=report.urgent,
+                created_at=now,
+            )
+            .returning(reports.c.id)
+        )
+        if report.evidence:
+            await conn.execute(
+                evidence.insert(),
+                [
+                    {
+                        "report_id": report_id,
+                        "kind": e.kind,
+                        "value": e.value,
+                        "raw": e.raw,
+                        "platform": e.platform,
+                        "fingerprint": e.fingerprint,
+                        "created_at": now,
+                    }
+                    for e in report.evidence
+                ],
+            )
+        await self._refresh_case(conn, case_id, now)
+        await self._audit(
+            conn,
+            now,
+            "citizen",
+            "report.received",
+            f"case:{case_id}",
+            {"code": report.code, "category": report.category, "urgent": report.urgent},
+        )
+        return case_id
+
+    async def _open_case(self, conn: AsyncConnection, report: NewReport, now: datetime) -> int:
+        column, key, platform = case_key(report)
+        key_column = cases.c[column]
+        stmt: Insert = self._insert(cases).values(
+            **{column: key},
+            platform=platform,
+            status="new",
+            urgent=report.urgent,
+            priority=0.0,
+            categories=[report.category],
+            report_count=0,
+            reporter_count=0,
+            first_seen=now,
+            last_seen=now,
+            updated_at=now,
+        )
+        created = await conn.scalar(
+            stmt.on_conflict_do_nothing(index_elements=[key_column]).returning(cases.c.id)  # type: ignore[attr-defined]
+        )
+        if created is not None:
+            return int(created)
+        query = select(cases.c.id).where(key_column == key)
+        if self.dialect == "postgresql":
+            query = query.with_for_update()
+        return int(await conn.scalar(query) or 0)
+
+    async def _refresh_case(self, conn: AsyncConnection, case_id: int, now: datetime) -> None:
+        where: ColumnElement[bool] = reports.c.case_id == case_id
+        total, known, anonymous, urgent = (
+            await conn.execute(
+                select(
+                    func.count(),
+                    func.count(reports.c.reporter_id.distinct()),
+                    func.sum(case((reports.c.reporter_id.is_(None), 1), else_=0)),
+                    func.max(case((reports.c.urgent, 1), else_=0)),
+                ).where(where)
+            )
+        ).one()
+        categories = sorted(set((await conn.scalars(select(reports.c.category).where(where))).all()))
+        # Anonymous reports cannot be told apart, so each counts as one more reporter.
+        seen = int(known) + int(anonymous or 0)
+        await conn.execute(
+            update(cases)
+            .where(cases.c.id == case_id)
+            .values(
+                report_count=int(total),
+                reporter_count=seen,
+                categories=categories,
+                urgent=bool(urgent),
+                last_seen=now,
+                updated_at=now,
+                priority=priority(categories, bool(urgent), seen),
+            )
+        )
+
+    # --- audit -----------------------------------------------------------------------------------
+
+    async def _audit(
+        self,
+        conn: AsyncConnection,
+        at: datetime,
+        actor: str,
+        action: str,
+        subject: str,
+        detail: dict[str, Any],
+    ) -> None:
+        if self.dialect == "postgresql":
+            await conn.execute(text(f"SELECT pg_advisory_xact_lock({_AUDIT_LOCK})"))
+        prev = await conn.scalar(select(audit_events.c.hash).order_by(audit_events.c.id.desc()).limit(1))
+        prev = prev or GENESIS
+        await conn.execute(
+            audit_events.insert().values(
+                at=at,
+                actor=actor,
+                action=action,
+                subject=subject,
+                detail=detail,
+                prev_hash=prev,
+                hash=_audit_hash(prev, at, actor, action, subject, detail),
+            )
+        )
+
+    async def verify_audit_chain(self) -> bool:
+        """True when every audit row's hash matches its content and the row before it."""
+        async with self.reader.connect() as conn:
+            rows = (await conn.execute(select(audit_events).order_by(audit_events.c.id))).all()
+        prev = GENESIS
+        for row in rows:
+            if row.prev_hash != prev or row.hash != _audit_hash(
+                prev, row.at, row.actor, row.action, row.subject, row.detail
+            ):
+                return False
+            prev = row.hash
+        return True
+
+    # --- reads for the citizen side ------------------------------------------------------------
+
+    async def report_statuses(self, codes: Iterable[str]) -> dict[str, str]:
+        """The case status behind each known code; unknown codes are absent."""
+        wanted = sorted(set(codes))[:10]
+        if not wanted:
+            return {}
+        try:
+            async with self.reader.connect() as conn:
+                rows = await conn.execute(
+                    select(reports.c.code, cases.c.status)
+                    .join(cases, cases.c.id == reports.c.case_id)
+                    .where(reports.c.code.in_(wanted))
+                )
+                return {row.code: row.status for row in rows}
+        except (DBAPIError, OSError) as exc:
+            raise StorageUnavailable(str(type(exc).__name__)) from exc
+
+    async def count(self, table_name: str) -> int:
+        """Rows in one table (for health checks, metrics and tests)."""
+        table = {
+            t.name: t
+            for t in (
+                reports,
+                cases,
+                evidence,
+                conversations,
+                processed_events,
+                outbox,
+                audit_events,
+                reporters,
+            )
+        }[table_name]
+        async with self.reader.connect() as conn:
+            return int(await conn.scalar(select(func.count()).select_from(table)) or 0)
+
+    async def report_codes(self) -> list[str]:
+        async with self.reader.connect() as conn:
+            return list((await conn.scalars(select(reports.c.code).order_by(reports.c.id))).all())
+
+    async def case_of(self, code: str) -> dict[str, Any] | None:
+        """The case a report belongs to, as analysts will see it (no reporter identity)."""
+        async with self.reader.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(cases).join(reports, reports.c.case_id == cases.c.id).where(reports.c.code == code)
+                )
+            ).first()
+        return dict(row._mapping) if row else None
+
+    async def evidence_of(self, code: str) -> list[dict[str, Any]]:
+        async with self.reader.connect() as conn:
+            rows = await conn.execute(
+                select(evidence.c.kind, evidence.c.value, evidence.c.platform, evidence.c.fingerprint)
+                .join(reports, reports.c.id == evidence.c.report_id)
+                .where(reports.c.code == code)
+                .order_by(evidence.c.id)
+            )
+            return [dict(r._mapping) for r in rows]
+
+    # --- notifications (outbox) ----------------------------------------------------------------
+
+    async def enqueue_notification(
+        self, conversation_id: str, channel: str, kind: str, payload: dict[str, Any]
+    ) -> int:
+        now = utcnow()
+        async with self.writer.begin() as conn:
+            new_id = await conn.scalar(
+                outbox.insert()
+                .values(
+                    conversation_id=conversation_id,
+                    channel=channel,
+                    kind=kind,
+                    payload=payload,
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+                .returning(outbox.c.id)
+            )
+        return int(new_id or 0)
+
+    async def take_notifications(
+        self, channel: str, conversation_id: str, limit: int = 20
+    ) -> list[Notification]:
+        """Pending notifications for one conversation, marked sent as they are handed over."""
+        now = utcnow()
+        try:
+            async with self.writer.begin() as conn:
+                rows: Sequence[Any] = (
+                    await conn.execute(
+                        select(outbox.c.id, outbox.c.kind, outbox.c.payload)
+                        .where(
+                            outbox.c.status == "pending",
+                            outbox.c.channel == channel,
+                            outbox.c.conversation_id == conversation_id,
+                        )
+                        .order_by(outbox.c.id)
+                        .limit(limit)
+                    )
+                ).all()
+                if rows:
+                    await conn.execute(
+                        update(outbox)
+                        .where(outbox.c.id.in_([r.id for r in rows]))
+                        .values(status="sent", sent_at=now, attempts=outbox.c.attempts + 1)
+                    )
+        except (DBAPIError, OSError) as exc:
+            raise StorageUnavailable(str(type(exc).__name__)) from exc
+        return [Notification(r.id, r.kind, dict(r.payload)) for r in rows]

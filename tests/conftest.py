@@ -1,0 +1,89 @@
+"""Shared fixtures: a migrated database on each backend, settings, the app and an HTTP client.
+
+PostgreSQL runs when RAABTA_TEST_POSTGRES_URL is set (CI sets it). Each test gets a database of its own,
+created on that server and dropped afterwards. With the variable set, an unreachable server fails the
+tests rather than skipping them.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+from bot.app import create_app
+from bot.config import Settings, load_settings
+from storage.repository import Storage
+
+PG_URL = os.environ.get("RAABTA_TEST_POSTGRES_URL")
+SECRET = "test-secret-key-0123456789abcdefghijklmnop"
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def _plain(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def create_pg_database() -> str:
+    """A fresh PostgreSQL database on the test server; returns its SQLAlchemy URL."""
+    assert PG_URL, "RAABTA_TEST_POSTGRES_URL is not set"
+    name = f"raabta_test_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(_plain(PG_URL))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+
+
+async def drop_pg_database(url: str) -> None:
+    assert PG_URL
+    name = make_url(url).database
+    conn = await asyncpg.connect(_plain(PG_URL))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=BACKENDS)
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path}/raabta.db"
+        return
+    if not PG_URL:
+        pytest.skip("RAABTA_TEST_POSTGRES_URL is not set")
+    url = await create_pg_database()
+    try:
+        yield url
+    finally:
+        await drop_pg_database(url)
+
+
+@pytest.fixture
+async def storage(db_url: str) -> AsyncIterator[Storage]:
+    store = Storage(db_url)
+    await store.upgrade()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path) -> Settings:
+    return load_settings(database_url=db_url, secret_key=SECRET, data_dir=tmp_path / "data", webchat_ip_limit=0)
+
+
+@pytest.fixture
+async def client(settings: Settings, storage: Storage) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, storage)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http

@@ -1,0 +1,120 @@
+"""The `raabta` command as a user runs it: real processes, real files, a real server on a local port."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+from tests.conftest import SECRET
+
+RAABTA = [sys.executable, "-m", "bot.cli"]
+CODE = re.compile(r"\b([0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4})\b")
+
+
+def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAABTA_")}
+    env.update(RAABTA_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/cli.db", RAABTA_DATA_DIR=str(tmp_path / "data"),
+               RAABTA_SECRET_KEY=SECRET)
+    env.update(extra)
+    return env
+
+
+def run(args: list[str], env: dict[str, str], stdin: str = "", timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*RAABTA, *args], input=stdin, capture_output=True, text=True, env=env, timeout=timeout,
+                          check=False)
+
+
+def test_db_upgrade_then_a_scripted_terminal_report(tmp_path: Path) -> None:
+    env = env_for(tmp_path)
+    upgrade = run(["db", "upgrade"], env)
+    assert upgrade.returncode == 0, upgrade.stderr
+    script = "\n".join(["1", "https://t.me/s/Hate_Channel", "6", "Calls for violence against a sect", "2", "1",
+                        "1", ""])
+    chat = run(["chat", "--lang", "en"], env, stdin=script)
+    assert chat.returncode == 0, chat.stderr
+    assert "[1] Report a page" in chat.stdout
+    code = CODE.findall(chat.stdout)
+    assert code, chat.stdout
+    status = run(["chat"], env, stdin=f"status {code[-1]}\n")
+    assert f"Report {code[-1]}: received" in status.stdout
+
+
+def test_nlu_parse_speaks_json_lines() -> None:
+    lines = "\n".join(json.dumps({"text": t}) for t in ["report this fb.me/Bad.Page", "یہ پیج بند کرو", "salam"])
+    result = subprocess.run([*RAABTA, "nlu", "parse"], input=lines + "\n", capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    parses = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [p["language"] for p in parses] == ["en", "ur", "ur-Latn"]
+    first = parses[0]
+    assert set(first) == {"text", "language", "intent", "intent_ranking", "entities"}
+    assert first["intent"]["name"] == "report_content"
+    [url] = [e for e in first["entities"] if e["entity"] == "url"]
+    assert url["canonical"] == "https://facebook.com/bad.page" and url["platform"] == "facebook"
+    bad = subprocess.run([*RAABTA, "nlu", "parse"], input="not json\n", capture_output=True, text=True,
+                         timeout=60, check=False)
+    assert bad.returncode == 2 and "line 1" in bad.stderr
+
+
+def test_content_check_passes_on_the_shipped_content() -> None:
+    result = subprocess.run([*RAABTA, "content", "check"], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "content OK" in result.stdout
+
+
+def test_a_bad_setting_stops_the_start_with_its_name(tmp_path: Path) -> None:
+    result = run(["serve"], env_for(tmp_path, RAABTA_RETENTION_DAYS="forever"))
+    assert result.returncode != 0
+    assert "RAABTA_RETENTION_DAYS" in result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_serve_answers_and_logs_no_text_or_identity(tmp_path: Path, db_url: str) -> None:
+    env = env_for(tmp_path, RAABTA_DATABASE_URL=db_url)
+    port = free_port()
+    server = subprocess.Popen([*RAABTA, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    session = "sess" + uuid.uuid4().hex
+    secret_text = "the recruiter named Zarq0nius"
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None, server.stderr.read() if server.stderr else ""
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+        api = f"{base}/webchat/api/messages"
+        for body in ({"text": "/start"}, {"choice": "lang:en"}, {"choice": "menu:report"},
+                     {"text": "https://facebook.com/Zarq0nius.Page"}, {"choice": "cat:recruitment"},
+                     {"text": secret_text}, {"choice": "danger:no"}, {"choice": "evidence:done"},
+                     {"choice": "confirm:submit"}):
+            reply = httpx.post(api, json={"session": session, **body}, timeout=10)
+            assert reply.status_code == 200
+        assert CODE.search(reply.json()["messages"][0]["text"])
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, stderr = server.communicate(timeout=30)
+    lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    assert any(entry["event"] == "message_handled" for entry in lines)
+    assert "Zarq0nius" not in stderr
+    assert session not in stderr
+    assert "127.0.0.1:" not in "".join(line for line in stderr.splitlines() if "message_handled" in line)

@@ -1,0 +1,341 @@
+"""The dialogue engine, as transcripts: pure, channel-agnostic, every step can go back or cancel."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.dialogue import Attachment, Context, Inbound, State, handle
+from bot.dialogue.engine import FREE_TEXT_STEPS
+from bot.dialogue.types import CATEGORIES, MAX_TEXT
+from nlu import parse
+from responses import catalog
+from tests.talk import Talk
+
+STEPS_AFTER_LINK = ["report.category", "report.description", "report.danger", "report.evidence",
+                    "report.confirm"]
+
+
+def full_report(talk: Talk, link: str = "https://m.facebook.com/Bad.Page?ref=bookmarks") -> None:
+    talk.send("/start")
+    talk.press("lang:en")
+    talk.press("menu:report")
+    assert talk.step == "report.link"
+    talk.send(link)
+    assert talk.step == "report.category"
+    talk.press("cat:recruitment")
+    assert talk.step == "report.description"
+    talk.send("They invite young men to a training camp.")
+    assert talk.step == "report.danger"
+    talk.press("danger:no")
+    assert talk.step == "report.evidence"
+    talk.press("evidence:done")
+    assert talk.step == "report.confirm"
+
+
+def test_first_contact_welcomes_with_language_choice() -> None:
+    talk = Talk()
+    talk.send("/start")
+    assert talk.step == "language"
+    assert talk.state.offered == ["lang:en", "lang:ur", "lang:ur-Latn"]
+    labels = [b.label for b in talk.last.replies[-1].buttons]
+    assert labels == ["English", "اردو", "Roman Urdu"]
+
+
+def test_a_whole_report_ends_with_the_reference_code() -> None:
+    talk = Talk()
+    full_report(talk)
+    assert "https://facebook.com/bad.page" in talk.said
+    talk.press("confirm:submit")
+    assert talk.step == "menu"
+    assert "TEST-" in talk.said
+    [report] = talk.submitted
+    assert report.category == "recruitment"
+    assert report.links[0].canonical == "https://facebook.com/bad.page"
+    assert report.links[0].platform == "facebook"
+    assert report.description == "They invite young men to a training camp."
+    assert not report.urgent
+    assert report.code in talk.said
+
+
+@pytest.mark.parametrize("lang", ["en", "ur", "ur-Latn"])
+def test_every_language_has_the_whole_flow(lang: str) -> None:
+    talk = Talk()
+    talk.send("/start")
+    talk.press(f"lang:{lang}")
+    talk.press("menu:report")
+    assert talk.said == catalog().text("report.ask_link", lang)
+    talk.send("t.me/s/Some_Channel")
+    talk.press("cat:propaganda")
+    talk.press("desc:skip")
+    talk.press("danger:no")
+    talk.press("evidence:done")
+    talk.press("confirm:submit")
+    assert talk.submitted[0].language == lang
+    assert talk.said == catalog().text("report.done", lang, code=talk.submitted[0].code)
+
+
+def test_a_first_message_with_a_link_skips_what_it_answered() -> None:
+    talk = Talk()
+    talk.send("bhai ye facebook page report karna hai facebook.com/Some.Page")
+    assert talk.step == "report.category"
+    assert talk.state.lang == "ur-Latn"
+    assert talk.state.draft["links"][0]["canonical"] == "https://facebook.com/some.page"
+
+
+def test_a_first_message_wanting_to_report_without_a_link_asks_for_it() -> None:
+    talk = Talk()
+    talk.send("I want to report a page")
+    assert talk.step == "report.link"
+
+
+@pytest.mark.parametrize("depth", range(len(STEPS_AFTER_LINK)))
+def test_back_returns_to_the_previous_step(depth: int) -> None:
+    talk = Talk()
+    full_report(talk)
+    # Walk back from the confirmation to the step at `depth`.
+    for _ in range(len(STEPS_AFTER_LINK) - 1 - depth):
+        talk.press("nav:back")
+    assert talk.step == STEPS_AFTER_LINK[depth]
+    talk.press("nav:back")
+    expected = "report.link" if depth == 0 else STEPS_AFTER_LINK[depth - 1]
+    assert talk.step == expected
+
+
+@pytest.mark.parametrize("steps_in", range(1, 6))
+def test_cancel_at_any_step_discards_the_draft(steps_in: int) -> None:
+    talk = Talk()
+    full_report(talk)
+    for _ in range(5 - steps_in):
+        talk.press("nav:back")
+    talk.press("nav:cancel")
+    assert talk.step == "menu"
+    assert talk.state.draft == {}
+    assert talk.submitted == []
+    assert talk.said.startswith(catalog().text("common.cancelled_report", "en"))
+
+
+@pytest.mark.parametrize("word", ["cancel", "band karo", "رہنے دو"])
+def test_typed_cancel_works_in_each_language(word: str) -> None:
+    talk = Talk()
+    talk.send("/start")
+    talk.press("lang:en")
+    talk.press("menu:report")
+    talk.send(word)
+    assert talk.step == "menu"
+
+
+def test_typed_back_at_the_first_step_returns_to_the_menu() -> None:
+    talk = Talk()
+    talk.send("/start")
+    talk.press("lang:en")
+    talk.press("menu:report")
+    talk.send("back")
+    assert talk.step == "menu"
+
+
+def test_language_can_be_switched_mid_report_without_losing_it() -> None:
+    talk = Talk()
+    full_report(talk)
+    talk.send(choice="lang:ur")
+    assert talk.state.lang == "ur"
+    assert talk.step == "report.confirm"
+    assert catalog().text("common.language_set", "ur") in talk.said
+    talk.press("confirm:submit")
+    assert talk.submitted[0].language == "ur"
+
+
+def test_a_stale_button_is_answered_and_the_step_asked_again() -> None:
+    talk = Talk()
+    full_report(talk)
+    talk.send(choice="cat:recruitment")  # from an earlier message
+    assert talk.step == "report.confirm"
+    assert catalog().text("common.stale_button", "en") in talk.said
+    talk.send(choice="no-such-button")
+    assert talk.step == "report.confirm"
+    assert talk.submitted == []
+
+
+def test_danger_yes_gives_emergency_directions_first_and_marks_urgent() -> None:
+    talk = Talk()
+    talk.send("/start")
+    talk.press("lang:en")
+    talk.press("menu:report")
+    talk.send("https://t.me/threat_channel")
+    talk.press("cat:violent_threat")
+    talk.press("desc:skip")
+    talk.press("danger:yes")
+    assert talk.last.replies[0].text == catalog().text("emergency.now", "en")
+    assert "15" in talk.last.replies[0].text
+    talk.press("evidence:done")
+    talk.press("confirm:submit")
+    assert talk.submitted[0].urgent
+
+
+def test_an_emergency_typed_mid_report_is_answered_and_kept_as_the_description() -> None:
+    talk = Talk()
+    talk.send("/start")
+    talk.press("lang:en")
+    talk.press("menu:report")
+    talk.send("https://facebook.com/x.page")
+    talk.press("cat:violent_threat")
+    talk.send("they say they will attack the school tomorrow with a bomb")
+    assert catalog().text("emergency.now", "en") in talk.said
+    assert talk.state.draft["urgent"] is True
+    assert talk.state.draft["description"].startswith("they say")
+    assert talk.step == "report.evidence"  # the danger question is already answered
+
+
+def test_an_emergency_outside_a_report_gets_directions_at_once() -> None:
+    talk = Talk()
+    talk.send("/start")
+    talk.press("lang:ur-Latn")
+    talk.send("khatra hai, hamla hone wala hai")
+    assert talk.said.startswith(catalog().text("emergency.now", "ur-Latn"))
+    assert "menu:report" in talk.state.offered
+
+
+def test_no_link_path_requires_a_description_and_takes_handles() -> None:
+    talk = Talk()
+    talk.send("/start")
+    talk.press("lang:en")
+    talk.press("menu:report")
+    talk.press("link:none")
+    talk.press("cat:financing")
+    assert "desc:skip" not in talk.state.offered
+    talk.send("A tiktok account @donate_for_fighters asks for money")
+    talk.press("danger:no")
+    talk.press("evidence:done")
+    talk.press("confirm:submit")
+    [report] = talk.submitted
+    assert report.links == ()
+    assert report.handles == ("@donate_for_fighters",)
+
+
+def test_evidence_step_takes_photos_links_and_notes() -> None:
+    talk = Talk()
+    full_report(talk)
+    talk.press("nav:back")  # back to evidence
+    assert talk.step == "report.evidence"
+    talk.send(attachments=(Attachment("photo", "file-1", "uniq-1"),))
+    talk.send("also youtu.be/AbC_12?t=4")
+    talk.send("they post every night")
+    talk.press("evidence:done")
+    talk.press("confirm:submit")
+    [report] = talk.submitted
+    assert [a.fingerprint for a in report.evidence] == ["uniq-1"]
+    assert [link.canonical for link in report.links] == ["https://facebook.com/bad.page",
+                                                         "https://youtube.com/watch?v=AbC_12"]
+    assert report.description.endswith("they post every night")
+
+
+def test_status_check_with_known_unknown_and_malformed_codes() -> None:
+    talk = Talk(reports={"ABCD-1234": "new", "WXYZ-5678": "referred"})
+    talk.send("/start")
+    talk.press("lang:en")
+    talk.press("menu:status")
+    talk.send("hello")
+    assert talk.said == catalog().text("status.invalid", "en")
+    talk.send("abcd-12e4")
+    assert talk.said == catalog().text("status.not_found", "en", code="ABCD-12E4")
+    talk.send("abcd1234")
+    assert talk.said == catalog().text("status.received", "en", code="ABCD-1234")
+    talk.send("status wxyz 5678")
+    assert talk.said == catalog().text("status.action_taken", "en", code="WXYZ-5678")
+
+
+def test_status_from_a_new_conversation() -> None:
+    talk = Talk(reports={"ABCD-1234": "in_review"})
+    talk.send("status ABCD-1234")
+    assert talk.said == catalog().text("status.under_review", "en", code="ABCD-1234")
+
+
+def test_empty_and_oversized_messages_get_a_clear_reply_and_change_nothing() -> None:
+    talk = Talk()
+    full_report(talk)
+    before = copy.deepcopy(talk.state.draft)
+    talk.send("   ")
+    assert catalog().text("common.empty", "en") in talk.said
+    talk.send("x" * 100_000)
+    assert catalog().text("common.too_long", "en", limit=MAX_TEXT) in talk.said
+    assert talk.state.draft == before
+    assert talk.step == "report.confirm"
+
+
+def test_the_engine_does_not_modify_the_state_it_is_given() -> None:
+    state = State(lang="en", step="menu", offered=["menu:report"])
+    frozen = copy.deepcopy(state)
+    handle(Inbound("t", "u", "1", choice="menu:report"), parse(""), state, Context("C0DE-0001"))
+    assert state == frozen
+
+
+def test_unclear_text_offers_the_menu() -> None:
+    talk = Talk()
+    talk.send("/start")
+    talk.press("lang:en")
+    talk.send("qwertyuiop zxcv")
+    assert talk.step == "menu"
+    assert talk.said == catalog().text("menu.not_understood", "en")
+
+
+def test_learn_family_privacy_and_help_answer_from_content() -> None:
+    talk = Talk()
+    talk.send("/start")
+    talk.press("lang:ur")
+    talk.press("menu:learn")
+    talk.press("learn:paigham")
+    assert talk.said == catalog().text("learn.paigham", "ur")
+    talk.press("nav:menu")
+    talk.press("menu:family")
+    talk.press("family:signs")
+    assert talk.said == catalog().text("family.signs", "ur")
+    talk.press("nav:menu")
+    talk.press("menu:privacy")
+    assert talk.said == catalog().text("privacy.summary", "ur")
+
+
+def test_state_survives_a_round_trip_through_json() -> None:
+    import json
+
+    talk = Talk()
+    full_report(talk)
+    restored = State.from_dict(json.loads(json.dumps(talk.state.to_dict())))
+    assert restored == talk.state
+
+
+EVENTS = st.one_of(
+    st.builds(lambda t: ("text", t), st.text(max_size=300)),
+    st.builds(lambda c: ("choice", c), st.sampled_from(
+        ["lang:en", "lang:ur", "lang:ur-Latn", "nav:back", "nav:cancel", "nav:menu", "menu:report",
+         "menu:status", "menu:learn", "menu:family", "link:none", "desc:skip", "danger:yes", "danger:no",
+         "evidence:done", "confirm:submit", "learn:paigham", "family:talk", "bogus", *[f"cat:{c}" for c in
+                                                                                         CATEGORIES]])),
+    st.builds(lambda c: ("offered", c), st.integers(0, 20)),
+    st.just(("text", "https://facebook.com/page1")),
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(EVENTS, max_size=25))
+def test_any_sequence_of_events_keeps_a_valid_state(events: list[tuple[str, object]]) -> None:
+    talk = Talk()
+    valid_steps = {"start", "language", "menu", "learn", "family", *FREE_TEXT_STEPS}
+    for kind, value in events:
+        if kind == "text":
+            talk.send(str(value))
+        elif kind == "choice":
+            talk.send(choice=str(value))
+        elif talk.state.offered:
+            offered = talk.state.offered
+            talk.send(choice=offered[int(str(value)) % len(offered)])
+        assert talk.step in valid_steps
+        assert talk.last.replies, "every event gets an answer"
+        assert all(r.text for r in talk.last.replies)
+        if talk.step in ("report.category", "report.description", "report.danger", "report.evidence",
+                         "report.confirm"):
+            assert "links" in talk.state.draft
+    for report in talk.submitted:
+        assert report.category in CATEGORIES
