@@ -23,7 +23,7 @@ run: install
 	$(BIN)/raabta serve --host $(HOST) --port $(PORT)
 
 test: install
-	$(BIN)/pytest
+	$(BIN)/pytest -q
 
 lint: install
 	$(BIN)/ruff check .

@@ -15,9 +15,14 @@ _LOOSE = re.compile(r"(?<![0-9A-Za-z])([0-9A-Za-z]{4})[\s\-–—_.]?([0-9A-Za-z
 
 
 def new_code() -> str:
-    """A fresh random code, formatted XXXX-XXXX."""
-    raw = "".join(secrets.choice(ALPHABET) for _ in range(8))
-    return f"{raw[:4]}-{raw[4:]}"
+    """A fresh random code, formatted XXXX-XXXX, mixing letters and digits.
+
+    The mix lets a code typed loosely inside a sentence ("status k7qm2xd9") be told apart from a word.
+    """
+    while True:
+        raw = "".join(secrets.choice(ALPHABET) for _ in range(8))
+        if any(ch.isdigit() for ch in raw) and any(ch.isalpha() for ch in raw):
+            return f"{raw[:4]}-{raw[4:]}"
 
 
 def parse_code(text: str) -> str | None:

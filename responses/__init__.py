@@ -58,7 +58,7 @@ def check(texts: dict[str, dict[str, str]]) -> list[str]:
                 problems.append(f"{key}: placeholders in {lang} differ from en ({sorted(names)})")
         if _ARABIC_NOT_URDU.search(entry["ur"]):
             problems.append(f"{key}: Arabic letters (ي ك ه ى) where Urdu ones belong (ی ک ہ)")
-        if key.startswith("buttons.") and any(len(entry[lang]) > 20 for lang in LANGUAGES):
+        if key.startswith(("buttons.", "categories.")) and any(len(entry[lang]) > 20 for lang in LANGUAGES):
             problems.append(f"{key}: button label over 20 characters")
     return problems
 

@@ -78,7 +78,9 @@ async def storage(db_url: str) -> AsyncIterator[Storage]:
 
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
-    return load_settings(database_url=db_url, secret_key=SECRET, data_dir=tmp_path / "data", webchat_ip_limit=0)
+    return load_settings(
+        database_url=db_url, secret_key=SECRET, data_dir=tmp_path / "data", webchat_ip_limit=0
+    )
 
 
 @pytest.fixture

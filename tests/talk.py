@@ -14,11 +14,16 @@ class Talk:
         self.outcomes: list[Outcome] = []
         self.submitted: list[SubmitReport] = []
 
-    def send(self, text: str | None = None, choice: str | None = None,
-             attachments: tuple[Attachment, ...] = ()) -> Outcome:
+    def send(
+        self, text: str | None = None, choice: str | None = None, attachments: tuple[Attachment, ...] = ()
+    ) -> Outcome:
         self.count += 1
-        inbound = Inbound("test", "user-1", str(self.count), text=text, choice=choice, attachments=attachments)
-        outcome = handle(inbound, parse(text or ""), self.state, Context(f"TEST-{self.count:04d}", self.reports))
+        inbound = Inbound(
+            "test", "user-1", str(self.count), text=text, choice=choice, attachments=attachments
+        )
+        outcome = handle(
+            inbound, parse(text or ""), self.state, Context(f"TEST-{self.count:04d}", self.reports)
+        )
         self.state = outcome.state
         self.outcomes.append(outcome)
         self.submitted.extend(outcome.effects)

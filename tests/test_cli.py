@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -14,6 +15,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+
 from tests.conftest import SECRET
 
 RAABTA = [sys.executable, "-m", "bot.cli"]
@@ -22,23 +24,30 @@ CODE = re.compile(r"\b([0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4})\b")
 
 def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAABTA_")}
-    env.update(RAABTA_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/cli.db", RAABTA_DATA_DIR=str(tmp_path / "data"),
-               RAABTA_SECRET_KEY=SECRET)
+    env.update(
+        RAABTA_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/cli.db",
+        RAABTA_DATA_DIR=str(tmp_path / "data"),
+        RAABTA_SECRET_KEY=SECRET,
+    )
     env.update(extra)
     return env
 
 
-def run(args: list[str], env: dict[str, str], stdin: str = "", timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*RAABTA, *args], input=stdin, capture_output=True, text=True, env=env, timeout=timeout,
-                          check=False)
+def run(
+    args: list[str], env: dict[str, str], stdin: str = "", timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*RAABTA, *args], input=stdin, capture_output=True, text=True, env=env, timeout=timeout, check=False
+    )
 
 
 def test_db_upgrade_then_a_scripted_terminal_report(tmp_path: Path) -> None:
     env = env_for(tmp_path)
     upgrade = run(["db", "upgrade"], env)
     assert upgrade.returncode == 0, upgrade.stderr
-    script = "\n".join(["1", "https://t.me/s/Hate_Channel", "6", "Calls for violence against a sect", "2", "1",
-                        "1", ""])
+    script = "\n".join(
+        ["1", "https://t.me/s/Hate_Channel", "6", "Calls for violence against a sect", "2", "1", "1", ""]
+    )
     chat = run(["chat", "--lang", "en"], env, stdin=script)
     assert chat.returncode == 0, chat.stderr
     assert "[1] Report a page" in chat.stdout
@@ -49,9 +58,12 @@ def test_db_upgrade_then_a_scripted_terminal_report(tmp_path: Path) -> None:
 
 
 def test_nlu_parse_speaks_json_lines() -> None:
-    lines = "\n".join(json.dumps({"text": t}) for t in ["report this fb.me/Bad.Page", "یہ پیج بند کرو", "salam"])
-    result = subprocess.run([*RAABTA, "nlu", "parse"], input=lines + "\n", capture_output=True, text=True,
-                            timeout=60, check=False)
+    lines = "\n".join(
+        json.dumps({"text": t}) for t in ["report this fb.me/Bad.Page", "یہ پیج بند کرو", "salam"]
+    )
+    result = subprocess.run(
+        [*RAABTA, "nlu", "parse"], input=lines + "\n", capture_output=True, text=True, timeout=60, check=False
+    )
     assert result.returncode == 0, result.stderr
     parses = [json.loads(line) for line in result.stdout.splitlines()]
     assert [p["language"] for p in parses] == ["en", "ur", "ur-Latn"]
@@ -60,13 +72,16 @@ def test_nlu_parse_speaks_json_lines() -> None:
     assert first["intent"]["name"] == "report_content"
     [url] = [e for e in first["entities"] if e["entity"] == "url"]
     assert url["canonical"] == "https://facebook.com/bad.page" and url["platform"] == "facebook"
-    bad = subprocess.run([*RAABTA, "nlu", "parse"], input="not json\n", capture_output=True, text=True,
-                         timeout=60, check=False)
+    bad = subprocess.run(
+        [*RAABTA, "nlu", "parse"], input="not json\n", capture_output=True, text=True, timeout=60, check=False
+    )
     assert bad.returncode == 2 and "line 1" in bad.stderr
 
 
 def test_content_check_passes_on_the_shipped_content() -> None:
-    result = subprocess.run([*RAABTA, "content", "check"], capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [*RAABTA, "content", "check"], capture_output=True, text=True, timeout=60, check=False
+    )
     assert result.returncode == 0, result.stderr
     assert "content OK" in result.stdout
 
@@ -86,33 +101,44 @@ def free_port() -> int:
 async def test_serve_answers_and_logs_no_text_or_identity(tmp_path: Path, db_url: str) -> None:
     env = env_for(tmp_path, RAABTA_DATABASE_URL=db_url)
     port = free_port()
-    server = subprocess.Popen([*RAABTA, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+    server = await asyncio.create_subprocess_exec(
+        *RAABTA, "serve", "--port", str(port), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     session = "sess" + uuid.uuid4().hex
     secret_text = "the recruiter named Zarq0nius"
+    http = httpx.AsyncClient()
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
         while True:
             try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                if (await http.get(f"{base}/healthz", timeout=1)).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
-            assert server.poll() is None, server.stderr.read() if server.stderr else ""
+            assert server.returncode is None, "server exited early"
             assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
+            await asyncio.sleep(0.2)
         api = f"{base}/webchat/api/messages"
-        for body in ({"text": "/start"}, {"choice": "lang:en"}, {"choice": "menu:report"},
-                     {"text": "https://facebook.com/Zarq0nius.Page"}, {"choice": "cat:recruitment"},
-                     {"text": secret_text}, {"choice": "danger:no"}, {"choice": "evidence:done"},
-                     {"choice": "confirm:submit"}):
-            reply = httpx.post(api, json={"session": session, **body}, timeout=10)
+        for body in (
+            {"text": "/start"},
+            {"choice": "lang:en"},
+            {"choice": "menu:report"},
+            {"text": "https://facebook.com/Zarq0nius.Page"},
+            {"choice": "cat:recruitment"},
+            {"text": secret_text},
+            {"choice": "danger:no"},
+            {"choice": "evidence:done"},
+            {"choice": "confirm:submit"},
+        ):
+            reply = await http.post(api, json={"session": session, **body}, timeout=10)
             assert reply.status_code == 200
         assert CODE.search(reply.json()["messages"][0]["text"])
     finally:
+        await http.aclose()
         server.send_signal(signal.SIGTERM)
-        _, stderr = server.communicate(timeout=30)
+        _, err = await asyncio.wait_for(server.communicate(), timeout=30)
+        stderr = err.decode()
     lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
     assert any(entry["event"] == "message_handled" for entry in lines)
     assert "Zarq0nius" not in stderr

@@ -15,8 +15,13 @@ from nlu import parse
 from responses import catalog
 from tests.talk import Talk
 
-STEPS_AFTER_LINK = ["report.category", "report.description", "report.danger", "report.evidence",
-                    "report.confirm"]
+STEPS_AFTER_LINK = [
+    "report.category",
+    "report.description",
+    "report.danger",
+    "report.evidence",
+    "report.confirm",
+]
 
 
 def full_report(talk: Talk, link: str = "https://m.facebook.com/Bad.Page?ref=bookmarks") -> None:
@@ -227,8 +232,10 @@ def test_evidence_step_takes_photos_links_and_notes() -> None:
     talk.press("confirm:submit")
     [report] = talk.submitted
     assert [a.fingerprint for a in report.evidence] == ["uniq-1"]
-    assert [link.canonical for link in report.links] == ["https://facebook.com/bad.page",
-                                                         "https://youtube.com/watch?v=AbC_12"]
+    assert [link.canonical for link in report.links] == [
+        "https://facebook.com/bad.page",
+        "https://youtube.com/watch?v=AbC_12",
+    ]
     assert report.description.endswith("they post every night")
 
 
@@ -308,11 +315,33 @@ def test_state_survives_a_round_trip_through_json() -> None:
 
 EVENTS = st.one_of(
     st.builds(lambda t: ("text", t), st.text(max_size=300)),
-    st.builds(lambda c: ("choice", c), st.sampled_from(
-        ["lang:en", "lang:ur", "lang:ur-Latn", "nav:back", "nav:cancel", "nav:menu", "menu:report",
-         "menu:status", "menu:learn", "menu:family", "link:none", "desc:skip", "danger:yes", "danger:no",
-         "evidence:done", "confirm:submit", "learn:paigham", "family:talk", "bogus", *[f"cat:{c}" for c in
-                                                                                         CATEGORIES]])),
+    st.builds(
+        lambda c: ("choice", c),
+        st.sampled_from(
+            [
+                "lang:en",
+                "lang:ur",
+                "lang:ur-Latn",
+                "nav:back",
+                "nav:cancel",
+                "nav:menu",
+                "menu:report",
+                "menu:status",
+                "menu:learn",
+                "menu:family",
+                "link:none",
+                "desc:skip",
+                "danger:yes",
+                "danger:no",
+                "evidence:done",
+                "confirm:submit",
+                "learn:paigham",
+                "family:talk",
+                "bogus",
+                *[f"cat:{c}" for c in CATEGORIES],
+            ]
+        ),
+    ),
     st.builds(lambda c: ("offered", c), st.integers(0, 20)),
     st.just(("text", "https://facebook.com/page1")),
 )
@@ -331,11 +360,18 @@ def test_any_sequence_of_events_keeps_a_valid_state(events: list[tuple[str, obje
         elif talk.state.offered:
             offered = talk.state.offered
             talk.send(choice=offered[int(str(value)) % len(offered)])
+        else:
+            continue
         assert talk.step in valid_steps
         assert talk.last.replies, "every event gets an answer"
         assert all(r.text for r in talk.last.replies)
-        if talk.step in ("report.category", "report.description", "report.danger", "report.evidence",
-                         "report.confirm"):
+        if talk.step in (
+            "report.category",
+            "report.description",
+            "report.danger",
+            "report.evidence",
+            "report.confirm",
+        ):
             assert "links" in talk.state.draft
     for report in talk.submitted:
         assert report.category in CATEGORIES

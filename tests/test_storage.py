@@ -13,15 +13,28 @@ from storage.repository import Storage, case_key
 from storage.schema import audit_events, metadata
 
 
-def report(code: str, url: str | None = "https://facebook.com/bad.page", reporter: str | None = "r1",
-           description: str = "recruiting", category: str = "recruitment", urgent: bool = False) -> NewReport:
+def report(
+    code: str,
+    url: str | None = "https://facebook.com/bad.page",
+    reporter: str | None = "r1",
+    description: str = "recruiting",
+    category: str = "recruitment",
+    urgent: bool = False,
+) -> NewReport:
     evidence = (EvidenceRecord("link", url, url.upper(), "facebook"),) if url else ()
     return NewReport(code, reporter, "test", "en", category, description, urgent, evidence)
 
 
 def turn(event: str, conversation: str = "c1", version: int = 0, *reports: NewReport) -> TurnRecord:
-    return TurnRecord("test", event, conversation, version, {"step": "menu", "n": event},
-                      [{"text": f"reply to {event}", "buttons": []}], tuple(reports))
+    return TurnRecord(
+        "test",
+        event,
+        conversation,
+        version,
+        {"step": "menu", "n": event},
+        [{"text": f"reply to {event}", "buttons": []}],
+        tuple(reports),
+    )
 
 
 async def test_migrations_create_exactly_the_schema(storage: Storage) -> None:
@@ -80,14 +93,32 @@ async def test_reports_of_one_page_form_one_case(storage: Storage) -> None:
     assert case["status"] == "new"
     assert case["priority"] > (await storage.case_of("AAAA-0008") or {})["priority"]
     assert await storage.report_statuses(["AAAA-0005", "AAAA-0008", "ZZZZ-9999"]) == {
-        "AAAA-0005": "new", "AAAA-0008": "new"}
+        "AAAA-0005": "new",
+        "AAAA-0008": "new",
+    }
 
 
 async def test_reports_without_a_link_meet_on_their_evidence(storage: Storage) -> None:
-    photo = NewReport("BBBB-0001", None, "test", "en", "other", "", False,
-                      (EvidenceRecord("photo", "file-a", fingerprint="uniq-9"),))
-    same_photo = NewReport("BBBB-0002", None, "test", "en", "other", "seen it too", False,
-                           (EvidenceRecord("photo", "file-b", fingerprint="uniq-9"),))
+    photo = NewReport(
+        "BBBB-0001",
+        None,
+        "test",
+        "en",
+        "other",
+        "",
+        False,
+        (EvidenceRecord("photo", "file-a", fingerprint="uniq-9"),),
+    )
+    same_photo = NewReport(
+        "BBBB-0002",
+        None,
+        "test",
+        "en",
+        "other",
+        "seen it too",
+        False,
+        (EvidenceRecord("photo", "file-b", fingerprint="uniq-9"),),
+    )
     words = report("BBBB-0003", url=None, reporter=None, description="A  Page selling   Rifles")
     same_words = report("BBBB-0004", url=None, reporter=None, description="a page selling rifles")
     for i, r in enumerate((photo, same_photo, words, same_words)):
@@ -99,11 +130,20 @@ async def test_reports_without_a_link_meet_on_their_evidence(storage: Storage) -
 
 
 async def test_evidence_is_kept_with_the_report(storage: Storage) -> None:
-    rich = NewReport("CCCC-0001", "r1", "test", "ur", "financing", "", False, (
-        EvidenceRecord("link", "https://t.me/x", "t.me/s/X", "telegram"),
-        EvidenceRecord("handle", "@donate"),
-        EvidenceRecord("photo", "file-1", fingerprint="u1"),
-    ))
+    rich = NewReport(
+        "CCCC-0001",
+        "r1",
+        "test",
+        "ur",
+        "financing",
+        "",
+        False,
+        (
+            EvidenceRecord("link", "https://t.me/x", "t.me/s/X", "telegram"),
+            EvidenceRecord("handle", "@donate"),
+            EvidenceRecord("photo", "file-1", fingerprint="u1"),
+        ),
+    )
     await storage.commit_turn(turn("e1", "c1", 0, rich))
     kinds = [(e["kind"], e["value"]) for e in await storage.evidence_of("CCCC-0001")]
     assert kinds == [("link", "https://t.me/x"), ("handle", "@donate"), ("photo", "file-1")]
@@ -120,10 +160,12 @@ async def test_the_audit_chain_verifies_and_detects_an_edit(storage: Storage) ->
 
 
 async def test_concurrent_reports_of_one_page_make_one_case(storage: Storage) -> None:
-    results = await asyncio.gather(*[
-        storage.commit_turn(turn(f"e{i}", f"c{i}", 0, report(f"EEEE-{i:04d}", reporter=f"r{i}")))
-        for i in range(20)
-    ])
+    results = await asyncio.gather(
+        *[
+            storage.commit_turn(turn(f"e{i}", f"c{i}", 0, report(f"EEEE-{i:04d}", reporter=f"r{i}")))
+            for i in range(20)
+        ]
+    )
     assert all(r.status is CommitStatus.OK for r in results)
     assert await storage.count("cases") == 1
     case = await storage.case_of("EEEE-0000")
@@ -132,8 +174,9 @@ async def test_concurrent_reports_of_one_page_make_one_case(storage: Storage) ->
 
 
 async def test_concurrent_redeliveries_store_one_turn(storage: Storage) -> None:
-    results = await asyncio.gather(*[storage.commit_turn(turn("same", "c1", 0, report("FFFF-0001")))
-                                     for _ in range(8)])
+    results = await asyncio.gather(
+        *[storage.commit_turn(turn("same", "c1", 0, report("FFFF-0001"))) for _ in range(8)]
+    )
     statuses = sorted(r.status.value for r in results)
     assert statuses.count("ok") == 1
     assert set(statuses) <= {"ok", "duplicate", "conflict"}

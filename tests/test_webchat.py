@@ -102,8 +102,9 @@ async def test_the_page_and_health(client: httpx.AsyncClient) -> None:
         (b'{"session": "../../etc/passwd", "text": "hi"}', 400),
     ],
 )
-async def test_malformed_requests_get_a_4xx_with_a_reason(client: httpx.AsyncClient, body: bytes,
-                                                           status: int) -> None:
+async def test_malformed_requests_get_a_4xx_with_a_reason(
+    client: httpx.AsyncClient, body: bytes, status: int
+) -> None:
     response = await client.post(API, content=body, headers={"content-type": "application/json"})
     assert response.status_code == status
     assert response.json()["error"]
@@ -114,7 +115,9 @@ async def test_an_oversized_body_is_refused(client: httpx.AsyncClient) -> None:
     assert response.status_code == 413
 
 
-async def test_odd_messages_get_clear_replies_and_lose_nothing(client: httpx.AsyncClient, storage: Storage) -> None:
+async def test_odd_messages_get_clear_replies_and_lose_nothing(
+    client: httpx.AsyncClient, storage: Storage
+) -> None:
     chat = WebChat(client)
     await chat.send("/start")
     await chat.send(choice="lang:en")
@@ -173,7 +176,9 @@ async def test_notifications_wait_for_the_session(client: httpx.AsyncClient, sto
     chat = WebChat(client)
     await chat.send("/start")
     pseudonym = client._transport.app.state.pipeline.pseudonyms.of("webchat", chat.session)  # type: ignore[attr-defined]
-    await storage.enqueue_notification(pseudonym, "webchat", "status", {"text": "Report ABCD-1234: reviewed."})
+    await storage.enqueue_notification(
+        pseudonym, "webchat", "status", {"text": "Report ABCD-1234: reviewed."}
+    )
     first = await client.get(API, params={"session": chat.session})
     assert first.json() == {"messages": [{"text": "Report ABCD-1234: reviewed.", "buttons": []}]}
     assert (await client.get(API, params={"session": chat.session})).json() == {"messages": []}
@@ -183,8 +188,9 @@ async def test_notifications_wait_for_the_session(client: httpx.AsyncClient, sto
 
 async def test_a_restart_loses_nothing(settings: Settings, storage: Storage) -> None:
     session = uuid.uuid4().hex
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(settings, storage)),
-                                 base_url="http://a") as first:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(settings, storage)), base_url="http://a"
+    ) as first:
         code = await report_page(WebChat(first), "ur", "https://youtu.be/AbC_12")
         half = WebChat(first, session)
         await half.send("/start")
@@ -194,8 +200,9 @@ async def test_a_restart_loses_nothing(settings: Settings, storage: Storage) -> 
     await storage.close()
     reopened = Storage(settings.database_url)
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(settings, reopened)),
-                                     base_url="http://b") as second:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_app(settings, reopened)), base_url="http://b"
+        ) as second:
             chat = WebChat(second)
             await chat.send(f"status {code}")
             assert chat.said == catalog().text("status.received", "en", code=code)
@@ -210,6 +217,8 @@ async def test_flooding_one_address_is_slowed_down(settings: Settings, storage: 
     limited = settings.model_copy(update={"webchat_ip_limit": 3})
     app = create_app(limited, storage)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://c") as http:
-        codes = [(await http.post(API, json={"session": "abcdefgh1234", "text": "hi"})).status_code
-                 for _ in range(5)]
+        codes = [
+            (await http.post(API, json={"session": "abcdefgh1234", "text": "hi"})).status_code
+            for _ in range(5)
+        ]
     assert codes == [200, 200, 200, 429, 429]
