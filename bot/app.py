@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -14,19 +15,30 @@ from starlette.routing import Route
 from bot import logs
 from bot.channels import webchat
 from bot.config import Settings, secret_key
+from bot.delivery import Sender
 from bot.identity import Pseudonyms
+from bot.outbox import OutboxWorker
 from bot.pipeline import Pipeline
+from bot.sealing import AddressBox
 from responses import catalog
 from storage.repository import Storage, StorageUnavailable
 
 log = logging.getLogger(__name__)
 
 
+def make_pipeline(settings: Settings, storage: Storage) -> Pipeline:
+    """The shared message path, keyed from the configured secret."""
+    secret = secret_key(settings)
+    return Pipeline(storage, Pseudonyms(secret), AddressBox(secret), texts=catalog())
+
+
 def create_app(settings: Settings, storage: Storage | None = None) -> Starlette:
     """Build the app. With `storage` given (tests), the caller owns its lifecycle."""
     owned = storage is None
     store = storage or Storage(settings.database_url)
-    pipeline = Pipeline(store, Pseudonyms(secret_key(settings)), texts=catalog())
+    pipeline = make_pipeline(settings, store)
+    senders: dict[str, Sender] = {}  # channels that push (Telegram, Messenger) register here
+    worker = OutboxWorker(store, pipeline.box, senders)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -35,9 +47,14 @@ def create_app(settings: Settings, storage: Storage | None = None) -> Starlette:
                 raise SystemExit("raabta: the database schema is not current: run `raabta db upgrade` first")
             await store.upgrade()
         logs.event(log, "started", database=store.dialect, env=settings.env)
+        delivering = asyncio.create_task(worker.run_forever()) if senders else None
         try:
             yield
         finally:
+            if delivering is not None:
+                delivering.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await delivering
             if owned:
                 await store.close()
             logs.event(log, "stopped")
@@ -65,5 +82,6 @@ def create_app(settings: Settings, storage: Storage | None = None) -> Starlette:
         exception_handlers={StorageUnavailable: unavailable},
     )
     app.state.pipeline = pipeline
+    app.state.outbox = worker
     app.state.storage = store
     return app

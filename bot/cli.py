@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from bot import logs
-from bot.config import load_settings, secret_key
+from bot.config import load_settings
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -26,9 +26,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _chat(args: argparse.Namespace) -> int:
+    from bot.app import make_pipeline
     from bot.channels.terminal import chat
-    from bot.identity import Pseudonyms
-    from bot.pipeline import Pipeline
     from storage.repository import Storage
 
     settings = load_settings()
@@ -38,7 +37,7 @@ def _chat(args: argparse.Namespace) -> int:
         try:
             if not await storage.is_current():
                 await storage.upgrade()
-            return await chat(Pipeline(storage, Pseudonyms(secret_key(settings))), args.lang)
+            return await chat(make_pipeline(settings, storage), args.lang)
         finally:
             await storage.close()
 

@@ -15,9 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from bot import logs
-from bot.dialogue import Button, Context, Inbound, Reply, State, SubmitReport, handle
+from bot.dialogue import Button, Context, Inbound, KeepContact, Reply, State, SubmitReport, handle
 from bot.dialogue.flows.status import codes_in
 from bot.identity import Pseudonyms
+from bot.sealing import AddressBox
 from nlu import Parse, parse
 from nlu.refcode import new_code
 from responses import Catalog, catalog
@@ -65,11 +66,13 @@ class Pipeline:
         self,
         storage: Storage,
         pseudonyms: Pseudonyms,
+        box: AddressBox,
         parser: Callable[[str], Parse] = parse,
         texts: Catalog | None = None,
     ) -> None:
         self.storage = storage
         self.pseudonyms = pseudonyms
+        self.box = box
         self.parse = parser
         self.texts = texts or catalog()
         self._locks: dict[str, asyncio.Lock] = {}
@@ -108,7 +111,14 @@ class Pipeline:
                         expected_version=stored.version,
                         state=outcome.state.to_dict(),
                         response=[r.to_dict() for r in replies],
-                        reports=tuple(to_records(e, conversation, inbound.channel) for e in outcome.effects),
+                        reports=tuple(
+                            to_records(e, conversation, inbound.channel)
+                            for e in outcome.effects
+                            if isinstance(e, SubmitReport)
+                        ),
+                        contact=self.box.seal(inbound.user)
+                        if any(isinstance(e, KeepContact) for e in outcome.effects)
+                        else None,
                     )
                 )
                 if result.status is CommitStatus.OK:
@@ -119,7 +129,7 @@ class Pipeline:
                         step=outcome.state.step,
                         intent=understood.intent.name,
                         language=understood.language,
-                        reports=len(outcome.effects),
+                        reports=sum(isinstance(e, SubmitReport) for e in outcome.effects),
                         ms=round((time.perf_counter() - started) * 1000, 2),
                     )
                     return Handled(replies)

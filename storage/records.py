@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import Enum
 from typing import Any
 
@@ -39,6 +40,7 @@ class TurnRecord:
     state: dict[str, Any]
     response: list[dict[str, Any]]
     reports: tuple[NewReport, ...] = ()
+    contact: bytes | None = None  # the sealed channel address, when the citizen agreed to get updates
 
 
 class CommitStatus(Enum):
@@ -66,3 +68,19 @@ class Notification:
     id: int
     kind: str
     payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """A notification claimed for delivery, with what is needed to reach its recipient."""
+
+    id: int
+    conversation_id: str
+    channel: str
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    created_at: datetime
+    address: bytes | None  # sealed; None when there is no contact (no consent, or forgotten)
+    unreachable: bool
+    last_inbound_at: datetime | None  # when the citizen last wrote (Messenger's 24-hour window)

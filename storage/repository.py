@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Insert, case, func, select, text, update
@@ -23,11 +23,13 @@ from storage.records import (
     Conversation,
     NewReport,
     Notification,
+    OutboxItem,
     TurnRecord,
 )
 from storage.schema import (
     audit_events,
     cases,
+    contacts,
     conversations,
     evidence,
     outbox,
@@ -187,6 +189,8 @@ class Storage:
             )
         if saved.first() is None:
             raise _Abort(CommitResult(CommitStatus.CONFLICT))
+        if turn.contact is not None:
+            await self._save_contact(conn, turn.conversation_id, turn.channel, turn.contact, now)
         case_ids = []
         for report in turn.reports:
             taken = await conn.scalar(select(reports.c.id).where(reports.c.code == report.code))
@@ -194,6 +198,22 @@ class Storage:
                 raise _Abort(CommitResult(CommitStatus.CODE_TAKEN))
             case_ids.append(await self._add_report(conn, report, now))
         return CommitResult(CommitStatus.OK, case_ids=tuple(case_ids))
+
+    async def _save_contact(
+        self, conn: AsyncConnection, reporter_id: str, channel: str, sealed: bytes, now: datetime
+    ) -> None:
+        await conn.execute(
+            self._insert(reporters).values(id=reporter_id, created_at=now).on_conflict_do_nothing()
+        )
+        stmt = self._insert(contacts).values(
+            reporter_id=reporter_id, channel=channel, address=sealed, created_at=now
+        )
+        await conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[contacts.c.reporter_id, contacts.c.channel],
+                set_={"address": sealed, "unreachable_at": None},
+            )
+        )
 
     async def _add_report(self, conn: AsyncConnection, report: NewReport, now: datetime) -> int:
         if report.reporter_id:
@@ -449,3 +469,110 @@ class Storage:
         except (DBAPIError, OSError) as exc:
             raise StorageUnavailable(str(type(exc).__name__)) from exc
         return [Notification(r.id, r.kind, dict(r.payload)) for r in rows]
+
+    async def claim_outbox(
+        self, channels: Sequence[str], limit: int = 20, lease_seconds: float = 60
+    ) -> list[OutboxItem]:
+        """Due notifications for the given channels, leased so that no other worker takes them meanwhile."""
+        if not channels:
+            return []
+        now = utcnow()
+        due = (
+            select(outbox.c.id)
+            .where(
+                outbox.c.status == "pending",
+                outbox.c.channel.in_(list(channels)),
+                outbox.c.next_attempt_at <= now,
+            )
+            .order_by(outbox.c.next_attempt_at, outbox.c.id)
+            .limit(limit)
+        )
+        if self.dialect == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        try:
+            async with self.writer.begin() as conn:
+                ids = list((await conn.scalars(due)).all())
+                if not ids:
+                    return []
+                await conn.execute(
+                    update(outbox)
+                    .where(outbox.c.id.in_(ids))
+                    .values(
+                        next_attempt_at=now + timedelta(seconds=lease_seconds), attempts=outbox.c.attempts + 1
+                    )
+                )
+                rows = (
+                    await conn.execute(
+                        select(
+                            outbox, contacts.c.address, contacts.c.unreachable_at, conversations.c.updated_at
+                        )
+                        .select_from(
+                            outbox.outerjoin(
+                                contacts,
+                                (contacts.c.reporter_id == outbox.c.conversation_id)
+                                & (contacts.c.channel == outbox.c.channel),
+                            ).outerjoin(conversations, conversations.c.id == outbox.c.conversation_id)
+                        )
+                        .where(outbox.c.id.in_(ids))
+                        .order_by(outbox.c.id)
+                    )
+                ).all()
+        except (DBAPIError, OSError) as exc:
+            raise StorageUnavailable(str(type(exc).__name__)) from exc
+        return [
+            OutboxItem(
+                id=r.id,
+                conversation_id=r.conversation_id,
+                channel=r.channel,
+                kind=r.kind,
+                payload=dict(r.payload),
+                attempts=r.attempts,
+                created_at=_as_utc(r.created_at),
+                address=r.address,
+                unreachable=r.unreachable_at is not None,
+                last_inbound_at=_as_utc(r.updated_at) if r.updated_at else None,
+            )
+            for r in rows
+        ]
+
+    async def finish_outbox(
+        self, item_id: int, status: str, error: str | None = None, retry_at: datetime | None = None
+    ) -> None:
+        """Record how a delivery went: sent, failed, expired, or pending again at `retry_at`."""
+        now = utcnow()
+        values: dict[str, Any] = {"status": status, "error": error[:200] if error else None}
+        if status == "sent":
+            values["sent_at"] = now
+        if status == "pending":
+            values["next_attempt_at"] = retry_at or now
+        async with self.writer.begin() as conn:
+            await conn.execute(update(outbox).where(outbox.c.id == item_id).values(**values))
+
+    async def mark_unreachable(self, reporter_id: str, channel: str) -> None:
+        async with self.writer.begin() as conn:
+            await conn.execute(
+                update(contacts)
+                .where(contacts.c.reporter_id == reporter_id, contacts.c.channel == channel)
+                .values(unreachable_at=utcnow())
+            )
+
+    async def contact_of(self, reporter_id: str, channel: str) -> bytes | None:
+        """The sealed address of a reachable contact, or None."""
+        async with self.reader.connect() as conn:
+            return await conn.scalar(
+                select(contacts.c.address).where(
+                    contacts.c.reporter_id == reporter_id,
+                    contacts.c.channel == channel,
+                    contacts.c.unreachable_at.is_(None),
+                )
+            )
+
+    async def outbox_status(self, item_id: int) -> tuple[str, int, str | None]:
+        """(status, attempts, error) of one outbox row."""
+        async with self.reader.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(outbox.c.status, outbox.c.attempts, outbox.c.error).where(outbox.c.id == item_id)
+                )
+            ).one()
+        return row.status, row.attempts, row.error

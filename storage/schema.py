@@ -45,6 +45,7 @@ contacts = Table(
     Column("channel", String(16), nullable=False),
     Column("address", LargeBinary, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("unreachable_at", DateTime(timezone=True)),
     UniqueConstraint("reporter_id", "channel"),
 )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.dialogue import Attachment, Context, Inbound, Outcome, State, SubmitReport, handle
+from bot.dialogue.types import Effect
 from nlu import parse
 
 
@@ -12,7 +13,7 @@ class Talk:
         self.reports = reports or {}
         self.count = 0
         self.outcomes: list[Outcome] = []
-        self.submitted: list[SubmitReport] = []
+        self.effects: list[Effect] = []
 
     def send(
         self, text: str | None = None, choice: str | None = None, attachments: tuple[Attachment, ...] = ()
@@ -26,12 +27,16 @@ class Talk:
         )
         self.state = outcome.state
         self.outcomes.append(outcome)
-        self.submitted.extend(outcome.effects)
+        self.effects.extend(outcome.effects)
         return outcome
 
     def press(self, choice: str) -> Outcome:
         assert choice in self.state.offered, f"{choice} not offered; offered: {self.state.offered}"
         return self.send(choice=choice)
+
+    @property
+    def submitted(self) -> list[SubmitReport]:
+        return [e for e in self.effects if isinstance(e, SubmitReport)]
 
     @property
     def last(self) -> Outcome:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.dialogue import Attachment, Context, Inbound, State, handle
+from bot.dialogue import Attachment, Context, Inbound, KeepContact, State, SubmitReport, handle
 from bot.dialogue.engine import FREE_TEXT_STEPS
 from bot.dialogue.types import CATEGORIES, MAX_TEXT
 from nlu import parse
@@ -55,7 +55,7 @@ def test_a_whole_report_ends_with_the_reference_code() -> None:
     full_report(talk)
     assert "https://facebook.com/bad.page" in talk.said
     talk.press("confirm:submit")
-    assert talk.step == "menu"
+    assert talk.step == "updates"
     assert "TEST-" in talk.said
     [report] = talk.submitted
     assert report.category == "recruitment"
@@ -80,7 +80,8 @@ def test_every_language_has_the_whole_flow(lang: str) -> None:
     talk.press("evidence:done")
     talk.press("confirm:submit")
     assert talk.submitted[0].language == lang
-    assert talk.said == catalog().text("report.done", lang, code=talk.submitted[0].code)
+    assert talk.last.replies[0].text == catalog().text("report.done", lang, code=talk.submitted[0].code)
+    assert talk.last.replies[1].text == catalog().text("report.ask_updates", lang)
 
 
 def test_a_first_message_with_a_link_skips_what_it_answered() -> None:
@@ -351,7 +352,7 @@ EVENTS = st.one_of(
 @given(st.lists(EVENTS, max_size=25))
 def test_any_sequence_of_events_keeps_a_valid_state(events: list[tuple[str, object]]) -> None:
     talk = Talk()
-    valid_steps = {"start", "language", "menu", "learn", "family", *FREE_TEXT_STEPS}
+    valid_steps = {"start", "language", "menu", "learn", "family", "updates", *FREE_TEXT_STEPS}
     for kind, value in events:
         if kind == "text":
             talk.send(str(value))
@@ -374,4 +375,32 @@ def test_any_sequence_of_events_keeps_a_valid_state(events: list[tuple[str, obje
         ):
             assert "links" in talk.state.draft
     for report in talk.submitted:
-        assert report.category in CATEGORIES
+        assert isinstance(report, SubmitReport) and report.category in CATEGORIES
+
+
+@pytest.mark.parametrize(("answer", "kept"), [("updates:yes", True), ("updates:no", False)])
+def test_updates_are_kept_only_with_consent(answer: str, kept: bool) -> None:
+    talk = Talk()
+    full_report(talk)
+    talk.press("confirm:submit")
+    assert talk.state.offered == ["updates:yes", "updates:no"]
+    outcome = talk.press(answer)
+    assert (KeepContact() in outcome.effects) is kept
+    assert talk.step == "menu"
+
+
+@pytest.mark.parametrize(("typed", "kept"), [("haan", True), ("نہیں", False), ("yes", True)])
+def test_updates_consent_can_be_typed(typed: str, kept: bool) -> None:
+    talk = Talk()
+    full_report(talk)
+    talk.press("confirm:submit")
+    outcome = talk.send(typed)
+    assert (KeepContact() in outcome.effects) is kept
+
+
+def test_a_question_instead_of_an_answer_keeps_no_contact() -> None:
+    talk = Talk()
+    full_report(talk)
+    talk.press("confirm:submit")
+    outcome = talk.send("what is paigham e pakistan")
+    assert not any(isinstance(e, KeepContact) for e in outcome.effects)

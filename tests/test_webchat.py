@@ -58,7 +58,8 @@ async def report_page(chat: WebChat, lang: str, link: str) -> str:
     await chat.send(choice="confirm:submit")
     match = CODE.search(chat.said)
     assert match, chat.said
-    assert chat.said == catalog().text("report.done", lang, code=match.group(1))
+    assert chat.messages[0]["text"] == catalog().text("report.done", lang, code=match.group(1))
+    assert chat.buttons == ["updates:yes", "updates:no"]
     return match.group(1)
 
 

@@ -91,6 +91,8 @@ def _on_choice(turn: Turn, choice: str) -> None:
         info.learn_card(turn, choice[6:])
     elif choice.startswith("family:") and choice[7:] in info.FAMILY_TOPICS:
         info.family_topic(turn, choice[7:])
+    elif choice in ("updates:yes", "updates:no"):
+        report.on_updates(turn, choice == "updates:yes")
     elif turn.state.step in report.STEPS:
         report.on_choice(turn, choice)
     else:
@@ -169,7 +171,9 @@ def _on_message(turn: Turn, inbound: Inbound) -> None:
         else:
             info.emergency(turn)
         return
-    if step in report.STEPS:
+    if step == "updates" and intent in ("affirm", "deny") and short:
+        report.on_updates(turn, intent == "affirm")
+    elif step in report.STEPS:
         report.on_text(turn, inbound, text)
     elif step == "status.code":
         status.on_text(turn, text)

@@ -87,7 +87,12 @@ class SubmitReport:
     handles: tuple[str, ...] = ()
 
 
-Effect = SubmitReport
+@dataclass(frozen=True, slots=True)
+class KeepContact:
+    """Effect: the citizen agreed to get updates here; keep their channel address, sealed."""
+
+
+Effect = SubmitReport | KeepContact
 
 
 @dataclass

@@ -11,6 +11,7 @@ from bot.dialogue.types import (
     MAX_LINKS,
     Attachment,
     Inbound,
+    KeepContact,
     Link,
     SubmitReport,
 )
@@ -191,8 +192,17 @@ def _submit(turn: Turn) -> None:
     )
     turn.state.draft = {}
     turn.state.history = []
+    turn.state.step = "updates"
+    turn.say("report.done", code=code)
+    turn.say("report.ask_updates", turn.button("updates:yes"), turn.button("updates:no"))
+
+
+def on_updates(turn: Turn, wanted: bool) -> None:
+    """The answer to "would you like updates here?": only a yes keeps a way to reach the citizen."""
+    if wanted:
+        turn.effects.append(KeepContact())
     turn.state.step = "menu"
-    turn.say("report.done", *turn.menu_buttons(), code=code)
+    turn.say("report.updates_on" if wanted else "report.updates_off", *turn.menu_buttons())
 
 
 def on_choice(turn: Turn, choice: str) -> None:
