@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from bot import logs
 from bot.channels import webchat
+from bot.channels.base import ChannelSetup
 from bot.config import Settings, secret_key
 from bot.delivery import Sender
 from bot.identity import Pseudonyms
@@ -24,6 +25,7 @@ from responses import catalog
 from storage.repository import Storage, StorageUnavailable
 
 log = logging.getLogger(__name__)
+CHANNEL_SETUPS: list[Callable[[Settings, Pipeline], ChannelSetup | None]] = []
 
 
 def make_pipeline(settings: Settings, storage: Storage) -> Pipeline:
@@ -37,7 +39,9 @@ def create_app(settings: Settings, storage: Storage | None = None) -> Starlette:
     owned = storage is None
     store = storage or Storage(settings.database_url)
     pipeline = make_pipeline(settings, store)
-    senders: dict[str, Sender] = {}  # channels that push (Telegram, Messenger) register here
+    # Each channel module offers `setup(settings, pipeline) -> ChannelSetup | None` (None: not configured).
+    channels = [c for c in (setup(settings, pipeline) for setup in CHANNEL_SETUPS) if c is not None]
+    senders: dict[str, Sender] = {c.name: c.sender for c in channels if c.sender is not None}
     worker = OutboxWorker(store, pipeline.box, senders)
 
     @contextlib.asynccontextmanager
@@ -46,7 +50,16 @@ def create_app(settings: Settings, storage: Storage | None = None) -> Starlette:
             if settings.env == "production":
                 raise SystemExit("raabta: the database schema is not current: run `raabta db upgrade` first")
             await store.upgrade()
-        logs.event(log, "started", database=store.dialect, env=settings.env)
+        for channel in channels:
+            if channel.start is not None:
+                await channel.start()
+        logs.event(
+            log,
+            "started",
+            database=store.dialect,
+            env=settings.env,
+            channels=",".join(["webchat", *(c.name for c in channels)]),
+        )
         delivering = asyncio.create_task(worker.run_forever()) if senders else None
         try:
             yield
@@ -55,6 +68,9 @@ def create_app(settings: Settings, storage: Storage | None = None) -> Starlette:
                 delivering.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await delivering
+            for channel in reversed(channels):
+                if channel.stop is not None:
+                    await channel.stop()
             if owned:
                 await store.close()
             logs.event(log, "stopped")

@@ -404,3 +404,51 @@ def test_a_question_instead_of_an_answer_keeps_no_contact() -> None:
     talk.press("confirm:submit")
     outcome = talk.send("what is paigham e pakistan")
     assert not any(isinstance(e, KeepContact) for e in outcome.effects)
+
+
+@pytest.mark.parametrize(
+    ("command", "step"),
+    [
+        ("/report", "report.link"),
+        ("/status", "status.code"),
+        ("/language", "language"),
+        ("/help", "menu"),
+        ("/privacy", "menu"),
+        ("/cancel", "menu"),
+        ("/start@RaabtaBot", "menu"),
+    ],
+)
+def test_slash_commands_work_from_any_step(command: str, step: str) -> None:
+    talk = Talk()
+    full_report(talk)
+    talk.send(command)
+    assert talk.step == step
+
+
+def test_an_unknown_command_is_just_text() -> None:
+    talk = Talk()
+    talk.send("/start")
+    talk.press("lang:en")
+    talk.send("/frobnicate")
+    assert talk.said == catalog().text("menu.not_understood", "en")
+
+
+def test_links_supplied_by_the_channel_start_and_feed_a_report() -> None:
+    talk = Talk()
+    talk.send("/start")
+    talk.press("lang:en")
+    talk.count += 1
+    outcome = handle(
+        Inbound("test", "user-1", "x", links=("https://t.me/Some_Channel/42",)),
+        parse(""),
+        talk.state,
+        Context("C0DE-0002"),
+    )
+    assert outcome.state.step == "report.category"
+    assert outcome.state.draft["links"] == [
+        {
+            "raw": "https://t.me/Some_Channel/42",
+            "canonical": "https://t.me/some_channel/42",
+            "platform": "telegram",
+        }
+    ]

@@ -134,7 +134,7 @@ def _on_message(turn: Turn, inbound: Inbound) -> None:
     text = (inbound.text or "").strip()
     parse = turn.parse
     step = turn.state.step
-    if not text and not inbound.attachments:
+    if not text and not inbound.attachments and not inbound.links:
         turn.say("common.empty")
         prompt_current(turn)
         return
@@ -144,6 +144,8 @@ def _on_message(turn: Turn, inbound: Inbound) -> None:
         return
     if turn.state.lang is None and step == "start" and parse.language in LANGUAGES:
         turn.state.lang = parse.language
+    if text.startswith("/") and _command(turn, inbound, text):
+        return
     intent = parse.intent.name
     short = len(text.split()) <= COMMAND_MAX_WORDS
     if intent in COMMAND_INTENTS and short and parse.intent.confidence >= CONFIDENT:
@@ -181,6 +183,34 @@ def _on_message(turn: Turn, inbound: Inbound) -> None:
         _route(turn, inbound, text)
 
 
+COMMANDS = ("start", "report", "status", "help", "language", "privacy", "cancel", "menu")
+
+
+def _command(turn: Turn, inbound: Inbound, text: str) -> bool:
+    """Slash commands (Telegram's menu, typed anywhere): global, whatever the step. False if unknown."""
+    name = text[1:].split(maxsplit=1)[0].split("@")[0].casefold() if len(text) > 1 else ""
+    if name not in COMMANDS:
+        return False
+    if name == "start":
+        if turn.state.step == "start" or turn.state.lang is None:
+            info.welcome(turn)
+        else:
+            info.menu(turn, "menu.greet")
+    elif name == "report":
+        report.start(turn, inbound)
+    elif name == "status":
+        codes = status.codes_in(turn.parse, text[len(name) + 1 :])
+        if not (codes and any(status.answer(turn, code) for code in codes)):
+            status.ask_code(turn)
+    elif name == "cancel":
+        _cancel(turn)
+    elif name == "language":
+        info.ask_language(turn)
+    else:
+        {"help": info.help_, "privacy": info.privacy, "menu": info.menu}[name](turn)
+    return True
+
+
 def _route(turn: Turn, inbound: Inbound, text: str) -> None:
     """Outside a flow, a typed message goes where its intent points."""
     intent = turn.parse.intent
@@ -197,7 +227,7 @@ def _route(turn: Turn, inbound: Inbound, text: str) -> None:
         codes = turn.parse.values("reference")
         if any(status.answer(turn, code) for code in codes):
             return
-    if intent.name == "report_content" or inbound.attachments:
+    if intent.name == "report_content" or inbound.attachments or inbound.links:
         report.start(turn, inbound)
     elif intent.name == "family_help":
         info.family(turn)

@@ -64,6 +64,7 @@ class Inbound:
     text: str | None = None
     choice: str | None = None
     attachments: tuple[Attachment, ...] = ()
+    links: tuple[str, ...] = ()  # links the channel found (a forwarded channel post, a shared URL)
 
 
 @dataclass(frozen=True, slots=True)

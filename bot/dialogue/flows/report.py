@@ -15,6 +15,7 @@ from bot.dialogue.types import (
     Link,
     SubmitReport,
 )
+from nlu.urls import canonicalize, platform_of
 from responses import LANGUAGES
 
 STEPS = (
@@ -50,15 +51,24 @@ def _where_count(turn: Turn) -> int:
     return len(_links(turn)) + len(_handles(turn))
 
 
-def _take_links(turn: Turn) -> int:
+def _found_links(turn: Turn, inbound: Inbound | None) -> list[tuple[str, str, str]]:
+    """(raw, canonical, platform) of the links typed in the message and those the channel supplied."""
+    found = [(e.value, e.extra["canonical"], e.extra["platform"]) for e in turn.parse.urls()]
+    for raw in inbound.links if inbound else ():
+        canonical = canonicalize(raw)
+        if canonical:
+            found.append((raw, canonical, platform_of(canonical)))
+    return found
+
+
+def _take_links(turn: Turn, inbound: Inbound | None = None) -> int:
     """Add the message's links and @handles to the draft; how many were new."""
     links = _links(turn)
     known = {link["canonical"] for link in links}
     added = 0
-    for entity in turn.parse.urls():
-        canonical = entity.extra["canonical"]
+    for raw, canonical, platform in _found_links(turn, inbound):
         if canonical not in known and len(links) < MAX_LINKS:
-            links.append({"raw": entity.value, "canonical": canonical, "platform": entity.extra["platform"]})
+            links.append({"raw": raw, "canonical": canonical, "platform": platform})
             known.add(canonical)
             added += 1
     handles = _handles(turn)
@@ -87,7 +97,7 @@ def start(turn: Turn, inbound: Inbound | None = None) -> None:
     turn.state.draft = {"links": [], "handles": [], "evidence": [], "urgent": urgent}
     if turn.parse.intent.name == "emergency":
         turn.state.draft["urgent"] = True
-    found = _take_links(turn)
+    found = _take_links(turn, inbound)
     if inbound is not None:
         found += _take_attachments(turn, inbound)
     if found:
@@ -235,7 +245,7 @@ def on_text(turn: Turn, inbound: Inbound, text: str) -> None:
     draft = turn.state.draft
     intent = turn.parse.intent.name
     if step == "report.link":
-        if _take_links(turn) + _take_attachments(turn, inbound):
+        if _take_links(turn, inbound) + _take_attachments(turn, inbound):
             turn.say("report.link_received", count=_where_count(turn))
             _ask_category(turn)
         else:
@@ -254,9 +264,9 @@ def on_text(turn: Turn, inbound: Inbound, text: str) -> None:
             turn.say("report.description_too_long", limit=MAX_DESCRIPTION)
             _ask_description(turn)
             return
-        _take_links(turn)
+        _take_links(turn, inbound)
         _take_attachments(turn, inbound)
-        if not text.strip() and not inbound.attachments:
+        if not text.strip() and not inbound.attachments and not inbound.links:
             _ask_description(turn)
             return
         draft["description"] = text.strip()
@@ -270,7 +280,7 @@ def on_text(turn: Turn, inbound: Inbound, text: str) -> None:
             turn.say("report.answer_yes_no")
             _ask_danger(turn)
     elif step == "report.evidence":
-        added = _take_links(turn) + _take_attachments(turn, inbound)
+        added = _take_links(turn, inbound) + _take_attachments(turn, inbound)
         if added:
             turn.say("report.evidence_added", *[turn.button("evidence:done"), *turn.nav()], count=added)
         elif intent in _DONE_INTENTS or not text.strip():
