@@ -21,11 +21,27 @@ from bot.identity import Pseudonyms
 from bot.outbox import OutboxWorker
 from bot.pipeline import Pipeline
 from bot.sealing import AddressBox
+from cyberunit import api
+from cyberunit.alerts import AlertSender
 from responses import catalog
+from storage.queue import Queue
 from storage.repository import Storage, StorageUnavailable
 
 log = logging.getLogger(__name__)
 CHANNEL_SETUPS: list[Callable[[Settings, Pipeline], ChannelSetup | None]] = []
+
+
+async def reap_leases(storage: Storage, interval: float = 30.0) -> None:
+    """Return cases whose lease ran out to the queue, every `interval` seconds."""
+    queue = Queue(storage)
+    while True:
+        try:
+            returned = await queue.reap_expired()
+            if returned:
+                logs.event(log, "leases_expired", cases=returned)
+        except StorageUnavailable:
+            log.warning("reaper_storage_unavailable")
+        await asyncio.sleep(interval)
 
 
 def make_pipeline(settings: Settings, storage: Storage) -> Pipeline:
@@ -42,6 +58,9 @@ def create_app(settings: Settings, storage: Storage | None = None) -> Starlette:
     # Each channel module offers `setup(settings, pipeline) -> ChannelSetup | None` (None: not configured).
     channels = [c for c in (setup(settings, pipeline) for setup in CHANNEL_SETUPS) if c is not None]
     senders: dict[str, Sender] = {c.name: c.sender for c in channels if c.sender is not None}
+    if settings.alert_webhook_url:
+        store.alerts = True
+        senders["alert"] = AlertSender(settings.alert_webhook_url, secret_key(settings))
     worker = OutboxWorker(store, pipeline.box, senders)
 
     @contextlib.asynccontextmanager
@@ -60,14 +79,16 @@ def create_app(settings: Settings, storage: Storage | None = None) -> Starlette:
             env=settings.env,
             channels=",".join(["webchat", *(c.name for c in channels)]),
         )
-        delivering = asyncio.create_task(worker.run_forever()) if senders else None
+        tasks = [asyncio.create_task(reap_leases(store))]
+        if senders:
+            tasks.append(asyncio.create_task(worker.run_forever()))
         try:
             yield
         finally:
-            if delivering is not None:
-                delivering.cancel()
+            for task in tasks:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await delivering
+                    await task
             for channel in reversed(channels):
                 if channel.stop is not None:
                     await channel.stop()
@@ -93,6 +114,8 @@ def create_app(settings: Settings, storage: Storage | None = None) -> Starlette:
             Route("/", home),
             Route("/healthz", healthz),
             *webchat.routes(pipeline, settings.webchat_ip_limit),
+            *api.routes(store),
+            *(route for channel in channels for route in channel.routes),
         ],
         lifespan=lifespan,
         exception_handlers={StorageUnavailable: unavailable},

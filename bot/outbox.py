@@ -61,14 +61,18 @@ class OutboxWorker:
         if now - item.created_at > MAX_AGE:
             await self.storage.finish_outbox(item.id, "expired", "too_old")
             return None
-        address = self.box.open(item.address) if item.address else None
+        sender = self.senders[item.channel]
+        if getattr(sender, "addressless", False):
+            address: str | None = ""
+        else:
+            address = self.box.open(item.address) if item.address else None
         if address is None or item.unreachable:
             await self.storage.finish_outbox(
                 item.id, "failed", "no_contact" if address is None else "unreachable"
             )
             return None
         try:
-            result = await self.senders[item.channel].deliver(address, replies_of(item.payload))
+            result = await sender.deliver(address, replies_of(item.payload))
         except Exception:  # a channel bug must not stop the worker; the row is retried
             log.exception("delivery_error", extra={"fields": {"channel": item.channel}})
             result = DeliveryResult(Outcome.RETRY, reason="exception")
@@ -83,6 +87,8 @@ class OutboxWorker:
             await self.storage.finish_outbox(
                 item.id, "pending", result.reason, utcnow() + timedelta(seconds=delay)
             )
+        elif result.outcome is Outcome.GONE and getattr(self.senders[item.channel], "addressless", False):
+            await self.storage.finish_outbox(item.id, "failed", result.reason)
         elif result.outcome is Outcome.GONE:
             await self.storage.mark_unreachable(item.conversation_id, item.channel)
             await self.storage.finish_outbox(item.id, "failed", result.reason)

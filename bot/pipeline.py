@@ -101,7 +101,8 @@ class Pipeline:
                 stored = await self.storage.load_conversation(conversation)
                 state = State.from_dict(stored.state)
                 lookups = await self._lookups(inbound, understood, state)
-                outcome = handle(inbound, understood, state, Context(new_code(), lookups), self.texts)
+                known = await self._known_links(state)
+                outcome = handle(inbound, understood, state, Context(new_code(), lookups, known), self.texts)
                 replies = list(outcome.replies)
                 result = await self.storage.commit_turn(
                     TurnRecord(
@@ -143,6 +144,14 @@ class Pipeline:
                 "storage_unavailable", extra={"fields": {"channel": inbound.channel, "reason": str(exc)}}
             )
             return Handled([Reply(self.texts.text("common.unavailable", understood.language))], saved=False)
+
+    async def _known_links(self, state: State) -> frozenset[str]:
+        """At the confirmation step: whether the reported link already has a case ("others reported it")."""
+        links = state.draft.get("links") if state.step == "report.confirm" else None
+        if not links:
+            return frozenset()
+        first = str(links[0]["canonical"])
+        return frozenset([first]) if await self.storage.case_exists(first) else frozenset()
 
     async def _lookups(self, inbound: Inbound, message: Parse, state: State) -> dict[str, str | None]:
         """Statuses of the reference codes this message may ask about, looked up before the pure engine."""

@@ -31,3 +31,25 @@ def parts(categories: Iterable[str], urgent: bool, reporters: int) -> dict[str, 
 
 def priority(categories: Iterable[str], urgent: bool, reporters: int) -> float:
     return round(sum(parts(categories, urgent, reporters).values()), 2)
+
+
+RECENCY_WEIGHT = 10.0
+RECENCY_HALF_LIFE_DAYS = 3.0
+
+
+def explain(case: dict[str, object]) -> dict[str, object]:
+    """The case with its priority's parts, recency included (computed now from last_seen)."""
+    from datetime import UTC, datetime
+
+    categories = case.get("categories") or []
+    reporters = case.get("reporter_count") or 0
+    shown = parts(
+        categories if isinstance(categories, list) else [],
+        bool(case.get("urgent")),
+        int(reporters) if isinstance(reporters, int) else 0,
+    )
+    last = case.get("last_seen")
+    if isinstance(last, str):
+        age_days = max(0.0, (datetime.now(UTC) - datetime.fromisoformat(last)).total_seconds() / 86400)
+        shown["recency"] = round(RECENCY_WEIGHT * 0.5 ** (age_days / RECENCY_HALF_LIFE_DAYS), 2)
+    return {**case, "priority_parts": shown}

@@ -55,6 +55,7 @@ class CommitResult:
     status: CommitStatus
     response: list[dict[str, Any]] = field(default_factory=list)  # the stored replies of a duplicate
     case_ids: tuple[int, ...] = ()
+    joined: tuple[bool, ...] = ()  # per report: it joined a case that existed already
 
 
 @dataclass(frozen=True, slots=True)

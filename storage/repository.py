@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cyberunit.priority import priority
-from storage import migrate
+from storage import audit, migrate
 from storage.engine import create_engines
 from storage.records import (
     CommitResult,
@@ -38,8 +38,9 @@ from storage.schema import (
     reports,
 )
 
-GENESIS = "0" * 64
-_AUDIT_LOCK = 7_201_001
+BURST_WINDOW = timedelta(hours=1)
+BURST_REPORTS = 5
+NEW_REPORTER_AGE = timedelta(days=1)
 
 
 class StorageUnavailable(RuntimeError):
@@ -55,26 +56,6 @@ class _Abort(Exception):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _audit_hash(prev: str, at: datetime, actor: str, action: str, subject: str, detail: Any) -> str:
-    body = json.dumps(
-        {
-            "prev": prev,
-            "at": _as_utc(at).isoformat(),
-            "actor": actor,
-            "action": action,
-            "subject": subject,
-            "detail": detail,
-        },
-        sort_keys=True,
-        ensure_ascii=False,
-    )
-    return hashlib.sha256(body.encode()).hexdigest()
 
 
 def case_key(report: NewReport) -> tuple[str, str, str]:
@@ -99,6 +80,7 @@ class Storage:
         self.url = url
         self.writer, self.reader = create_engines(url)
         self.dialect = self.writer.dialect.name
+        self.alerts = False  # True when an alert webhook is configured: urgent reports queue an alert
 
     async def close(self) -> None:
         await self.writer.dispose()
@@ -191,13 +173,15 @@ class Storage:
             raise _Abort(CommitResult(CommitStatus.CONFLICT))
         if turn.contact is not None:
             await self._save_contact(conn, turn.conversation_id, turn.channel, turn.contact, now)
-        case_ids = []
+        case_ids, joined = [], []
         for report in turn.reports:
             taken = await conn.scalar(select(reports.c.id).where(reports.c.code == report.code))
             if taken is not None:
                 raise _Abort(CommitResult(CommitStatus.CODE_TAKEN))
-            case_ids.append(await self._add_report(conn, report, now))
-        return CommitResult(CommitStatus.OK, case_ids=tuple(case_ids))
+            case_id, existed = await self._add_report(conn, report, now)
+            case_ids.append(case_id)
+            joined.append(existed)
+        return CommitResult(CommitStatus.OK, case_ids=tuple(case_ids), joined=tuple(joined))
 
     async def _save_contact(
         self, conn: AsyncConnection, reporter_id: str, channel: str, sealed: bytes, now: datetime
@@ -215,12 +199,13 @@ class Storage:
             )
         )
 
-    async def _add_report(self, conn: AsyncConnection, report: NewReport, now: datetime) -> int:
+    async def _add_report(self, conn: AsyncConnection, report: NewReport, now: datetime) -> tuple[int, bool]:
+        """Store a report in its case; (case id, whether the case existed before)."""
         if report.reporter_id:
             await conn.execute(
                 self._insert(reporters).values(id=report.reporter_id, created_at=now).on_conflict_do_nothing()
             )
-        case_id = await self._open_case(conn, report, now)
+        case_id, existed = await self._open_case(conn, report, now)
         report_id = await conn.scalar(
             reports.insert()
             .values(
@@ -252,8 +237,8 @@ class Storage:
                     for e in report.evidence
                 ],
             )
-        await self._refresh_case(conn, case_id, now)
-        await self._audit(
+        await self.refresh_case(conn, case_id, now)
+        await audit.append(
             conn,
             now,
             "citizen",
@@ -261,9 +246,58 @@ class Storage:
             f"case:{case_id}",
             {"code": report.code, "category": report.category, "urgent": report.urgent},
         )
-        return case_id
+        await self._flag_burst(conn, case_id, now)
+        if report.urgent and self.alerts:
+            await self._queue_alert(conn, case_id, now)
+        return case_id, existed
 
-    async def _open_case(self, conn: AsyncConnection, report: NewReport, now: datetime) -> int:
+    async def _flag_burst(self, conn: AsyncConnection, case_id: int, now: datetime) -> None:
+        """Mark a case "needs care" when many new reporters pile onto it at once (possible brigading)."""
+        recent = await conn.scalar(
+            select(func.count())
+            .select_from(reports.outerjoin(reporters, reporters.c.id == reports.c.reporter_id))
+            .where(
+                reports.c.case_id == case_id,
+                reports.c.created_at >= now - BURST_WINDOW,
+                (reports.c.reporter_id.is_(None)) | (reporters.c.created_at >= now - NEW_REPORTER_AGE),
+            )
+        )
+        if int(recent or 0) < BURST_REPORTS:
+            return
+        flagged = await conn.scalar(select(cases.c.needs_care).where(cases.c.id == case_id))
+        if flagged:
+            return
+        minutes = int(BURST_WINDOW.total_seconds() // 60)
+        reason = f"{recent} reports from new or anonymous reporters within {minutes} minutes"
+        await conn.execute(
+            update(cases).where(cases.c.id == case_id).values(needs_care=True, care_reason=reason)
+        )
+        await audit.append(conn, now, "system", "case.needs_care", f"case:{case_id}", {"reason": reason})
+
+    async def _queue_alert(self, conn: AsyncConnection, case_id: int, now: datetime) -> None:
+        row = (await conn.execute(select(cases).where(cases.c.id == case_id))).one()
+        alert = {
+            "case_id": case_id,
+            "canonical_url": row.canonical_url,
+            "platform": row.platform,
+            "categories": row.categories,
+            "priority": row.priority,
+            "at": now.isoformat(),
+        }
+        await conn.execute(
+            outbox.insert().values(
+                conversation_id="alert",
+                channel="alert",
+                kind="urgent_case",
+                payload={"text": json.dumps(alert, ensure_ascii=False), "buttons": []},
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+
+    async def _open_case(self, conn: AsyncConnection, report: NewReport, now: datetime) -> tuple[int, bool]:
         column, key, platform = case_key(report)
         key_column = cases.c[column]
         stmt: Insert = self._insert(cases).values(
@@ -283,13 +317,13 @@ class Storage:
             stmt.on_conflict_do_nothing(index_elements=[key_column]).returning(cases.c.id)  # type: ignore[attr-defined]
         )
         if created is not None:
-            return int(created)
+            return int(created), False
         query = select(cases.c.id).where(key_column == key)
         if self.dialect == "postgresql":
             query = query.with_for_update()
-        return int(await conn.scalar(query) or 0)
+        return int(await conn.scalar(query) or 0), True
 
-    async def _refresh_case(self, conn: AsyncConnection, case_id: int, now: datetime) -> None:
+    async def refresh_case(self, conn: AsyncConnection, case_id: int, now: datetime) -> None:
         where: ColumnElement[bool] = reports.c.case_id == case_id
         total, known, anonymous, urgent = (
             await conn.execute(
@@ -320,43 +354,13 @@ class Storage:
 
     # --- audit -----------------------------------------------------------------------------------
 
-    async def _audit(
-        self,
-        conn: AsyncConnection,
-        at: datetime,
-        actor: str,
-        action: str,
-        subject: str,
-        detail: dict[str, Any],
-    ) -> None:
-        if self.dialect == "postgresql":
-            await conn.execute(text(f"SELECT pg_advisory_xact_lock({_AUDIT_LOCK})"))
-        prev = await conn.scalar(select(audit_events.c.hash).order_by(audit_events.c.id.desc()).limit(1))
-        prev = prev or GENESIS
-        await conn.execute(
-            audit_events.insert().values(
-                at=at,
-                actor=actor,
-                action=action,
-                subject=subject,
-                detail=detail,
-                prev_hash=prev,
-                hash=_audit_hash(prev, at, actor, action, subject, detail),
-            )
-        )
-
     async def verify_audit_chain(self) -> bool:
         """True when every audit row's hash matches its content and the row before it."""
+        return await self.first_broken_audit() is None
+
+    async def first_broken_audit(self) -> int | None:
         async with self.reader.connect() as conn:
-            rows = (await conn.execute(select(audit_events).order_by(audit_events.c.id))).all()
-        prev = GENESIS
-        for row in rows:
-            if row.prev_hash != prev or row.hash != _audit_hash(
-                prev, row.at, row.actor, row.action, row.subject, row.detail
-            ):
-                return False
-            prev = row.hash
-        return True
+            return await audit.first_broken(conn)
 
     # --- reads for the citizen side ------------------------------------------------------------
 
@@ -375,6 +379,14 @@ class Storage:
                 return {row.code: row.status for row in rows}
         except (DBAPIError, OSError) as exc:
             raise StorageUnavailable(str(type(exc).__name__)) from exc
+
+    async def case_exists(self, canonical_url: str) -> bool:
+        try:
+            async with self.reader.connect() as conn:
+                found = await conn.scalar(select(cases.c.id).where(cases.c.canonical_url == canonical_url))
+        except (DBAPIError, OSError) as exc:
+            raise StorageUnavailable(str(type(exc).__name__)) from exc
+        return found is not None
 
     async def count(self, table_name: str) -> int:
         """Rows in one table (for health checks, metrics and tests)."""
@@ -527,10 +539,10 @@ class Storage:
                 kind=r.kind,
                 payload=dict(r.payload),
                 attempts=r.attempts,
-                created_at=_as_utc(r.created_at),
+                created_at=audit.as_utc(r.created_at),
                 address=r.address,
                 unreachable=r.unreachable_at is not None,
-                last_inbound_at=_as_utc(r.updated_at) if r.updated_at else None,
+                last_inbound_at=audit.as_utc(r.updated_at) if r.updated_at else None,
             )
             for r in rows
         ]

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData(
@@ -77,6 +78,11 @@ cases = Table(
     Column("assignee", String(64)),
     Column("lease_until", DateTime(timezone=True)),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("needs_care", Boolean, nullable=False, server_default=false()),
+    Column("care_reason", String(200)),
+    Column("agency", String(32)),
+    Column("merged_into", Integer),
+    Column("decided_at", DateTime(timezone=True)),
     Index("ix_cases_status_priority", "status", "priority"),
 )
 
@@ -146,4 +152,42 @@ audit_events = Table(
     Column("detail", JSON, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False, unique=True),
+)
+
+# Analysts' bearer tokens, stored as SHA-256 of the token (the token itself is shown once).
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+case_notes = Table(
+    "case_notes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False, index=True),
+    Column("author", String(64), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+# A family's request for a counsellor's callback; its own queue, seen by counsellors only.
+support_requests = Table(
+    "support_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("code", String(9), nullable=False, unique=True),
+    Column("language", String(8), nullable=False),
+    Column("topic", String(32), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("phone", LargeBinary),  # sealed; optional
+    Column("status", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("handled_by", String(64)),
+    Column("handled_at", DateTime(timezone=True)),
 )

@@ -123,6 +123,7 @@ class Context:
 
     new_code: str  # the reference code to use if this turn submits a report
     reports: Mapping[str, str | None] = field(default_factory=dict)  # code -> case status, None if unknown
+    known_links: frozenset[str] = frozenset()  # canonical links that already have a case
 
 
 @dataclass(frozen=True, slots=True)

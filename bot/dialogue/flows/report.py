@@ -186,6 +186,8 @@ def _category_from_text(turn: Turn, text: str) -> str | None:
 def _submit(turn: Turn) -> None:
     draft = turn.state.draft
     code = turn.context.new_code
+    first = _links(turn)[:1]
+    known = any(link["canonical"] in turn.context.known_links for link in first)
     turn.effects.append(
         SubmitReport(
             code=code,
@@ -204,6 +206,8 @@ def _submit(turn: Turn) -> None:
     turn.state.history = []
     turn.state.step = "updates"
     turn.say("report.done", code=code)
+    if known:
+        turn.say("report.already_known")
     turn.say("report.ask_updates", turn.button("updates:yes"), turn.button("updates:no"))
 
 

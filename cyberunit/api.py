@@ -1,0 +1,369 @@
+"""The analysts' HTTP API under /api/v1: bearer tokens, roles, problem details, OpenAPI."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.schemas import SchemaGenerator
+
+from cyberunit.exports import FORMATS
+from cyberunit.priority import explain
+from cyberunit.problems import problem
+from responses import catalog
+from storage.queue import (
+    DEFAULT_LEASE,
+    CaseFilter,
+    Queue,
+    QueueError,
+    audit_page,
+    parse_statuses,
+    support_page,
+)
+from storage.repository import Storage
+from storage.tokens import Principal, Tokens
+
+CASE_ROLES = ("analyst", "supervisor")
+MAX_BODY = 64 * 1024
+Handler = Callable[[Request, Principal], Awaitable[Response]]
+
+schemas = SchemaGenerator(
+    {
+        "openapi": "3.0.3",
+        "info": {"title": "Raabta cyber-unit API", "version": "1"},
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"bearer": []}],
+    }
+)
+
+
+def render_status(public: str, language: str, code: str) -> str:
+    """The notification a reporter gets, in their language."""
+    return catalog().text(f"status.{public}", language, code=code)
+
+
+def _int(value: str | None, name: str, default: int | None = None) -> int:
+    if value is None or value == "":
+        if default is None:
+            raise QueueError(400, f"{name} is required")
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise QueueError(400, f"{name} must be a whole number") from exc
+
+
+def _when(value: str | None, name: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise QueueError(400, f"{name} must be an ISO 8601 date or time") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.now().astimezone().tzinfo)
+
+
+def _bool(value: str | None, name: str) -> bool | None:
+    if value is None or value == "":
+        return None
+    if value.lower() in ("true", "1", "yes"):
+        return True
+    if value.lower() in ("false", "0", "no"):
+        return False
+    raise QueueError(400, f"{name} must be true or false")
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise QueueError(413, f"body larger than {MAX_BODY} bytes")
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise QueueError(400, "body must be a JSON object") from exc
+    if not isinstance(data, dict):
+        raise QueueError(400, "body must be a JSON object")
+    return data
+
+
+def routes(storage: Storage) -> list[Route]:
+    queue = Queue(storage)
+    tokens = Tokens(storage)
+
+    def guarded(handler: Handler, *roles: str) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            header = request.headers.get("authorization", "")
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token:
+                return problem(401, "send a bearer token: Authorization: Bearer <token>")
+            principal = await tokens.verify(token.strip())
+            if principal is None:
+                return problem(401, "the token is unknown or revoked")
+            if principal.role not in roles:
+                return problem(403, f"the {principal.role} role may not use this route")
+            try:
+                return await handler(request, principal)
+            except QueueError as error:
+                return problem(error.status, error.message)
+
+        endpoint.__doc__ = handler.__doc__
+        endpoint.__name__ = handler.__name__
+        return endpoint
+
+    def case_id(request: Request) -> int:
+        return _int(request.path_params["case_id"], "case id")
+
+    async def list_cases(request: Request, _who: Principal) -> Response:
+        """
+        summary: List cases (filters, sort, cursor pagination)
+        parameters:
+          - {name: status, in: query, schema: {type: string}, description: "comma-separated statuses"}
+          - {name: category, in: query, schema: {type: string}}
+          - {name: platform, in: query, schema: {type: string}}
+          - {name: language, in: query, schema: {type: string}}
+          - {name: min_priority, in: query, schema: {type: number}}
+          - {name: since, in: query, schema: {type: string, format: date-time}}
+          - {name: until, in: query, schema: {type: string, format: date-time}}
+          - {name: needs_care, in: query, schema: {type: boolean}}
+          - name: sort
+            in: query
+            schema: {type: string, enum: [priority, last_seen, first_seen, report_count]}
+          - {name: order, in: query, schema: {type: string, enum: [asc, desc]}}
+          - {name: cursor, in: query, schema: {type: string}}
+          - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 200}}
+        responses:
+          200: {description: "{items: [case], next: cursor or null}"}
+        """
+        q = request.query_params
+        order = q.get("order", "desc")
+        if order not in ("asc", "desc"):
+            raise QueueError(400, "order must be asc or desc")
+        min_priority = None
+        if q.get("min_priority"):
+            try:
+                min_priority = float(q["min_priority"])
+            except ValueError as exc:
+                raise QueueError(400, "min_priority must be a number") from exc
+        filters = CaseFilter(
+            status=parse_statuses(q.get("status")),
+            category=q.get("category") or None,
+            platform=q.get("platform") or None,
+            language=q.get("language") or None,
+            min_priority=min_priority,
+            since=_when(q.get("since"), "since"),
+            until=_when(q.get("until"), "until"),
+            needs_care=_bool(q.get("needs_care"), "needs_care"),
+            sort=q.get("sort", "priority"),
+            descending=order == "desc",
+        )
+        page = await queue.list_cases(filters, _int(q.get("limit"), "limit", 50), q.get("cursor") or None)
+        return JSONResponse({"items": [explain(c) for c in page.items], "next": page.next})
+
+    async def get_case(request: Request, _who: Principal) -> Response:
+        """
+        summary: One case with its reports, evidence, notes and history (never who reported)
+        responses:
+          200: {description: case}
+          404: {description: no such case}
+        """
+        return JSONResponse(explain(await queue.get_case(case_id(request))))
+
+    async def claim(request: Request, who: Principal) -> Response:
+        """
+        summary: Claim the highest-priority open cases under a lease
+        requestBody:
+          content:
+            application/json:
+              schema: {type: object, properties: {limit: {type: integer}, lease_seconds: {type: integer}}}
+        responses:
+          200: {description: "{items: [case]}"}
+        """
+        body = await _body(request)
+        items = await queue.claim(
+            who.name,
+            _int(_str(body.get("limit")), "limit", 1),
+            _int(_str(body.get("lease_seconds")), "lease_seconds", DEFAULT_LEASE),
+        )
+        return JSONResponse({"items": [explain(c) for c in items]})
+
+    async def decide(request: Request, who: Principal) -> Response:
+        """
+        summary: Decide a case you hold (referred, escalated, monitoring, no_action, merged)
+        requestBody:
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [status, note]
+                properties:
+                  status: {type: string, enum: [referred, escalated, monitoring, no_action, merged]}
+                  note: {type: string}
+                  agency: {type: string}
+                  merge_into: {type: integer}
+        responses:
+          200: {description: "the case, and how many reporters were notified"}
+          409: {description: you do not hold the case}
+        """
+        body = await _body(request)
+        status, note, agency = body.get("status"), body.get("note"), body.get("agency")
+        if not isinstance(status, str) or not isinstance(note, str):
+            raise QueueError(400, "status and note are required strings")
+        if agency is not None and not isinstance(agency, str):
+            raise QueueError(400, "agency must be a string")
+        merge_into = body.get("merge_into")
+        if merge_into is not None and not isinstance(merge_into, int):
+            raise QueueError(400, "merge_into must be a case id")
+        result = await queue.decide(
+            case_id(request),
+            who.name,
+            status,
+            note,
+            agency,
+            merge_into,
+            render=render_status,
+            may_refer_care=who.role == "supervisor",
+        )
+        return JSONResponse({"case": explain(result.case), "notified": result.notified})
+
+    async def release(request: Request, who: Principal) -> Response:
+        """
+        summary: Give a case you hold back to the queue
+        responses: {200: {description: case}}
+        """
+        return JSONResponse(explain(await queue.release(case_id(request), who.name)))
+
+    async def extend(request: Request, who: Principal) -> Response:
+        """
+        summary: Extend your lease on a case
+        requestBody:
+          content: {application/json: {schema: {type: object, properties: {lease_seconds: {type: integer}}}}}
+        responses: {200: {description: case}}
+        """
+        body = await _body(request)
+        seconds = _int(_str(body.get("lease_seconds")), "lease_seconds", DEFAULT_LEASE)
+        return JSONResponse(explain(await queue.extend(case_id(request), who.name, seconds)))
+
+    async def add_note(request: Request, who: Principal) -> Response:
+        """
+        summary: Add a note to a case
+        requestBody:
+          content:
+            application/json:
+              schema: {type: object, required: [note], properties: {note: {type: string}}}
+        responses: {200: {description: note}}
+        """
+        body = await _body(request)
+        note = body.get("note")
+        if not isinstance(note, str):
+            raise QueueError(400, "note is a required string")
+        return JSONResponse(await queue.add_note(case_id(request), who.name, note))
+
+    async def assign(request: Request, who: Principal) -> Response:
+        """
+        summary: Assign an open case to an analyst (supervisors)
+        requestBody:
+          content:
+            application/json:
+              schema: {type: object, required: [assignee], properties: {assignee: {type: string}}}
+        responses: {200: {description: case}}
+        """
+        body = await _body(request)
+        assignee = body.get("assignee")
+        if not isinstance(assignee, str) or not 0 < len(assignee) <= 64:
+            raise QueueError(400, "assignee is a required token name")
+        return JSONResponse(explain(await queue.assign(case_id(request), assignee, who.name)))
+
+    async def stats(_request: Request, _who: Principal) -> Response:
+        """
+        summary: Counts for the overview
+        responses: {200: {description: stats}}
+        """
+        return JSONResponse(await queue.stats())
+
+    async def export(request: Request, _who: Principal) -> Response:
+        """
+        summary: Export cases as CSV, JSON lines or a STIX 2.1 bundle (nothing about reporters)
+        parameters:
+          - {name: format, in: query, required: true, schema: {type: string, enum: [csv, json, stix]}}
+          - {name: since, in: query, schema: {type: string, format: date-time}}
+          - {name: until, in: query, schema: {type: string, format: date-time}}
+        responses: {200: {description: the export file}}
+        """
+        kind = request.query_params.get("format", "")
+        if kind not in FORMATS:
+            raise QueueError(400, "format must be csv, json or stix")
+        media, suffix, build = FORMATS[kind]
+        rows = await queue.export_rows(
+            _when(request.query_params.get("since"), "since"),
+            _when(request.query_params.get("until"), "until"),
+        )
+        return Response(
+            build(rows),
+            media_type=media,
+            headers={"Content-Disposition": f'attachment; filename="raabta-cases.{suffix}"'},
+        )
+
+    async def audit_log(request: Request, _who: Principal) -> Response:
+        """
+        summary: The audit log, oldest first, after an event id (supervisors, admins)
+        parameters:
+          - {name: after, in: query, schema: {type: integer}}
+          - {name: limit, in: query, schema: {type: integer, maximum: 500}}
+        responses: {200: {description: "{items: [event]}"}}
+        """
+        after = _int(request.query_params.get("after"), "after", 0)
+        limit = _int(request.query_params.get("limit"), "limit", 100)
+        if not 1 <= limit <= 500:
+            raise QueueError(400, "limit must be between 1 and 500")
+        return JSONResponse({"items": await audit_page(storage, after, limit)})
+
+    async def support(request: Request, _who: Principal) -> Response:
+        """
+        summary: Families' callback requests (counsellors)
+        parameters:
+          - {name: status, in: query, schema: {type: string}}
+        responses: {200: {description: "{items: [request]}"}}
+        """
+        status = request.query_params.get("status") or None
+        if status is not None and status not in ("new", "in_progress", "done"):
+            raise QueueError(400, "status must be new, in_progress or done")
+        return JSONResponse({"items": await support_page(storage, status)})
+
+    async def openapi(request: Request) -> Response:
+        spec = schemas.get_schema(routes=request.app.routes)
+        spec["paths"] = {
+            path: ops for path, ops in spec.get("paths", {}).items() if path.startswith("/api/v1/")
+        }
+        return JSONResponse(json.loads(json.dumps(spec, default=str)))
+
+    base = "/api/v1"
+    return [
+        Route(f"{base}/cases", guarded(list_cases, *CASE_ROLES), methods=["GET"]),
+        Route(f"{base}/cases/{{case_id}}", guarded(get_case, *CASE_ROLES), methods=["GET"]),
+        Route(f"{base}/queue/claim", guarded(claim, *CASE_ROLES), methods=["POST"]),
+        Route(f"{base}/cases/{{case_id}}/decision", guarded(decide, *CASE_ROLES), methods=["POST"]),
+        Route(f"{base}/cases/{{case_id}}/release", guarded(release, *CASE_ROLES), methods=["POST"]),
+        Route(f"{base}/cases/{{case_id}}/extend", guarded(extend, *CASE_ROLES), methods=["POST"]),
+        Route(f"{base}/cases/{{case_id}}/notes", guarded(add_note, *CASE_ROLES), methods=["POST"]),
+        Route(f"{base}/cases/{{case_id}}/assign", guarded(assign, "supervisor"), methods=["POST"]),
+        Route(f"{base}/stats", guarded(stats, *CASE_ROLES, "admin"), methods=["GET"]),
+        Route(f"{base}/export", guarded(export, *CASE_ROLES), methods=["GET"]),
+        Route(f"{base}/audit", guarded(audit_log, "supervisor", "admin"), methods=["GET"]),
+        Route(f"{base}/support-requests", guarded(support, "counsellor"), methods=["GET"]),
+        Route(f"{base}/openapi.json", openapi, methods=["GET"], include_in_schema=False),
+    ]
+
+
+def _str(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise QueueError(400, "expected a whole number")
+    return str(value)

@@ -1,0 +1,634 @@
+"""The analysts' queue: listing, claiming under a lease, deciding, merging, notes, notifications.
+
+Errors a caller can fix come back as QueueError with an HTTP-like status and a plain message; the
+transaction is rolled back and nothing changes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, and_, exists, func, or_, select, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage import audit
+from storage.repository import Storage, StorageUnavailable, utcnow
+from storage.schema import audit_events, case_notes, cases, contacts, evidence, outbox, reports
+
+DECISIONS = ("referred", "escalated", "monitoring", "no_action", "merged")
+OPEN = ("new", "in_review")
+AGENCIES = ("platform", "PTA", "NCCIA", "CTD")
+SORTS = {
+    "priority": cases.c.priority,
+    "last_seen": cases.c.last_seen,
+    "first_seen": cases.c.first_seen,
+    "report_count": cases.c.report_count,
+}
+MAX_NOTE = 2_000
+MAX_LIMIT = 200
+DEFAULT_LEASE = 15 * 60
+MAX_LEASE = 4 * 3600
+
+
+class QueueError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class CaseFilter:
+    status: tuple[str, ...] = ()
+    category: str | None = None
+    platform: str | None = None
+    language: str | None = None
+    min_priority: float | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    needs_care: bool | None = None
+    sort: str = "priority"
+    descending: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[dict[str, Any]]
+    next: str | None
+
+
+# A notification's text in the reporter's language, from the case's new public status.
+Renderer = Callable[[str, str, str], str]  # (public status, language, code) -> text
+
+
+@dataclass
+class DecisionResult:
+    case: dict[str, Any]
+    notified: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def case_item(row: Any) -> dict[str, Any]:
+    """The analyst-facing view of a case row: no reporter anywhere."""
+    data = dict(row._mapping)
+    for key in ("first_seen", "last_seen", "lease_until", "decided_at", "updated_at"):
+        if data.get(key) is not None:
+            data[key] = audit.as_utc(data[key]).isoformat()
+    return data
+
+
+def _encode_cursor(value: Any, case_id: int) -> str:
+    raw = json.dumps([value.isoformat() if isinstance(value, datetime) else value, case_id])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, sort: str) -> tuple[Any, int]:
+    try:
+        value, case_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(case_id, int):
+            raise TypeError
+        if sort in ("last_seen", "first_seen"):
+            value = datetime.fromisoformat(value)
+        elif not isinstance(value, int | float):
+            raise TypeError
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise QueueError(400, "cursor is not one this API gave out") from exc
+    return value, case_id
+
+
+class Queue:
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    async def list_cases(self, filters: CaseFilter, limit: int = 50, cursor: str | None = None) -> Page:
+        if filters.sort not in SORTS:
+            raise QueueError(400, f"sort must be one of {', '.join(SORTS)}")
+        if not 1 <= limit <= MAX_LIMIT:
+            raise QueueError(400, f"limit must be between 1 and {MAX_LIMIT}")
+        column = SORTS[filters.sort]
+        query: Select[Any] = select(cases).where(*self._conditions(filters))
+        if cursor:
+            value, after = _decode_cursor(cursor, filters.sort)
+            if filters.descending:
+                query = query.where(or_(column < value, and_(column == value, cases.c.id > after)))
+            else:
+                query = query.where(or_(column > value, and_(column == value, cases.c.id > after)))
+        query = query.order_by(column.desc() if filters.descending else column.asc(), cases.c.id.asc())
+        async with self.storage.reader.connect() as conn:
+            rows = (await conn.execute(query.limit(limit + 1))).all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        last = rows[-1] if rows else None
+        next_cursor = _encode_cursor(getattr(last, filters.sort), last.id) if more and last else None
+        return Page([case_item(r) for r in rows], next_cursor)
+
+    @staticmethod
+    def _conditions(f: CaseFilter) -> list[Any]:
+        conditions: list[Any] = []
+        if f.status:
+            conditions.append(cases.c.status.in_(f.status))
+        if f.platform:
+            conditions.append(cases.c.platform == f.platform)
+        if f.category:
+            conditions.append(
+                exists().where(reports.c.case_id == cases.c.id, reports.c.category == f.category)
+            )
+        if f.language:
+            conditions.append(
+                exists().where(reports.c.case_id == cases.c.id, reports.c.language == f.language)
+            )
+        if f.min_priority is not None:
+            conditions.append(cases.c.priority >= f.min_priority)
+        if f.since is not None:
+            conditions.append(cases.c.last_seen >= f.since)
+        if f.until is not None:
+            conditions.append(cases.c.first_seen < f.until)
+        if f.needs_care is not None:
+            conditions.append(cases.c.needs_care == f.needs_care)
+        return conditions
+
+    async def get_case(self, case_id: int) -> dict[str, Any]:
+        """A case with its reports, evidence, notes and history; never who reported."""
+        async with self.storage.reader.connect() as conn:
+            row = (await conn.execute(select(cases).where(cases.c.id == case_id))).first()
+            if row is None:
+                raise QueueError(404, f"no case {case_id}")
+            report_rows = (
+                await conn.execute(
+                    select(
+                        reports.c.id,
+                        reports.c.code,
+                        reports.c.channel,
+                        reports.c.language,
+                        reports.c.category,
+                        reports.c.description,
+                        reports.c.urgent,
+                        reports.c.created_at,
+                    )
+                    .where(reports.c.case_id == case_id)
+                    .order_by(reports.c.created_at, reports.c.id)
+                )
+            ).all()
+            evidence_rows = (
+                await conn.execute(
+                    select(
+                        evidence.c.report_id,
+                        evidence.c.kind,
+                        evidence.c.value,
+                        evidence.c.platform,
+                        evidence.c.fingerprint,
+                    )
+                    .join(reports, reports.c.id == evidence.c.report_id)
+                    .where(reports.c.case_id == case_id)
+                    .order_by(evidence.c.id)
+                )
+            ).all()
+            notes = (
+                await conn.execute(
+                    select(case_notes.c.author, case_notes.c.note, case_notes.c.at)
+                    .where(case_notes.c.case_id == case_id)
+                    .order_by(case_notes.c.id)
+                )
+            ).all()
+            history = (
+                await conn.execute(
+                    select(
+                        audit_events.c.at, audit_events.c.actor, audit_events.c.action, audit_events.c.detail
+                    )
+                    .where(audit_events.c.subject == f"case:{case_id}")
+                    .order_by(audit_events.c.id)
+                )
+            ).all()
+        by_report: dict[int, list[dict[str, Any]]] = {}
+        for e in evidence_rows:
+            by_report.setdefault(e.report_id, []).append(
+                {"kind": e.kind, "value": e.value, "platform": e.platform, "fingerprint": e.fingerprint}
+            )
+        item = case_item(row)
+        item["reports"] = [
+            {
+                "code": r.code,
+                "channel": r.channel,
+                "language": r.language,
+                "category": r.category,
+                "description": r.description,
+                "urgent": r.urgent,
+                "created_at": audit.as_utc(r.created_at).isoformat(),
+                "evidence": by_report.get(r.id, []),
+            }
+            for r in report_rows
+        ]
+        item["notes"] = [
+            {"author": n.author, "note": n.note, "at": audit.as_utc(n.at).isoformat()} for n in notes
+        ]
+        item["history"] = [
+            {
+                "at": audit.as_utc(h.at).isoformat(),
+                "actor": h.actor if h.actor != "citizen" else "citizen",
+                "action": h.action,
+                "detail": h.detail,
+            }
+            for h in history
+        ]
+        return item
+
+    # --- leases ----------------------------------------------------------------------------------
+
+    async def claim(
+        self, assignee: str, limit: int = 1, lease_seconds: int = DEFAULT_LEASE
+    ) -> list[dict[str, Any]]:
+        """Take the highest-priority open cases under a lease. Two claimers never get the same case."""
+        if not 1 <= limit <= 50:
+            raise QueueError(400, "limit must be between 1 and 50")
+        if not 60 <= lease_seconds <= MAX_LEASE:
+            raise QueueError(400, f"lease_seconds must be between 60 and {MAX_LEASE}")
+        now = utcnow()
+        claimable = or_(
+            cases.c.status == "new", and_(cases.c.status == "in_review", cases.c.lease_until < now)
+        )
+        query = (
+            select(cases.c.id)
+            .where(claimable)
+            .order_by(
+                cases.c.urgent.desc(), cases.c.priority.desc(), cases.c.first_seen.asc(), cases.c.id.asc()
+            )
+            .limit(limit)
+        )
+        if self.storage.dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        async with self._write() as conn:
+            ids = list((await conn.scalars(query)).all())
+            if not ids:
+                return []
+            until = now + timedelta(seconds=lease_seconds)
+            await conn.execute(
+                update(cases)
+                .where(cases.c.id.in_(ids))
+                .values(status="in_review", assignee=assignee, lease_until=until, updated_at=now)
+            )
+            for case_id in ids:
+                await audit.append(
+                    conn, now, assignee, "case.claimed", f"case:{case_id}", {"lease_seconds": lease_seconds}
+                )
+            rows = (await conn.execute(select(cases).where(cases.c.id.in_(ids)))).all()
+        order = {case_id: i for i, case_id in enumerate(ids)}
+        return sorted((case_item(r) for r in rows), key=lambda c: order[c["id"]])
+
+    async def extend(self, case_id: int, assignee: str, seconds: int = DEFAULT_LEASE) -> dict[str, Any]:
+        if not 60 <= seconds <= MAX_LEASE:
+            raise QueueError(400, f"lease_seconds must be between 60 and {MAX_LEASE}")
+        async with self._write() as conn:
+            await self._held(conn, case_id, assignee)
+            now = utcnow()
+            await conn.execute(
+                update(cases)
+                .where(cases.c.id == case_id)
+                .values(lease_until=now + timedelta(seconds=seconds), updated_at=now)
+            )
+            await audit.append(
+                conn, now, assignee, "case.extended", f"case:{case_id}", {"lease_seconds": seconds}
+            )
+            return case_item((await conn.execute(select(cases).where(cases.c.id == case_id))).one())
+
+    async def release(self, case_id: int, assignee: str) -> dict[str, Any]:
+        async with self._write() as conn:
+            await self._held(conn, case_id, assignee)
+            now = utcnow()
+            await conn.execute(
+                update(cases)
+                .where(cases.c.id == case_id)
+                .values(status="new", assignee=None, lease_until=None, updated_at=now)
+            )
+            await audit.append(conn, now, assignee, "case.released", f"case:{case_id}", {})
+            return case_item((await conn.execute(select(cases).where(cases.c.id == case_id))).one())
+
+    async def assign(
+        self, case_id: int, assignee: str, actor: str, lease_seconds: int = DEFAULT_LEASE
+    ) -> dict[str, Any]:
+        """A supervisor hands an open case to an analyst, under a fresh lease."""
+        async with self._write() as conn:
+            row = await self._case(conn, case_id)
+            if row.status not in OPEN:
+                raise QueueError(409, f"case {case_id} is {row.status}; only open cases can be assigned")
+            now = utcnow()
+            await conn.execute(
+                update(cases)
+                .where(cases.c.id == case_id)
+                .values(
+                    status="in_review",
+                    assignee=assignee,
+                    lease_until=now + timedelta(seconds=lease_seconds),
+                    updated_at=now,
+                )
+            )
+            await audit.append(conn, now, actor, "case.assigned", f"case:{case_id}", {"assignee": assignee})
+            return case_item((await conn.execute(select(cases).where(cases.c.id == case_id))).one())
+
+    async def reap_expired(self) -> int:
+        """Return cases whose lease ran out to the queue; how many."""
+        now = utcnow()
+        async with self._write() as conn:
+            expired = list(
+                (
+                    await conn.scalars(
+                        select(cases.c.id).where(cases.c.status == "in_review", cases.c.lease_until < now)
+                    )
+                ).all()
+            )
+            if expired:
+                await conn.execute(
+                    update(cases)
+                    .where(cases.c.id.in_(expired))
+                    .values(status="new", assignee=None, lease_until=None, updated_at=now)
+                )
+                for case_id in expired:
+                    await audit.append(conn, now, "system", "case.lease_expired", f"case:{case_id}", {})
+        return len(expired)
+
+    # --- decisions -------------------------------------------------------------------------------
+
+    async def decide(
+        self,
+        case_id: int,
+        actor: str,
+        status: str,
+        note: str,
+        agency: str | None = None,
+        merge_into: int | None = None,
+        render: Renderer | None = None,
+        may_refer_care: bool = False,
+    ) -> DecisionResult:
+        """Decide a case the actor holds; notify its reporters who asked for updates."""
+        note = note.strip()
+        if status not in DECISIONS:
+            raise QueueError(400, f"status must be one of {', '.join(DECISIONS)}")
+        if not note:
+            raise QueueError(400, "a decision needs a note")
+        if len(note) > MAX_NOTE:
+            raise QueueError(400, f"note longer than {MAX_NOTE} characters")
+        if status == "referred" and not agency:
+            raise QueueError(400, f"a referral needs an agency ({', '.join(AGENCIES)} or a configured one)")
+        if agency is not None and (
+            len(agency) > 32 or not agency.replace("_", "").replace("-", "").isalnum()
+        ):
+            raise QueueError(400, "agency must be a short name of letters, digits, - or _")
+        if status == "merged" and merge_into is None:
+            raise QueueError(400, "merging needs merge_into: the id of the case to merge into")
+        async with self._write() as conn:
+            row = await self._held(conn, case_id, actor)
+            if status == "referred" and row.needs_care and not may_refer_care:
+                raise QueueError(
+                    403, f"case {case_id} needs care ({row.care_reason}); a supervisor must refer it"
+                )
+            now = utcnow()
+            target = None
+            if status == "merged":
+                target = await self._merge_target(conn, case_id, int(merge_into or 0))
+                await conn.execute(update(reports).where(reports.c.case_id == case_id).values(case_id=target))
+                await self.storage.refresh_case(conn, target, now)
+            await conn.execute(
+                update(cases)
+                .where(cases.c.id == case_id)
+                .values(
+                    status=status,
+                    agency=agency if status == "referred" else None,
+                    merged_into=target,
+                    decided_at=now,
+                    lease_until=None,
+                    updated_at=now,
+                )
+            )
+            await conn.execute(case_notes.insert().values(case_id=case_id, author=actor, note=note, at=now))
+            await audit.append(
+                conn,
+                now,
+                actor,
+                "case.decided",
+                f"case:{case_id}",
+                {"status": status, "agency": agency, "merge_into": target},
+            )
+            notified = await self._notify(conn, target or case_id, status, now, render) if render else 0
+            result = case_item((await conn.execute(select(cases).where(cases.c.id == case_id))).one())
+        return DecisionResult(result, notified)
+
+    async def _merge_target(self, conn: AsyncConnection, case_id: int, target: int) -> int:
+        if target == case_id:
+            raise QueueError(400, "a case cannot be merged into itself")
+        seen = {case_id}
+        current: int | None = target
+        while current is not None:
+            if current in seen:
+                raise QueueError(400, f"merging {case_id} into {target} would make a loop")
+            seen.add(current)
+            row = (
+                await conn.execute(select(cases.c.id, cases.c.merged_into).where(cases.c.id == current))
+            ).first()
+            if row is None:
+                raise QueueError(404, f"no case {current} to merge into")
+            if row.merged_into is None:
+                return int(row.id)
+            current = row.merged_into
+        raise QueueError(400, "merge target not found")  # pragma: no cover - the loop always returns
+
+    async def _notify(
+        self, conn: AsyncConnection, case_id: int, status: str, now: datetime, render: Renderer
+    ) -> int:
+        """Queue a message for every reporter of the case who kept a contact on the channel they used."""
+        public = {"referred": "action_taken", "escalated": "action_taken", "merged": "under_review"}.get(
+            status, "reviewed"
+        )
+        rows = (
+            await conn.execute(
+                select(reports.c.code, reports.c.language, reports.c.channel, reports.c.reporter_id)
+                .join(
+                    contacts,
+                    and_(
+                        contacts.c.reporter_id == reports.c.reporter_id,
+                        contacts.c.channel == reports.c.channel,
+                    ),
+                )
+                .where(reports.c.case_id == case_id, contacts.c.unreachable_at.is_(None))
+            )
+        ).all()
+        for r in rows:
+            await conn.execute(
+                outbox.insert().values(
+                    conversation_id=r.reporter_id,
+                    channel=r.channel,
+                    kind="status",
+                    payload={"text": render(public, r.language, r.code), "buttons": []},
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+            )
+        return len(rows)
+
+    async def add_note(self, case_id: int, author: str, note: str) -> dict[str, Any]:
+        note = note.strip()
+        if not note or len(note) > MAX_NOTE:
+            raise QueueError(400, f"a note has 1 to {MAX_NOTE} characters")
+        async with self._write() as conn:
+            await self._case(conn, case_id)
+            now = utcnow()
+            await conn.execute(case_notes.insert().values(case_id=case_id, author=author, note=note, at=now))
+            await audit.append(conn, now, author, "case.noted", f"case:{case_id}", {"length": len(note)})
+        return {"author": author, "note": note, "at": now.isoformat()}
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    def _write(self) -> Any:
+        return _Write(self.storage)
+
+    async def _case(self, conn: AsyncConnection, case_id: int) -> Any:
+        query = select(cases).where(cases.c.id == case_id)
+        if self.storage.dialect == "postgresql":
+            query = query.with_for_update()
+        row = (await conn.execute(query)).first()
+        if row is None:
+            raise QueueError(404, f"no case {case_id}")
+        return row
+
+    async def _held(self, conn: AsyncConnection, case_id: int, assignee: str) -> Any:
+        """The case row, if `assignee` holds its unexpired lease."""
+        row = await self._case(conn, case_id)
+        if row.status != "in_review" or row.assignee != assignee:
+            raise QueueError(409, f"case {case_id} is not held by you; claim it first")
+        if row.lease_until is None or audit.as_utc(row.lease_until) < utcnow():
+            raise QueueError(409, f"your lease on case {case_id} has expired; claim it again")
+        return row
+
+    async def stats(self) -> dict[str, Any]:
+        """Counts for the overview: by status, category, platform, language, per day; decision times."""
+        async with self.storage.reader.connect() as conn:
+            by_status: dict[str, int] = dict(
+                (await conn.execute(select(cases.c.status, func.count()).group_by(cases.c.status))).all()
+            )
+            grouped: dict[str, dict[str, int]] = {}
+            for name, column in (
+                ("category", reports.c.category),
+                ("language", reports.c.language),
+                ("channel", reports.c.channel),
+            ):
+                grouped[name] = dict(
+                    (await conn.execute(select(column, func.count()).group_by(column))).all()
+                )
+            by_platform: dict[str, int] = dict(
+                (await conn.execute(select(cases.c.platform, func.count()).group_by(cases.c.platform))).all()
+            )
+            created = (await conn.scalars(select(reports.c.created_at))).all()
+            decided = (
+                await conn.execute(
+                    select(cases.c.first_seen, cases.c.decided_at).where(cases.c.decided_at.is_not(None))
+                )
+            ).all()
+        per_day: dict[str, int] = {}
+        for at in created:
+            day = audit.as_utc(at).date().isoformat()
+            per_day[day] = per_day.get(day, 0) + 1
+        hours = sorted((audit.as_utc(d) - audit.as_utc(f)).total_seconds() / 3600 for f, d in decided)
+        median = hours[len(hours) // 2] if hours else None
+        return {
+            "cases_by_status": by_status,
+            "reports_by_category": grouped["category"],
+            "reports_by_language": grouped["language"],
+            "reports_by_channel": grouped["channel"],
+            "cases_by_platform": by_platform,
+            "reports_per_day": dict(sorted(per_day.items())),
+            "decisions": len(hours),
+            "median_hours_to_decision": median,
+        }
+
+    async def export_rows(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Every case in a window, for exports: case fields only, nothing about reporters."""
+        query = select(cases).order_by(cases.c.id)
+        if since is not None:
+            query = query.where(cases.c.last_seen >= since)
+        if until is not None:
+            query = query.where(cases.c.first_seen < until)
+        async with self.storage.reader.connect() as conn:
+            return [case_item(r) for r in (await conn.execute(query)).all()]
+
+
+class _Write:
+    """`async with` a write transaction; database failures become StorageUnavailable."""
+
+    def __init__(self, storage: Storage) -> None:
+        self._context = storage.writer.begin()
+
+    async def __aenter__(self) -> AsyncConnection:
+        try:
+            return await self._context.__aenter__()
+        except (DBAPIError, OSError) as exc:
+            raise StorageUnavailable(type(exc).__name__) from exc
+
+    async def __aexit__(self, *exc: Any) -> bool | None:
+        return await self._context.__aexit__(*exc)
+
+
+def parse_statuses(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    statuses = tuple(s.strip() for s in value.split(",") if s.strip())
+    unknown = [s for s in statuses if s not in (*OPEN, *DECISIONS)]
+    if unknown:
+        raise QueueError(400, f"unknown status {unknown[0]!r}")
+    return statuses
+
+
+async def audit_page(storage: Storage, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+    """Audit events after an id, oldest first (supervisors and admins read these)."""
+    async with storage.reader.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(audit_events).where(audit_events.c.id > after).order_by(audit_events.c.id).limit(limit)
+            )
+        ).all()
+    return [
+        {
+            "id": r.id,
+            "at": audit.as_utc(r.at).isoformat(),
+            "actor": r.actor,
+            "action": r.action,
+            "subject": r.subject,
+            "detail": r.detail,
+            "hash": r.hash,
+        }
+        for r in rows
+    ]
+
+
+async def support_page(storage: Storage, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    """Families' callback requests, newest first (counsellors only). Phone numbers stay sealed."""
+    from storage.schema import support_requests
+
+    query = select(support_requests).order_by(support_requests.c.id.desc()).limit(limit)
+    if status:
+        query = query.where(support_requests.c.status == status)
+    async with storage.reader.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return [
+        {
+            "id": r.id,
+            "code": r.code,
+            "language": r.language,
+            "topic": r.topic,
+            "note": r.note,
+            "has_phone": r.phone is not None,
+            "status": r.status,
+            "created_at": audit.as_utc(r.created_at).isoformat(),
+        }
+        for r in rows
+    ]
