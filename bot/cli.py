@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from bot import logs
 from bot.config import load_settings
+from cyberunit.cli import add_commands
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -121,6 +122,7 @@ def parser() -> argparse.ArgumentParser:
         dest="content_command", required=True
     )
     content.add_parser("check", help="check every text in every language").set_defaults(func=_content_check)
+    add_commands(sub)
     return top
 
 

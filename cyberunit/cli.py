@@ -1,0 +1,213 @@
+"""The analysts' and operators' commands: `raabta token|queue|export|audit`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from cyberunit.api import render_status
+from cyberunit.exports import FORMATS
+from storage.queue import CaseFilter, Queue, QueueError, parse_statuses
+from storage.repository import Storage
+from storage.tokens import ROLES, TokenError, Tokens
+
+Command = Callable[[Storage, argparse.Namespace], Awaitable[int]]
+
+
+def _run(command: Command) -> Callable[[argparse.Namespace], int]:
+    """Open the configured database, run the command, close; clear errors instead of tracebacks."""
+
+    def main(args: argparse.Namespace) -> int:
+        from bot.config import load_settings
+
+        settings = load_settings()
+
+        async def go() -> int:
+            storage = Storage(settings.database_url)
+            try:
+                if not await storage.is_current():
+                    print(
+                        "raabta: the database schema is not current: run `raabta db upgrade`", file=sys.stderr
+                    )
+                    return 2
+                return await command(storage, args)
+            except (QueueError, TokenError) as error:
+                print(f"raabta: {getattr(error, 'message', error)}", file=sys.stderr)
+                return 1
+            finally:
+                await storage.close()
+
+        return asyncio.run(go())
+
+    return main
+
+
+def _table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
+    widths = {c: max([len(c), *(len(str(r.get(c, ""))) for r in rows)]) for c in columns}
+    print("  ".join(c.ljust(widths[c]) for c in columns))
+    for row in rows:
+        print(
+            "  ".join(str(row.get(c, "") if row.get(c) is not None else "").ljust(widths[c]) for c in columns)
+        )
+
+
+async def token_create(storage: Storage, args: argparse.Namespace) -> int:
+    token = await Tokens(storage).create(args.name, args.role)
+    print(f"token for {args.name} ({args.role}); shown once, store it safely:", file=sys.stderr)
+    print(token)
+    return 0
+
+
+async def token_list(storage: Storage, _args: argparse.Namespace) -> int:
+    _table(await Tokens(storage).list(), ("name", "role", "created_at", "revoked"))
+    return 0
+
+
+async def token_revoke(storage: Storage, args: argparse.Namespace) -> int:
+    if await Tokens(storage).revoke(args.name):
+        print(f"revoked {args.name}")
+        return 0
+    print(f"raabta: no active token named {args.name!r}", file=sys.stderr)
+    return 1
+
+
+CASE_COLUMNS = (
+    "id",
+    "status",
+    "priority",
+    "platform",
+    "report_count",
+    "reporter_count",
+    "needs_care",
+    "assignee",
+    "canonical_url",
+)
+
+
+async def queue_list(storage: Storage, args: argparse.Namespace) -> int:
+    page = await Queue(storage).list_cases(CaseFilter(status=parse_statuses(args.status)), limit=args.limit)
+    _table(page.items, CASE_COLUMNS)
+    return 0
+
+
+async def queue_claim(storage: Storage, args: argparse.Namespace) -> int:
+    claimed = await Queue(storage).claim(args.name, args.limit, args.lease)
+    if not claimed:
+        print("the queue is empty")
+        return 0
+    _table(claimed, CASE_COLUMNS)
+    return 0
+
+
+async def queue_show(storage: Storage, args: argparse.Namespace) -> int:
+    print(json.dumps(await Queue(storage).get_case(args.id), ensure_ascii=False, indent=2))
+    return 0
+
+
+async def queue_decide(storage: Storage, args: argparse.Namespace) -> int:
+    result = await Queue(storage).decide(
+        args.id, args.name, args.status, args.note, args.agency, args.merge_into, render=render_status
+    )
+    print(f"case {args.id}: {result.case['status']}; {result.notified} reporter(s) will be notified")
+    return 0
+
+
+async def export(storage: Storage, args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    since = datetime.fromisoformat(args.since) if args.since else None
+    until = datetime.fromisoformat(args.until) if args.until else None
+    rows = await Queue(storage).export_rows(since, until)
+    _, _, build = FORMATS[args.format]
+    if args.format == "stix":
+        data = build(rows)  # one bundle: built whole
+        _progress(len(rows), len(rows))
+    else:
+        parts, step = [], 500
+        for start in range(0, max(1, len(rows)), step):
+            chunk = build(rows[start : start + step])
+            if start and args.format == "csv":
+                chunk = chunk.split(b"\r\n", 1)[1]  # the header and BOM only once
+            parts.append(chunk)
+            _progress(min(len(rows), start + step), len(rows))
+        data = b"".join(parts)
+    print(file=sys.stderr)
+    if args.out == "-":
+        sys.stdout.buffer.write(data)
+    else:
+        await asyncio.to_thread(Path(args.out).write_bytes, data)
+        print(f"wrote {len(rows)} cases to {args.out} ({len(data)} bytes)", file=sys.stderr)
+    return 0
+
+
+def _progress(done: int, total: int) -> None:
+    bar = "#" * (40 * done // max(1, total))
+    print(f"\rexporting [{bar:<40}] {done}/{total} cases", end="", file=sys.stderr, flush=True)
+
+
+async def audit_verify(storage: Storage, _args: argparse.Namespace) -> int:
+    broken = await storage.first_broken_audit()
+    total = await storage.count("audit_events")
+    if broken is None:
+        print(f"audit chain intact: {total} events")
+        return 0
+    print(f"audit chain BROKEN at event {broken} (of {total}): it or the event before it was altered")
+    return 1
+
+
+def add_commands(sub: Any) -> None:
+    """Register token, queue, export and audit under the `raabta` parser."""
+    token = sub.add_parser("token", help="API and console tokens").add_subparsers(
+        dest="token_command", required=True
+    )
+    create = token.add_parser("create", help="create a token; prints it as the last line, once")
+    create.add_argument("--name", required=True)
+    create.add_argument("--role", required=True, choices=ROLES)
+    create.set_defaults(func=_run(token_create))
+    token.add_parser("list", help="list tokens (never the tokens themselves)").set_defaults(
+        func=_run(token_list)
+    )
+    revoke = token.add_parser("revoke", help="revoke a token by name")
+    revoke.add_argument("--name", required=True)
+    revoke.set_defaults(func=_run(token_revoke))
+
+    queue = sub.add_parser("queue", help="the cases queue").add_subparsers(
+        dest="queue_command", required=True
+    )
+    listing = queue.add_parser("list", help="list cases by priority")
+    listing.add_argument("--status", default="new,in_review")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.set_defaults(func=_run(queue_list))
+    claim = queue.add_parser("claim", help="claim cases under a lease")
+    claim.add_argument("--as", dest="name", required=True, help="the analyst's token name")
+    claim.add_argument("--limit", type=int, default=1)
+    claim.add_argument("--lease", type=int, default=900, help="lease in seconds")
+    claim.set_defaults(func=_run(queue_claim))
+    show = queue.add_parser("show", help="one case with reports, evidence and history")
+    show.add_argument("id", type=int)
+    show.set_defaults(func=_run(queue_show))
+    decide = queue.add_parser("decide", help="decide a case you hold")
+    decide.add_argument("id", type=int)
+    decide.add_argument("--as", dest="name", required=True)
+    decide.add_argument(
+        "--status", required=True, choices=("referred", "escalated", "monitoring", "no_action", "merged")
+    )
+    decide.add_argument("--note", required=True)
+    decide.add_argument("--agency")
+    decide.add_argument("--merge-into", type=int)
+    decide.set_defaults(func=_run(queue_decide))
+
+    exporting = sub.add_parser("export", help="export cases (nothing about reporters)")
+    exporting.add_argument("--format", required=True, choices=tuple(FORMATS))
+    exporting.add_argument("--out", required=True, help="file path, or - for standard output")
+    exporting.add_argument("--since")
+    exporting.add_argument("--until")
+    exporting.set_defaults(func=_run(export))
+
+    audit = sub.add_parser("audit", help="the audit log").add_subparsers(dest="audit_command", required=True)
+    audit.add_parser("verify", help="check the hash chain").set_defaults(func=_run(audit_verify))
