@@ -47,7 +47,13 @@ async def reap_leases(storage: Storage, interval: float = 30.0) -> None:
 def make_pipeline(settings: Settings, storage: Storage) -> Pipeline:
     """The shared message path, keyed from the configured secret."""
     secret = secret_key(settings)
-    return Pipeline(storage, Pseudonyms(secret), AddressBox(secret), texts=catalog())
+    return Pipeline(
+        storage,
+        Pseudonyms(secret),
+        AddressBox(secret),
+        texts=catalog(),
+        retention_days=settings.retention_days,
+    )
 
 
 def create_app(settings: Settings, storage: Storage | None = None) -> Starlette:

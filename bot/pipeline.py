@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from bot import logs
-from bot.dialogue import Button, Context, Inbound, KeepContact, Reply, State, SubmitReport, handle
+from bot.dialogue import Button, Context, ForgetMe, Inbound, KeepContact, Reply, State, SubmitReport, handle
 from bot.dialogue.flows.status import codes_in
 from bot.identity import Pseudonyms
 from bot.sealing import AddressBox
@@ -69,10 +69,12 @@ class Pipeline:
         box: AddressBox,
         parser: Callable[[str], Parse] = parse,
         texts: Catalog | None = None,
+        retention_days: int = 180,
     ) -> None:
         self.storage = storage
         self.pseudonyms = pseudonyms
         self.box = box
+        self.retention_days = retention_days
         self.parse = parser
         self.texts = texts or catalog()
         self._locks: dict[str, asyncio.Lock] = {}
@@ -102,7 +104,13 @@ class Pipeline:
                 state = State.from_dict(stored.state)
                 lookups = await self._lookups(inbound, understood, state)
                 known = await self._known_links(state)
-                outcome = handle(inbound, understood, state, Context(new_code(), lookups, known), self.texts)
+                outcome = handle(
+                    inbound,
+                    understood,
+                    state,
+                    Context(new_code(), lookups, known, self.retention_days),
+                    self.texts,
+                )
                 replies = list(outcome.replies)
                 result = await self.storage.commit_turn(
                     TurnRecord(
@@ -120,6 +128,7 @@ class Pipeline:
                         contact=self.box.seal(inbound.user)
                         if any(isinstance(e, KeepContact) for e in outcome.effects)
                         else None,
+                        forget=any(isinstance(e, ForgetMe) for e in outcome.effects),
                     )
                 )
                 if result.status is CommitStatus.OK:

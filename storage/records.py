@@ -41,6 +41,7 @@ class TurnRecord:
     response: list[dict[str, Any]]
     reports: tuple[NewReport, ...] = ()
     contact: bytes | None = None  # the sealed channel address, when the citizen agreed to get updates
+    forget: bool = False  # delete contact, state, pending notifications and the link to past reports
 
 
 class CommitStatus(Enum):

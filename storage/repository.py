@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Insert, case, func, select, text, update
+from sqlalchemy import ColumnElement, Insert, case, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -171,6 +171,8 @@ class Storage:
             )
         if saved.first() is None:
             raise _Abort(CommitResult(CommitStatus.CONFLICT))
+        if turn.forget:
+            await self._forget(conn, turn.conversation_id)
         if turn.contact is not None:
             await self._save_contact(conn, turn.conversation_id, turn.channel, turn.contact, now)
         case_ids, joined = [], []
@@ -182,6 +184,18 @@ class Storage:
             case_ids.append(case_id)
             joined.append(existed)
         return CommitResult(CommitStatus.OK, case_ids=tuple(case_ids), joined=tuple(joined))
+
+    async def _forget(self, conn: AsyncConnection, reporter_id: str) -> None:
+        """Everything that ties a citizen to their reports goes; the reports stay, anonymous."""
+        await conn.execute(
+            update(reports).where(reports.c.reporter_id == reporter_id).values(reporter_id=None)
+        )
+        await conn.execute(delete(contacts).where(contacts.c.reporter_id == reporter_id))
+        await conn.execute(
+            delete(outbox).where(outbox.c.conversation_id == reporter_id, outbox.c.status == "pending")
+        )
+        await conn.execute(delete(reporters).where(reporters.c.id == reporter_id))
+        await conn.execute(delete(conversations).where(conversations.c.id == reporter_id))
 
     async def _save_contact(
         self, conn: AsyncConnection, reporter_id: str, channel: str, sealed: bytes, now: datetime

@@ -7,6 +7,7 @@ import copy
 from bot.dialogue.flows import info, report, status
 from bot.dialogue.turn import GLOBAL_CHOICES, MENU, Turn
 from bot.dialogue.types import MAX_TEXT, Context, Inbound, Outcome, State
+from nlu.normalize import normalize
 from nlu.types import Parse
 from responses import LANGUAGES, Catalog, catalog
 
@@ -41,6 +42,10 @@ def prompt_current(turn: Turn) -> None:
         info.learn(turn)
     elif step == "family":
         info.family(turn)
+    elif step == "privacy":
+        info.privacy(turn)
+    elif step == "forget":
+        info.ask_forget(turn)
     else:
         info.menu(turn)
 
@@ -91,6 +96,10 @@ def _on_choice(turn: Turn, choice: str) -> None:
         info.learn_card(turn, choice[6:])
     elif choice.startswith("family:") and choice[7:] in info.FAMILY_TOPICS:
         info.family_topic(turn, choice[7:])
+    elif choice == "forget:ask":
+        info.ask_forget(turn)
+    elif choice in ("forget:yes", "forget:no"):
+        info.forget(turn, choice == "forget:yes")
     elif choice in ("updates:yes", "updates:no"):
         report.on_updates(turn, choice == "updates:yes")
     elif turn.state.step in report.STEPS:
@@ -173,7 +182,11 @@ def _on_message(turn: Turn, inbound: Inbound) -> None:
         else:
             info.emergency(turn)
         return
-    if step == "updates" and intent in ("affirm", "deny") and short:
+    if step == "forget" and intent in ("affirm", "deny") and short:
+        info.forget(turn, intent == "affirm")
+    elif wants_forgetting(text) and step not in report.STEPS:
+        info.ask_forget(turn)
+    elif step == "updates" and intent in ("affirm", "deny") and short:
         report.on_updates(turn, intent == "affirm")
     elif step in report.STEPS:
         report.on_text(turn, inbound, text)
@@ -209,6 +222,31 @@ def _command(turn: Turn, inbound: Inbound, text: str) -> bool:
     else:
         {"help": info.help_, "privacy": info.privacy, "menu": info.menu}[name](turn)
     return True
+
+
+# "Delete my data" in any of our languages; matched on whole words of the normalised text.
+FORGET_PHRASES = (
+    "delete my data",
+    "forget me",
+    "erase my data",
+    "remove my data",
+    "delete my information",
+    "mera data delete",
+    "mera data mita",
+    "meri maloomat mita",
+    "data delete kar",
+    "data mita do",
+    "میرا ڈیٹا ڈیلیٹ",
+    "میرا ڈیٹا مٹا",
+    "میری معلومات مٹا",
+    "ڈیٹا حذف",
+    "میرا ڈیٹا حذف",
+)
+
+
+def wants_forgetting(text: str) -> bool:
+    folded = " ".join(normalize(text).split())
+    return any(phrase in folded for phrase in FORGET_PHRASES)
 
 
 def _route(turn: Turn, inbound: Inbound, text: str) -> None:

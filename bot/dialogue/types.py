@@ -93,7 +93,12 @@ class KeepContact:
     """Effect: the citizen agreed to get updates here; keep their channel address, sealed."""
 
 
-Effect = SubmitReport | KeepContact
+@dataclass(frozen=True, slots=True)
+class ForgetMe:
+    """Effect: delete contact, conversation state, subscriptions and the link to past reports."""
+
+
+Effect = SubmitReport | KeepContact | ForgetMe
 
 
 @dataclass
@@ -124,6 +129,7 @@ class Context:
     new_code: str  # the reference code to use if this turn submits a report
     reports: Mapping[str, str | None] = field(default_factory=dict)  # code -> case status, None if unknown
     known_links: frozenset[str] = frozenset()  # canonical links that already have a case
+    retention_days: int = 180
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.dialogue.turn import Turn
-from bot.dialogue.types import Button
+from bot.dialogue.types import Button, ForgetMe
 
 LEARN_CARDS = ("paigham", "recruiters", "propaganda")
 FAMILY_TOPICS = ("signs", "talk", "professional", "emergency")
@@ -54,8 +54,30 @@ def family_topic(turn: Turn, topic: str) -> None:
 
 
 def privacy(turn: Turn) -> None:
-    turn.say("privacy.summary", *turn.menu_buttons())
-    turn.state.step = "menu"
+    turn.goto("privacy")
+    turn.say("privacy.summary")
+    turn.say(
+        "privacy.retention",
+        turn.button("forget:ask"),
+        turn.button("nav:menu"),
+        days=turn.context.retention_days,
+    )
+
+
+def ask_forget(turn: Turn) -> None:
+    """Confirm before deleting: it cannot be undone."""
+    turn.goto("forget")
+    turn.say("privacy.forget_confirm", turn.button("forget:yes"), turn.button("forget:no"))
+
+
+def forget(turn: Turn, confirmed: bool) -> None:
+    if confirmed:
+        turn.effects.append(ForgetMe())
+        lang = turn.state.lang
+        turn.state = type(turn.state)(lang=lang, step="menu")
+        turn.say("privacy.forgotten", *turn.menu_buttons())
+    else:
+        menu(turn, "privacy.kept")
 
 
 def help_(turn: Turn) -> None:
