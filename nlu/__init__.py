@@ -5,7 +5,7 @@ The interface is the contract (see DESIGN.md, "raabta nlu parse"); what computes
 
 from __future__ import annotations
 
-from nlu.parser import parse
+from nlu.parser import aparse, parse
 from nlu.types import Entity, Intent, Parse
 
-__all__ = ["Entity", "Intent", "Parse", "parse"]
+__all__ = ["Entity", "Intent", "Parse", "aparse", "parse"]

@@ -11,6 +11,7 @@ PLATFORM_NAMES: dict[str, str] = {
     "facebook": "facebook",
     "fb": "facebook",
     "face book": "facebook",
+    "fesbuk": "facebook",
     "فیس بک": "facebook",
     "فیسبک": "facebook",
     "messenger": "facebook",
@@ -19,8 +20,10 @@ PLATFORM_NAMES: dict[str, str] = {
     "ig": "instagram",
     "انسٹاگرام": "instagram",
     "انسٹا": "instagram",
+    "انسٹا گرام": "instagram",
     "tiktok": "tiktok",
     "tik tok": "tiktok",
+    "tik-tok": "tiktok",
     "ٹک ٹاک": "tiktok",
     "ٹکٹاک": "tiktok",
     "telegram": "telegram",
@@ -36,8 +39,11 @@ PLATFORM_NAMES: dict[str, str] = {
     "ٹوئٹر": "x",
     "whatsapp": "whatsapp",
     "whats app": "whatsapp",
+    "whatsap": "whatsapp",
+    "watsapp": "whatsapp",
     "واٹس ایپ": "whatsapp",
     "وٹس ایپ": "whatsapp",
+    "واٹس اپ": "whatsapp",
 }
 _PLATFORM_RE = re.compile(
     r"(?<![\w.])("

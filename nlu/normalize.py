@@ -1,43 +1,90 @@
-"""Text normalisation before classification: one form for the many ways people type the same words."""
+"""Text normalisation before classification: one form for the many ways people type the same words.
+
+- `clean`: NFKC, no zero-width or bidi controls, no control characters, single spaces. Letters untouched:
+  language identification needs to see Arabic letters as typed.
+- `normalize`: `clean`, then Arabic letter variants to Urdu ones (ي/ی, ك/ک, ه/ہ, ى/ی, ة/ہ), no
+  diacritics or tatweel, Eastern digits to ASCII, case folded, elongations cut ("pleaseee" -> "please").
+- `fold_roman`: Roman Urdu spelling variants to one spelling (nahin/nai -> nahi, he/hy -> hai, kia -> kya,
+  mujhay -> mujhe, krna -> karna, ...). Only for text already known to be Roman Urdu: "he" and "me" are
+  English words too.
+
+Each function is idempotent: applying it twice gives the same text as applying it once.
+"""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 
-# Arabic letter variants typed on Arabic keyboards -> the Urdu letters.
-_URDU_LETTERS = str.maketrans({"ي": "ی", "ى": "ی", "ك": "ک", "ه": "ہ", "ة": "ہ", "ـ": None})
-# Zero-width and bidirectional control characters.
-_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\u00ad]")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Arabic letter variants typed on Arabic keyboards -> the Urdu letters; tatweel dropped; digits to ASCII.
+_URDU_LETTERS = str.maketrans(
+    {
+        "ي": "ی",
+        "ى": "ی",
+        "ې": "ی",
+        "ك": "ک",
+        "ه": "ہ",
+        "ة": "ہ",
+        "ۃ": "ہ",
+        "ـ": None,
+        **{chr(0x06F0 + d): str(d) for d in range(10)},  # Extended Arabic-Indic (Urdu) digits
+        **{chr(0x0660 + d): str(d) for d in range(10)},  # Arabic-Indic digits
+    }
+)
+# Zero-width and bidirectional control characters, soft hyphen, BOM, Arabic letter mark.
+_INVISIBLE = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _ELONGATED = re.compile(r"([^\W\d_])\1{2,}")
 _SPACES = re.compile(r"\s+")
+# Combining marks seen in practice (Latin accents, Arabic harakat and Quranic marks); any other mark is
+# caught by the slower category check, run only on text that still has non-ASCII characters.
+_MARKS = re.compile(
+    "[\u0300-\u036f\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06dc\u06df-\u06e4\u06e7\u06e8\u06ea-\u06ed]"
+)
+_WORD = re.compile(r"[^\W_]+")
+# ASCII and the Arabic block: text made only of these, with no marks left, is already a fixpoint.
+_SAFE = re.compile("[\x00-\x7f\u0600-\u06ff]*")
+_UNSAFE = re.compile("[^\x00-\x7f\u0600-\u06ff]")
 
-# Common Roman Urdu spelling variants -> one spelling.
+# Common Roman Urdu spelling variants -> one spelling. No value is also a key, so folding is idempotent.
 ROMAN_VARIANTS = {
     "nahin": "nahi",
     "nai": "nahi",
     "nahe": "nahi",
+    "nahee": "nahi",
     "nhi": "nahi",
+    "nahy": "nahi",
     "ni": "nahi",
     "he": "hai",
     "hy": "hai",
     "hay": "hai",
     "ha": "hai",
+    "hae": "hai",
+    "hen": "hain",
+    "hein": "hain",
+    "hn": "hain",
     "kia": "kya",
     "kiya": "kya",
+    "kyaa": "kya",
     "mujhay": "mujhe",
     "mjhe": "mujhe",
     "mujhy": "mujhe",
+    "mujhey": "mujhe",
+    "mje": "mujhe",
     "krna": "karna",
     "karni": "karna",
     "krni": "karna",
-    "karna hy": "karna hai",
     "kr": "kar",
     "kro": "karo",
     "krdo": "kardo",
     "krein": "karein",
     "karen": "karein",
+    "kren": "karein",
+    "rha": "raha",
+    "rhi": "rahi",
+    "rhe": "rahe",
+    "rahay": "rahe",
     "yeh": "ye",
     "yah": "ye",
     "yh": "ye",
@@ -47,29 +94,98 @@ ROMAN_VARIANTS = {
     "mn": "main",
     "ap": "aap",
     "apka": "aapka",
+    "apki": "aapki",
     "plz": "please",
     "pls": "please",
+    "plx": "please",
     "bhae": "bhai",
     "bhaii": "bhai",
+    "bohot": "bohat",
+    "bahut": "bohat",
+    "bht": "bohat",
+    "boht": "bohat",
+    "shukria": "shukriya",
+    "shukriyah": "shukriya",
+    "thik": "theek",
+    "theak": "theek",
+    "thek": "theek",
+    "accha": "acha",
+    "achha": "acha",
+    "kese": "kaise",
+    "kaisay": "kaise",
+    "kaisey": "kaise",
+    "hoon": "hun",
+    "wapis": "wapas",
+    "jehad": "jihad",
+    "shikait": "shikayat",
+    "shikayet": "shikayat",
+    "zuban": "zaban",
+    "zabaan": "zaban",
+    "khatrah": "khatra",
+    "khatara": "khatra",
+    "humla": "hamla",
+    "bachha": "bacha",
+    "bachcha": "bacha",
+    "fikr": "fikar",
 }
 
 
 def strip_marks(text: str) -> str:
     """Drop Arabic diacritics (harakat) and other combining marks."""
-    return "".join(ch for ch in text if not unicodedata.category(ch).startswith("M"))
+    text = _MARKS.sub("", text)
+    if _SAFE.fullmatch(text):
+        return text
+    return _UNSAFE.sub(lambda m: "" if unicodedata.category(m.group(0)).startswith("M") else m.group(0), text)
 
 
-def normalize(text: str) -> str:
-    """NFKC, Urdu letter forms, no diacritics or invisible controls, folded case and elongations."""
+def _clean_once(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     text = _INVISIBLE.sub("", text)
     text = _CONTROL.sub(" ", text)
+    return _SPACES.sub(" ", text).strip()
+
+
+def clean(text: str) -> str:
+    """NFKC without invisible or control characters, spaces collapsed; letters as typed."""
+    once = _clean_once(text)
+    return once if _SAFE.fullmatch(once) else _fixpoint(_clean_once, once)
+
+
+def _normalize_once(text: str) -> str:
+    text = _clean_once(text)
+    if text.isascii():
+        return _ELONGATED.sub(r"\1", text.lower())
     text = strip_marks(text.translate(_URDU_LETTERS))
     text = _ELONGATED.sub(r"\1", text.casefold())
     return _SPACES.sub(" ", text).strip()
 
 
+def _fixpoint(step: Callable[[str], str], text: str) -> str:
+    # A few rare characters need a second pass (casefold or NFKC can expose a mark or a variant).
+    for _ in range(4):
+        again = step(text)
+        if again == text:
+            break
+        text = again
+    return text
+
+
+def normalize(text: str) -> str:
+    """NFKC, Urdu letter forms, no diacritics or invisible controls, folded case and elongations."""
+    once = _normalize_once(text)
+    return once if _SAFE.fullmatch(once) else _fixpoint(_normalize_once, once)
+
+
+def fold_roman(normalized: str) -> str:
+    """Roman Urdu spelling variants folded to one spelling, word by word."""
+    return _WORD.sub(lambda m: ROMAN_VARIANTS.get(m.group(0), m.group(0)), normalized)
+
+
+def words(text: str) -> list[str]:
+    """Word tokens (letters and digits; punctuation, symbols and emoji split words)."""
+    return _WORD.findall(text)
+
+
 def tokens(normalized: str) -> list[str]:
     """Word tokens with Roman Urdu spelling variants folded together."""
-    words = re.findall(r"[^\W_]+", normalized)
-    return [ROMAN_VARIANTS.get(w, w) for w in words]
+    return [ROMAN_VARIANTS.get(w, w) for w in _WORD.findall(normalized)]

@@ -1,20 +1,84 @@
-"""The parse pipeline: normalise, detect the language, classify, find entities."""
+"""The parse pipeline: find links and entities, identify the language, normalise, classify the intent.
+
+`parse(text)` never raises and needs nothing but the trained model (nlu/model.py). With `RAABTA_NLU=rasa`
+(or `configure("rasa", url)`) the intent ranking comes from a Rasa server instead (nlu/rasa_client.py);
+language, links and entities always come from our code, and a slow or failing server falls back to the
+embedded model. `aparse` is the same for async callers: it awaits the Rasa call instead of blocking.
+
+After the classifier, a few deterministic rules:
+- an exact training example ("cancel", "back", "واپس", "salam") gets its label with high confidence;
+- a message with no word the model has ever seen ("qwertyuiop zxcv") and no clear intent is out of scope;
+- an imminent threat never comes out harmless: danger words, or an emergency probability within reach of
+  the top, put `emergency` first;
+- a link with no other clear intent is someone showing us a page: `report_content`.
+"""
 
 from __future__ import annotations
 
-from nlu import rules
+import logging
+import os
+import re
+from dataclasses import dataclass
+
+from nlu import model as trained
+from nlu.data import INTENTS
 from nlu.entities import find_entities
-from nlu.language import detect
-from nlu.normalize import normalize, tokens
+from nlu.language import SERVED, identify
+from nlu.normalize import clean, normalize
 from nlu.types import Entity, Intent, Parse
 from nlu.urls import find_urls
 
+log = logging.getLogger(__name__)
+
 CLASSIFY_CHARS = 2_000  # the classifier reads the start of a message; links are found in all of it
 SCAN_CHARS = 100_000
+RANKING_SIZE = 10  # like Rasa's intent_ranking
+
+EMERGENCY_SHARE = 0.8  # emergency goes first when its probability is this close to the top one
+EMERGENCY_FLOOR = 0.25  # ... and at least this (a flat ranking says nothing)
+MEMORY_CONFIDENCE = 0.95
+UNKNOWN_CONFIDENCE = 0.9
+LINK_CONFIDENCE = 0.9
+CONFIDENT = 0.45  # the dialogue engine's bar (bot/dialogue/engine.py)
+
+# Intents that would send an imminent threat down a harmless path.
+HARMLESS = frozenset(INTENTS) - {"emergency", "report_content", "family_help", "counter_narrative"}
+
+# With a link, these say nothing more than "look at this": the link is the message.
+LINK_FILLERS = frozenset({"out_of_scope", "greet", "thanks", "goodbye", "affirm", "deny", "help"})
+
+# Danger words, matched on whole words of the model text (normalised; Roman Urdu folded).
+DANGER = re.compile(
+    r"(?<!\w)(?:"
+    r"emergency|bombs?|blasts?|explosives?|explosion|grenades?|suicide (?:vest|jacket|bomber)s?|hostages?"
+    r"|gunmen|armed men|firing|shooting|under attack|being attacked|kidnapped|in danger"
+    r"|(?:going to|will|plan(?:ning)? to|about to) (?:attack|bomb|kill|shoot|blow)"
+    r"|dhamak[aeo]|barood|khudkush (?:hamla|jacket|bomber)|goliyan|yarghamal|agwa"
+    r"|hamla (?:ho|kar|hone)\w*|khatre main|maar (?:denge|dega|dalenge|dain ge)"
+    r"|ایمرجنسی|بم|دھماک[ہے]|بارود|خودکش (?:حملہ|جیکٹ|بمبار)|فائرنگ|گولیاں|یرغمال|اغوا"
+    r"|حملہ (?:ہو|کر)\w*|خطرے میں|مار دیں گے|مار دے گا"
+    r")(?!\w)"
+)
 
 
-def parse(text: str, fallback_language: str = "en") -> Parse:
-    """Understand one message. Never raises; an empty or letterless text is `out_of_scope`."""
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    text: str  # the message as received (up to SCAN_CHARS)
+    head: str  # the part the classifier reads
+    entities: tuple[Entity, ...]
+    language: str | None  # en, ur, ur-Latn, another language code, or None
+    model_text: str  # normalised head without links and codes; Roman Urdu folded
+
+
+def _blank(text: str, spans: list[tuple[int, int]]) -> str:
+    for start, end in sorted(spans, reverse=True):
+        if start < len(text):
+            text = text[:start] + " " + text[end:]
+    return text
+
+
+def prepare(text: str, language: str | None = None) -> Prepared:
+    """Everything about a message that does not depend on the classifier backend."""
     text = text[:SCAN_CHARS]
     found = find_urls(text)
     urls = [
@@ -23,16 +87,150 @@ def parse(text: str, fallback_language: str = "en") -> Parse:
     ]
     others = find_entities(text, [(u.start, u.end) for u in found])
     entities = tuple(sorted([*urls, *others], key=lambda e: (e.start, e.end)))
-
     head = text[:CLASSIFY_CHARS]
-    for u in reversed([u for u in found if u.start < CLASSIFY_CHARS]):
-        head = head[: u.start] + " " + head[u.end :]
-    normalized = normalize(head)
-    language = detect(normalized) or fallback_language
-    ranking = rules.classify(normalized, tokens(normalized))
-    if urls and ranking[0].name in {"out_of_scope", "greet", "thanks"}:
+    noise = [
+        (e.start, e.end) for e in entities if e.entity in ("url", "reference") and e.start < CLASSIFY_CHARS
+    ]
+    cleaned = clean(_blank(head, noise))
+    if language is None:
+        handles = [(m.start(), m.end()) for m in re.finditer(r"@\S+", cleaned)]
+        language = identify(clean(_blank(cleaned, handles)))
+    return Prepared(text, head, entities, language, trained.model_text(normalize(cleaned), language))
+
+
+def _ranking(names: tuple[str, ...], scores: list[float]) -> list[Intent]:
+    ranked = sorted(zip(names, scores, strict=True), key=lambda pair: (-pair[1], INTENTS.index(pair[0])))
+    return [Intent(name, float(score)) for name, score in ranked]
+
+
+def _promote(ranking: list[Intent], name: str, floor: float) -> list[Intent]:
+    """Put `name` first with at least `floor` confidence; the others share the rest in proportion."""
+    current = next((i.confidence for i in ranking if i.name == name), 0.0)
+    top = max(current, floor, ranking[0].confidence if ranking else 0.0)
+    rest = [i for i in ranking if i.name != name]
+    total = sum(i.confidence for i in rest)
+    scale = (1.0 - top) / total if total > 0 else 0.0
+    return [Intent(name, top), *(Intent(i.name, i.confidence * scale) for i in rest)]
+
+
+def embedded_ranking(prepared: Prepared) -> list[Intent]:
+    """The trained model's ranking of every intent for a prepared message."""
+    model = trained.get()
+    scores = model.intent_scores(prepared.model_text)
+    return _ranking(model.classes, [float(s) for s in scores])
+
+
+def decide(prepared: Prepared, ranking: list[Intent]) -> list[Intent]:
+    """The deterministic rules after the classifier (any backend)."""
+    text = prepared.model_text
+    model = trained.get()
+    if not any(ch.isalpha() for ch in text):
+        ranking = _promote(ranking, "out_of_scope", 1.0)
+    elif text in model.memory:
+        ranking = _promote(ranking, model.classes[model.memory[text]], MEMORY_CONFIDENCE)
+    elif model.known_words(text) == 0 and ranking[0].confidence < CONFIDENT:
+        ranking = _promote(ranking, "out_of_scope", UNKNOWN_CONFIDENCE)
+    if ranking[0].name != "emergency":
+        emergency = next((i.confidence for i in ranking if i.name == "emergency"), 0.0)
+        if ranking[0].name in HARMLESS and DANGER.search(text):
+            ranking = _promote(ranking, "emergency", CONFIDENT)
+        elif emergency >= max(EMERGENCY_FLOOR, EMERGENCY_SHARE * ranking[0].confidence):
+            ranking = _promote(ranking, "emergency", emergency)
+    has_link = any(e.entity == "url" for e in prepared.entities)
+    if has_link and (ranking[0].name in LINK_FILLERS or ranking[0].confidence < CONFIDENT):
         # A bare link is someone showing us a page: treat it as a report.
-        ranking = [Intent("report_content", 0.9), *[i for i in ranking if i.name != "report_content"]]
+        ranking = _promote(ranking, "report_content", LINK_CONFIDENCE)
+    return ranking
+
+
+def _result(prepared: Prepared, ranking: list[Intent], fallback_language: str) -> Parse:
+    ranking = decide(prepared, ranking)
+    language = prepared.language if prepared.language in SERVED else fallback_language
     return Parse(
-        text=text, language=language, intent=ranking[0], intent_ranking=tuple(ranking), entities=entities
+        text=prepared.text,
+        language=language,
+        intent=ranking[0],
+        intent_ranking=tuple(ranking[:RANKING_SIZE]),
+        entities=prepared.entities,
     )
+
+
+def _failed(text: str, fallback_language: str) -> Parse:
+    log.exception("nlu_parse_failed")
+    return Parse(text=text[:SCAN_CHARS], language=fallback_language, intent=Intent("out_of_scope", 0.0))
+
+
+# --------------------------------------------------------------------------------------------------
+# backends
+
+
+@dataclass
+class _Backend:
+    name: str = "embedded"
+    rasa_url: str | None = None
+    configured: bool = False
+
+
+_backend = _Backend()
+
+
+def configure(backend: str = "embedded", rasa_url: str | None = None) -> None:
+    """Choose where intents come from: `embedded` (default) or `rasa` at `rasa_url`."""
+    from nlu import rasa_client
+
+    if backend not in ("embedded", "rasa"):
+        raise ValueError(f"unknown NLU backend {backend!r}: embedded or rasa")
+    if backend == "rasa" and not rasa_url:
+        raise ValueError("the rasa backend needs a URL (RAABTA_RASA_URL)")
+    _backend.name, _backend.rasa_url, _backend.configured = backend, rasa_url, True
+    rasa_client.reset()
+
+
+def reset_backend() -> None:
+    """Forget the chosen backend: the next parse reads RAABTA_NLU and RAABTA_RASA_URL again."""
+    from nlu import rasa_client
+
+    _backend.name, _backend.rasa_url, _backend.configured = "embedded", None, False
+    rasa_client.reset()
+
+
+def _rasa_url() -> str | None:
+    """The Rasa server to ask, if that backend is chosen (explicitly, or by RAABTA_NLU/RAABTA_RASA_URL)."""
+    if not _backend.configured:
+        name = os.environ.get("RAABTA_NLU", "embedded").strip() or "embedded"
+        url = os.environ.get("RAABTA_RASA_URL", "").strip() or None
+        if name == "rasa" and not url:
+            log.warning("nlu_rasa_without_url")
+        _backend.name = "rasa" if name == "rasa" and url else "embedded"
+        _backend.rasa_url, _backend.configured = url, True
+    return _backend.rasa_url if _backend.name == "rasa" else None
+
+
+def parse(text: str, fallback_language: str = "en") -> Parse:
+    """Understand one message. Never raises; an empty or letterless text is `out_of_scope`."""
+    try:
+        prepared = prepare(text)
+        ranking = None
+        url = _rasa_url()
+        if url:
+            from nlu import rasa_client
+
+            ranking = rasa_client.client(url).rank(prepared.head)
+        return _result(prepared, ranking or embedded_ranking(prepared), fallback_language)
+    except Exception:
+        return _failed(text, fallback_language)
+
+
+async def aparse(text: str, fallback_language: str = "en") -> Parse:
+    """`parse` for async callers: with the Rasa backend the HTTP call is awaited, not blocking."""
+    try:
+        prepared = prepare(text)
+        ranking = None
+        url = _rasa_url()
+        if url:
+            from nlu import rasa_client
+
+            ranking = await rasa_client.client(url).arank(prepared.head)
+        return _result(prepared, ranking or embedded_ranking(prepared), fallback_language)
+    except Exception:
+        return _failed(text, fallback_language)

@@ -11,7 +11,8 @@ import secrets
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _TYPED = str.maketrans({"I": "1", "L": "1", "O": "0"})
-_LOOSE = re.compile(r"(?<![0-9A-Za-z])([0-9A-Za-z]{4})[\s\-–—_.]?([0-9A-Za-z]{4})(?![0-9A-Za-z])")
+# Every place a code could start (a lookahead, so overlapping candidates are all seen).
+_CANDIDATE = re.compile(r"(?<![0-9A-Za-z])(?=([0-9A-Za-z]{4})([\s\-–—_.]?)([0-9A-Za-z]{4})(?![0-9A-Za-z]))")
 
 
 def new_code() -> str:
@@ -37,17 +38,28 @@ def find_codes(text: str) -> list[tuple[int, int, str]]:
     """Codes typed loosely inside a message: (start, end, canonical code).
 
     Eight letters alone could be words ("facebook", "mera code"), so a code must either be written with its
-    dash or mix letters and digits. A conversation waiting for a code reads the whole message with
-    `parse_code` instead.
+    dash or mix letters and digits. Where candidates overlap ("karo M3N4-P5Q6") the better-formed one
+    wins: with its dash, then without a separator, then halves that both hold a digit. A conversation
+    waiting for a code reads the whole message with `parse_code` instead.
     """
-    found: list[tuple[int, int, str]] = []
-    for match in _LOOSE.finditer(text[:10_000]):
-        whole = match.group(0)
-        dashed = len(whole) == 9 and whole[4] in "-–—"
+    candidates: list[tuple[int, int, int, str]] = []  # (-score, start, end, code)
+    for match in _CANDIDATE.finditer(text[:10_000]):
+        first, separator, second = match.group(1), match.group(2), match.group(3)
+        whole = first + separator + second
+        dashed = separator in ("-", "–", "—")
         mixed = bool(re.search(r"\d", whole) and re.search(r"[A-Za-z]", whole))
         if not (dashed or mixed):
             continue
-        code = parse_code(match.group(1) + match.group(2))
-        if code is not None:
-            found.append((match.start(), match.end(), code))
-    return found
+        code = parse_code(first + second)
+        if code is None:
+            continue
+        score = (3 if dashed else 2 if not separator else 1) * 2 + (
+            1 if re.search(r"\d", first) and re.search(r"\d", second) else 0
+        )
+        start = match.start()
+        candidates.append((-score, start, start + len(whole), code))
+    taken: list[tuple[int, int, str]] = []
+    for _, start, end, code in sorted(candidates):
+        if all(end <= s or start >= e for s, e, _ in taken):
+            taken.append((start, end, code))
+    return sorted(taken)

@@ -1,0 +1,1 @@
+"""NLU benchmark: `python -m bench.nlu` (see bench/nlu/run.py)."""

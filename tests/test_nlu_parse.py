@@ -1,0 +1,255 @@
+"""`nlu.parse` end to end: intents the dialogue engine routes on, entities, bad input that never raises."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from nlu import aparse, parse
+from nlu.data import INTENTS
+from nlu.language import SERVED
+from nlu.parser import CLASSIFY_CHARS, CONFIDENT, HARMLESS
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "intent"),
+    [
+        ("bhai ye facebook page report karna hai facebook.com/Some.Page", "ur-Latn", "report_content"),
+        ("I want to report a page", "en", "report_content"),
+        ("report this fb.me/Bad.Page", "en", "report_content"),
+        ("یہ پیج بند کرو", "ur", "report_content"),
+        ("mera beta ajeeb logon ke sath rehta hai aur jihad ki baatein karta hai", "ur-Latn", "family_help"),
+        ("what is paigham e pakistan", "en", "counter_narrative"),
+        ("khatra hai, hamla hone wala hai", "ur-Latn", "emergency"),
+        ("they say they will attack the school tomorrow with a bomb", "en", "emergency"),
+        ("بازار میں بم ہے", "ur", "emergency"),
+        ("salam", "ur-Latn", "greet"),
+        ("hi", "en", "greet"),
+        ("shukriya", "ur-Latn", "thanks"),
+        ("khuda hafiz", "ur-Latn", "goodbye"),
+        ("status wxyz 5678", "en", "check_status"),
+        ("delete my data", "en", "privacy"),
+        ("menu", "en", "help"),
+        ("urdu mein baat karo", "ur-Latn", "change_language"),
+        ("haan", "ur-Latn", "affirm"),
+        ("نہیں", "ur", "deny"),
+    ],
+)
+def test_intents_and_languages(text: str, language: str, intent: str) -> None:
+    understood = parse(text)
+    assert (understood.language, understood.intent.name) == (language, intent)
+
+
+@pytest.mark.parametrize(
+    "text", ["cancel", "band karo", "رہنے دو", "back", "wapas", "واپس", "change language"]
+)
+def test_short_commands_are_confident(text: str) -> None:
+    understood = parse(text)
+    assert understood.intent.name in ("cancel", "back", "change_language")
+    assert understood.intent.confidence >= CONFIDENT
+
+
+@pytest.mark.parametrize("text", ["qwertyuiop zxcv", "/frobnicate", "asdf ghjk", "lorem ipsum dolor"])
+def test_gibberish_is_not_a_confident_real_intent(text: str) -> None:
+    intent = parse(text).intent
+    assert intent.name == "out_of_scope" or intent.confidence < CONFIDENT
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "They invite young men to a training camp.",
+        "they post every night",
+        "Praises the attack on the market and calls for more.",
+    ],
+)
+def test_descriptions_of_a_page_are_not_emergencies(text: str) -> None:
+    assert parse(text).intent.name != "emergency"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["hello, there is a bomb in the bazaar", "ok they will attack tonight", "bye, firing ho rahi hai yahan"],
+)
+def test_danger_never_comes_out_harmless(text: str) -> None:
+    assert parse(text).intent.name not in HARMLESS
+
+
+def test_a_bare_link_or_a_link_with_small_talk_is_a_report() -> None:
+    for text in (
+        "https://t.me/s/Hate_Channel",
+        "see t.me/some_channel",
+        "hi fb.com/bad.page",
+        "ok youtu.be/AbC_12",
+    ):
+        assert parse(text).intent.name == "report_content", text
+
+
+def test_ranking_is_sorted_and_sums_to_at_most_one() -> None:
+    understood = parse("mujhe ek page report karna hai")
+    confidences = [i.confidence for i in understood.intent_ranking]
+    assert confidences == sorted(confidences, reverse=True)
+    assert understood.intent_ranking[0] == understood.intent
+    assert 0.99 <= sum(confidences) <= 1.0001 or len(confidences) == 10
+    assert len({i.name for i in understood.intent_ranking}) == len(confidences) <= 10
+
+
+def test_entities_urls_platforms_handles_and_references() -> None:
+    text = "ye dekho https://m.facebook.com/Some.Page?ref=bookmarks aur insta pe @bad_user, code k7qm 2xd9۔"
+    understood = parse(text)
+    by_kind = {(e.entity, e.value) for e in understood.entities}
+    assert ("platform", "instagram") in by_kind
+    assert ("handle", "@bad_user") in by_kind
+    assert ("reference", "K7QM-2XD9") in by_kind
+    [url] = understood.urls()
+    assert url.extra == {"canonical": "https://facebook.com/some.page", "platform": "facebook"}
+    assert text[url.start : url.end] == url.value
+    assert understood.to_dict()["entities"][0]["canonical"] == "https://facebook.com/some.page"
+
+
+@pytest.mark.parametrize(
+    ("text", "platforms"),
+    [
+        ("فیس بک پر ایک پیج", ["facebook"]),
+        ("ٹک ٹاک اور ٹیلیگرام پر", ["tiktok", "telegram"]),
+        ("fb aur insta dono pe hai", ["facebook", "instagram"]),
+        ("یوٹیوب چینل", ["youtube"]),
+        ("whatsapp group mein", ["whatsapp"]),
+    ],
+)
+def test_platforms_named_without_a_link(text: str, platforms: list[str]) -> None:
+    assert parse(text).values("platform") == platforms
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("status k7qm2xd9", "K7QM-2XD9"),
+        ("mera code k7qm 2xd9 hai", "K7QM-2XD9"),
+        ("status check karo M3N4-P5Q6", "M3N4-P5Q6"),
+        ("میرا کوڈ K7QM-2XD9 ہے", "K7QM-2XD9"),
+    ],
+)
+def test_reference_codes_typed_loosely(text: str, code: str) -> None:
+    assert parse(text).values("reference") == [code]
+
+
+def test_homoglyph_hosts_show_their_idna_form() -> None:
+    [url] = parse("report fаcebook.com/page please").urls()  # Cyrillic а
+    assert url.extra["canonical"].startswith("https://xn--")
+    assert url.extra["platform"] == "web"
+
+
+def test_links_are_found_past_the_classified_head() -> None:
+    text = "x " * CLASSIFY_CHARS + "t.me/late_channel"
+    understood = parse(text)
+    assert [u.extra["canonical"] for u in understood.urls()] == ["https://t.me/late_channel"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "😀😀😀",
+        "🇵🇰🇵🇰",
+        "12345 678",
+        "۱۲۳۴",
+        "x" * 100_000,
+        "ب" * 50_000,
+        "a " * 60_000,
+        "http://",
+        "https://.",
+        "www.",
+        "http://[::1",
+        "http://%zz%",
+        "t.me/+",
+        "javascript:alert(1)",
+        "data:text/html,<script>x</script>",
+        "file:///etc/passwd",
+        "https://xn--80ak6aa92e.com/",
+        "https://例え.テスト/パス",
+        "\x00\x01\x02\x1b[31m",
+        "\u202e\u200b\u2066",
+        "hello مدد chahiye 帮助 помощь",
+        "@@@@ @ @_ @.",
+        "----- ---- 0000-0000",
+        "\U0010ffff\ufffe",
+        "\ud800 یہ پیج \udfff بند کرو",  # lone surrogates, as json.loads can produce
+    ],
+)
+def test_bad_input_gives_a_parse(text: str) -> None:
+    understood = parse(text)
+    assert understood.intent.name in INTENTS
+    assert understood.language in SERVED
+    assert 0.0 <= understood.intent.confidence <= 1.0
+    understood.to_dict()
+
+
+def test_letterless_text_is_out_of_scope_in_the_fallback_language() -> None:
+    understood = parse("😀 123 !!!", fallback_language="ur")
+    assert (understood.language, understood.intent.name) == ("ur", "out_of_scope")
+
+
+def test_a_language_we_do_not_serve_gets_the_fallback() -> None:
+    assert parse("این صفحه را گزارش کنید", fallback_language="ur-Latn").language == "ur-Latn"
+
+
+URLISH = st.builds(
+    "".join,
+    st.lists(
+        st.sampled_from(
+            [
+                "http",
+                "https",
+                "://",
+                "www.",
+                "m.",
+                "facebook",
+                "fb",
+                "t.me",
+                "youtu.be",
+                ".com",
+                ".pk",
+                "/",
+                "?",
+                "=",
+                "&",
+                "#",
+                "%",
+                "@",
+                ":",
+                "۔",
+                "l.php?u=",
+                "utm_source",
+                "xn--",
+                "а",
+                "..",
+                " ",
+                "+",
+            ]
+        ),
+        max_size=14,
+    ),
+)
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(st.text(max_size=300), URLISH, st.text(alphabet="abc ۔،؟ بپت😀123-", max_size=60)))
+def test_any_text_gives_a_parse(text: str) -> None:
+    understood = parse(text)
+    assert understood.intent.name in INTENTS
+    assert understood.language in SERVED
+    assert understood.intent_ranking and understood.intent_ranking[0] == understood.intent
+    for entity in understood.entities:
+        assert text[entity.start : entity.end] == entity.value or entity.entity in (
+            "platform",
+            "handle",
+            "reference",
+        )
+
+
+async def test_aparse_matches_parse_without_rasa() -> None:
+    for text in ("I want to report a page", "salam", "یہ پیج بند کرو", ""):
+        assert await aparse(text) == parse(text)
