@@ -1,0 +1,391 @@
+"""The Telegram channel (python-telegram-bot v22), inside `raabta serve`.
+
+Modes: long polling when RAABTA_TELEGRAM_TOKEN is set and RAABTA_TELEGRAM_WEBHOOK_URL is not (one instance
+only: Telegram allows one poller); otherwise webhook mode: `setWebhook` at start and
+`POST /webhooks/telegram` in the app, checked against RAABTA_TELEGRAM_WEBHOOK_SECRET. Both modes put
+updates on the library's update queue; `ChatOrderProcessor` handles one chat's updates in order and
+different chats concurrently.
+
+One update: private message or button press -> `Inbound` (channel "telegram", user = chat id, event id =
+update_id) -> `Pipeline.handle` (one transaction: event id + state + report) -> replies sent. A button
+press is answered at once (`answerCallbackQuery`) and the pressed message is edited to show the choice.
+Groups get one pointer to a private chat per process run and are never read. Other kinds (edited
+messages, channel posts, member changes) are ignored; stickers, voice notes and the like get the engine's
+polite answer.
+
+Delivery: the webhook route answers 200 as soon as the update is queued. If the database is down, the
+pipeline stores nothing and replies "please send it again" (no reference code can be shown unstored);
+that reply is sent and Telegram is not asked to redeliver: in polling mode the offset has moved on, and in
+webhook mode the 200 has gone. A redelivered update (same update_id) changes nothing; its stored replies
+are sent again only if this process has not sent them (a crash between commit and sending).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+from collections import OrderedDict
+from datetime import timedelta
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from telegram import BotCommand, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.constants import ChatType
+from telegram.error import InvalidToken, TelegramError
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    ContextTypes,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+from telegram.request import HTTPXRequest
+
+from bot import logs
+from bot.channels.base import ChannelSetup
+from bot.channels.telegram_files import EvidenceFiles
+from bot.channels.telegram_send import (
+    MAX_TEXT,
+    NO_PREVIEW,
+    ChatOrderProcessor,
+    ChatPacer,
+    PacedRateLimiter,
+    TelegramSender,
+    send_replies,
+)
+from bot.channels.telegram_updates import (
+    int_of,
+    kind_of,
+    message_inbound,
+    press_inbound,
+    pressed_label,
+    text_of,
+    unsupported_kind,
+)
+from bot.config import ConfigError, Settings
+from bot.delivery import Outcome
+from bot.dialogue import Inbound, Reply
+from bot.pipeline import Handled, Pipeline
+from responses import LANGUAGES
+
+log = logging.getLogger(__name__)
+WEBHOOK_PATH = "/webhooks/telegram"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
+SECRET_FORMAT = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+ALLOWED_UPDATES = ("message", "callback_query")
+MAX_BODY = 1024 * 1024
+POLL_TIMEOUT = timedelta(seconds=30)
+REMEMBERED = 10_000  # update ids whose replies this process sent
+# Commands in Telegram's menu, described with the matching button labels from responses/.
+COMMANDS = {
+    "start": "buttons.nav_menu",
+    "report": "buttons.menu_report",
+    "status": "buttons.menu_status",
+    "help": "buttons.menu_help",
+    "language": "",  # described by the three language names
+    "privacy": "buttons.menu_privacy",
+    "cancel": "buttons.nav_cancel",
+}
+COMMAND_LANGUAGES = (("en", None), ("ur", "ur"))  # (our language, Telegram's language_code)
+
+
+def file_url(api_url: str) -> str:
+    """The file download base matching a Bot API base (`.../bot` -> `.../file/bot`)."""
+    if api_url.endswith("/bot"):
+        return api_url[: -len("/bot")] + "/file/bot"
+    return api_url.rstrip("/") + "/file/bot"
+
+
+def language_of(message: Message | CallbackQuery | None) -> str:
+    """The citizen's language as Telegram reports it (Urdu or English), for texts said before any state."""
+    user = message.from_user if message is not None else None
+    code = text_of(user.language_code) if user is not None else None
+    return "ur" if code and code.startswith("ur") else "en"
+
+
+class TelegramChannel:
+    """The python-telegram-bot application, its handlers, and the webhook route."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        pipeline: Pipeline,
+        poll_timeout: timedelta = POLL_TIMEOUT,
+        pacer: ChatPacer | None = None,
+    ) -> None:
+        assert settings.telegram_token is not None
+        self.pipeline = pipeline
+        self.texts = pipeline.texts
+        self.api_url = settings.telegram_api_url
+        self.webhook_url = settings.telegram_webhook_url
+        secret = settings.telegram_webhook_secret
+        self.secret = secret.get_secret_value() if secret is not None else None
+        if self.webhook_url and not self.secret:
+            raise ConfigError("RAABTA_TELEGRAM_WEBHOOK_SECRET is required with RAABTA_TELEGRAM_WEBHOOK_URL")
+        if self.secret is not None and not SECRET_FORMAT.match(self.secret):
+            raise ConfigError("RAABTA_TELEGRAM_WEBHOOK_SECRET: 1 to 256 characters among A-Z a-z 0-9 _ -")
+        self.poll_timeout = poll_timeout
+        self.max_bytes = settings.telegram_max_file_mb * 1024 * 1024
+        self.files = (
+            EvidenceFiles(settings.data_dir / "evidence" / "telegram", self.max_bytes)
+            if settings.telegram_download_files
+            else None
+        )
+        self.pacer = pacer or ChatPacer()
+        self._requests = [HTTPXRequest(connection_pool_size=64, read_timeout=15.0, write_timeout=15.0)]
+        builder = (
+            Application.builder()
+            .token(settings.telegram_token.get_secret_value())
+            .base_url(self.api_url)
+            .base_file_url(file_url(self.api_url))
+            .request(self._requests[0])
+            .rate_limiter(PacedRateLimiter(self.pacer))
+            .concurrent_updates(ChatOrderProcessor())
+        )
+        if self.webhook_url:
+            builder = builder.updater(None)
+        else:
+            self._requests.append(HTTPXRequest(connection_pool_size=1))
+            builder = builder.get_updates_request(self._requests[1])
+        self.application = builder.build()
+        self.bot = self.application.bot
+        self._stale = {self.texts.text("common.stale_button", lang) for lang in LANGUAGES}
+        self._groups_told: set[int] = set()
+        self._sent: OrderedDict[str, None] = OrderedDict()
+        private, groups = filters.ChatType.PRIVATE, filters.ChatType.GROUPS
+        self.application.add_handlers(
+            [
+                CallbackQueryHandler(self.on_press),
+                MessageHandler(filters.UpdateType.MESSAGE & private, self.on_message),
+                MessageHandler(filters.UpdateType.MESSAGE & groups, self.on_group),
+                TypeHandler(Update, self.on_other),
+            ]
+        )
+        self.application.add_error_handler(self.on_error)
+
+    @property
+    def mode(self) -> str:
+        return "webhook" if self.webhook_url else "polling"
+
+    def channel_setup(self) -> ChannelSetup:
+        """What the app mounts and runs for this channel."""
+        routes = [Route(WEBHOOK_PATH, self.webhook, methods=["POST"])] if self.webhook_url else []
+        return ChannelSetup(
+            "telegram", routes=list(routes), sender=TelegramSender(self.bot), start=self.start, stop=self.stop
+        )
+
+    async def start(self) -> None:
+        """Check the token (getMe), register the commands, then set the webhook or start long polling."""
+        try:
+            await self.application.initialize()
+        except InvalidToken:
+            await self._close_requests()
+            raise SystemExit(
+                f"raabta: the Telegram Bot API at {self.api_url} refused RAABTA_TELEGRAM_TOKEN: "
+                "check the token"
+            ) from None
+        except TelegramError as exc:
+            await self._close_requests()
+            raise SystemExit(
+                f"raabta: could not reach the Telegram Bot API at {self.api_url} ({type(exc).__name__}): "
+                "check RAABTA_TELEGRAM_API_URL and the network"
+            ) from None
+        await self._set_commands()
+        await self.application.start()
+        try:
+            if self.webhook_url:
+                await self.bot.set_webhook(
+                    self.webhook_url, secret_token=self.secret, allowed_updates=list(ALLOWED_UPDATES)
+                )
+            else:
+                assert self.application.updater is not None
+                await self.application.updater.start_polling(
+                    timeout=self.poll_timeout, allowed_updates=list(ALLOWED_UPDATES)
+                )
+        except TelegramError as exc:
+            await self.stop()
+            raise SystemExit(f"raabta: Telegram refused to start {self.mode} mode: {exc.message}") from None
+        logs.event(log, "telegram_started", mode=self.mode)
+
+    async def stop(self) -> None:
+        """Stop fetching, finish the updates already received, then close the connections."""
+        updater = self.application.updater
+        if updater is not None and updater.running:
+            await updater.stop()
+        if self.application.running:
+            await self.application.stop()
+        if self.files is not None:
+            await self.files.wait()
+        await self.application.shutdown()
+        logs.event(log, "telegram_stopped", mode=self.mode)
+
+    async def drain(self) -> None:
+        """Wait until every update received so far has been handled."""
+        await self.application.update_queue.join()
+
+    async def _close_requests(self) -> None:
+        for request in self._requests:
+            await request.shutdown()
+
+    async def _set_commands(self) -> None:
+        """The command menu in English (the default) and Urdu; a failure is logged, not fatal."""
+        names = " · ".join(self.texts.text(f"buttons.lang_{x.replace('-', '_')}", "en") for x in LANGUAGES)
+        for lang, code in COMMAND_LANGUAGES:
+            commands = [
+                BotCommand(name, self.texts.text(key, lang) if key else names)
+                for name, key in COMMANDS.items()
+            ]
+            try:
+                await self.bot.set_my_commands(commands, language_code=code)
+            except TelegramError as exc:
+                logs.event(log, "telegram_commands_failed", error=type(exc).__name__)
+
+    async def webhook(self, request: Request) -> Response:
+        """POST /webhooks/telegram: 403 without the secret, 400 for a body that is not an update, else 200."""
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), (self.secret or "").encode()):
+            return JSONResponse({"error": "forbidden"}, status_code=403)
+        update = await self._read_update(request)
+        if update is None:
+            return JSONResponse({"error": "the body is not a Telegram update"}, status_code=400)
+        if not self.application.running:
+            return JSONResponse({"error": "not ready"}, status_code=503)
+        await self.application.update_queue.put(update)
+        return Response(status_code=200)
+
+    async def _read_update(self, request: Request) -> Update | None:
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY:
+                return None
+        try:
+            data = json.loads(body)
+            if not isinstance(data, dict) or type(data.get("update_id")) is not int:
+                return None
+            update = Update.de_json(data, self.bot)
+            # The library reads without checking JSON types, and keys sets by chat and user id.
+            chat, user = update.effective_chat, update.effective_user
+            if (chat and int_of(chat.id) is None) or (user and int_of(user.id) is None):
+                return None
+            return update
+        except Exception:  # any shape the library cannot read is a bad request, not a server error
+            return None
+
+    async def on_message(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A message in a private chat."""
+        message = update.message
+        assert message is not None
+        inbound = message_inbound(message, str(update.update_id), self.max_bytes)
+        if inbound is None:
+            logs.event(log, "telegram_ignored", kind="service")
+            return
+        unusable = unsupported_kind(message)
+        if unusable and not inbound.attachments:
+            logs.event(log, "telegram_unsupported", kind=unusable)
+        await self._converse(inbound, int(inbound.user), language_of(message), None)
+
+    async def on_press(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A button press: answered at once, whatever it is, then handled as a choice."""
+        query = update.callback_query
+        assert query is not None
+        try:
+            await query.answer()
+        except TelegramError as exc:  # e.g. "query is too old": the press is still handled
+            logs.event(log, "telegram_answer_failed", error=type(exc).__name__)
+        chat = query.message.chat if query.message is not None else None
+        inbound = press_inbound(query, str(update.update_id))
+        if chat is None or chat.type != ChatType.PRIVATE or inbound is None:
+            logs.event(log, "telegram_ignored", kind="callback_query")
+            return
+        await self._converse(inbound, int(inbound.user), language_of(query), query)
+
+    async def on_group(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A group message: point to a private chat, once per group, and read nothing."""
+        message = update.message
+        assert message is not None
+        group = int_of(message.chat.id)
+        if group is None or group in self._groups_told:
+            return
+        if len(self._groups_told) > REMEMBERED:
+            self._groups_told.clear()
+        self._groups_told.add(group)
+        lang = language_of(message)
+        key = "telegram.private_only" if self.texts.has("telegram.private_only") else "welcome.hello"
+        link = InlineKeyboardButton(
+            self.texts.text("buttons.report_it", lang), url=f"https://t.me/{self.bot.username}?start=group"
+        )
+        try:
+            await self.bot.send_message(
+                group,
+                self.texts.text(key, lang),
+                reply_markup=InlineKeyboardMarkup([[link]]),
+                link_preview_options=NO_PREVIEW,
+            )
+        except TelegramError as exc:
+            logs.event(log, "telegram_group_reply_failed", error=type(exc).__name__)
+        logs.event(log, "telegram_group_pointed")
+
+    async def on_other(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Kinds we do not handle (edited messages, channel posts, member changes): ignored quietly."""
+        logs.event(log, "telegram_ignored", kind=kind_of(update))
+
+    async def on_error(self, _update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """One place for handler errors: logged (the type, never the text), the next update goes on."""
+        error = context.error
+        exc_info = (type(error), error, error.__traceback__) if error is not None else None
+        log.error("telegram_handler_error", exc_info=exc_info)
+
+    async def _converse(self, inbound: Inbound, chat_id: int, lang: str, query: CallbackQuery | None) -> None:
+        """Handle one event through the pipeline and send its replies."""
+        try:
+            handled = await self.pipeline.handle(inbound)
+        except Exception:
+            log.exception("telegram_pipeline_error")
+            handled = Handled([Reply(self.texts.text("common.unavailable", lang))], saved=False)
+        if handled.duplicate and inbound.event_id in self._sent:
+            logs.event(log, "telegram_redelivery_ignored")
+            return
+        if query is not None:
+            await self._show_choice(query, handled)
+        result = await send_replies(self.bot, chat_id, handled.replies, attempts=3)
+        if result.outcome is not Outcome.SENT:
+            logs.event(log, "telegram_reply_failed", reason=result.reason, saved=handled.saved)
+        elif handled.saved:
+            self._remember(inbound.event_id)
+        if not handled.saved:
+            logs.event(log, "telegram_update_not_saved")
+        elif self.files is not None and not handled.duplicate:
+            self.files.keep(self.bot, inbound.attachments)
+
+    async def _show_choice(self, query: CallbackQuery, handled: Handled) -> None:
+        """Edit the pressed message: its keyboard goes, the choice is shown (a stale press shows nothing)."""
+        message = query.message
+        if not isinstance(message, Message) or not isinstance(message.text, str):
+            return
+        label = pressed_label(query)
+        stale = bool(handled.replies) and handled.replies[0].text in self._stale
+        text = f"{message.text}\n\n✓ {label}"
+        try:
+            if stale or label is None or len(text) > MAX_TEXT:
+                await message.edit_reply_markup(reply_markup=None)
+            else:
+                await message.edit_text(text, reply_markup=None, link_preview_options=NO_PREVIEW)
+        except TelegramError as exc:  # too old to edit, or already edited
+            logs.event(log, "telegram_edit_failed", error=type(exc).__name__)
+
+    def _remember(self, event_id: str) -> None:
+        self._sent[event_id] = None
+        if len(self._sent) > REMEMBERED:
+            self._sent.popitem(last=False)
+
+
+def setup(settings: Settings, pipeline: Pipeline) -> ChannelSetup | None:
+    """The Telegram channel when RAABTA_TELEGRAM_TOKEN is set."""
+    if settings.telegram_token is None:
+        return None
+    return TelegramChannel(settings, pipeline).channel_setup()

@@ -1,0 +1,83 @@
+"""Optional copies of evidence files (RAABTA_TELEGRAM_DOWNLOAD_FILES): downloaded once, hashed, kept.
+
+Reports always keep Telegram's file id and `file_unique_id` (the fingerprint). With downloads switched on,
+each photo or document is also fetched through the Bot API, at most RAABTA_TELEGRAM_MAX_FILE_MB, and
+written to `<data_dir>/evidence/telegram/<file_unique_id>` with its sha256 beside it in
+`<file_unique_id>.sha256` (`sha256sum -c` format), so a file can be found from its evidence row and
+checked. Equal files are fetched once. Failures are logged and never stop the conversation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import re
+from pathlib import Path
+
+from telegram import Bot
+from telegram.error import TelegramError
+
+from bot import logs
+from bot.dialogue import Attachment
+
+log = logging.getLogger(__name__)
+SAFE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+
+class EvidenceFiles:
+    """Downloads evidence files in the background, a few at a time."""
+
+    def __init__(self, directory: Path, max_bytes: int, parallel: int = 4) -> None:
+        self.directory = directory
+        self.max_bytes = max_bytes
+        self._slots = asyncio.Semaphore(parallel)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def path_of(self, unique_id: str) -> Path:
+        return self.directory / unique_id
+
+    def keep(self, bot: Bot, attachments: tuple[Attachment, ...]) -> None:
+        """Start downloading the photos and documents among `attachments` that are not kept yet."""
+        for item in attachments:
+            name = item.fingerprint or ""
+            if (
+                item.kind in ("photo", "document")
+                and SAFE_NAME.match(name)
+                and not self.path_of(name).exists()
+            ):
+                task = asyncio.create_task(self._download(bot, item.ref, name))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def wait(self) -> None:
+        """Wait for the downloads in progress (at shutdown)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _download(self, bot: Bot, file_id: str, unique_id: str) -> None:
+        async with self._slots:
+            try:
+                remote = await bot.get_file(file_id)
+                if remote.file_size is not None and remote.file_size > self.max_bytes:
+                    logs.event(log, "telegram_file_skipped", reason="too_large")
+                    return
+                data = bytes(await remote.download_as_bytearray())
+            except TelegramError as exc:
+                logs.event(log, "telegram_file_failed", error=type(exc).__name__)
+                return
+            if len(data) > self.max_bytes:
+                logs.event(log, "telegram_file_skipped", reason="too_large")
+                return
+            digest = hashlib.sha256(data).hexdigest()
+            await asyncio.to_thread(self._write, unique_id, data, digest)
+            logs.event(log, "telegram_file_kept", bytes=len(data))
+
+    def _write(self, unique_id: str, data: bytes, digest: str) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        target = self.path_of(unique_id)
+        partial = target.with_name(target.name + ".part")
+        partial.write_bytes(data)
+        os.replace(partial, target)
+        target.with_name(target.name + ".sha256").write_text(f"{digest}  {unique_id}\n")

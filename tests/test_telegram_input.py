@@ -1,0 +1,222 @@
+"""Telegram input we must survive: forged or malformed webhook posts, groups, and kinds we do not handle."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from bot.app import make_pipeline
+from bot.channels.telegram import SECRET_HEADER, WEBHOOK_PATH, TelegramChannel
+from bot.config import Settings
+from responses import catalog
+from storage.repository import Storage
+from tests.fakes.telegram_api import Citizen, FakeBotAPI, load_fixture, serving
+from tests.test_telegram import CODE, WEBHOOK_SECRET, fast, telegram_settings
+
+
+@dataclass
+class Hook:
+    channel: TelegramChannel
+    api: FakeBotAPI
+    http: httpx.AsyncClient
+    citizen: Citizen
+    storage: Storage
+
+    async def post(self, body: bytes, secret: str | None = WEBHOOK_SECRET) -> httpx.Response:
+        headers = {"content-type": "application/json"}
+        if secret is not None:
+            headers[SECRET_HEADER] = secret
+        return await self.http.post(WEBHOOK_PATH, content=body, headers=headers)
+
+
+@pytest.fixture
+async def hook(settings: Settings, storage: Storage) -> AsyncIterator[Hook]:
+    async with FakeBotAPI() as api:
+        pipeline = make_pipeline(settings, storage)
+        channel = TelegramChannel(telegram_settings(settings, api, "webhook"), pipeline, pacer=fast())
+        async with serving(channel, api) as deliver:
+            transport = httpx.ASGITransport(app=Starlette(routes=channel.channel_setup().routes))
+            async with httpx.AsyncClient(transport=transport, base_url="http://raabta") as http:
+                yield Hook(channel, api, http, Citizen(api, deliver), storage)
+
+
+@pytest.mark.parametrize("secret", [None, "", "wrong-secret", WEBHOOK_SECRET + "x", WEBHOOK_SECRET.upper()])
+async def test_a_post_without_the_right_secret_is_refused(hook: Hook, secret: str | None) -> None:
+    response = await hook.post(b'{"update_id": 1, "message": {}}', secret)
+    assert response.status_code == 403
+    await hook.channel.drain()
+    assert hook.api.sent() == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b"\xff\xfe binary",
+        b"[1, 2]",
+        b'"update"',
+        b"{}",
+        b'{"update_id": "7"}',
+        b'{"update_id": true}',
+        b'{"update_id": 7, "message": {"text": "no chat, no date"}}',
+        b'{"update_id": 7, "callback_query": 12}',
+        b"{" + b" " * (1024 * 1024) + b"}",
+    ],
+)
+async def test_a_body_that_is_not_an_update_gets_400(hook: Hook, body: bytes) -> None:
+    response = await hook.post(body)
+    assert response.status_code == 400
+    assert hook.api.sent() == []
+
+
+async def test_a_valid_post_is_accepted_at_once(hook: Hook) -> None:
+    response = await hook.post(httpx.Request("POST", "/", json=load_fixture("start")).content)
+    assert response.status_code == 200
+    await hook.channel.drain()
+    assert hook.api.sent(111111111)
+
+
+async def test_in_polling_mode_there_is_no_webhook_route(settings: Settings, storage: Storage) -> None:
+    async with FakeBotAPI() as api:
+        channel = TelegramChannel(
+            telegram_settings(settings, api, "polling"), make_pipeline(settings, storage)
+        )
+        assert channel.channel_setup().routes == []
+
+
+async def test_a_group_is_pointed_to_a_private_chat_once_and_nothing_is_stored(hook: Hook) -> None:
+    first = load_fixture("group_message")
+    await hook.citizen.send(first)
+    group = first["message"]["chat"]["id"]
+    [pointer] = hook.api.sent(group)
+    assert pointer.params["text"] == catalog().text("welcome.hello", "en")
+    assert pointer.buttons == ["https://t.me/raabta_test_bot?start=group"]
+    second = load_fixture("group_message") | {"update_id": first["update_id"] + 1}
+    second["message"] = second["message"] | {"text": "report this page facebook.com/bad.page"}
+    await hook.citizen.send(second)
+    assert len(hook.api.sent(group)) == 1
+    assert await hook.storage.count("conversations") == 0
+    assert await hook.storage.count("processed_events") == 0
+
+
+async def test_a_press_in_a_group_is_answered_and_ignored(hook: Hook) -> None:
+    press = load_fixture("callback")
+    press["callback_query"]["message"]["chat"] = {"id": -1001111111111, "title": "G", "type": "supergroup"}
+    await hook.citizen.send(press)
+    assert len(hook.api.called("answerCallbackQuery")) == 1
+    assert hook.api.sent() == []
+    assert await hook.storage.count("processed_events") == 0
+
+
+async def to_the_evidence_step(citizen: Citizen) -> None:
+    await citizen.say("/start")
+    await citizen.press("lang:en")
+    await citizen.press("menu:report")
+    await citizen.say("facebook.com/Bad.Page")
+    await citizen.press("cat:propaganda")
+    await citizen.press("desc:skip")
+    await citizen.press("danger:no")
+
+
+async def finish(citizen: Citizen) -> str:
+    await citizen.press("evidence:done")
+    await citizen.press("confirm:submit")
+    match = CODE.search(citizen.said)
+    assert match, citizen.said
+    return match.group(1)
+
+
+@pytest.mark.parametrize(
+    "name", ["sticker", "voice", "location", "photo_no_sizes", "document_zip", "document_huge"]
+)
+async def test_kinds_we_cannot_use_get_a_polite_answer_and_the_report_goes_on(hook: Hook, name: str) -> None:
+    citizen = hook.citizen
+    await to_the_evidence_step(citizen)
+    await citizen.send_fixture(name)
+    assert citizen.said.startswith(catalog().text("common.empty", "en"))
+    assert "evidence:done" in citizen.buttons
+    code = await finish(citizen)
+    evidence = await hook.storage.evidence_of(code)
+    assert [e["kind"] for e in evidence] == ["link"]
+
+
+@pytest.mark.parametrize("name", ["edited_message", "channel_post", "my_chat_member"])
+async def test_kinds_we_do_not_handle_are_ignored_quietly(hook: Hook, name: str) -> None:
+    citizen = hook.citizen
+    await to_the_evidence_step(citizen)
+    assert await citizen.send_fixture(name) == []
+    assert hook.api.called("sendMessage", -1002222222222) == []
+    code = await finish(citizen)
+    assert [e["kind"] for e in await hook.storage.evidence_of(code)] == ["link"]
+
+
+async def test_captions_long_and_too_long(hook: Hook) -> None:
+    citizen = hook.citizen
+    await to_the_evidence_step(citizen)
+    await citizen.send_fixture("long_caption")  # Telegram's longest caption: 1024 characters
+    assert citizen.said == catalog().text("report.evidence_added", "en", count=1)
+    oversized = citizen.fixture("long_caption")
+    oversized["message"]["caption"] = "x" * 5000  # longer than Telegram allows: answered, not a crash
+    oversized["message"]["photo"][0]["file_unique_id"] = "AQADother"
+    await citizen.send(oversized)
+    assert citizen.said.startswith(catalog().text("common.too_long", "en", limit=4000))
+    code = await finish(citizen)
+    assert [e["kind"] for e in await hook.storage.evidence_of(code)] == ["link", "photo"]
+
+
+async def test_a_press_without_data_or_message_is_answered_and_ignored(hook: Hook) -> None:
+    press = load_fixture("callback")
+    del press["callback_query"]["data"]
+    await hook.citizen.send(press)
+    inline = load_fixture("callback") | {"update_id": 900000099}
+    inline["callback_query"] = {k: v for k, v in inline["callback_query"].items() if k != "message"}
+    inline["callback_query"]["inline_message_id"] = "AAAAAA"
+    await hook.citizen.send(inline)
+    assert len(hook.api.called("answerCallbackQuery")) == 2
+    assert hook.api.sent() == []
+
+
+def mistyped(name: str, path: tuple[str | int, ...], value: object) -> dict[str, Any]:
+    """A fixture with one field of the wrong JSON type (the library does not check types)."""
+    update = load_fixture(name)
+    target: Any = update
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return update
+
+
+@pytest.mark.parametrize(
+    "update",
+    [
+        mistyped("text", ("message", "text"), ["a", "list"]),
+        mistyped("text", ("message", "text"), True),
+        mistyped("text", ("message", "chat", "id"), "111111111"),
+        mistyped("text", ("message", "from", "language_code"), 7),
+        mistyped("photo", ("message", "caption"), {"not": "text"}),
+        mistyped("photo", ("message", "photo", 2, "file_size"), "big"),
+        mistyped("photo", ("message", "photo", 2, "width"), None),
+        mistyped("document_pdf", ("message", "document", "file_size"), "20480"),
+        mistyped("forward_channel", ("message", "forward_origin", "chat", "username"), False),
+        mistyped("forward_channel", ("message", "forward_origin", "message_id"), "77"),
+        mistyped("forward_user", ("message", "text"), False),
+        mistyped("callback", ("callback_query", "data"), ["lang:en"]),
+        mistyped("callback", ("callback_query", "message", "chat", "id"), [1]),
+        mistyped("group_message", ("message", "chat", "id"), {"id": 1}),
+    ],
+)
+async def test_fields_of_the_wrong_type_never_raise(
+    hook: Hook, update: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    response = await hook.post(json.dumps(update).encode())
+    assert response.status_code in (200, 400)
+    await hook.channel.drain()
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == []
