@@ -1,0 +1,203 @@
+"""The queue (urgent lane, your cases, the filtered list, claim next) and the case page with its actions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from cyberunit.api import render_status
+from cyberunit.console import filters as F
+from cyberunit.console.web import Console, Ctx
+from cyberunit.console.web import number as row_id
+from cyberunit.priority import explain
+from storage.queue import (
+    AGENCIES,
+    DECISIONS,
+    DEFAULT_LEASE,
+    MAX_NOTE,
+    OPEN,
+    CaseFilter,
+    QueueError,
+    urgent_open_cases,
+)
+from storage.tokens import Tokens
+
+CASE_ROLES = ("analyst", "supervisor")
+DECISION_LABELS = {
+    "referred": "Refer to the platform or an agency",
+    "escalated": "Escalate to investigators",
+    "monitoring": "Keep monitoring",
+    "no_action": "Close: no action",
+    "merged": "Merge into another case",
+}
+
+
+def open_link(url: object) -> str | None:
+    """The link an analyst may open deliberately: only plain http(s), never javascript: or data:."""
+    if isinstance(url, str) and url.lower().startswith(("https://", "http://")) and len(url) <= 2048:
+        return url
+    return None
+
+
+def held_by(case: dict[str, Any], name: str) -> bool:
+    lease = case.get("lease_until")
+    return (
+        case.get("status") == "in_review"
+        and case.get("assignee") == name
+        and isinstance(lease, str)
+        and datetime.fromisoformat(lease) > datetime.now(UTC)
+    )
+
+
+def minutes_left(case: dict[str, Any]) -> int:
+    lease = case.get("lease_until")
+    if not isinstance(lease, str):
+        return 0
+    return max(0, int((datetime.fromisoformat(lease) - datetime.now(UTC)).total_seconds() // 60))
+
+
+def case_id(request: Request) -> int:
+    found = row_id(request.path_params["case_id"])
+    if found is None:
+        raise QueueError(404, "no such case")
+    return found
+
+
+def routes(console: Console) -> list[Route]:
+    queue = console.queue
+    tokens = Tokens(console.storage)
+
+    async def lanes(view: F.QueueView, ctx: Ctx) -> dict[str, Any]:
+        me = ctx.principal.name
+        held = await queue.list_cases(CaseFilter(status=("in_review",)), 200)
+        page = await queue.list_cases(view.case_filter(), 50, view.cursor or None)
+        return {
+            "view": view,
+            "urgent": await urgent_open_cases(console.storage, 20),
+            "mine": [c for c in held.items if c["assignee"] == me],
+            "items": page.items,
+            "next": view.query(cursor=page.next) if page.next else None,
+        }
+
+    async def queue_page(request: Request, ctx: Ctx) -> Response:
+        view = F.parse_view(request.query_params)
+        decided = request.query_params.get("decided")
+        outcome = request.query_params.get("as", "")
+        return console.render(
+            request,
+            "queue.html",
+            ctx,
+            F=F,
+            decided=row_id(decided) if outcome in DECISIONS else None,
+            outcome=outcome,
+            empty=request.query_params.get("empty") == "1",
+            **await lanes(view, ctx),
+        )
+
+    async def lanes_fragment(request: Request, ctx: Ctx) -> Response:
+        view = F.parse_view(request.query_params)
+        return console.render(request, "_lanes.html", ctx, **await lanes(view, ctx))
+
+    async def claim_next(_request: Request, ctx: Ctx) -> Response:
+        claimed = await queue.claim(ctx.principal.name, 1, DEFAULT_LEASE)
+        if not claimed:
+            return RedirectResponse("/console/queue?empty=1", status_code=303)
+        return RedirectResponse(f"/console/cases/{claimed[0]['id']}", status_code=303)
+
+    async def assignees() -> list[str]:
+        """Who a supervisor can hand a case to: active analyst and supervisor tokens."""
+        listed = await tokens.list()
+        return [t["name"] for t in listed if t["role"] in CASE_ROLES and not t["revoked"]]
+
+    async def show(request: Request, ctx: Ctx, number: int, status: int = 200, **problems: Any) -> Response:
+        case = explain(await queue.get_case(number))
+        return console.render(
+            request,
+            "case.html",
+            ctx,
+            status,
+            case=case,
+            link=open_link(case.get("canonical_url")),
+            held=held_by(case, ctx.principal.name),
+            lease_minutes=minutes_left(case),
+            is_open=case["status"] in OPEN,
+            decisions=DECISION_LABELS,
+            agencies=AGENCIES,
+            languages=F.LANGUAGES,
+            max_note=MAX_NOTE,
+            decision_error=problems.get("decision_error"),
+            note_error=problems.get("note_error"),
+            assign_error=problems.get("assign_error"),
+            values=problems.get("values", {}),
+            assignees=await assignees() if ctx.principal.role == "supervisor" else [],
+        )
+
+    async def case_page(request: Request, ctx: Ctx) -> Response:
+        return await show(request, ctx, case_id(request))
+
+    async def decide(request: Request, ctx: Ctx) -> Response:
+        number, form = case_id(request), ctx.form
+        status = form.get("status", "")
+        try:
+            merge = form.get("merge_into", "").strip()
+            target = row_id(merge)
+            if merge and target is None:
+                raise QueueError(400, "the merge target is a case number")
+            await queue.decide(
+                number,
+                ctx.principal.name,
+                status,
+                form.get("note", ""),
+                form.get("agency", "").strip() or None,
+                target,
+                render=render_status,
+                may_refer_care=ctx.principal.role == "supervisor",
+            )
+        except QueueError as error:
+            return await show(request, ctx, number, error.status, decision_error=error.message, values=form)
+        return RedirectResponse(f"/console/queue?decided={number}&as={status}", status_code=303)
+
+    async def add_note(request: Request, ctx: Ctx) -> Response:
+        number = case_id(request)
+        try:
+            await queue.add_note(number, ctx.principal.name, ctx.form.get("note", ""))
+        except QueueError as error:
+            return await show(request, ctx, number, error.status, note_error=error.message, values=ctx.form)
+        return RedirectResponse(f"/console/cases/{number}#notes", status_code=303)
+
+    async def release(request: Request, ctx: Ctx) -> Response:
+        await queue.release(case_id(request), ctx.principal.name)
+        return RedirectResponse("/console/queue", status_code=303)
+
+    async def extend(request: Request, ctx: Ctx) -> Response:
+        number = case_id(request)
+        await queue.extend(number, ctx.principal.name, DEFAULT_LEASE)
+        return RedirectResponse(f"/console/cases/{number}", status_code=303)
+
+    async def assign(request: Request, ctx: Ctx) -> Response:
+        number = case_id(request)
+        assignee = ctx.form.get("assignee", "").strip()
+        try:
+            if assignee not in await assignees():
+                raise QueueError(400, "name an analyst or supervisor who holds an active token")
+            await queue.assign(number, assignee, ctx.principal.name)
+        except QueueError as error:
+            return await show(request, ctx, number, error.status, assign_error=error.message, values=ctx.form)
+        return RedirectResponse(f"/console/cases/{number}", status_code=303)
+
+    page = console.page
+    return [
+        Route("/console/queue", page(queue_page, *CASE_ROLES), methods=["GET"]),
+        Route("/console/queue/lanes", page(lanes_fragment, *CASE_ROLES), methods=["GET"]),
+        Route("/console/queue/claim", page(claim_next, *CASE_ROLES), methods=["POST"]),
+        Route("/console/cases/{case_id}", page(case_page, *CASE_ROLES), methods=["GET"]),
+        Route("/console/cases/{case_id}/decision", page(decide, *CASE_ROLES), methods=["POST"]),
+        Route("/console/cases/{case_id}/notes", page(add_note, *CASE_ROLES), methods=["POST"]),
+        Route("/console/cases/{case_id}/release", page(release, *CASE_ROLES), methods=["POST"]),
+        Route("/console/cases/{case_id}/extend", page(extend, *CASE_ROLES), methods=["POST"]),
+        Route("/console/cases/{case_id}/assign", page(assign, "supervisor"), methods=["POST"]),
+    ]

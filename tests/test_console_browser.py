@@ -1,0 +1,432 @@
+"""The console in headless Chromium, against the real app served by uvicorn (SQLite).
+
+One browser for the module; each test gets a fresh database, server and browser context. A failing test
+leaves a screenshot (its path is printed). Every test ends by asserting the page logged no errors.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from playwright.async_api import Browser, Page, Request, ViewportSize, async_playwright, expect
+
+from bot.app import create_app
+from bot.config import load_settings
+from storage.queue import CaseFilter, Queue
+from storage.records import EvidenceRecord, NewReport, TurnRecord
+from storage.repository import Storage
+from storage.tokens import Tokens
+from tests.browser import ARGS, CHROMIUM, HAVE_CHROMIUM, Watch, serve, sign_in
+from tests.conftest import SECRET
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+DESKTOP: ViewportSize = {"width": 1366, "height": 768}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+
+
+@dataclass
+class Site:
+    base: str
+    storage: Storage
+    tokens: dict[str, str]
+
+    async def seed(
+        self,
+        url: str,
+        category: str = "recruitment",
+        platform: str = "facebook",
+        language: str = "en",
+        urgent: bool = False,
+        description: str = "seen it",
+    ) -> None:
+        code = "".join(ch for ch in uuid.uuid4().hex.upper() if ch in "0123456789ABCDEFGHJKMNPQRSTVWXYZ")[:8]
+        report = NewReport(
+            f"{code[:4]}-{code[4:8]}",
+            uuid.uuid4().hex,
+            "webchat",
+            language,
+            category,
+            description,
+            urgent,
+            (EvidenceRecord("link", url, url, platform),),
+        )
+        result = await self.storage.commit_turn(
+            TurnRecord("test", uuid.uuid4().hex, uuid.uuid4().hex, 0, {}, [], (report,))
+        )
+        assert result.status.value == "ok"
+
+    async def cases(self) -> dict[int, dict[str, object]]:
+        page = await Queue(self.storage).list_cases(CaseFilter(), 200)
+        return {int(c["id"]): c for c in page.items}
+
+
+@dataclass
+class Tab:
+    page: Page
+    watch: Watch
+    requests: list[str]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def chromium() -> AsyncIterator[Browser]:
+    if not HAVE_CHROMIUM:
+        pytest.fail(
+            f"{CHROMIUM} is missing: `make test` installs Debian's chromium (apt-get install chromium)"
+        )
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        await browser.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def site(tmp_path: Path) -> AsyncIterator[Site]:
+    url = f"sqlite+aiosqlite:///{tmp_path}/console.db"
+    storage = Storage(url)
+    await storage.upgrade()
+    settings = load_settings(
+        database_url=url, secret_key=SECRET, data_dir=tmp_path / "data", webchat_ip_limit=0
+    )
+    store = Tokens(storage)
+    tokens = {
+        role: await store.create(role, role) for role in ("analyst", "supervisor", "counsellor", "admin")
+    }
+    try:
+        async with serve(create_app(settings, storage)) as base:
+            yield Site(base, storage, tokens)
+    finally:
+        await storage.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("console-screenshots")
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def tab(chromium: Browser, request: pytest.FixtureRequest, shots: Path) -> AsyncIterator[Tab]:
+    context = await chromium.new_context(viewport=DESKTOP)
+    page = await context.new_page()
+    watch = Watch()
+    watch.attach(page)
+    requests: list[str] = []
+
+    def seen(req: Request) -> None:
+        requests.append(req.url)
+
+    page.on("request", seen)
+    failed = request.session.testsfailed
+    yield Tab(page, watch, requests)
+    if request.session.testsfailed > failed:
+        path = shots / f"{request.node.name}.png"
+        await page.screenshot(path=str(path), full_page=True)
+        print(f"\nscreenshot of the failing page: {path}", file=sys.stderr)
+        print(f"screenshot of the failing page: {path}")
+    await context.close()
+
+
+async def test_an_analyst_signs_in_claims_and_decides(site: Site, tab: Tab) -> None:
+    page = tab.page
+    await site.seed("https://t.me/threats_now", "violent_threat", "telegram", "ur-Latn", urgent=True)
+    await site.seed("https://facebook.com/recruiters", "recruitment")
+    await page.goto(f"{site.base}/console/queue")
+    assert "/console/login" in page.url
+    await page.locator("input[name=token]").fill("rbt_not-a-real-token")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator(".error")).to_contain_text("unknown or revoked")
+    tab.watch.expect(r"status of 401 .*/console/login$")
+    await page.locator("input[name=token]").fill(site.tokens["analyst"])
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page).to_have_url(re.compile(r"/console/queue$"))
+    urgent = page.locator(".lane-urgent tr[data-case-row]")
+    await expect(urgent).to_have_count(1)
+    await expect(urgent).to_contain_text("https://t.me/threats_now")
+
+    await page.get_by_role("button", name="Claim next").click()
+    await expect(page).to_have_url(re.compile(r"/console/cases/1$"))
+    await expect(page.locator("h1")).to_contain_text("Case #1")
+    opener = page.get_by_role("link", name="Open ↗")
+    assert await opener.get_attribute("href") == "https://t.me/threats_now"
+    assert await opener.get_attribute("rel") == "noopener noreferrer"
+    assert await opener.get_attribute("target") == "_blank"
+    await expect(page.locator("#target")).to_have_text("https://t.me/threats_now")
+
+    # a referral without an agency is refused with a clear message; the note typed is kept
+    await page.get_by_label("Refer to the platform or an agency").check()
+    await page.locator("#decision-note").fill("Channel posts a threat against a rally.")
+    await page.get_by_role("button", name="Decide").click()
+    await expect(page.locator("#decide .error")).to_contain_text("a referral needs an agency")
+    tab.watch.expect(r"status of 400 .*/console/cases/1/decision$")
+    await expect(page.locator("#decision-note")).to_have_value("Channel posts a threat against a rally.")
+    await page.locator("input[name=agency]").fill("PTA")
+    await page.get_by_role("button", name="Decide").click()
+    await expect(page).to_have_url(re.compile(r"/console/queue\?decided=1&as=referred$"))
+    await expect(page.locator(".flash")).to_have_text("Case #1 decided: referred.")
+    case = (await site.cases())[1]
+    assert case["status"] == "referred" and case["agency"] == "PTA"
+    # the reported page was never loaded, previewed or fetched: every request stayed on the console
+    assert tab.requests and all(url.startswith(site.base) for url in tab.requests), tab.requests
+    tab.watch.assert_clean()
+
+
+async def test_the_overview_chart_has_bars_for_the_seeded_data(site: Site, tab: Tab) -> None:
+    for i in range(3):
+        await site.seed(f"https://facebook.com/r{i}", "recruitment")
+    for i in range(2):
+        await site.seed(f"https://youtube.com/@p{i}", "propaganda", "youtube", "ur")
+    await site.seed("https://t.me/threat", "violent_threat", "telegram", "ur-Latn", urgent=True)
+    await sign_in(tab.page, site.base, site.tokens["analyst"])
+    page = tab.page
+    await page.get_by_role("link", name="Overview").click()
+    await expect(page.locator("h1")).to_have_text("Overview")
+
+    async def bars(chart: str) -> dict[str, str]:
+        rects = page.locator(f"svg#{chart} rect.bar")
+        return {
+            str(await r.get_attribute("data-label")): str(await r.get_attribute("data-value"))
+            for r in await rects.all()
+        }
+
+    assert await bars("chart-category") == {"recruitment": "3", "propaganda": "2", "violent threat": "1"}
+    assert await bars("chart-platform") == {"facebook": "3", "youtube": "2", "telegram": "1"}
+    assert await bars("chart-language") == {"English": "3", "Urdu": "2", "Roman Urdu": "1"}
+    today = datetime.now(UTC).date().isoformat()
+    assert await bars("chart-per-day") == {today: "6"}
+    # the bars are drawn to scale and visible
+    widths = []
+    for label in ("recruitment", "propaganda", "violent threat"):
+        box = await page.locator(f'svg#chart-category rect.bar[data-label="{label}"]').bounding_box()
+        assert box is not None
+        widths.append(box["width"])
+    assert widths[0] > widths[1] > widths[2] > 0
+    await expect(page.locator("svg#chart-category title").first).to_have_text("Reports by category")
+    await expect(page.locator(".tile").first).to_contain_text("6")
+    tab.watch.assert_clean()
+
+
+async def test_script_payloads_in_descriptions_stay_inert_text(site: Site, tab: Tab) -> None:
+    payload = '<script>alert("xss")</script><img src=x onerror="alert(2)"><b>bold</b>'
+    await site.seed("https://facebook.com/page.one", description=payload)
+    await site.seed("https://facebook.com/page.one", language="ur", description="یہ صفحہ نفرت پھیلا رہا ہے")
+    await site.seed('https://facebook.com/x"><script>alert(3)</script>', "propaganda")
+    await sign_in(tab.page, site.base, site.tokens["supervisor"])
+    page = tab.page
+    await expect(page.locator("tr[data-case-row]")).to_have_count(2)
+    await page.goto(f"{site.base}/console/cases/1")
+    descriptions = page.locator(".desc")
+    await expect(descriptions.first).to_have_text(payload)
+    assert await page.locator(".desc script, .desc img, .desc b").count() == 0
+    # Urdu reads right to left, English left to right, on the same page
+    assert await descriptions.nth(0).evaluate("e => getComputedStyle(e).direction") == "ltr"
+    assert await descriptions.nth(1).evaluate("e => getComputedStyle(e).direction") == "rtl"
+    assert await descriptions.nth(1).get_attribute("dir") == "auto"
+    await page.goto(f"{site.base}/console/cases/2")
+    await expect(page.locator("#target")).to_have_text('https://facebook.com/x"><script>alert(3)</script>')
+    await page.wait_for_timeout(200)
+    assert not tab.watch.dialogs  # nothing ran
+    tab.watch.assert_clean()
+
+
+async def test_a_cross_site_form_post_is_refused(site: Site, tab: Tab) -> None:
+    await site.seed("https://facebook.com/target.page")
+    await sign_in(tab.page, site.base, site.tokens["analyst"])
+    page = tab.page
+    stolen = await page.locator("#claim-next input[name=csrf]").get_attribute("value")
+    attack = (
+        f'<!doctype html><form method="post" action="{site.base}/console/queue/claim">'
+        f'<input type="hidden" name="csrf" value="{stolen}"><button>Win a prize</button></form>'
+    )
+    await page.route(
+        "http://attacker.test/**",
+        lambda route: route.fulfill(status=200, content_type="text/html", body=attack),
+    )
+    await page.goto("http://attacker.test/")
+    async with page.expect_navigation() as navigation:
+        await page.get_by_role("button", name="Win a prize").click()
+    response = await navigation.value
+    assert response is not None and response.status == 403
+    await expect(page.locator(".message")).to_have_text("Refused: this form was sent from another site.")
+    # the same post from the console's own origin but without the session's token
+    missing = await page.context.request.post(f"{site.base}/console/queue/claim", form={"csrf": ""})
+    assert missing.status == 403 and "out of date or forged" in await missing.text()
+    assert (await site.cases())[1]["status"] == "new"  # nothing was claimed
+    tab.watch.expect(r"status of 403 .*/console/queue/claim$")
+    tab.watch.assert_clean()
+
+
+async def test_done_when_an_analyst_works_five_cases_from_the_keyboard(site: Site, tab: Tab) -> None:
+    seeds = [
+        ("https://t.me/attack_plans", "violent_threat", "telegram", "ur-Latn", True),
+        ("https://facebook.com/join.the.camp", "recruitment", "facebook", "en", False),
+        ("https://youtube.com/@glory-videos", "propaganda", "youtube", "ur", False),
+        ("https://x.com/donate_here", "financing", "x", "en", False),
+        ("https://tiktok.com/@hate.clips", "hate_speech", "tiktok", "ur", False),
+        ("https://instagram.com/guns.for.sale", "illicit_trade", "instagram", "en", False),
+    ]
+    for url, category, platform, language, urgent in seeds:
+        await site.seed(url, category, platform, language, urgent)
+    page = tab.page
+    await sign_in(page, site.base, site.tokens["analyst"])
+    await page.keyboard.press("?")
+    await expect(page.locator("dialog#help")).to_be_visible()
+    await page.keyboard.press("Escape")
+    await expect(page.locator("dialog#help")).to_be_hidden()
+
+    # (outcome, arrow presses from the first option, extra field to fill)
+    plan = [
+        ("monitoring", 2, None),
+        ("referred", 0, ("agency", "NCCIA")),
+        ("no_action", 3, None),
+        ("escalated", 1, None),
+        ("merged", 4, ("merge_into", "first")),
+    ]
+    decided: list[int] = []
+    for outcome, arrows, extra in plan:
+        await expect(page).to_have_url(re.compile(r"/console/queue"))
+        rows = page.locator("tr[data-case-row]")
+        await page.keyboard.press("j")
+        await page.keyboard.press("j")
+        await expect(page.locator("tr.selected")).to_have_attribute(
+            "data-case-id", str(await rows.nth(1).get_attribute("data-case-id"))
+        )
+        await page.keyboard.press("k")
+        await expect(page.locator("tr.selected")).to_have_attribute(
+            "data-case-id", str(await rows.nth(0).get_attribute("data-case-id"))
+        )
+        await page.keyboard.press("c")
+        await expect(page).to_have_url(re.compile(r"/console/cases/\d+$"))
+        number = int(page.url.rsplit("/", 1)[1])
+        await page.keyboard.press("d")
+        first = page.locator("#decision-form input[name=status]").first
+        await expect(first).to_be_focused()
+        await page.keyboard.press("Space" if arrows == 0 else "ArrowDown")
+        for _ in range(max(0, arrows - 1)):
+            await page.keyboard.press("ArrowDown")
+        await expect(page.locator("#decision-form input[name=status]:checked")).to_have_value(outcome)
+        await page.keyboard.press("Tab")
+        await expect(page.locator("#decision-note")).to_be_focused()
+        await page.keyboard.type(f"{outcome}: reviewed the page and the reports.")
+        if extra is not None:
+            field, value = extra
+            await page.keyboard.press("Tab")
+            if field == "merge_into":
+                await page.keyboard.press("Tab")
+                value = str(decided[0])
+            await expect(page.locator(f"input[name={field}]")).to_be_focused()
+            await page.keyboard.type(value)
+        await page.keyboard.press("Control+Enter")
+        await expect(page).to_have_url(re.compile(rf"/console/queue\?decided={number}&as={outcome}$"))
+        await expect(page.locator(".flash")).to_contain_text(f"Case #{number} decided")
+        decided.append(number)
+
+    cases = await site.cases()
+    assert [cases[n]["status"] for n in decided] == [outcome for outcome, _, _ in plan]
+    assert cases[decided[0]]["status"] == "monitoring" and cases[decided[4]]["merged_into"] == decided[0]
+
+    await page.get_by_role("link", name="Overview").click()
+    await expect(page.locator(".tile").nth(2)).to_contain_text("5")
+
+    async def values(chart: str) -> dict[str, int]:
+        rects = await page.locator(f"svg#{chart} rect.bar").all()
+        return {
+            str(await r.get_attribute("data-label")): int(str(await r.get_attribute("data-value")))
+            for r in rects
+        }
+
+    assert await values("chart-decisions") == {
+        "referred": 1,
+        "escalated": 1,
+        "monitoring": 1,
+        "no action": 1,
+        "merged": 1,
+    }
+    assert await values("chart-time") == {"under 1 hour": 5}
+    today = datetime.now(UTC).date().isoformat()
+    assert await values("chart-decided-per-day") == {today: 5}
+    assert set(await values("chart-category")) == {
+        "violent threat",
+        "recruitment",
+        "propaganda",
+        "financing",
+        "hate speech",
+        "illicit trade",
+    }
+    tab.watch.assert_clean()
+
+
+async def test_the_queue_refreshes_without_reloading(site: Site, tab: Tab) -> None:
+    await site.seed("https://facebook.com/first")
+    page = tab.page
+    await sign_in(page, site.base, site.tokens["analyst"])
+    await expect(page.locator(".lane-all tr[data-case-row]")).to_have_count(1)
+    assert await page.locator("#lanes").get_attribute("hx-trigger") == "every 20s, refresh-lanes"
+    await page.evaluate("window.stillHere = 42")
+    await page.keyboard.press("j")
+    await site.seed("https://facebook.com/second", "violent_threat", urgent=True)
+    await page.keyboard.press("r")
+    await expect(page.locator(".lane-all tr[data-case-row]")).to_have_count(2)
+    await expect(page.locator(".lane-urgent tr[data-case-row]")).to_have_count(1)
+    assert await page.evaluate("window.stillHere") == 42  # the page was not reloaded
+    tab.watch.assert_clean()
+
+
+async def test_signing_out_and_a_revoked_token_end_the_session(site: Site, tab: Tab) -> None:
+    page = tab.page
+    await sign_in(page, site.base, site.tokens["analyst"])
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page.locator(".notice")).to_have_text("You have signed out.")
+    await page.goto(f"{site.base}/console/overview")
+    await expect(page).to_have_url(re.compile(r"/console/login\?reason=signin"))
+    # sign in again, and lose the token while the queue is open: the next refresh signs the page out
+    await page.locator("input[name=token]").fill(site.tokens["analyst"])
+    await page.keyboard.press("Enter")
+    await expect(page).to_have_url(re.compile(r"/console/overview$"))  # back where the session ended
+    await page.goto(f"{site.base}/console/queue")
+    await Tokens(site.storage).revoke("analyst")
+    await page.keyboard.press("r")
+    await expect(page).to_have_url(re.compile(r"/console/login\?reason=revoked"))
+    await expect(page.locator(".notice")).to_contain_text("revoked")
+    tab.watch.expect(r"status of 401 .*/console/queue/lanes\?$")
+    tab.watch.assert_clean()
+
+
+async def test_pages_fit_a_laptop_and_a_phone(site: Site, chromium: Browser) -> None:
+    """No page scrolls sideways at 1366x768 or 390x844. RAABTA_SCREENSHOTS=DIR keeps a picture of each."""
+    keep = os.environ.get("RAABTA_SCREENSHOTS")
+    await site.seed(
+        "https://facebook.com/a.very.long.page.name.that.goes.on.and.on.for.a.while", "recruitment"
+    )
+    await site.seed(
+        "https://t.me/urgent_one", "violent_threat", "telegram", "ur", True, "یہ لوگ حملے کی بات کر رہے ہیں"
+    )
+    for viewport in (DESKTOP, PHONE):
+        for role, paths in (
+            ("analyst", ["/console/queue", "/console/cases/2", "/console/overview"]),
+            ("counsellor", ["/console/support"]),
+            ("admin", ["/console/tokens"]),
+        ):
+            context = await chromium.new_context(viewport=viewport)
+            page = await context.new_page()
+            watch = Watch()
+            watch.attach(page)
+            await sign_in(page, site.base, site.tokens[role])
+            for path in paths:
+                await page.goto(site.base + path)
+                if keep:
+                    name = f"{viewport['width']}x{viewport['height']}{path.replace('/', '-')}.png"
+                    await page.screenshot(path=str(Path(keep) / name), full_page=True)
+                wide = await page.evaluate("document.documentElement.scrollWidth")
+                assert wide <= viewport["width"], (path, viewport, wide)
+            watch.assert_clean()
+            await context.close()
+    if keep:
+        print(f"console screenshots: {keep}")
