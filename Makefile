@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 
-.PHONY: install run test lint format clean
+.PHONY: install browser run test lint format clean soak
 
 install: $(STAMP)
 
@@ -22,8 +22,15 @@ run: install
 	$(BIN)/raabta db upgrade
 	$(BIN)/raabta serve --host $(HOST) --port $(PORT)
 
-test: install
+# The console's browser tests drive Debian's chromium (never a downloaded browser build).
+browser:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+test: install browser
 	$(BIN)/pytest -q
+
+soak: install
+	RAABTA_SOAK_CYCLES=$${RAABTA_SOAK_CYCLES:-50} $(BIN)/pytest -q tests/test_crash.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -12,23 +12,27 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from bot import logs
-from bot.channels import webchat
+from bot import logs, metrics
+from bot.channels import messenger, telegram, webchat
 from bot.channels.base import ChannelSetup
 from bot.config import Settings, secret_key
 from bot.delivery import Sender
 from bot.identity import Pseudonyms
+from bot.limits import Limits
 from bot.outbox import OutboxWorker
 from bot.pipeline import Pipeline
 from bot.sealing import AddressBox
-from cyberunit import api
+from cyberunit import api, console
 from cyberunit.alerts import AlertSender
+from nlu import model as nlu_model
+from nlu.parser import configure as configure_nlu
 from responses import catalog
 from storage.queue import Queue
 from storage.repository import Storage, StorageUnavailable
+from storage.safety import Safety
 
 log = logging.getLogger(__name__)
-CHANNEL_SETUPS: list[Callable[[Settings, Pipeline], ChannelSetup | None]] = []
+CHANNEL_SETUPS: list[Callable[[Settings, Pipeline], ChannelSetup | None]] = [telegram.setup, messenger.setup]
 
 
 async def reap_leases(storage: Storage, interval: float = 30.0) -> None:
@@ -44,15 +48,42 @@ async def reap_leases(storage: Storage, interval: float = 30.0) -> None:
         await asyncio.sleep(interval)
 
 
+async def purge_daily(storage: Storage, days: int, interval: float = 3600.0) -> None:
+    """Delete what is past retention, every `interval` seconds."""
+    safety = Safety(storage)
+    while True:
+        try:
+            done = await safety.purge(days)
+            logs.event(
+                log,
+                "retention_purge",
+                contacts=done.contacts,
+                conversations=done.conversations,
+                processed_events=done.processed_events,
+                outbox=done.outbox,
+            )
+        except StorageUnavailable:
+            log.warning("purge_storage_unavailable")
+        await asyncio.sleep(interval)
+
+
 def make_pipeline(settings: Settings, storage: Storage) -> Pipeline:
     """The shared message path, keyed from the configured secret."""
     secret = secret_key(settings)
+    configure_nlu(settings.nlu, settings.rasa_url)
+    limits = Limits(
+        settings.messages_per_minute,
+        settings.reports_per_hour,
+        settings.reports_per_day,
+        settings.floods_before_block,
+    )
     return Pipeline(
         storage,
         Pseudonyms(secret),
         AddressBox(secret),
         texts=catalog(),
         retention_days=settings.retention_days,
+        limits=limits,
     )
 
 
@@ -75,6 +106,7 @@ def create_app(settings: Settings, storage: Storage | None = None) -> Starlette:
             if settings.env == "production":
                 raise SystemExit("raabta: the database schema is not current: run `raabta db upgrade` first")
             await store.upgrade()
+        await asyncio.to_thread(nlu_model.get)  # load (or train) before the first citizen waits for it
         for channel in channels:
             if channel.start is not None:
                 await channel.start()
@@ -85,7 +117,10 @@ def create_app(settings: Settings, storage: Storage | None = None) -> Starlette:
             env=settings.env,
             channels=",".join(["webchat", *(c.name for c in channels)]),
         )
-        tasks = [asyncio.create_task(reap_leases(store))]
+        tasks = [
+            asyncio.create_task(reap_leases(store)),
+            asyncio.create_task(purge_daily(store, settings.retention_days)),
+        ]
         if senders:
             tasks.append(asyncio.create_task(worker.run_forever()))
         try:
@@ -109,6 +144,10 @@ def create_app(settings: Settings, storage: Storage | None = None) -> Starlette:
             status_code=200 if ok else 503,
         )
 
+    async def prometheus(_request: Request) -> Response:
+        by_status, pending = await store.gauges()
+        return Response(metrics.render(by_status, pending), media_type="text/plain; version=0.0.4")
+
     async def home(_request: Request) -> Response:
         return RedirectResponse("/chat")
 
@@ -119,8 +158,10 @@ def create_app(settings: Settings, storage: Storage | None = None) -> Starlette:
         routes=[
             Route("/", home),
             Route("/healthz", healthz),
+            Route("/metrics", prometheus),
             *webchat.routes(pipeline, settings.webchat_ip_limit),
             *api.routes(store),
+            *console.routes(store, settings),
             *(route for channel in channels for route in channel.routes),
         ],
         lifespan=lifespan,

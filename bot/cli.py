@@ -83,6 +83,43 @@ def _nlu_parse(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _nlu_eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from nlu.data import TEST_DIR, DataError
+    from nlu.evaluate import evaluate, format_report
+
+    try:
+        report = evaluate(Path(args.data) if args.data else TEST_DIR)
+    except (OSError, DataError) as exc:
+        print(f"raabta nlu eval: {exc}", file=sys.stderr)
+        return 2
+    print(format_report(report, errors=args.errors))
+    return 0
+
+
+def _nlu_train(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    from nlu import model
+    from nlu.data import TRAIN_DIR, DataError, load_dir
+
+    directory = Path(args.data) if args.data else TRAIN_DIR
+    started = time.perf_counter()
+    try:
+        trained = model.train(directory)
+        path = model.save_to_cache(trained)
+        examples = len(load_dir(directory))
+    except (OSError, DataError, ValueError) as exc:
+        print(f"raabta nlu train: {exc}", file=sys.stderr)
+        return 2
+    model.reset()
+    print(f"trained on {examples} examples from {directory} in {time.perf_counter() - started:.1f} s")
+    print(f"model {trained.key}: {path if path else 'not cached (no writable cache directory)'}")
+    return 0
+
+
 def _content_check(_args: argparse.Namespace) -> int:
     from responses import ContentError, load
 
@@ -92,6 +129,19 @@ def _content_check(_args: argparse.Namespace) -> int:
         print(f"content check failed: {exc}", file=sys.stderr)
         return 1
     print(f"content OK: {len(texts.texts)} texts in en, ur and ur-Latn")
+    return 0
+
+
+def _messenger_setup(_args: argparse.Namespace) -> int:
+    from bot.channels.messenger_profile import push_profile
+    from bot.delivery import Outcome
+
+    settings = load_settings()
+    answer = asyncio.run(push_profile(settings))
+    if answer.outcome is not Outcome.SENT:
+        print(f"raabta messenger setup: the Graph API refused the profile ({answer.reason})", file=sys.stderr)
+        return 1
+    print("messenger profile set: Get Started, greeting and persistent menu in English and Urdu")
     return 0
 
 
@@ -117,6 +167,24 @@ def parser() -> argparse.ArgumentParser:
         dest="nlu_command", required=True
     )
     nlu.add_parser("parse", help='JSON lines {"text": ...} in, parses out').set_defaults(func=_nlu_parse)
+    nlu_eval = nlu.add_parser(
+        "eval", help="accuracy, F1, emergency recall, language accuracy on the test split"
+    )
+    nlu_eval.add_argument("--data", help="a directory of Rasa nlu.yml test files (default: nlu/data/test)")
+    nlu_eval.add_argument("--errors", action="store_true", help="also list every wrong intent and language")
+    nlu_eval.set_defaults(func=_nlu_eval)
+    nlu_train = nlu.add_parser("train", help="train the embedded model now and cache it")
+    nlu_train.add_argument(
+        "--data", help="a directory of Rasa nlu.yml training files (default: nlu/data/train)"
+    )
+    nlu_train.set_defaults(func=_nlu_train)
+
+    messenger = sub.add_parser("messenger", help="Facebook Messenger").add_subparsers(
+        dest="messenger_command", required=True
+    )
+    messenger.add_parser(
+        "setup", help="set the page's Get Started button, greeting and persistent menu"
+    ).set_defaults(func=_messenger_setup)
 
     content = sub.add_parser("content", help="what the bot says").add_subparsers(
         dest="content_command", required=True

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     telegram_api_url: str = "https://api.telegram.org/bot"
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: SecretStr | None = None
+    telegram_download_files: bool = False  # keep a copy of evidence files (with their sha256) under data_dir
+    telegram_max_file_mb: int = Field(default=20, ge=1, le=2000)  # larger documents are not taken
     messenger_page_token: SecretStr | None = None
     messenger_app_secret: SecretStr | None = None
     messenger_verify_token: SecretStr | None = None
@@ -42,6 +44,10 @@ class Settings(BaseSettings):
     alert_webhook_url: str | None = None
     retention_days: int = Field(default=180, ge=1, le=3650)
     webchat_ip_limit: int = Field(default=120, ge=0)
+    messages_per_minute: int = Field(default=30, ge=1)  # from one citizen, any channel
+    reports_per_hour: int = Field(default=5, ge=1)
+    reports_per_day: int = Field(default=20, ge=1)
+    floods_before_block: int = Field(default=3, ge=1)  # floods within a day before an automatic block
 
     @field_validator("database_url")
     @classmethod

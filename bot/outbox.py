@@ -12,7 +12,7 @@ import logging
 from collections.abc import Mapping
 from datetime import timedelta
 
-from bot import logs
+from bot import logs, metrics
 from bot.delivery import DeliveryResult, Outcome, Sender
 from bot.dialogue import Button, Reply
 from bot.sealing import AddressBox
@@ -71,6 +71,10 @@ class OutboxWorker:
                 item.id, "failed", "no_contact" if address is None else "unreachable"
             )
             return None
+        window = getattr(sender, "window", None)  # Messenger: 24 hours after the citizen last wrote
+        if window is not None and item.last_inbound_at is not None and now - item.last_inbound_at > window:
+            await self.storage.finish_outbox(item.id, "expired", "outside_24h_window")
+            return None
         try:
             result = await sender.deliver(address, replies_of(item.payload))
         except Exception:  # a channel bug must not stop the worker; the row is retried
@@ -80,6 +84,8 @@ class OutboxWorker:
         return result.outcome
 
     async def _record(self, item: OutboxItem, result: DeliveryResult) -> None:
+        if result.outcome is not Outcome.SENT:
+            metrics.SEND_FAILURES.labels(item.channel, result.outcome.value).inc()
         if result.outcome is Outcome.SENT:
             await self.storage.finish_outbox(item.id, "sent")
         elif result.outcome is Outcome.RETRY:

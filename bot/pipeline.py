@@ -14,16 +14,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from bot import logs
+from bot import logs, metrics
 from bot.dialogue import Button, Context, ForgetMe, Inbound, KeepContact, Reply, State, SubmitReport, handle
+from bot.dialogue.flows.learn import wants_numbers
 from bot.dialogue.flows.status import codes_in
+from bot.dialogue.types import Effect, MonthNumbers, RequestSupport, Subscribe, Unsubscribe
 from bot.identity import Pseudonyms
+from bot.limits import FloodGuard, Limits, Verdict
 from bot.sealing import AddressBox
-from nlu import Parse, parse
+from nlu import Parse, aparse, parse
 from nlu.refcode import new_code
 from responses import Catalog, catalog
-from storage.records import CommitStatus, EvidenceRecord, NewReport, TurnRecord
+from storage.records import CommitStatus, EvidenceRecord, NewReport, NewSupportRequest, TurnRecord
 from storage.repository import Storage, StorageUnavailable
+from storage.safety import Safety
+from storage.support import month_numbers
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 6
@@ -70,11 +75,14 @@ class Pipeline:
         parser: Callable[[str], Parse] = parse,
         texts: Catalog | None = None,
         retention_days: int = 180,
+        limits: Limits | None = None,
     ) -> None:
         self.storage = storage
         self.pseudonyms = pseudonyms
         self.box = box
         self.retention_days = retention_days
+        self.floods = FloodGuard(limits or Limits())
+        self.safety = Safety(storage)
         self.parse = parser
         self.texts = texts or catalog()
         self._locks: dict[str, asyncio.Lock] = {}
@@ -83,11 +91,22 @@ class Pipeline:
     async def handle(self, inbound: Inbound) -> Handled:
         """Handle one event in order with the others of its conversation."""
         conversation = self.pseudonyms.of(inbound.channel, inbound.user)
+        metrics.MESSAGES_IN.labels(inbound.channel).inc()
+        started = time.perf_counter()
+        refused = await self._refuse(conversation, inbound)
+        if refused is not None:
+            metrics.REFUSED.labels(inbound.channel, "refused").inc()
+            return refused
         lock = self._locks.setdefault(conversation, asyncio.Lock())
         self._waiting[conversation] = self._waiting.get(conversation, 0) + 1
         try:
             async with lock:
-                return await self._handle(conversation, inbound)
+                handled = await self._handle(conversation, inbound)
+            metrics.HANDLING.labels(inbound.channel).observe(time.perf_counter() - started)
+            metrics.MESSAGES_OUT.labels(inbound.channel).inc(len(handled.replies))
+            if not handled.saved:
+                metrics.REFUSED.labels(inbound.channel, "storage_unavailable").inc()
+            return handled
         finally:
             self._waiting[conversation] -= 1
             if not self._waiting[conversation]:
@@ -97,7 +116,8 @@ class Pipeline:
     async def _handle(self, conversation: str, inbound: Inbound) -> Handled:
         started = time.perf_counter()
         inbound = replace(inbound, text=clean_text(inbound.text))
-        understood = self.parse(inbound.text or "")
+        text = inbound.text or ""
+        understood = await aparse(text) if self.parse is parse else self.parse(text)
         try:
             for _ in range(ATTEMPTS):
                 stored = await self.storage.load_conversation(conversation)
@@ -108,7 +128,14 @@ class Pipeline:
                     inbound,
                     understood,
                     state,
-                    Context(new_code(), lookups, known, self.retention_days),
+                    Context(
+                        new_code(),
+                        lookups,
+                        known,
+                        self.retention_days,
+                        await self._may_report(conversation, state),
+                        numbers=await self._numbers(inbound),
+                    ),
                     self.texts,
                 )
                 replies = list(outcome.replies)
@@ -129,9 +156,14 @@ class Pipeline:
                         if any(isinstance(e, KeepContact) for e in outcome.effects)
                         else None,
                         forget=any(isinstance(e, ForgetMe) for e in outcome.effects),
+                        support=self._support_records(outcome.effects, conversation, inbound.channel),
+                        subscribe=_subscribed(outcome.effects),
+                        unsubscribe=any(isinstance(e, Unsubscribe) for e in outcome.effects),
                     )
                 )
                 if result.status is CommitStatus.OK:
+                    if result.case_ids:
+                        metrics.REPORTS.labels(inbound.channel).inc(len(result.case_ids))
                     logs.event(
                         log,
                         "message_handled",
@@ -154,6 +186,63 @@ class Pipeline:
             )
             return Handled([Reply(self.texts.text("common.unavailable", understood.language))], saved=False)
 
+    async def _refuse(self, conversation: str, inbound: Inbound) -> Handled | None:
+        """A polite answer instead of handling, for blocked citizens and floods; None to go on."""
+
+        def answer(key: str) -> Handled:
+            lang = self.parse(inbound.text).language if inbound.text else "en"
+            return Handled([Reply(self.texts.text(key, lang))], saved=False)
+
+        try:
+            if await self.safety.is_blocked(conversation):
+                logs.event(log, "blocked_message", channel=inbound.channel)
+                return answer("common.blocked")
+            verdict = self.floods.check(conversation)
+            if verdict is Verdict.OK:
+                return None
+            if verdict is Verdict.BLOCK:
+                await self.safety.block(conversation, "repeated message floods")
+                logs.event(log, "reporter_blocked", channel=inbound.channel)
+                return answer("common.blocked")
+        except StorageUnavailable:
+            return answer("common.unavailable")
+        logs.event(log, "flood_slowed", channel=inbound.channel)
+        return answer("common.slow_down_user")
+
+    async def _may_report(self, conversation: str, state: State) -> bool:
+        """At the confirmation step: is this citizen within the reports-per-hour and per-day limits?"""
+        if state.step != "report.confirm":
+            return True
+        limits = self.floods.limits
+        return (
+            await self.safety.reports_since(conversation, 1) < limits.reports_per_hour
+            and await self.safety.reports_since(conversation, 24) < limits.reports_per_day
+        )
+
+    def _support_records(
+        self, effects: tuple[Effect, ...], conversation: str, channel: str
+    ) -> tuple[NewSupportRequest, ...]:
+        """Families' callback requests, with the phone number sealed (it is never logged or kept plain)."""
+        return tuple(
+            NewSupportRequest(
+                code=e.code,
+                conversation_id=conversation,
+                channel=channel,
+                language=e.language,
+                topic=e.topic,
+                note=e.note,
+                phone=self.box.seal(e.phone) if e.phone else None,
+            )
+            for e in effects
+            if isinstance(e, RequestSupport)
+        )
+
+    async def _numbers(self, inbound: Inbound) -> MonthNumbers | None:
+        """This month's figures, looked up only for a turn that may show them."""
+        if not wants_numbers(inbound):
+            return None
+        return MonthNumbers(*await month_numbers(self.storage))
+
     async def _known_links(self, state: State) -> frozenset[str]:
         """At the confirmation step: whether the reported link already has a case ("others reported it")."""
         links = state.draft.get("links") if state.step == "report.confirm" else None
@@ -173,6 +262,11 @@ class Pipeline:
             return {}
         found = await self.storage.report_statuses(codes)
         return {code: found.get(code) for code in codes}
+
+
+def _subscribed(effects: tuple[Effect, ...]) -> str | None:
+    """The language of the digest this turn subscribed to, if it did."""
+    return next((e.language for e in effects if isinstance(e, Subscribe)), None)
 
 
 def _reply_from(data: dict[str, object]) -> Reply:

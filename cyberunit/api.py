@@ -26,6 +26,7 @@ from storage.queue import (
     support_page,
 )
 from storage.repository import Storage
+from storage.safety import Safety
 from storage.tokens import Principal, Tokens
 
 CASE_ROLES = ("analyst", "supervisor")
@@ -86,16 +87,19 @@ async def _body(request: Request) -> dict[str, Any]:
         return {}
     try:
         data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:  # Recursion: nested too deep
         raise QueueError(400, "body must be a JSON object") from exc
     if not isinstance(data, dict):
         raise QueueError(400, "body must be a JSON object")
+    if "\x00" in raw.decode("utf-8", "replace") or "\\u0000" in raw.decode("utf-8", "replace"):
+        raise QueueError(400, "text must not contain NUL characters")
     return data
 
 
 def routes(storage: Storage) -> list[Route]:
     queue = Queue(storage)
     tokens = Tokens(storage)
+    safety = Safety(storage)
 
     def guarded(handler: Handler, *roles: str) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
@@ -108,6 +112,8 @@ def routes(storage: Storage) -> list[Route]:
                 return problem(401, "the token is unknown or revoked")
             if principal.role not in roles:
                 return problem(403, f"the {principal.role} role may not use this route")
+            if any("\x00" in v for v in request.query_params.values()) or "\x00" in request.url.path:
+                return problem(400, "parameters must not contain NUL characters")
             try:
                 return await handler(request, principal)
             except QueueError as error:
@@ -336,6 +342,23 @@ def routes(storage: Storage) -> list[Route]:
             raise QueueError(400, "status must be new, in_progress or done")
         return JSONResponse({"items": await support_page(storage, status)})
 
+    async def list_blocks(_request: Request, _who: Principal) -> Response:
+        """
+        summary: Citizens blocked after repeated floods, by short pseudonym (admins)
+        responses: {200: {description: "{items: [block]}"}}
+        """
+        return JSONResponse({"items": await safety.active_blocks()})
+
+    async def lift_block(request: Request, who: Principal) -> Response:
+        """
+        summary: Lift a block (admins)
+        responses: {200: {description: lifted}, 404: {description: no such active block}}
+        """
+        block_id = _int(request.path_params["block_id"], "block id")
+        if not await safety.lift(block_id, who.name):
+            raise QueueError(404, f"no active block {block_id}")
+        return JSONResponse({"lifted": block_id})
+
     async def openapi(request: Request) -> Response:
         spec = schemas.get_schema(routes=request.app.routes)
         spec["paths"] = {
@@ -357,6 +380,8 @@ def routes(storage: Storage) -> list[Route]:
         Route(f"{base}/export", guarded(export, *CASE_ROLES), methods=["GET"]),
         Route(f"{base}/audit", guarded(audit_log, "supervisor", "admin"), methods=["GET"]),
         Route(f"{base}/support-requests", guarded(support, "counsellor"), methods=["GET"]),
+        Route(f"{base}/blocks", guarded(list_blocks, "admin"), methods=["GET"]),
+        Route(f"{base}/blocks/{{block_id}}/lift", guarded(lift_block, "admin"), methods=["POST"]),
         Route(f"{base}/openapi.json", openapi, methods=["GET"], include_in_schema=False),
     ]
 

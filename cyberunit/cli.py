@@ -7,6 +7,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from cyberunit.api import render_status
 from cyberunit.exports import FORMATS
 from storage.queue import CaseFilter, Queue, QueueError, parse_statuses
 from storage.repository import Storage
+from storage.safety import Safety
 from storage.tokens import ROLES, TokenError, Tokens
 
 Command = Callable[[Storage, argparse.Namespace], Awaitable[int]]
@@ -160,6 +162,53 @@ async def audit_verify(storage: Storage, _args: argparse.Namespace) -> int:
     return 1
 
 
+async def purge(storage: Storage, args: argparse.Namespace) -> int:
+    from bot.config import load_settings
+
+    days = args.days or load_settings().retention_days
+    done = await Safety(storage).purge(days)
+    print(
+        f"purged older than {days} days: {done.contacts} contacts, {done.conversations} conversations, "
+        f"{done.processed_events} event records, {done.outbox} notifications"
+    )
+    return 0
+
+
+async def blocks_list(storage: Storage, _args: argparse.Namespace) -> int:
+    _table(await Safety(storage).active_blocks(), ("id", "reporter", "reason", "blocked_at"))
+    return 0
+
+
+async def blocks_lift(storage: Storage, args: argparse.Namespace) -> int:
+    if await Safety(storage).lift(args.id, args.name):
+        print(f"block {args.id} lifted")
+        return 0
+    print(f"raabta: no active block {args.id}", file=sys.stderr)
+    return 1
+
+
+def _iso_week(value: str) -> date:
+    """The Monday of an ISO week written as 2026-W03 (for `digest send --week`)."""
+    try:
+        year, week = value.upper().split("-W")
+        return date.fromisocalendar(int(year), int(week), 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected an ISO week such as 2026-W03") from None
+
+
+async def digest_send(storage: Storage, args: argparse.Namespace) -> int:
+    """Queue this week's card for every subscriber, once per ISO week (running it again queues nothing)."""
+    from bot.dialogue.flows.learn import digest_message
+    from responses import catalog
+    from storage.support import PAKISTAN, iso_week, queue_digest
+
+    day: date = args.week or datetime.now(PAKISTAN).date()
+    texts = catalog()
+    queued = await queue_digest(storage, iso_week(day), lambda lang: digest_message(texts, lang, day))
+    print(f"digest {iso_week(day)}: queued for {queued} subscribers")
+    return 0
+
+
 def add_commands(sub: Any) -> None:
     """Register token, queue, export and audit under the `raabta` parser."""
     token = sub.add_parser("token", help="API and console tokens").add_subparsers(
@@ -208,6 +257,26 @@ def add_commands(sub: Any) -> None:
     exporting.add_argument("--since")
     exporting.add_argument("--until")
     exporting.set_defaults(func=_run(export))
+
+    purging = sub.add_parser("purge", help="delete what is past RAABTA_RETENTION_DAYS now")
+    purging.add_argument("--days", type=int, help="override the configured retention")
+    purging.set_defaults(func=_run(purge))
+
+    blocked = sub.add_parser("blocks", help="citizens blocked after floods").add_subparsers(
+        dest="blocks_command", required=True
+    )
+    blocked.add_parser("list", help="blocks in force").set_defaults(func=_run(blocks_list))
+    lift = blocked.add_parser("lift", help="lift a block")
+    lift.add_argument("id", type=int)
+    lift.add_argument("--as", dest="name", default="admin-cli")
+    lift.set_defaults(func=_run(blocks_lift))
+
+    digest = sub.add_parser("digest", help="the weekly awareness digest").add_subparsers(
+        dest="digest_command", required=True
+    )
+    sending = digest.add_parser("send", help="queue this week's card for every subscriber (once a week)")
+    sending.add_argument("--week", type=_iso_week, help="an ISO week such as 2026-W03 (default: this week)")
+    sending.set_defaults(func=_run(digest_send))
 
     audit = sub.add_parser("audit", help="the audit log").add_subparsers(dest="audit_command", required=True)
     audit.add_parser("verify", help="check the hash chain").set_defaults(func=_run(audit_verify))

@@ -1,14 +1,19 @@
 """Everything the bot says, as data: one YAML file per topic, each text in en, ur and ur-Latn.
 
 A key is `<file>.<name>`: `report.ask_link` is `ask_link` in `report.yaml`. A text may name placeholders
-in braces (`{code}`); rendering fills only the ones the caller gives and that the text declares.
+in braces: the ones the code fills (`{code}`, listed in PARAMS) and the helplines of `helplines.yaml`
+(`{police}`), which every text gets filled in automatically. A file may list its cards under `_cards`; a
+card carries a `source` (in every language) that is shown under it, and `keywords` that map typed
+questions to it. `raabta content check` runs `load()`; docs/content.md explains how to edit.
 """
 
 from __future__ import annotations
 
 import re
 import string
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -17,7 +22,36 @@ import yaml
 
 LANGUAGES = ("en", "ur", "ur-Latn")
 HERE = Path(__file__).parent
+HELPLINES = "helplines.yaml"
+# Placeholders the code fills in. A new one needs adding here, or the check fails as "unknown".
+PARAMS = frozenset(
+    {
+        "category",
+        "code",
+        "count",
+        "days",
+        "description",
+        "limit",
+        "where",
+        "received",
+        "referred",
+        "monitored",
+        "month",
+        "name",
+        "contact",
+        "lines",
+        "time",
+        "card",
+    }
+)
+HELPLINE_STATUSES = ("verified", "unconfirmed", "hidden")
+WEAK_CONFIDENCE = ("V-low", "U")
+BUTTON_FILES = ("buttons.", "categories.")
+MAX_BUTTON = 20
 _ARABIC_NOT_URDU = re.compile("[يكهى]")
+_URDU_LETTER = re.compile("[\u0600-\u06ff]")
+_TEXT_FIELDS = frozenset(LANGUAGES)
+_CARD_FIELDS = frozenset({"source", "keywords"})
 
 
 class ContentError(ValueError):
@@ -25,62 +59,241 @@ class ContentError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class Helpline:
+    """One helpline or agency contact from helplines.yaml."""
+
+    id: str
+    contact: str
+    status: str  # verified | unconfirmed | hidden
+    verified_on: date
+    name: dict[str, str]
+
+
+class _Fill(dict[str, Any]):
+    """Placeholders without a value stay as they are written."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+@dataclass(frozen=True, slots=True)
 class Catalog:
     texts: dict[str, dict[str, str]]
+    sources: dict[str, dict[str, str]] = field(default_factory=dict)  # card key -> source line per language
+    keywords: dict[str, tuple[str, ...]] = field(default_factory=dict)  # card key -> typed words
+    card_lists: dict[str, tuple[str, ...]] = field(default_factory=dict)  # file -> its cards, in order
+    helplines: tuple[Helpline, ...] = ()
 
     def text(self, key: str, lang: str, **params: Any) -> str:
-        """The text for `key` in `lang` with its placeholders filled."""
+        """The text for `key` in `lang` with its placeholders filled (a card ends with its source)."""
         entry = self.texts[key]
         template = entry.get(lang) or entry["en"]
-        return template.format_map(params) if params else template
+        source = self.sources.get(key)
+        if source:
+            template = template + "\n\n" + (source.get(lang) or source["en"])
+        if "{" not in template:
+            return template
+        return _render(template, {**self.numbers(lang), **params})
 
     def has(self, key: str) -> bool:
         return key in self.texts
+
+    def cards(self, topic: str) -> tuple[str, ...]:
+        """The names of the cards in `<topic>.yaml`, in the order they are listed."""
+        return self.card_lists.get(topic, ())
+
+    def numbers(self, lang: str) -> dict[str, str]:
+        """Each shown helpline's placeholder value; an unconfirmed one says so."""
+        values = {}
+        for line in self.helplines:
+            if line.status == "verified":
+                values[line.id] = line.contact
+            elif line.status == "unconfirmed":
+                entry = self.texts["common.unconfirmed"]
+                values[line.id] = _render(entry.get(lang) or entry["en"], {"contact": line.contact})
+        return values
+
+    def shown_helplines(self) -> tuple[Helpline, ...]:
+        return tuple(line for line in self.helplines if line.status != "hidden")
+
+
+def _render(template: str, values: dict[str, Any]) -> str:
+    return string.Formatter().vformat(template, (), _Fill(values))
 
 
 def placeholders(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
 
-def check(texts: dict[str, dict[str, str]]) -> list[str]:
-    """Problems with the content: every text in every language, the same placeholders, Urdu letters."""
+def _entry_problems(key: str, entry: Mapping[str, str], known: frozenset[str]) -> list[str]:
+    """One text's problems: languages, placeholders, Urdu letters."""
+    missing = [lang for lang in LANGUAGES if not isinstance(entry.get(lang), str) or not entry[lang].strip()]
+    if missing:
+        return [f"{key}: missing {', '.join(missing)}"]
     problems = []
-    for key, entry in sorted(texts.items()):
-        missing = [
-            lang for lang in LANGUAGES if not isinstance(entry.get(lang), str) or not entry[lang].strip()
-        ]
-        if missing:
-            problems.append(f"{key}: missing {', '.join(missing)}")
-            continue
+    try:
         names = placeholders(entry["en"])
         for lang in LANGUAGES[1:]:
             if placeholders(entry[lang]) != names:
                 problems.append(f"{key}: placeholders in {lang} differ from en ({sorted(names)})")
-        if _ARABIC_NOT_URDU.search(entry["ur"]):
-            problems.append(f"{key}: Arabic letters (ي ك ه ى) where Urdu ones belong (ی ک ہ)")
-        if key.startswith(("buttons.", "categories.")) and any(len(entry[lang]) > 20 for lang in LANGUAGES):
-            problems.append(f"{key}: button label over 20 characters")
+    except ValueError as exc:
+        return [f"{key}: broken braces ({exc})"]
+    unknown = sorted(names - known)
+    if unknown:
+        problems.append(f"{key}: unknown placeholder {', '.join(unknown)} (not in PARAMS or helplines.yaml)")
+    if _ARABIC_NOT_URDU.search(entry["ur"]):
+        problems.append(f"{key}: Arabic letters (ي ك ه ى) where Urdu ones belong (ی ک ہ)")
+    if not _URDU_LETTER.search(entry["ur"]) and entry["ur"] != entry["en"]:
+        problems.append(f"{key}: the ur text has no Urdu letters")
     return problems
 
 
-def load(directory: Path = HERE) -> Catalog:
-    """Read and check every YAML file in `directory`."""
-    texts: dict[str, dict[str, str]] = {}
-    for path in sorted(directory.glob("*.yaml")):
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise ContentError(f"{path.name}: not valid YAML ({exc})") from None
-        if not isinstance(data, dict):
-            raise ContentError(f"{path.name}: expected a mapping of names to texts")
-        for name, entry in data.items():
-            if not isinstance(entry, dict):
-                raise ContentError(f"{path.stem}.{name}: expected en, ur and ur-Latn texts")
-            texts[f"{path.stem}.{name}"] = {str(k): str(v).strip() for k, v in entry.items()}
-    problems = check(texts)
+def check(
+    texts: dict[str, dict[str, str]],
+    sources: Mapping[str, Mapping[str, str]] | None = None,
+    card_lists: Mapping[str, tuple[str, ...]] | None = None,
+    helplines: tuple[Helpline, ...] = (),
+) -> list[str]:
+    """Problems with the content: languages, placeholders, Urdu letters, button lengths, card sources."""
+    sources = sources or {}
+    hidden = frozenset(line.id for line in helplines if line.status == "hidden")
+    known = PARAMS | frozenset(line.id for line in helplines)
+    problems = []
+    for key, entry in sorted(texts.items()):
+        found = _entry_problems(key, entry, known)
+        problems += found
+        if found:
+            continue
+        used = placeholders(entry["en"]) & hidden
+        if used:
+            problems.append(f"{key}: uses hidden helpline {', '.join(sorted(used))}")
+        if key.startswith(BUTTON_FILES) and any(len(entry[lang]) > MAX_BUTTON for lang in LANGUAGES):
+            problems.append(f"{key}: button label over {MAX_BUTTON} characters")
+    for topic, names in sorted((card_lists or {}).items()):
+        for name in names:
+            key = f"{topic}.{name}"
+            if key not in texts:
+                problems.append(f"{key}: listed in _cards but not written")
+            elif key not in sources:
+                problems.append(f"{key}: a card without a source")
+            else:
+                problems += _entry_problems(f"{key}.source", sources[key], known)
+            if f"buttons.{topic}_{name}" not in texts:
+                problems.append(f"{key}: a card without a button label (buttons.{topic}_{name})")
+    if any(line.status == "unconfirmed" for line in helplines) and "common.unconfirmed" not in texts:
+        problems.append("common.unconfirmed: needed to show the helplines marked unconfirmed")
+    return problems
+
+
+def _as_date(value: object) -> date | None:
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def _helpline_problems(name: str, data: object) -> list[str]:
+    """One helplines.yaml entry's problems; empty when it can be used."""
+    where = f"{HELPLINES}: {name}"
+    if not isinstance(data, dict):
+        return [f"{where}: expected contact, status, verified_on, confidence, source and name"]
+    problems = []
+    if not str(data.get("contact") or "").strip():
+        problems.append(f"{where}: no contact")
+    if data.get("status") not in HELPLINE_STATUSES:
+        problems.append(f"{where}: status must be one of {', '.join(HELPLINE_STATUSES)}")
+    if "verified_on" not in data or data["verified_on"] is None:
+        problems.append(f"{where}: no verified_on date")
+    elif _as_date(data["verified_on"]) is None:
+        problems.append(f"{where}: verified_on is not a date (YYYY-MM-DD)")
+    if data.get("confidence") in WEAK_CONFIDENCE and data.get("status") == "verified":
+        problems.append(f"{where}: confidence {data['confidence']} may not be shown as verified")
+    if not str(data.get("source") or "").strip():
+        problems.append(f"{where}: no source")
+    names = data.get("name")
+    if not isinstance(names, dict) or any(not str(names.get(lang) or "").strip() for lang in LANGUAGES):
+        problems.append(f"{where}: name needs en, ur and ur-Latn")
+    elif _ARABIC_NOT_URDU.search(str(names["ur"])):
+        problems.append(f"{where}: Arabic letters (ي ك ه ى) where Urdu ones belong (ی ک ہ)")
+    return problems
+
+
+def load_helplines(path: Path) -> tuple[Helpline, ...]:
+    """Read helplines.yaml; every entry needs a contact, a status and a verified_on date."""
+    if not path.exists():
+        return ()
+    data = _read(path)
+    problems = [p for name, entry in data.items() for p in _helpline_problems(str(name), entry)]
     if problems:
         raise ContentError("; ".join(problems))
-    return Catalog(texts)
+    return tuple(
+        Helpline(
+            id=str(name),
+            contact=str(entry["contact"]).strip(),
+            status=str(entry["status"]),
+            verified_on=_as_date(entry["verified_on"]) or date.min,
+            name={lang: str(entry["name"][lang]).strip() for lang in LANGUAGES},
+        )
+        for name, entry in data.items()
+    )
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ContentError(f"{path.name}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise ContentError(f"{path.name}: expected a mapping of names to texts")
+    return data
+
+
+def _strings(key: str, value: object) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ContentError(f"{key}: expected en, ur and ur-Latn texts")
+    return {str(k): str(v).strip() for k, v in value.items() if str(k) in _TEXT_FIELDS}
+
+
+def _card_list(path: Path, value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ContentError(f"{path.name}: _cards must be a list of names")
+    return tuple(value)
+
+
+def load(directory: Path = HERE) -> Catalog:
+    """Read and check every YAML file in `directory` (helplines.yaml included)."""
+    texts: dict[str, dict[str, str]] = {}
+    sources: dict[str, dict[str, str]] = {}
+    keywords: dict[str, tuple[str, ...]] = {}
+    card_lists: dict[str, tuple[str, ...]] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        if path.name == HELPLINES:
+            continue
+        for name, entry in _read(path).items():
+            key = f"{path.stem}.{name}"
+            if name == "_cards":
+                card_lists[path.stem] = _card_list(path, entry)
+                continue
+            if not isinstance(entry, dict):
+                raise ContentError(f"{key}: expected en, ur and ur-Latn texts")
+            extra = sorted(str(k) for k in entry if str(k) not in _TEXT_FIELDS | _CARD_FIELDS)
+            if extra:
+                raise ContentError(f"{key}: unknown field {', '.join(extra)}")
+            texts[key] = _strings(key, entry)
+            if "source" in entry:
+                sources[key] = _strings(f"{key}.source", entry["source"])
+            if "keywords" in entry:
+                words = entry["keywords"]
+                if not isinstance(words, list):
+                    raise ContentError(f"{key}: keywords must be a list")
+                keywords[key] = tuple(str(w) for w in words)
+    helplines = load_helplines(directory / HELPLINES)
+    problems = check(texts, sources, card_lists, helplines)
+    if problems:
+        raise ContentError("; ".join(problems))
+    return Catalog(texts, sources, keywords, card_lists, helplines)
 
 
 @cache

@@ -98,7 +98,14 @@ def _decode_cursor(cursor: str, sort: str) -> tuple[Any, int]:
             value = datetime.fromisoformat(value)
         elif not isinstance(value, int | float):
             raise TypeError
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (
+        ValueError,
+        TypeError,
+        binascii.Error,
+        json.JSONDecodeError,
+        UnicodeDecodeError,
+        RecursionError,  # a cursor nested too deep for the decoder
+    ) as exc:
         raise QueueError(400, "cursor is not one this API gave out") from exc
     return value, case_id
 
@@ -629,6 +636,56 @@ async def support_page(storage: Storage, status: str | None = None, limit: int =
             "has_phone": r.phone is not None,
             "status": r.status,
             "created_at": audit.as_utc(r.created_at).isoformat(),
+        }
+        for r in rows
+    ]
+
+
+# --- read-only helpers for the web console ------------------------------------------------------
+
+
+async def principal_by_token_hash(storage: Storage, token_hash: str) -> tuple[str, str] | None:
+    """(name, role) of the unrevoked token with this SHA-256, or None: the console keeps only the hash."""
+    from storage.schema import api_tokens
+
+    async with storage.reader.connect() as conn:
+        row = (
+            await conn.execute(
+                select(api_tokens.c.name, api_tokens.c.role).where(
+                    api_tokens.c.token_hash == token_hash, api_tokens.c.revoked_at.is_(None)
+                )
+            )
+        ).first()
+    return (row.name, row.role) if row else None
+
+
+async def urgent_open_cases(storage: Storage, limit: int = 20) -> list[dict[str, Any]]:
+    """Open cases holding an urgent report, highest priority first (the console's urgent lane)."""
+    query = (
+        select(cases)
+        .where(cases.c.urgent.is_(True), cases.c.status.in_(OPEN))
+        .order_by(cases.c.priority.desc(), cases.c.first_seen.asc(), cases.c.id.asc())
+        .limit(limit)
+    )
+    async with storage.reader.connect() as conn:
+        return [case_item(r) for r in (await conn.execute(query)).all()]
+
+
+async def decision_times(storage: Storage, limit: int = 10_000) -> list[dict[str, Any]]:
+    """The most recent decisions: outcome, when, and hours from first report to decision."""
+    query = (
+        select(cases.c.status, cases.c.first_seen, cases.c.decided_at)
+        .where(cases.c.decided_at.is_not(None))
+        .order_by(cases.c.decided_at.desc(), cases.c.id.desc())
+        .limit(limit)
+    )
+    async with storage.reader.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return [
+        {
+            "status": r.status,
+            "decided_at": audit.as_utc(r.decided_at).isoformat(),
+            "hours": (audit.as_utc(r.decided_at) - audit.as_utc(r.first_seen)).total_seconds() / 3600,
         }
         for r in rows
     ]

@@ -30,6 +30,19 @@ class NewReport:
 
 
 @dataclass(frozen=True, slots=True)
+class NewSupportRequest:
+    """A family's callback request: its own queue, seen by counsellors only; never a report."""
+
+    code: str
+    conversation_id: str
+    channel: str
+    language: str
+    topic: str
+    note: str
+    phone: bytes | None = field(default=None, repr=False)  # sealed
+
+
+@dataclass(frozen=True, slots=True)
 class TurnRecord:
     """Everything one handled message changes, committed together or not at all."""
 
@@ -42,6 +55,9 @@ class TurnRecord:
     reports: tuple[NewReport, ...] = ()
     contact: bytes | None = None  # the sealed channel address, when the citizen agreed to get updates
     forget: bool = False  # delete contact, state, pending notifications and the link to past reports
+    support: tuple[NewSupportRequest, ...] = ()
+    subscribe: str | None = None  # a language: send this conversation the weekly digest in it
+    unsubscribe: bool = False  # stop the weekly digest (and drop any digest not yet delivered)
 
 
 class CommitStatus(Enum):

@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cyberunit.priority import priority
-from storage import audit, migrate
+from storage import audit, migrate, support
 from storage.engine import create_engines
 from storage.records import (
     CommitResult,
@@ -183,7 +183,18 @@ class Storage:
             case_id, existed = await self._add_report(conn, report, now)
             case_ids.append(case_id)
             joined.append(existed)
+        await self._commit_family_and_digest(conn, turn, now)
         return CommitResult(CommitStatus.OK, case_ids=tuple(case_ids), joined=tuple(joined))
+
+    async def _commit_family_and_digest(self, conn: AsyncConnection, turn: TurnRecord, now: datetime) -> None:
+        """Callback requests and digest subscriptions of the turn (storage/support.py)."""
+        for request in turn.support:
+            if not await support.add_request_in(conn, request, now):
+                raise _Abort(CommitResult(CommitStatus.CODE_TAKEN))
+        if turn.unsubscribe:
+            await support.unsubscribe_in(conn, turn.conversation_id, turn.channel)
+        if turn.subscribe:
+            await support.subscribe_in(conn, turn.conversation_id, turn.channel, turn.subscribe, now)
 
     async def _forget(self, conn: AsyncConnection, reporter_id: str) -> None:
         """Everything that ties a citizen to their reports goes; the reports stay, anonymous."""
@@ -196,6 +207,7 @@ class Storage:
         )
         await conn.execute(delete(reporters).where(reporters.c.id == reporter_id))
         await conn.execute(delete(conversations).where(conversations.c.id == reporter_id))
+        await support.forget_in(conn, reporter_id)
 
     async def _save_contact(
         self, conn: AsyncConnection, reporter_id: str, channel: str, sealed: bytes, now: datetime
@@ -393,6 +405,16 @@ class Storage:
                 return {row.code: row.status for row in rows}
         except (DBAPIError, OSError) as exc:
             raise StorageUnavailable(str(type(exc).__name__)) from exc
+
+    async def gauges(self) -> tuple[dict[str, int], int]:
+        """(cases by status, pending notifications) for the metrics endpoint."""
+        async with self.reader.connect() as conn:
+            by_status = {
+                row[0]: int(row[1])
+                for row in await conn.execute(select(cases.c.status, func.count()).group_by(cases.c.status))
+            }
+            pending = await conn.scalar(select(func.count()).where(outbox.c.status == "pending"))
+        return by_status, int(pending or 0)
 
     async def case_exists(self, canonical_url: str) -> bool:
         try:

@@ -190,4 +190,32 @@ support_requests = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("handled_by", String(64)),
     Column("handled_at", DateTime(timezone=True)),
+    # Where a counsellor may write back when no phone was given; cleared by "forget me".
+    Column("conversation_id", String(64), index=True),
+    Column("channel", String(16)),
+)
+
+# Opt-in weekly digest, one row per conversation, channel and language; deleted by "forget me".
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("conversation_id", String(64), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("language", String(8), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_week", String(8)),  # the ISO week ("2026-W03") of the last digest queued
+    UniqueConstraint("conversation_id", "channel", "language"),
+)
+
+# Citizens blocked after repeated floods (by pseudonym); an admin lifts a block.
+blocks = Table(
+    "blocks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("reporter_id", String(64), nullable=False, index=True),
+    Column("reason", String(200), nullable=False),
+    Column("blocked_at", DateTime(timezone=True), nullable=False),
+    Column("lifted_at", DateTime(timezone=True)),
+    Column("lifted_by", String(64)),
 )

@@ -64,7 +64,7 @@ async def _read_json(request: Request) -> dict[str, Any] | JSONResponse:
             return problem(413, f"message body larger than {MAX_BODY} bytes")
     try:
         data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # RecursionError: nested too deep
         return problem(400, "body must be JSON in UTF-8")
     if not isinstance(data, dict):
         return problem(400, "body must be a JSON object")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import copy
 
-from bot.dialogue.flows import info, report, status
+from bot.dialogue.flows import family, info, learn, report, status
 from bot.dialogue.turn import GLOBAL_CHOICES, MENU, Turn
 from bot.dialogue.types import MAX_TEXT, Context, Inbound, Outcome, State
 from nlu.normalize import normalize
 from nlu.types import Parse
 from responses import LANGUAGES, Catalog, catalog
 
-FREE_TEXT_STEPS = frozenset({*report.STEPS, "status.code"})
+FREE_TEXT_STEPS = frozenset({*report.STEPS, "status.code", *family.STEPS})
 COMMAND_INTENTS = frozenset({"cancel", "back", "change_language"})
 COMMAND_MAX_WORDS = 4
 CONFIDENT = 0.45
@@ -36,12 +36,14 @@ def prompt_current(turn: Turn) -> None:
         report.prompt(turn)
     elif step == "status.code":
         status.ask_code(turn)
+    elif step in family.STEPS:
+        family.prompt(turn)
     elif step in ("start", "language"):
         info.ask_language(turn)
     elif step == "learn":
-        info.learn(turn)
+        learn.open_menu(turn)
     elif step == "family":
-        info.family(turn)
+        family.open_(turn)
     elif step == "privacy":
         info.privacy(turn)
     elif step == "forget":
@@ -84,6 +86,9 @@ def _on_choice(turn: Turn, choice: str) -> None:
     if choice == "nav:menu":
         info.menu(turn)
         return
+    if choice == "digest:off":  # on every digest message, long after it was offered
+        _unsubscribe(turn)
+        return
     if choice not in turn.state.offered:
         turn.say("common.stale_button")
         prompt_current(turn)
@@ -92,10 +97,10 @@ def _on_choice(turn: Turn, choice: str) -> None:
         _back(turn)
     elif choice.startswith("menu:") and choice[5:] in MENU:
         _open(turn, choice[5:])
-    elif choice.startswith("learn:") and choice[6:] in info.LEARN_CARDS:
-        info.learn_card(turn, choice[6:])
-    elif choice.startswith("family:") and choice[7:] in info.FAMILY_TOPICS:
-        info.family_topic(turn, choice[7:])
+    elif learn.handles(choice):
+        learn.on_choice(turn, choice)
+    elif family.handles(choice):
+        family.on_choice(turn, choice)
     elif choice == "forget:ask":
         info.ask_forget(turn)
     elif choice in ("forget:yes", "forget:no"):
@@ -113,9 +118,9 @@ def _open(turn: Turn, item: str, inbound: Inbound | None = None) -> None:
     if item == "report":
         report.start(turn, inbound)
     elif item == "learn":
-        info.learn(turn)
+        learn.open_menu(turn)
     elif item == "family":
-        info.family(turn)
+        family.open_(turn)
     elif item == "status":
         status.ask_code(turn)
     elif item == "privacy":
@@ -155,6 +160,9 @@ def _on_message(turn: Turn, inbound: Inbound) -> None:
         turn.state.lang = parse.language
     if text.startswith("/") and _command(turn, inbound, text):
         return
+    if learn.wants_unsubscribe(text):  # before commands: "band karo digest" is not a cancel
+        _unsubscribe(turn)
+        return
     intent = parse.intent.name
     short = len(text.split()) <= COMMAND_MAX_WORDS
     if intent in COMMAND_INTENTS and short and parse.intent.confidence >= CONFIDENT:
@@ -174,7 +182,7 @@ def _on_message(turn: Turn, inbound: Inbound) -> None:
         if named:
             _set_language(turn, named)
             return
-    if intent == "emergency":
+    if info.is_emergency(turn, text):
         if step in report.STEPS:
             turn.state.draft["urgent"] = True
             info.emergency(turn, offer_buttons=False)
@@ -192,8 +200,21 @@ def _on_message(turn: Turn, inbound: Inbound) -> None:
         report.on_text(turn, inbound, text)
     elif step == "status.code":
         status.on_text(turn, text)
+    elif step in family.STEPS and family.on_text(turn, text):
+        return
     else:
-        _route(turn, inbound, text)
+        _route(turn, inbound, text)  # a question instead of an answer leaves the callback steps
+
+
+def _unsubscribe(turn: Turn) -> None:
+    """Stop the digest, then carry on with the step in progress (or the menu)."""
+    step = turn.state.step
+    learn.unsubscribe(turn)
+    if step in FREE_TEXT_STEPS:
+        prompt_current(turn)
+    else:
+        turn.state.step = "menu"
+        turn.state.history = []
 
 
 COMMANDS = ("start", "report", "status", "help", "language", "privacy", "cancel", "menu")
@@ -249,6 +270,35 @@ def wants_forgetting(text: str) -> bool:
     return any(phrase in folded for phrase in FORGET_PHRASES)
 
 
+def _topic(turn: Turn, text: str, intent: str) -> bool:
+    """Family guidance, a Learn card, helplines or the digest: their own words first, then the intent.
+
+    The keyword checks keep these answers working whatever the classifier makes of the message.
+    """
+    sure = turn.parse.intent.confidence >= CONFIDENT
+    if family.wants_callback(text):
+        family.offer_callback(turn)
+    elif learn.wants_subscribe(text):
+        learn.offer_digest(turn)
+    elif learn.wants_helplines(text):
+        learn.show_helplines(turn)
+    elif turn.state.step == "family" and family.topic_for(turn, text) is not None:
+        family.on_free_text(turn, text)
+    elif intent == "family_help" and sure:
+        family.on_free_text(turn, text)
+    elif intent in ("counter_narrative", "report_content") and sure:
+        learn.on_text(turn, text)
+    elif learn.card_for(turn, text) is not None:
+        learn.on_text(turn, text)
+    elif intent == "family_help" or family.topic_for(turn, text) or family.mentions_relative(text):
+        family.on_free_text(turn, text)
+    elif intent == "counter_narrative":
+        learn.on_text(turn, text)
+    else:
+        return False
+    return True
+
+
 def _route(turn: Turn, inbound: Inbound, text: str) -> None:
     """Outside a flow, a typed message goes where its intent points."""
     intent = turn.parse.intent
@@ -265,12 +315,16 @@ def _route(turn: Turn, inbound: Inbound, text: str) -> None:
         codes = turn.parse.values("reference")
         if any(status.answer(turn, code) for code in codes):
             return
-    if intent.name == "report_content" or inbound.attachments or inbound.links:
+    if inbound.attachments or inbound.links:
         report.start(turn, inbound)
-    elif intent.name == "family_help":
-        info.family(turn)
-    elif intent.name == "counter_narrative":
-        info.learn(turn)
+    elif learn.wants_numbers(inbound):
+        learn.show_numbers(turn)
+    elif intent.name == "report_content" and not learn.asks_to_learn(turn, text):
+        report.start(turn, inbound)
+    elif intent.name == "privacy" and intent.confidence >= CONFIDENT:
+        info.privacy(turn)
+    elif _topic(turn, text, intent.name):
+        return
     elif intent.name == "privacy":
         info.privacy(turn)
     elif first_contact:

@@ -98,7 +98,39 @@ class ForgetMe:
     """Effect: delete contact, conversation state, subscriptions and the link to past reports."""
 
 
-Effect = SubmitReport | KeepContact | ForgetMe
+@dataclass(frozen=True, slots=True)
+class RequestSupport:
+    """Effect: a family asked for a counsellor's callback; its own queue, never a report."""
+
+    code: str
+    language: str
+    topic: str
+    note: str  # what the family chose (time, topics read); never free text, never a relative's name
+    phone: str | None = field(default=None, repr=False)  # as typed; sealed before storage, never logged
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    """Effect: send the weekly digest to this conversation, in `language`."""
+
+    language: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    """Effect: stop the weekly digest for this conversation."""
+
+
+Effect = SubmitReport | KeepContact | ForgetMe | RequestSupport | Subscribe | Unsubscribe
+
+
+@dataclass(frozen=True, slots=True)
+class MonthNumbers:
+    """This month's public figures: reports received, pages referred, pages still monitored."""
+
+    received: int
+    referred: int
+    monitored: int
 
 
 @dataclass
@@ -130,6 +162,8 @@ class Context:
     reports: Mapping[str, str | None] = field(default_factory=dict)  # code -> case status, None if unknown
     known_links: frozenset[str] = frozenset()  # canonical links that already have a case
     retention_days: int = 180
+    may_report: bool = True  # False when this citizen reached the reports-per-hour or per-day limit
+    numbers: MonthNumbers | None = None  # this month's figures, looked up only when the turn may show them
 
 
 @dataclass(frozen=True, slots=True)

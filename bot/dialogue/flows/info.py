@@ -1,12 +1,46 @@
-"""Welcome, language, menu and the informational answers: learn, family, privacy, help, emergency."""
+"""Welcome, language, menu and the short answers: privacy (with forget-me), help, emergency.
+
+Learn and family guidance live in learn.py and family.py.
+"""
 
 from __future__ import annotations
 
+from bot.dialogue.flows import words
 from bot.dialogue.turn import Turn
 from bot.dialogue.types import Button, ForgetMe
 
-LEARN_CARDS = ("paigham", "recruiters", "propaganda")
-FAMILY_TOPICS = ("signs", "talk", "professional", "emergency")
+# Someone's life is in danger now; matched on normalised words, so they must be unmistakable.
+EMERGENCY_PHRASES = (
+    "life is in danger",
+    "lives are in danger",
+    "someone is in danger",
+    "in danger right now",
+    "going to attack",
+    "about to attack",
+    "attack is happening",
+    "going to blow",
+    "bomb blast",
+    "has a bomb",
+    "jaan khatre",
+    "jan khatre",
+    "jaan ko khatra",
+    "hamla hone wala",
+    "hamla karne wala",
+    "hamla ho raha",
+    "dhamaka hone wala",
+    "dhamaka ho gaya",
+    "firing ho rahi",
+    "جان خطرے",
+    "جان کو خطرہ",
+    "حملہ ہونے والا",
+    "حملہ کرنے والا",
+    "حملہ ہو رہا",
+    "دھماکا ہونے والا",
+    "دھماکہ ہونے والا",
+    "دھماکا ہو گیا",
+    "دھماکہ ہو گیا",
+    "فائرنگ ہو رہی",
+)
 
 
 def language_buttons(turn: Turn) -> list[Button]:
@@ -33,29 +67,10 @@ def menu(turn: Turn, key: str = "menu.prompt") -> None:
     turn.say(key, *turn.menu_buttons())
 
 
-def learn(turn: Turn) -> None:
-    turn.goto("learn")
-    turn.say("learn.intro", *[turn.button(f"learn:{c}") for c in LEARN_CARDS], turn.button("nav:menu"))
-
-
-def learn_card(turn: Turn, card: str) -> None:
-    others = [turn.button(f"learn:{c}") for c in LEARN_CARDS if c != card]
-    turn.say(f"learn.{card}", *others, turn.button("menu:family"), turn.button("nav:menu"))
-
-
-def family(turn: Turn) -> None:
-    turn.goto("family")
-    turn.say("family.intro", *[turn.button(f"family:{t}") for t in FAMILY_TOPICS], turn.button("nav:menu"))
-
-
-def family_topic(turn: Turn, topic: str) -> None:
-    others = [turn.button(f"family:{t}") for t in FAMILY_TOPICS if t != topic]
-    turn.say(f"family.{topic}", *others, turn.button("nav:menu"))
-
-
 def privacy(turn: Turn) -> None:
     turn.goto("privacy")
     turn.say("privacy.summary")
+    turn.say("privacy.family")
     turn.say(
         "privacy.retention",
         turn.button("forget:ask"),
@@ -81,8 +96,14 @@ def forget(turn: Turn, confirmed: bool) -> None:
 
 
 def help_(turn: Turn) -> None:
-    turn.say("help.text", *turn.menu_buttons())
+    """What the bot does, with the menu, the helplines and this month's numbers."""
+    turn.say("help.text", *turn.menu_buttons(), turn.button("info:helplines"), turn.button("info:numbers"))
     turn.state.step = "menu"
+
+
+def is_emergency(turn: Turn, text: str) -> bool:
+    """The classifier's emergency, or one of a few unmistakable phrases in any of our languages."""
+    return turn.parse.intent.name == "emergency" or words.any_of(text, EMERGENCY_PHRASES)
 
 
 def emergency(turn: Turn, offer_buttons: bool = True) -> None:

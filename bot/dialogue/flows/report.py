@@ -178,12 +178,15 @@ def _category_from_text(turn: Turn, text: str) -> str | None:
         labels = {turn.catalog.text(f"categories.{code}", lang).casefold() for lang in LANGUAGES}
         if folded in labels or folded == code:
             return code
-    if folded.isdigit() and 1 <= int(folded) <= len(CATEGORIES):
+    if folded.isdecimal() and folded.isascii() and 1 <= int(folded) <= len(CATEGORIES):
         return CATEGORIES[int(folded) - 1]
     return None
 
 
 def _submit(turn: Turn) -> None:
+    if not turn.context.may_report:
+        turn.say("report.quota", turn.button("confirm:submit"), *turn.nav())
+        return
     draft = turn.state.draft
     code = turn.context.new_code
     first = _links(turn)[:1]

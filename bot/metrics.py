@@ -1,0 +1,39 @@
+"""Prometheus metrics: counters and a latency histogram kept in process, queue gauges read at scrape time."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+MESSAGES_IN = Counter("raabta_messages_in", "Messages received, by channel", ["channel"], registry=REGISTRY)
+MESSAGES_OUT = Counter("raabta_messages_out", "Replies sent, by channel", ["channel"], registry=REGISTRY)
+REFUSED = Counter(
+    "raabta_messages_refused",
+    "Messages not handled (flood, block, database down)",
+    ["channel", "reason"],
+    registry=REGISTRY,
+)
+HANDLING = Histogram(
+    "raabta_handling_seconds",
+    "Time to handle one message, from receipt to committed replies",
+    ["channel"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+    registry=REGISTRY,
+)
+REPORTS = Counter("raabta_reports", "Reports stored, by channel", ["channel"], registry=REGISTRY)
+SEND_FAILURES = Counter(
+    "raabta_send_failures",
+    "Notification deliveries that did not succeed",
+    ["channel", "outcome"],
+    registry=REGISTRY,
+)
+CASES = Gauge("raabta_cases", "Cases by status", ["status"], registry=REGISTRY)
+OUTBOX = Gauge("raabta_outbox_pending", "Notifications waiting in the outbox", registry=REGISTRY)
+
+
+def render(cases_by_status: dict[str, int], outbox_pending: int) -> bytes:
+    """The exposition text, with the gauges set from the database just now."""
+    for status in ("new", "in_review", "referred", "escalated", "monitoring", "no_action", "merged"):
+        CASES.labels(status).set(cases_by_status.get(status, 0))
+    OUTBOX.set(outbox_pending)
+    return generate_latest(REGISTRY)

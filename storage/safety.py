@@ -1,0 +1,134 @@
+"""Abuse limits and retention: blocks after floods, report counts per reporter, and the purge job."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import DBAPIError
+
+from storage import audit
+from storage.repository import Storage, StorageUnavailable, utcnow
+from storage.schema import blocks, contacts, conversations, outbox, processed_events, reports
+
+
+@dataclass(frozen=True, slots=True)
+class Purged:
+    contacts: int
+    conversations: int
+    processed_events: int
+    outbox: int
+
+
+class Safety:
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    async def is_blocked(self, reporter_id: str) -> bool:
+        try:
+            async with self.storage.reader.connect() as conn:
+                found = await conn.scalar(
+                    select(blocks.c.id).where(
+                        blocks.c.reporter_id == reporter_id, blocks.c.lifted_at.is_(None)
+                    )
+                )
+        except (DBAPIError, OSError) as exc:
+            raise StorageUnavailable(type(exc).__name__) from exc
+        return found is not None
+
+    async def block(self, reporter_id: str, reason: str) -> None:
+        now = utcnow()
+        async with self.storage.writer.begin() as conn:
+            await conn.execute(
+                blocks.insert().values(reporter_id=reporter_id, reason=reason[:200], blocked_at=now)
+            )
+            await audit.append(
+                conn,
+                now,
+                "system",
+                "reporter.blocked",
+                f"reporter:{reporter_id[:12]}",
+                {"reason": reason[:200]},
+            )
+
+    async def lift(self, block_id: int, actor: str) -> bool:
+        now = utcnow()
+        async with self.storage.writer.begin() as conn:
+            row = (
+                await conn.execute(
+                    update(blocks)
+                    .where(blocks.c.id == block_id, blocks.c.lifted_at.is_(None))
+                    .values(lifted_at=now, lifted_by=actor)
+                    .returning(blocks.c.reporter_id)
+                )
+            ).first()
+            if row is not None:
+                await audit.append(
+                    conn, now, actor, "reporter.unblocked", f"reporter:{row.reporter_id[:12]}", {}
+                )
+        return row is not None
+
+    async def active_blocks(self) -> list[dict[str, Any]]:
+        """Blocks in force; reporters appear only as a short pseudonym prefix."""
+        async with self.storage.reader.connect() as conn:
+            rows = (
+                await conn.execute(select(blocks).where(blocks.c.lifted_at.is_(None)).order_by(blocks.c.id))
+            ).all()
+        return [
+            {
+                "id": r.id,
+                "reporter": r.reporter_id[:12],
+                "reason": r.reason,
+                "blocked_at": audit.as_utc(r.blocked_at).isoformat(),
+            }
+            for r in rows
+        ]
+
+    async def reports_since(self, reporter_id: str, hours: float) -> int:
+        async with self.storage.reader.connect() as conn:
+            return int(
+                await conn.scalar(
+                    select(func.count()).where(
+                        reports.c.reporter_id == reporter_id,
+                        reports.c.created_at >= utcnow() - timedelta(hours=hours),
+                    )
+                )
+                or 0
+            )
+
+    async def purge(self, retention_days: int) -> Purged:
+        """Delete contacts, conversation state, event records and notifications older than retention."""
+        cutoff = utcnow() - timedelta(days=retention_days)
+        async with self.storage.writer.begin() as conn:
+            gone_contacts = await conn.execute(delete(contacts).where(contacts.c.created_at < cutoff))
+            gone_conversations = await conn.execute(
+                delete(conversations).where(conversations.c.updated_at < cutoff)
+            )
+            gone_events = await conn.execute(
+                delete(processed_events).where(processed_events.c.created_at < cutoff)
+            )
+            gone_outbox = await conn.execute(delete(outbox).where(outbox.c.created_at < cutoff))
+            result = Purged(
+                gone_contacts.rowcount,
+                gone_conversations.rowcount,
+                gone_events.rowcount,
+                gone_outbox.rowcount,
+            )
+            if any((result.contacts, result.conversations, result.processed_events, result.outbox)):
+                await audit.append(
+                    conn,
+                    utcnow(),
+                    "system",
+                    "retention.purged",
+                    "retention",
+                    {
+                        "days": retention_days,
+                        "contacts": result.contacts,
+                        "conversations": result.conversations,
+                        "processed_events": result.processed_events,
+                        "outbox": result.outbox,
+                    },
+                )
+        return result

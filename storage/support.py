@@ -1,0 +1,219 @@
+"""Families' callback requests (the counsellors' queue) and weekly-digest subscriptions.
+
+The `*_in` functions run inside `Storage.commit_turn`'s transaction, so a request or a subscription is
+stored together with the turn that made it, or not at all. Phone numbers arrive sealed and stay sealed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage import audit
+from storage.records import NewSupportRequest
+from storage.schema import cases, outbox, reports, subscriptions, support_requests
+
+if TYPE_CHECKING:
+    from storage.repository import Storage
+
+DIGEST_KIND = "digest"
+COUNSELLOR_KIND = "counsellor"
+PER_SECOND = 25  # digests handed to the channels a second (Telegram allows about 30 to many chats)
+PAKISTAN = timezone(timedelta(hours=5))
+REFERRED = ("referred", "escalated")  # "pages referred": to the platform or to investigators
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+async def add_request_in(conn: AsyncConnection, request: NewSupportRequest, now: datetime) -> bool:
+    """Queue a callback request; False when its code is already used by a report or a request."""
+    for column in (reports.c.code, support_requests.c.code):
+        if await conn.scalar(select(column).where(column == request.code)) is not None:
+            return False
+    await conn.execute(
+        support_requests.insert().values(
+            code=request.code,
+            language=request.language,
+            topic=request.topic,
+            note=request.note,
+            phone=request.phone,
+            status="new",
+            created_at=now,
+            conversation_id=request.conversation_id,
+            channel=request.channel,
+        )
+    )
+    return True
+
+
+async def subscribe_in(
+    conn: AsyncConnection, conversation_id: str, channel: str, language: str, now: datetime
+) -> None:
+    """One digest per conversation and channel: subscribing in another language moves it there."""
+    mine = (subscriptions.c.conversation_id == conversation_id) & (subscriptions.c.channel == channel)
+    await conn.execute(delete(subscriptions).where(mine, subscriptions.c.language != language))
+    if await conn.scalar(select(subscriptions.c.id).where(mine)) is None:
+        await conn.execute(
+            subscriptions.insert().values(
+                conversation_id=conversation_id, channel=channel, language=language, created_at=now
+            )
+        )
+
+
+async def unsubscribe_in(conn: AsyncConnection, conversation_id: str, channel: str) -> None:
+    """Stop the digest here, including a digest queued but not delivered yet."""
+    await conn.execute(
+        delete(subscriptions).where(
+            subscriptions.c.conversation_id == conversation_id, subscriptions.c.channel == channel
+        )
+    )
+    await conn.execute(
+        delete(outbox).where(
+            outbox.c.conversation_id == conversation_id,
+            outbox.c.channel == channel,
+            outbox.c.kind == DIGEST_KIND,
+            outbox.c.status == "pending",
+        )
+    )
+
+
+async def forget_in(conn: AsyncConnection, conversation_id: str) -> None:
+    """ "Forget me": subscriptions go; callback requests stay for counsellors without phone or chat link."""
+    await conn.execute(delete(subscriptions).where(subscriptions.c.conversation_id == conversation_id))
+    await conn.execute(
+        update(support_requests)
+        .where(support_requests.c.conversation_id == conversation_id)
+        .values(phone=None, conversation_id=None, channel=None)
+    )
+
+
+async def reply_to_request(storage: Storage, code: str, text: str, by: str) -> bool:
+    """Queue a counsellor's message to the family that asked, in their chat; False if there is no chat link.
+
+    For the console and API to call; the request moves to in_progress and the reply is audited.
+    """
+    now = utcnow()
+    async with storage.writer.begin() as conn:
+        row = (
+            await conn.execute(
+                select(support_requests.c.id, support_requests.c.conversation_id, support_requests.c.channel)
+                .where(support_requests.c.code == code)
+                .limit(1)
+            )
+        ).first()
+        if row is None or row.conversation_id is None or row.channel is None:
+            return False
+        await conn.execute(
+            outbox.insert().values(
+                conversation_id=row.conversation_id,
+                channel=row.channel,
+                kind=COUNSELLOR_KIND,
+                payload={"text": text, "buttons": []},
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+        await conn.execute(
+            update(support_requests)
+            .where(support_requests.c.id == row.id)
+            .values(status="in_progress", handled_by=by, handled_at=now)
+        )
+        await audit.append(conn, now, by, "support.replied", f"support:{row.id}", {"length": len(text)})
+    return True
+
+
+def iso_week(day: date) -> str:
+    """The ISO week of `day`, as "2026-W03"."""
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+async def queue_digest(
+    storage: Storage, week: str, render: Callable[[str], dict[str, Any]], batch: int = 500
+) -> int:
+    """Queue this week's digest once for every subscriber not sent it this week; how many were queued.
+
+    Idempotent: each subscription is marked with the week in the same transaction as its outbox row, so a
+    second run (or a concurrent one) queues nothing twice. Sends are spread at PER_SECOND a second.
+    """
+    payloads: dict[str, dict[str, Any]] = {}
+    queued = 0
+    due = (subscriptions.c.last_week.is_(None)) | (subscriptions.c.last_week != week)
+    while True:
+        now = utcnow()
+        async with storage.writer.begin() as conn:
+            rows = (
+                await conn.execute(
+                    select(
+                        subscriptions.c.id,
+                        subscriptions.c.conversation_id,
+                        subscriptions.c.channel,
+                        subscriptions.c.language,
+                    )
+                    .where(due)
+                    .order_by(subscriptions.c.id)
+                    .limit(batch)
+                )
+            ).all()
+            for row in rows:
+                claimed = await conn.execute(
+                    update(subscriptions)
+                    .where(subscriptions.c.id == row.id, due)
+                    .values(last_week=week)
+                    .returning(subscriptions.c.id)
+                )
+                if claimed.first() is None:
+                    continue
+                payload = payloads.setdefault(row.language, render(row.language))
+                await conn.execute(
+                    outbox.insert().values(
+                        conversation_id=row.conversation_id,
+                        channel=row.channel,
+                        kind=DIGEST_KIND,
+                        payload=payload,
+                        status="pending",
+                        attempts=0,
+                        next_attempt_at=now + timedelta(seconds=queued // PER_SECOND),
+                        created_at=now,
+                    )
+                )
+                queued += 1
+        if len(rows) < batch:
+            return queued
+
+
+async def subscriber_count(storage: Storage) -> int:
+    async with storage.reader.connect() as conn:
+        return int(await conn.scalar(select(func.count()).select_from(subscriptions)) or 0)
+
+
+def month_start(now: datetime) -> datetime:
+    """The start of `now`'s month in Pakistan time (UTC+5, no daylight saving), in UTC."""
+    local = now.astimezone(PAKISTAN).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return local.astimezone(UTC)
+
+
+async def month_numbers(storage: Storage, now: datetime | None = None) -> tuple[int, int, int]:
+    """This month: (reports received, pages referred for action, pages still monitored)."""
+    start = month_start(now or utcnow())
+    async with storage.reader.connect() as conn:
+        received = await conn.scalar(
+            select(func.count()).select_from(reports).where(reports.c.created_at >= start)
+        )
+        referred = await conn.scalar(
+            select(func.count())
+            .select_from(cases)
+            .where(cases.c.status.in_(REFERRED), cases.c.decided_at >= start)
+        )
+        monitored = await conn.scalar(
+            select(func.count()).select_from(cases).where(cases.c.status == "monitoring")
+        )
+    return int(received or 0), int(referred or 0), int(monitored or 0)

@@ -1,0 +1,85 @@
+"""A PostgreSQL outage under load: citizens are asked to try again, nothing acknowledged is lost, and
+service resumes by itself. The outage is a TCP proxy between the app and the shared test server, cut and
+restored, so the server itself keeps running for other tests."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+from bot.app import create_app
+from bot.config import Settings
+from responses import catalog
+from storage.repository import Storage
+from tests.tcp_proxy import Proxy
+from tests.test_webchat import API, CODE
+
+pytestmark = pytest.mark.postgres
+
+
+async def test_citizens_ride_out_a_database_outage(settings: Settings, db_url: str) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("the outage is staged on PostgreSQL")
+    url = make_url(db_url)
+    proxy = Proxy(url.host or "127.0.0.1", url.port or 5432)
+    await proxy.start()
+    proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    storage = Storage(proxied)
+    await storage.upgrade()
+    app = create_app(settings.model_copy(update={"database_url": proxied}), storage)
+    unavailable = catalog().text("common.unavailable", "en")
+    acknowledged: list[str] = []
+    asked_again = 0
+
+    async def citizen(http: httpx.AsyncClient, n: int) -> None:
+        nonlocal asked_again
+        session = uuid.uuid4().hex
+        steps = (
+            {"text": "/start"},
+            {"choice": "lang:en"},
+            {"choice": "menu:report"},
+            {"text": f"https://t.me/outage_{n}"},
+            {"choice": "cat:other"},
+            {"text": "seen during the outage"},
+            {"choice": "danger:no"},
+            {"choice": "evidence:done"},
+            {"choice": "confirm:submit"},
+        )
+        for step in steps:
+            message = {"session": session, "id": uuid.uuid4().hex, **step}
+            for _ in range(400):
+                response = await http.post(API, json=message)
+                if response.status_code == 200:
+                    break
+                assert response.status_code == 503
+                assert response.json()["messages"][0]["text"] == unavailable
+                asked_again += 1
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("service did not resume")
+        code = CODE.search(response.json()["messages"][0]["text"])
+        assert code
+        acknowledged.append(code.group(1))
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://o") as http:
+        load = [asyncio.create_task(citizen(http, n)) for n in range(6)]
+        await asyncio.sleep(0.3)
+        proxy.cut()
+        await asyncio.sleep(3)
+        proxy.restore()
+        await asyncio.wait_for(asyncio.gather(*load), timeout=60)
+        health = await http.get("/healthz")
+        assert health.status_code == 200
+    await storage.close()
+    await proxy.stop()
+
+    assert asked_again > 0, "the outage was not felt"
+    check = Storage(db_url)
+    try:
+        assert sorted(await check.report_codes()) == sorted(acknowledged)
+    finally:
+        await check.close()
