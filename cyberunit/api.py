@@ -31,6 +31,7 @@ from storage.tokens import Principal, Tokens
 
 CASE_ROLES = ("analyst", "supervisor")
 MAX_BODY = 64 * 1024
+INT32 = 2**31  # ids and counts must fit the database's integer columns
 Handler = Callable[[Request, Principal], Awaitable[Response]]
 
 schemas = SchemaGenerator(
@@ -54,9 +55,12 @@ def _int(value: str | None, name: str, default: int | None = None) -> int:
             raise QueueError(400, f"{name} is required")
         return default
     try:
-        return int(value)
+        number = int(value)
     except ValueError as exc:
         raise QueueError(400, f"{name} must be a whole number") from exc
+    if not -INT32 <= number < INT32:
+        raise QueueError(400, f"{name} is out of range")
+    return number
 
 
 def _when(value: str | None, name: str) -> datetime | None:
@@ -224,7 +228,9 @@ def routes(storage: Storage) -> list[Route]:
         if agency is not None and not isinstance(agency, str):
             raise QueueError(400, "agency must be a string")
         merge_into = body.get("merge_into")
-        if merge_into is not None and not isinstance(merge_into, int):
+        if merge_into is not None and (
+            isinstance(merge_into, bool) or not isinstance(merge_into, int) or not 0 < merge_into < INT32
+        ):
             raise QueueError(400, "merge_into must be a case id")
         result = await queue.decide(
             case_id(request),

@@ -413,3 +413,22 @@ def test_csv_cells_never_run_as_formulas() -> None:
         [{"id": 1, "canonical_url": '=HYPERLINK("http://evil")', "categories": ["a", "b"]}]
     ).decode()
     assert "'=HYPERLINK" in text and ",a;b," in text
+
+
+async def test_ids_beyond_the_database_integer_are_refused(
+    client: httpx.AsyncClient, storage: Storage, tokens: dict[str, str]
+) -> None:
+    analyst = auth(tokens["analyst"])
+    assert (await client.get(f"{API}/cases/{2**31}", headers=analyst)).status_code == 400
+    assert (await client.get(f"{API}/cases?limit={2**40}", headers=analyst)).status_code == 400
+    assert (
+        await client.get(f"{API}/audit?after={2**31}", headers=auth(tokens["supervisor"]))
+    ).status_code == 400
+    await add_report(storage, "https://t.me/int_range")
+    [case] = (await client.post(API + "/queue/claim", headers=analyst, json={})).json()["items"]
+    huge = await client.post(
+        f"{API}/cases/{case['id']}/decision",
+        headers=analyst,
+        json={"status": "merged", "note": "x", "merge_into": 2**31},
+    )
+    assert huge.status_code == 400
