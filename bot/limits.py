@@ -32,6 +32,7 @@ class FloodGuard:
         self._messages: dict[str, deque[float]] = {}
         self._floods: dict[str, deque[float]] = {}
         self._flooding: set[str] = set()  # over the limit in the current minute: count the flood once
+        self._pruned = clock()
 
     def check(self, who: str) -> Verdict:
         now = self.clock()
@@ -53,5 +54,7 @@ class FloodGuard:
         return Verdict.BLOCK if len(floods) >= self.limits.floods_before_block else Verdict.SLOW_DOWN
 
     def _prune(self, now: float) -> None:
-        if len(self._messages) > 50_000:
+        """Forget citizens quiet for a minute: once a minute (else memory grows with every new citizen)."""
+        if len(self._messages) > 50_000 or now - self._pruned >= 60:
             self._messages = {k: v for k, v in self._messages.items() if v and v[-1] > now - 60}
+            self._pruned = now

@@ -282,13 +282,9 @@ def _topic(turn: Turn, text: str, intent: str) -> bool:
         learn.offer_digest(turn)
     elif learn.wants_helplines(text):
         learn.show_helplines(turn)
-    elif turn.state.step == "family" and family.topic_for(turn, text) is not None:
+    elif (turn.state.step == "family" and family.topic_for(turn, text)) or (intent == "family_help" and sure):
         family.on_free_text(turn, text)
-    elif intent == "family_help" and sure:
-        family.on_free_text(turn, text)
-    elif intent in ("counter_narrative", "report_content") and sure:
-        learn.on_text(turn, text)
-    elif learn.card_for(turn, text) is not None:
+    elif (intent in ("counter_narrative", "report_content") and sure) or learn.card_for(turn, text):
         learn.on_text(turn, text)
     elif intent == "family_help" or family.topic_for(turn, text) or family.mentions_relative(text):
         family.on_free_text(turn, text)
