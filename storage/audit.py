@@ -40,22 +40,42 @@ async def append(
     conn: AsyncConnection, at: datetime, actor: str, action: str, subject: str, detail: dict[str, Any]
 ) -> None:
     """Append one event inside the caller's transaction."""
+    await append_many(conn, at, actor, action, [(subject, detail)])
+
+
+async def append_many(
+    conn: AsyncConnection, at: datetime, actor: str, action: str, events: list[tuple[str, dict[str, Any]]]
+) -> None:
+    """Append events (subject, detail) of one action, chained in order, in one INSERT.
+
+    On PostgreSQL an advisory lock held to the end of the transaction serialises appends; the head is read
+    in a statement after the lock's, because under READ COMMITTED a statement sees what was committed when
+    it started. Call it last in a transaction, so the lock is held only for the head read, the INSERT and
+    the COMMIT.
+    """
+    if not events:
+        return
     if conn.dialect.name == "postgresql":
         await conn.execute(text(f"SELECT pg_advisory_xact_lock({_LOCK})"))
     prev = (
         await conn.scalar(select(audit_events.c.hash).order_by(audit_events.c.id.desc()).limit(1)) or GENESIS
     )
-    await conn.execute(
-        audit_events.insert().values(
-            at=at,
-            actor=actor,
-            action=action,
-            subject=subject,
-            detail=detail,
-            prev_hash=prev,
-            hash=chain_hash(prev, at, actor, action, subject, detail),
+    rows = []
+    for subject, detail in events:
+        digest = chain_hash(prev, at, actor, action, subject, detail)
+        rows.append(
+            {
+                "at": at,
+                "actor": actor,
+                "action": action,
+                "subject": subject,
+                "detail": detail,
+                "prev_hash": prev,
+                "hash": digest,
+            }
         )
-    )
+        prev = digest
+    await conn.execute(audit_events.insert(), rows)
 
 
 async def first_broken(conn: AsyncConnection) -> int | None:

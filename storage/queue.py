@@ -14,13 +14,22 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, or_, select, update
+from sqlalchemy import Select, and_, exists, func, or_, select, union_all, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import audit
-from storage.repository import Storage, StorageUnavailable, utcnow
-from storage.schema import audit_events, case_notes, cases, contacts, evidence, outbox, reports
+from storage.repository import FILE_KINDS, Storage, StorageUnavailable, utcnow
+from storage.schema import (
+    audit_events,
+    case_notes,
+    cases,
+    contacts,
+    evidence,
+    evidence_files,
+    outbox,
+    reports,
+)
 
 DECISIONS = ("referred", "escalated", "monitoring", "no_action", "merged")
 OPEN = ("new", "in_review")
@@ -35,6 +44,50 @@ MAX_NOTE = 2_000
 MAX_LIMIT = 200
 DEFAULT_LEASE = 15 * 60
 MAX_LEASE = 4 * 3600
+
+
+# The claim order; storage.schema's ix_cases_claim serves it after `status = 'new'`.
+CLAIM_ORDER = (cases.c.urgent.desc(), cases.c.priority.desc(), cases.c.first_seen.asc(), cases.c.id.asc())
+
+
+def claimable(now: datetime, limit: int, locking: bool) -> Select[tuple[int]]:
+    """The ids of the next `limit` cases to claim, without sorting every open case.
+
+    Two arms, each walking an index in order and stopping after `limit` rows: expired leases, longest
+    expired first (ix_cases_lease; usually none, since the reaper returns them to `new` every 30 s), and
+    new cases in claim order (ix_cases_claim); then the two merged in claim order and cut to `limit`. With
+    `locking` (PostgreSQL) each arm takes its rows FOR UPDATE SKIP LOCKED, so concurrent claimers pass each
+    other's rows by; the losing arm's rows (at most `limit`) stay locked, unused, until the COMMIT.
+    """
+    cols = (cases.c.id, cases.c.urgent, cases.c.priority, cases.c.first_seen)
+    expired = (
+        select(*cols)
+        .where(cases.c.status == "in_review", cases.c.lease_until < now)
+        .order_by(cases.c.lease_until, *CLAIM_ORDER)
+        .limit(limit)
+    )
+    fresh = select(*cols).where(cases.c.status == "new").order_by(*CLAIM_ORDER).limit(limit)
+    arms = []
+    for name, arm in (("expired", expired), ("fresh", fresh)):
+        if locking:
+            arm = arm.with_for_update(skip_locked=True)
+        arms.append(select(arm.cte(name)))
+    both = union_all(*arms).subquery("claimable")
+    order = (both.c.urgent.desc(), both.c.priority.desc(), both.c.first_seen.asc(), both.c.id.asc())
+    return select(both.c.id).order_by(*order).limit(limit)
+
+
+def kept_copy(stored_at: datetime | None, purged_at: datetime | None) -> dict[str, Any] | None:
+    """The server's copy of an evidence file: when stored, and when the retention purge removed it."""
+    if stored_at is None:
+        return None  # never downloaded (downloads off, or not a file)
+    stored = audit.as_utc(stored_at)
+    removed = audit.as_utc(purged_at) if purged_at is not None else None
+    return {
+        "stored_at": stored.isoformat(),
+        "removed_at": removed.isoformat() if removed is not None else None,
+        "days_kept": (removed - stored).days if removed is not None else None,
+    }
 
 
 class QueueError(Exception):
@@ -193,8 +246,17 @@ class Queue:
                         evidence.c.value,
                         evidence.c.platform,
                         evidence.c.fingerprint,
+                        evidence.c.sha256,
+                        evidence_files.c.stored_at,
+                        evidence_files.c.purged_at,
                     )
                     .join(reports, reports.c.id == evidence.c.report_id)
+                    .outerjoin(
+                        evidence_files,
+                        evidence.c.kind.in_(FILE_KINDS)
+                        & (evidence_files.c.channel == reports.c.channel)
+                        & (evidence_files.c.name == evidence.c.fingerprint),
+                    )
                     .where(reports.c.case_id == case_id)
                     .order_by(evidence.c.id)
                 )
@@ -218,7 +280,14 @@ class Queue:
         by_report: dict[int, list[dict[str, Any]]] = {}
         for e in evidence_rows:
             by_report.setdefault(e.report_id, []).append(
-                {"kind": e.kind, "value": e.value, "platform": e.platform, "fingerprint": e.fingerprint}
+                {
+                    "kind": e.kind,
+                    "value": e.value,
+                    "platform": e.platform,
+                    "fingerprint": e.fingerprint,
+                    "sha256": e.sha256,
+                    "copy": kept_copy(e.stored_at, e.purged_at),
+                }
             )
         item = case_item(row)
         item["reports"] = [
@@ -259,34 +328,22 @@ class Queue:
         if not 60 <= lease_seconds <= MAX_LEASE:
             raise QueueError(400, f"lease_seconds must be between 60 and {MAX_LEASE}")
         now = utcnow()
-        claimable = or_(
-            cases.c.status == "new", and_(cases.c.status == "in_review", cases.c.lease_until < now)
-        )
-        query = (
-            select(cases.c.id)
-            .where(claimable)
-            .order_by(
-                cases.c.urgent.desc(), cases.c.priority.desc(), cases.c.first_seen.asc(), cases.c.id.asc()
-            )
-            .limit(limit)
-        )
-        if self.storage.dialect == "postgresql":
-            query = query.with_for_update(skip_locked=True)
+        query = claimable(now, limit, locking=self.storage.dialect == "postgresql")
+        values = {
+            "status": "in_review",
+            "assignee": assignee,
+            "lease_until": now + timedelta(seconds=lease_seconds),
+            "updated_at": now,
+        }
         async with self._write() as conn:
             ids = list((await conn.scalars(query)).all())
             if not ids:
                 return []
-            until = now + timedelta(seconds=lease_seconds)
-            await conn.execute(
-                update(cases)
-                .where(cases.c.id.in_(ids))
-                .values(status="in_review", assignee=assignee, lease_until=until, updated_at=now)
-            )
-            for case_id in ids:
-                await audit.append(
-                    conn, now, assignee, "case.claimed", f"case:{case_id}", {"lease_seconds": lease_seconds}
-                )
-            rows = (await conn.execute(select(cases).where(cases.c.id.in_(ids)))).all()
+            claim = update(cases).where(cases.c.id.in_(ids)).values(**values).returning(*cases.c)
+            rows = (await conn.execute(claim)).all()
+            detail = {"lease_seconds": lease_seconds}
+            events = [(f"case:{case_id}", detail) for case_id in ids]
+            await audit.append_many(conn, now, assignee, "case.claimed", events)
         order = {case_id: i for i, case_id in enumerate(ids)}
         return sorted((case_item(r) for r in rows), key=lambda c: order[c["id"]])
 
@@ -357,8 +414,8 @@ class Queue:
                     .where(cases.c.id.in_(expired))
                     .values(status="new", assignee=None, lease_until=None, updated_at=now)
                 )
-                for case_id in expired:
-                    await audit.append(conn, now, "system", "case.lease_expired", f"case:{case_id}", {})
+                events = [(f"case:{case_id}", {}) for case_id in expired]
+                await audit.append_many(conn, now, "system", "case.lease_expired", events)
         return len(expired)
 
     # --- decisions -------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -84,6 +85,17 @@ cases = Table(
     Column("merged_into", Integer),
     Column("decided_at", DateTime(timezone=True)),
     Index("ix_cases_status_priority", "status", "priority"),
+    Index("ix_cases_lease", "status", "lease_until"),
+)
+# The claim order (storage.queue.ORDER) after `status = 'new'`: a claim reads the first unlocked rows of
+# this index instead of sorting every open case; ix_cases_lease finds expired leases the same way.
+Index(
+    "ix_cases_claim",
+    cases.c.status,
+    cases.c.urgent.desc(),
+    cases.c.priority.desc(),
+    cases.c.first_seen,
+    cases.c.id,
 )
 
 reports = Table(
@@ -110,8 +122,23 @@ evidence = Table(
     Column("value", Text, nullable=False),  # canonical url, @handle, file id, or forwarded text
     Column("raw", Text),  # the link as the citizen wrote it
     Column("platform", String(16)),
-    Column("fingerprint", String(128)),
+    Column("fingerprint", String(128), index=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("sha256", String(64)),  # of a downloaded photo or document; kept after the copy is purged
+)
+
+# Copies of evidence files kept under `<data_dir>/evidence/<channel>/<name>` (name: the evidence
+# fingerprint, Telegram's file_unique_id). The retention purge deletes the copy (a screenshot may show
+# people) and sets purged_at; the row and its sha256 stay, so the evidence still names the exact file.
+evidence_files = Table(
+    "evidence_files",
+    metadata,
+    Column("channel", String(16), primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("stored_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("purged_at", DateTime(timezone=True)),
 )
 
 processed_events = Table(
