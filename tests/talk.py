@@ -16,11 +16,21 @@ class Talk:
         self.effects: list[Effect] = []
 
     def send(
-        self, text: str | None = None, choice: str | None = None, attachments: tuple[Attachment, ...] = ()
+        self,
+        text: str | None = None,
+        choice: str | None = None,
+        attachments: tuple[Attachment, ...] = (),
+        unsupported: str | None = None,
     ) -> Outcome:
         self.count += 1
         inbound = Inbound(
-            "test", "user-1", str(self.count), text=text, choice=choice, attachments=attachments
+            "test",
+            "user-1",
+            str(self.count),
+            text=text,
+            choice=choice,
+            attachments=attachments,
+            unsupported=unsupported,
         )
         outcome = handle(
             inbound, parse(text or ""), self.state, Context(f"TEST-{self.count:04d}", self.reports)

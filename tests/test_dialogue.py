@@ -9,8 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.dialogue import Attachment, Context, Inbound, KeepContact, State, SubmitReport, handle
-from bot.dialogue.engine import FREE_TEXT_STEPS
-from bot.dialogue.types import CATEGORIES, MAX_TEXT
+from bot.dialogue.engine import FREE_TEXT_STEPS, REPORT_EMERGENCY_FLOOR
+from bot.dialogue.flows import report as report_flow
+from bot.dialogue.types import CATEGORIES, MAX_EVIDENCE, MAX_TEXT, UNSUPPORTED_KINDS
 from nlu import parse
 from responses import catalog
 from tests.talk import Talk
@@ -195,6 +196,21 @@ def test_an_emergency_typed_mid_report_is_answered_and_kept_as_the_description()
     assert talk.step == "report.evidence"  # the danger question is already answered
 
 
+def test_a_description_that_only_sounds_like_an_emergency_leaves_the_danger_question_to_the_citizen() -> None:
+    talk = Talk()
+    talk.send("/start")
+    talk.press("lang:en")
+    talk.press("menu:report")
+    talk.send("https://facebook.com/x.page")
+    talk.press("cat:propaganda")
+    unsure = parse("the man in this photo").intent
+    assert unsure.name == "emergency" and unsure.confidence < REPORT_EMERGENCY_FLOOR
+    talk.send("the man in this photo")
+    assert catalog().text("emergency.now", "en") not in talk.said
+    assert not talk.state.draft["urgent"]
+    assert talk.step == "report.danger"
+
+
 def test_an_emergency_outside_a_report_gets_directions_at_once() -> None:
     talk = Talk()
     talk.send("/start")
@@ -345,6 +361,8 @@ EVENTS = st.one_of(
     ),
     st.builds(lambda c: ("offered", c), st.integers(0, 20)),
     st.just(("text", "https://facebook.com/page1")),
+    st.builds(lambda n, t: ("photo", (n, t)), st.integers(0, 12), st.text(max_size=30) | st.none()),
+    st.builds(lambda k: ("unsupported", k), st.sampled_from([*UNSUPPORTED_KINDS, "x"])),
 )
 
 
@@ -368,6 +386,11 @@ def test_any_sequence_of_events_keeps_a_valid_state(events: list[tuple[str, obje
             talk.send(str(value))
         elif kind == "choice":
             talk.send(choice=str(value))
+        elif kind == "photo":
+            n, caption = value  # type: ignore[misc]
+            talk.send(caption, attachments=photo(n))
+        elif kind == "unsupported":
+            talk.send(unsupported=str(value))
         elif talk.state.offered:
             offered = talk.state.offered
             talk.send(choice=offered[int(str(value)) % len(offered)])
@@ -386,6 +409,7 @@ def test_any_sequence_of_events_keeps_a_valid_state(events: list[tuple[str, obje
             assert "links" in talk.state.draft
     for report in talk.submitted:
         assert isinstance(report, SubmitReport) and report.category in CATEGORIES
+        assert len(report.evidence) <= MAX_EVIDENCE
 
 
 @pytest.mark.parametrize(("answer", "kept"), [("updates:yes", True), ("updates:no", False)])
@@ -462,3 +486,188 @@ def test_links_supplied_by_the_channel_start_and_feed_a_report() -> None:
             "platform": "telegram",
         }
     ]
+
+
+# --- evidence at every step; messages we cannot use ---------------------------------------------------
+
+
+def photo(n: int) -> tuple[Attachment, ...]:
+    return (Attachment("photo", f"file-{n}", f"uniq-{n}"),)
+
+
+def at_step(step: str) -> Talk:
+    """A report walked to the confirmation, then back to `step`."""
+    talk = Talk()
+    full_report(talk)
+    while talk.step != step:
+        talk.press("nav:back")
+    return talk
+
+
+@pytest.mark.parametrize("step", ["report.category", "report.danger", "report.confirm"])
+def test_a_screenshot_at_a_button_step_is_kept_and_the_question_asked_again(step: str) -> None:
+    talk = at_step(step)
+    offered = list(talk.state.offered)
+    question = talk.last.replies[-1].text
+    talk.send(attachments=photo(1))
+    assert talk.step == step
+    assert talk.last.replies[0].text == catalog().text("report.evidence_kept", "en", count=1)
+    assert talk.state.offered == offered
+    if step == "report.confirm":  # the summary again, with the new count
+        assert catalog().text("report.summary_evidence", "en", count=1) in talk.last.replies[-1].text
+    else:
+        assert talk.last.replies[-1].text == question
+    talk.send(attachments=photo(1))  # the same file again: still one
+    assert talk.state.draft["evidence"] == [{"kind": "photo", "ref": "file-1", "fingerprint": "uniq-1"}]
+    while talk.step != "report.confirm":
+        talk.press(next(c for c in talk.state.offered if not c.startswith("nav:")))
+    talk.press("confirm:submit")
+    assert [a.fingerprint for a in talk.submitted[0].evidence] == ["uniq-1"]
+
+
+def test_an_album_sent_as_the_link_keeps_every_photo() -> None:
+    talk = Talk()
+    talk.send("/start")
+    talk.press("lang:ur-Latn")
+    talk.press("menu:report")
+    talk.send(attachments=photo(1))  # the album's first photo answers "link or screenshot?"
+    assert talk.step == "report.category"
+    assert talk.last.replies[0].text == catalog().text("report.evidence_kept", "ur-Latn", count=1)
+    talk.send(attachments=photo(2))
+    talk.send(attachments=photo(3))
+    assert talk.step == "report.category"
+    assert talk.said == "\n".join(
+        [
+            catalog().text("report.evidence_kept", "ur-Latn", count=3),
+            catalog().text("report.ask_category", "ur-Latn"),
+        ]
+    )
+    assert len(talk.state.draft["evidence"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("step", "caption", "moved_to"),
+    [
+        ("report.category", catalog().text("categories.propaganda", "en"), "report.description"),
+        ("report.category", catalog().text("categories.propaganda", "ur"), "report.description"),
+        ("report.category", "  RECRUITING ", "report.description"),
+        ("report.category", "propaganda", "report.category"),  # a code name, not a label
+        ("report.category", "recruiting posts", "report.category"),
+        ("report.category", "3", "report.category"),  # typed alone, a number picks; as a caption, not
+        ("report.category", "cancel", "report.category"),
+        ("report.category", "back", "report.category"),
+        ("report.danger", "No", "report.evidence"),
+        ("report.danger", "nahi", "report.evidence"),
+        ("report.danger", "their latest post", "report.danger"),
+        ("report.confirm", "one more of their posts", "report.confirm"),
+    ],
+)
+def test_a_caption_answers_only_when_it_is_a_button(step: str, caption: str, moved_to: str) -> None:
+    talk = at_step(step)
+    talk.send(caption, attachments=photo(7))
+    assert talk.step == moved_to
+    assert talk.state.draft["evidence"][-1]["ref"] == "file-7"
+    assert not talk.submitted
+    notes = talk.state.draft.get("notes", [])
+    assert notes == ([] if moved_to != step else [" ".join(caption.split())])
+
+
+def test_a_caption_that_was_no_answer_is_kept_with_the_description() -> None:
+    talk = at_step("report.category")
+    talk.send("their page, see the flag at facebook.com/x", attachments=photo(1))
+    talk.send("thanks", attachments=photo(2))  # small talk is not a note
+    talk.press("cat:propaganda")
+    talk.send("They recruit boys")
+    talk.press("danger:no")
+    talk.press("evidence:done")
+    talk.press("confirm:submit")
+    [report] = talk.submitted
+    assert report.description == "They recruit boys\ntheir page, see the flag at"
+
+
+def test_a_screenshot_at_the_description_step_is_kept_and_its_caption_is_the_description() -> None:
+    talk = Talk()
+    talk.send("/start")
+    talk.press("lang:en")
+    talk.press("menu:report")
+    talk.press("link:none")
+    talk.press("cat:financing")
+    assert "desc:skip" not in talk.state.offered  # no link and no evidence yet: words are needed
+    talk.send(attachments=photo(1))
+    assert talk.step == "report.description"
+    assert "desc:skip" in talk.state.offered  # now there is evidence
+    talk.send("Asking for donations to buy weapons", attachments=photo(2))
+    assert talk.step == "report.danger"
+    assert talk.state.draft["description"] == "Asking for donations to buy weapons"
+    assert len(talk.state.draft["evidence"]) == 2
+
+
+def test_the_cap_on_evidence_is_kept_and_said() -> None:
+    talk = at_step("report.evidence")
+    for n in range(MAX_EVIDENCE):
+        talk.send(attachments=photo(n))
+    talk.send(attachments=photo(99))
+    assert talk.step == "report.evidence"
+    assert talk.said == catalog().text("report.evidence_full", "en", limit=MAX_EVIDENCE)
+    assert "evidence:done" in talk.state.offered
+    while talk.step != "report.category":
+        talk.press("nav:back")
+    talk.send(attachments=photo(100))
+    assert talk.step == "report.category"
+    assert talk.last.replies[0].text == catalog().text("report.evidence_full", "en", limit=MAX_EVIDENCE)
+    assert "cat:propaganda" in talk.state.offered
+    assert len(talk.state.draft["evidence"]) == MAX_EVIDENCE
+
+
+def to_updates(talk: Talk) -> None:
+    full_report(talk)
+    talk.press("confirm:submit")
+
+
+@pytest.mark.parametrize("kind", [*UNSUPPORTED_KINDS, "hologram"])
+@pytest.mark.parametrize("step", [*report_flow.STEPS, "menu", "status.code", "updates", "family"])
+def test_a_message_we_cannot_use_is_answered_and_changes_nothing(kind: str, step: str) -> None:
+    talk = Talk()
+    if step == "updates":
+        to_updates(talk)
+    elif step in report_flow.STEPS:
+        talk = at_step(step) if step != "report.link" else at_link()
+    else:
+        talk.send("/start")
+        talk.press("lang:ur")
+        if step != "menu":
+            talk.press({"status.code": "menu:status", "family": "menu:family"}[step])
+    before = copy.deepcopy(talk.state)
+    buttons = talk.last.replies[-1].buttons
+    talk.send(unsupported=kind)
+    assert talk.state == before
+    named = kind if kind in UNSUPPORTED_KINDS else "other"
+    lang = talk.state.lang or "en"
+    assert talk.last.replies[0].text == " ".join(
+        [catalog().text(f"common.unsupported_{named}", lang), catalog().text("common.we_take", lang)]
+    )
+    assert talk.last.replies[-1].buttons == buttons  # the current question again, with its buttons
+    assert not talk.last.effects
+
+
+def at_link() -> Talk:
+    talk = Talk()
+    talk.send("/start")
+    talk.press("lang:en")
+    talk.press("menu:report")
+    return talk
+
+
+def test_the_words_that_came_with_something_we_cannot_use_are_still_read() -> None:
+    talk = at_link()
+    talk.send("this channel t.me/some_channel", unsupported="video")  # a video with a caption
+    assert talk.last.replies[0].text.startswith(catalog().text("common.unsupported_video", "en"))
+    assert talk.step == "report.category"
+    assert talk.state.draft["links"][0]["canonical"] == "https://t.me/some_channel"
+
+
+def test_a_first_message_we_cannot_use_asks_for_the_language() -> None:
+    talk = Talk()
+    talk.send(unsupported="sticker")
+    assert talk.last.replies[0].text.startswith(catalog().text("common.unsupported_sticker", "en"))
+    assert talk.state.offered == ["lang:en", "lang:ur", "lang:ur-Latn"]

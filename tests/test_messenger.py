@@ -164,6 +164,10 @@ class Citizen:
         mid, ts = self._next()
         return await self._send(attachment_body(self.psid, mid, ts, fixture_name))
 
+    async def send_attachments(self, attachments: list[dict[str, Any]]) -> list[Call]:
+        mid, ts = self._next()
+        return await self._send(message_body(self.psid, mid, ts, attachments=attachments))
+
     async def postback(self, payload: str, title: str = "Get Started") -> list[Call]:
         mid, ts = self._next()
         return await self._send(postback_body(self.psid, mid, ts, payload, title))
@@ -468,8 +472,18 @@ async def test_events_we_do_not_handle_are_acknowledged_and_ignored(page: Page, 
     assert await page.processed() == 0
 
 
-@pytest.mark.parametrize("name", ["attachment_without_url", "sticker", "unsupported_attachment"])
-async def test_attachments_we_cannot_keep_are_answered_not_stored_as_evidence(page: Page, name: str) -> None:
+def unsupported_answer(kind: str, lang: str = "en") -> str:
+    texts = catalog()
+    return texts.text(f"common.unsupported_{kind}", lang) + " " + texts.text("common.we_take", lang)
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [("attachment_without_url", "other"), ("sticker", "sticker"), ("unsupported_attachment", "location")],
+)
+async def test_attachments_we_cannot_keep_are_answered_not_stored_as_evidence(
+    page: Page, name: str, kind: str
+) -> None:
     citizen = Citizen(page, PSID_A)
     await citizen.postback("GET_STARTED")
     await citizen.tap("lang:en")
@@ -478,10 +492,65 @@ async def test_attachments_we_cannot_keep_are_answered_not_stored_as_evidence(pa
     attachments = fixture(name)["entry"][0]["messaging"][0]["message"]["attachments"]
     citizen.seen = len(citizen.received)
     await page.deliver(message_body(PSID_A, mid, ts, attachments=attachments))
-    assert citizen.said.startswith(catalog().text("common.empty", "en"))
+    assert citizen.received[citizen.seen].text == unsupported_answer(kind)
     pseudonym = page.pipeline.pseudonyms.of("messenger", PSID_A)
     state = (await page.pipeline.storage.load_conversation(pseudonym)).state
     assert state["step"] == "report.link" and not state["draft"]["evidence"]
+
+
+CDN = "https://cdn.fbsbx.com/v/t59.2708-21/471234567_1122334455_n"
+
+
+@pytest.mark.parametrize(
+    ("attachment", "kind"),
+    [
+        ({"type": "audio", "payload": {"url": f"{CDN}.mp4/audioclip-1736000200.mp4?_nc_cat=1"}}, "audio"),
+        ({"type": "video", "payload": {"url": f"{CDN}.mp4/video-1736000200.mp4?_nc_cat=1"}}, "video"),
+        ({"type": "file", "payload": {"url": f"{CDN}.docx/notes.docx?_nc_cat=1"}}, "file"),
+    ],
+)
+async def test_audio_video_and_other_files_are_answered_and_the_report_still_finishes(
+    page: Page, attachment: dict[str, Any], kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    citizen = Citizen(page, PSID_A)
+    await citizen.postback("GET_STARTED")
+    await citizen.tap("lang:en")
+    await citizen.tap("menu:report")
+    pseudonym = page.pipeline.pseudonyms.of("messenger", PSID_A)
+    before = (await page.pipeline.storage.load_conversation(pseudonym)).state
+    await citizen.send_attachments([attachment])
+    assert [c.text for c in citizen.received[citizen.seen :]] == [
+        unsupported_answer(kind),
+        catalog().text("report.ask_link", "en"),
+    ]
+    assert citizen.last.payloads == ["link:none", "nav:back", "nav:cancel"]
+    assert (await page.pipeline.storage.load_conversation(pseudonym)).state == before
+    await citizen.say("facebook.com/Bad.Page")
+    await citizen.tap("cat:propaganda")
+    await citizen.tap("desc:skip")
+    await citizen.tap("danger:no")
+    await citizen.attach("image")
+    await citizen.tap("evidence:done")
+    await citizen.tap("confirm:submit")
+    match = CODE.search(citizen.said)
+    assert match, citizen.said
+    evidence = await page.pipeline.storage.evidence_of(match.group(1))
+    assert [e["kind"] for e in evidence] == ["link", "photo"]
+    for record in caplog.records:  # counted by kind; the URL is never logged
+        assert "fbsbx" not in record.getMessage() + json.dumps(getattr(record, "fields", {}), default=str)
+
+
+async def test_a_pdf_file_is_kept_as_evidence(page: Page) -> None:
+    citizen = Citizen(page, PSID_A)
+    await citizen.postback("GET_STARTED")
+    await citizen.tap("lang:en")
+    await citizen.tap("menu:report")
+    await citizen.send_attachments([{"type": "file", "payload": {"url": f"{CDN}.pdf/report.pdf?_nc_cat=1"}}])
+    assert catalog().text("report.evidence_kept", "en", count=1) in citizen.said
+    pseudonym = page.pipeline.pseudonyms.of("messenger", PSID_A)
+    state = (await page.pipeline.storage.load_conversation(pseudonym)).state
+    assert [e["kind"] for e in state["draft"]["evidence"]] == ["document"]
 
 
 async def test_a_quick_reply_payload_we_never_issued_is_read_as_what_the_citizen_saw(page: Page) -> None:

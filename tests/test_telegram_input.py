@@ -133,18 +133,122 @@ async def finish(citizen: Citizen) -> str:
     return match.group(1)
 
 
+def unsupported_answer(kind: str, lang: str = "en") -> str:
+    """What the engine says first about a message kind we cannot use."""
+    texts = catalog()
+    return texts.text(f"common.unsupported_{kind}", lang) + " " + texts.text("common.we_take", lang)
+
+
 @pytest.mark.parametrize(
-    "name", ["sticker", "voice", "location", "photo_no_sizes", "document_zip", "document_huge"]
+    ("name", "kind"),
+    [
+        ("sticker", "sticker"),
+        ("voice", "audio"),
+        ("location", "location"),
+        ("photo_no_sizes", "other"),
+        ("document_zip", "file"),
+        ("document_huge", "file_too_large"),
+    ],
 )
-async def test_kinds_we_cannot_use_get_a_polite_answer_and_the_report_goes_on(hook: Hook, name: str) -> None:
+async def test_kinds_we_cannot_use_get_a_polite_answer_and_the_report_goes_on(
+    hook: Hook, name: str, kind: str
+) -> None:
     citizen = hook.citizen
     await to_the_evidence_step(citizen)
     await citizen.send_fixture(name)
-    assert citizen.said.startswith(catalog().text("common.empty", "en"))
+    assert citizen.last[0].params["text"] == unsupported_answer(kind)
     assert "evidence:done" in citizen.buttons
     code = await finish(citizen)
     evidence = await hook.storage.evidence_of(code)
     assert [e["kind"] for e in evidence] == ["link"]
+
+
+async def conversation_state(hook: Hook) -> dict[str, Any]:
+    pseudonym = hook.channel.pipeline.pseudonyms.of("telegram", str(hook.citizen.chat_id))
+    state: dict[str, Any] = (await hook.storage.load_conversation(pseudonym)).state
+    return state
+
+
+async def test_a_sticker_and_a_voice_note_at_the_link_step_are_answered_and_change_nothing(
+    hook: Hook, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    citizen = hook.citizen
+    await citizen.say("/start")
+    await citizen.press("lang:en")
+    await citizen.press("menu:report")
+    before = await conversation_state(hook)
+    for name, kind in (("sticker", "sticker"), ("voice", "audio")):
+        await citizen.send_fixture(name)
+        assert [c.params["text"] for c in citizen.last] == [
+            unsupported_answer(kind),
+            catalog().text("report.ask_link", "en"),
+        ]
+        assert citizen.buttons == ["link:none", "nav:back", "nav:cancel"]
+        assert await conversation_state(hook) == before
+    await citizen.say("facebook.com/Bad.Page")
+    await citizen.press("cat:propaganda")
+    await citizen.press("desc:skip")
+    await citizen.press("danger:no")
+    code = await finish(citizen)
+    assert [e["kind"] for e in await hook.storage.evidence_of(code)] == ["link"]
+    ours = [r for r in caplog.records if r.name.startswith("bot.")]
+    assert {"sticker", "voice"} <= {getattr(r, "fields", {}).get("kind") for r in ours}
+    for record in ours:  # the kind is logged, never what was sent
+        logged = record.getMessage() + " " + json.dumps(getattr(record, "fields", {}), default=str)
+        assert "👍" not in logged and "_stk" not in logged and "_voice" not in logged, logged
+
+
+def album_photo(citizen: Citizen, n: int, caption: str | None = None) -> dict[str, Any]:
+    """One photo of an album: Telegram sends each as its own message, sharing a media_group_id."""
+    sizes = [
+        {"file_id": f"AgACAgQAAxkBAAMalbum{n}_{w}", "file_unique_id": f"AQADalbum{n}_{w}", "width": w}
+        | {"height": w}
+        for w in (90, 320, 1280)
+    ]
+    fields: dict[str, Any] = {"photo": sizes, "media_group_id": "13572468013572468"}
+    if caption is not None:
+        fields["caption"] = caption
+    return citizen.update(message=citizen.message(**fields))
+
+
+async def test_an_album_of_three_photos_at_the_category_step_keeps_all_three(hook: Hook) -> None:
+    citizen = hook.citizen
+    texts = catalog()
+    await citizen.say("/start")
+    await citizen.press("lang:en")
+    await citizen.press("menu:report")
+    await citizen.say("https://www.facebook.com/Bad.Page/")
+    assert "cat:propaganda" in citizen.buttons
+    for n in (1, 2, 3):
+        await citizen.send(album_photo(citizen, n, "their posts this week" if n == 1 else None))
+        assert [c.params["text"] for c in citizen.last] == [
+            texts.text("report.evidence_kept", "en", count=n),
+            texts.text("report.ask_category", "en"),
+        ]
+        assert "cat:propaganda" in citizen.buttons and "nav:cancel" in citizen.buttons
+        assert (await conversation_state(hook))["step"] == "report.category"
+    await citizen.press("cat:propaganda")
+    await citizen.press("desc:skip")
+    await citizen.press("danger:no")
+    await citizen.press("evidence:done")
+    assert texts.text("report.summary_evidence", "en", count=3) in citizen.said
+    assert "their posts this week" in citizen.said  # the caption is kept as a note, not taken as an answer
+    code = await finish_from_confirm(citizen)
+    evidence = await hook.storage.evidence_of(code)
+    assert [(e["kind"], e["fingerprint"]) for e in evidence] == [
+        ("link", None),
+        ("photo", "AQADalbum1_1280"),
+        ("photo", "AQADalbum2_1280"),
+        ("photo", "AQADalbum3_1280"),
+    ]
+
+
+async def finish_from_confirm(citizen: Citizen) -> str:
+    await citizen.press("confirm:submit")
+    match = CODE.search(citizen.said)
+    assert match, citizen.said
+    return match.group(1)
 
 
 @pytest.mark.parametrize("name", ["edited_message", "channel_post", "my_chat_member"])

@@ -4,6 +4,10 @@ Shapes follow Meta's webhook reference (messages, messaging_postbacks); see
 ../shared/reference/protocols.md section 4.3. What is not understood is counted by kind and ignored:
 echoes of our own sends, delivery and read receipts, reactions, opt-ins, referrals and kinds Meta adds later.
 Nothing here fetches a URL: attachment and shared URLs are only kept as references.
+
+Evidence: images, and files that are images or PDF (judged by the file name in the URL; a name without
+an extension is kept, as it may be either). Stickers, audio, video, locations, other file types and
+attachments without a URL are named in `Inbound.unsupported`, so the engine tells the citizen what we take.
 """
 
 from __future__ import annotations
@@ -36,7 +40,11 @@ POSTBACKS = {
     "MENU_MAIN": "/menu",
 }
 KIND = re.compile(r"^[a-z_]{1,24}$")  # an attachment type safe to name in a log line
-EVIDENCE_KINDS = {"image": "photo", "video": "document", "file": "document", "audio": "document"}
+EVIDENCE_KINDS = {"image": "photo", "file": "document"}
+# File names we take as evidence, as Telegram does: images and PDF (SVG can carry scripts, so it is not).
+FILE_EXTENSIONS = frozenset({"pdf", "png", "jpg", "jpeg", "gif", "webp", "heic", "heif", "bmp"})
+# Meta's attachment type -> the engine's name for what we cannot use (bot.dialogue.types.UNSUPPORTED_KINDS).
+ENGINE_KINDS = {"audio": "audio", "video": "video", "location": "location", "sticker": "sticker"}
 LINK_KINDS = frozenset({"fallback", "share"})
 IGNORED_KINDS = (
     "delivery",
@@ -157,14 +165,29 @@ def _message(sender: str, message: dict[str, Any], batch: Batch) -> Inbound | No
         return Inbound(CHANNEL, sender, event_id(mid), choice=payload)
     if payload is not None:
         batch.skipped["foreign_quick_reply"] += 1  # not one of ours: read what the citizen saw instead
-    attachments, links = _attachments(_list(message.get("attachments")), batch)
-    return Inbound(CHANNEL, sender, event_id(mid), text=text, attachments=attachments, links=links)
+    attachments, links, refused = _attachments(_list(message.get("attachments")), batch)
+    return Inbound(
+        CHANNEL, sender, event_id(mid), text=text, attachments=attachments, links=links, unsupported=refused
+    )
 
 
-def _attachments(items: list[Any], batch: Batch) -> tuple[tuple[Attachment, ...], tuple[str, ...]]:
-    """Photos and files as evidence, shared links as links; the rest (stickers, no URL) is skipped."""
+def file_taken(url: str) -> bool:
+    """Whether a file attachment is an image or PDF by its name (a name without an extension is taken)."""
+    name = urlsplit(url).path.rsplit("/", 1)[-1]
+    extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    return not extension or extension in FILE_EXTENSIONS
+
+
+def _attachments(
+    items: list[Any], batch: Batch
+) -> tuple[tuple[Attachment, ...], tuple[str, ...], str | None]:
+    """Photos and files as evidence, shared links as links, and the first kind we could not use.
+
+    The rest (stickers, audio, video, other files, no URL) is counted in `batch.skipped` by kind.
+    """
     evidence: list[Attachment] = []
     links: list[str] = []
+    refused: list[str] = []
     for raw in items:
         item = _dict(raw)
         kind = item.get("type")
@@ -172,16 +195,23 @@ def _attachments(items: list[Any], batch: Batch) -> tuple[tuple[Attachment, ...]
         url = _url(payload.get("url")) or _url(item.get("url"))  # older fallbacks put url on the item
         if kind == "image" and payload.get("sticker_id") is not None:
             batch.skipped["sticker"] += 1
+            refused.append("sticker")
         elif not isinstance(kind, str) or not (kind in EVIDENCE_KINDS or kind in LINK_KINDS):
             known = isinstance(kind, str) and KIND.match(kind)
             batch.skipped["attachment_" + (kind if known and isinstance(kind, str) else "other")] += 1
+            refused.append(ENGINE_KINDS.get(kind, "other") if isinstance(kind, str) else "other")
         elif url is None:
             batch.skipped["attachment_without_url"] += 1
+            refused.append("other")
         elif kind in LINK_KINDS:
             links.append(url)
+        elif kind == "file" and not file_taken(url):
+            batch.skipped["attachment_file_type"] += 1
+            refused.append("file")
         else:
             evidence.append(Attachment(EVIDENCE_KINDS[kind], url, fingerprint(url)))
-    return tuple(evidence), tuple(links)
+    named = [k for k in refused if k != "other"] or refused  # the most telling kind, for the answer
+    return tuple(evidence), tuple(links), named[0] if named else None
 
 
 def _postback(sender: str, item: dict[str, Any], batch: Batch) -> Inbound | None:

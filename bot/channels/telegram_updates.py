@@ -3,7 +3,8 @@
 Evidence: photos (largest size, `file_unique_id` as fingerprint), documents (images and PDF within a size
 cap), forwarded posts (`forward_origin`: a channel post becomes its link, other origins keep the text),
 and captions as the citizen's own words (links in them are found by the NLU). Forwarded text is content,
-not an answer, so it never becomes `Inbound.text`.
+not an answer, so it never becomes `Inbound.text`. Kinds we cannot use (stickers, voice notes, GIFs,
+locations, other documents, ...) are named in `Inbound.unsupported`, and the engine answers what we take.
 """
 
 from __future__ import annotations
@@ -45,6 +46,19 @@ UNSUPPORTED = (
     "paid_media",
     "checklist",
 )
+# Telegram's kind -> the engine's name for it (bot.dialogue.types.UNSUPPORTED_KINDS); others are "other".
+ENGINE_KINDS = {
+    "sticker": "sticker",
+    "animation": "gif",
+    "voice": "audio",
+    "audio": "audio",
+    "video": "video",
+    "video_note": "video",
+    "location": "location",
+    "venue": "location",
+    "contact": "contact",
+    "poll": "poll",
+}
 
 
 def text_of(value: object) -> str | None:
@@ -157,6 +171,16 @@ def unsupported_kind(message: Message) -> str | None:
     return None
 
 
+def unsupported_for_engine(message: Message) -> str | None:
+    """What the engine should say we could not use in this message (None when nothing was refused)."""
+    kind = unsupported_kind(message)
+    if kind is None:
+        return "other" if message.photo else None  # a photo without a usable size
+    if kind == "document" and message.document is not None:  # an image or PDF over the cap is too large
+        return "file_too_large" if document_accepted(message.document, 2**63) else "file"
+    return ENGINE_KINDS.get(kind, "other")
+
+
 def message_inbound(message: Message, event_id: str, max_bytes: int) -> Inbound | None:
     """A private message as an `Inbound`; None when there is no one to answer or nothing was said (a pin)."""
     chat = int_of(message.chat.id)
@@ -167,17 +191,20 @@ def message_inbound(message: Message, event_id: str, max_bytes: int) -> Inbound 
     files = file_evidence(message, max_bytes)
     if message.forward_origin is not None:
         forwarded = forward_evidence(message.forward_origin, words)
+        usable = files + forwarded.attachments
+        refused = None if usable or forwarded.links else unsupported_for_engine(message) or "other"
         return Inbound(
-            CHANNEL, user, event_id, attachments=files + forwarded.attachments, links=forwarded.links
+            CHANNEL, user, event_id, attachments=usable, links=forwarded.links, unsupported=refused
         )
     if files:
         return Inbound(CHANNEL, user, event_id, text=words, attachments=files)
-    if words is not None:
-        return Inbound(CHANNEL, user, event_id, text=words)
+    refused = unsupported_for_engine(message)
+    if words is not None:  # a caption on a video, say: its words are still read
+        return Inbound(CHANNEL, user, event_id, text=words, unsupported=refused)
     if message.pinned_message is not None:
         return None  # the citizen pinned a message: nothing was said to us
     # Nothing we can use (a sticker, a voice note, a photo with no sizes): the engine answers politely.
-    return Inbound(CHANNEL, user, event_id)
+    return Inbound(CHANNEL, user, event_id, unsupported=refused or "other")
 
 
 def press_inbound(query: CallbackQuery, event_id: str) -> Inbound | None:

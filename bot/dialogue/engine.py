@@ -6,7 +6,7 @@ import copy
 
 from bot.dialogue.flows import family, info, learn, report, status
 from bot.dialogue.turn import GLOBAL_CHOICES, MENU, Turn
-from bot.dialogue.types import MAX_TEXT, Context, Inbound, Outcome, State
+from bot.dialogue.types import MAX_TEXT, UNSUPPORTED_KINDS, Context, Inbound, Outcome, State
 from nlu.normalize import normalize
 from nlu.types import Parse
 from responses import LANGUAGES, Catalog, catalog
@@ -15,6 +15,7 @@ FREE_TEXT_STEPS = frozenset({*report.STEPS, "status.code", *family.STEPS})
 COMMAND_INTENTS = frozenset({"cancel", "back", "change_language"})
 COMMAND_MAX_WORDS = 4
 CONFIDENT = 0.45
+REPORT_EMERGENCY_FLOOR = 0.6
 
 
 def handle(
@@ -48,6 +49,8 @@ def prompt_current(turn: Turn) -> None:
         info.privacy(turn)
     elif step == "forget":
         info.ask_forget(turn)
+    elif step == "updates":
+        report.ask_updates(turn)
     else:
         info.menu(turn)
 
@@ -144,11 +147,25 @@ def _language_named(text: str) -> str | None:
     return names.get(folded)
 
 
+def _unsupported(turn: Turn, kind: str) -> None:
+    """What we cannot use (a sticker, a voice note, ...) and what we can take, in one short reply."""
+    kind = kind if kind in UNSUPPORTED_KINDS else "other"
+    turn.say_text(turn.t(f"common.unsupported_{kind}") + " " + turn.t("common.we_take"))
+
+
 def _on_message(turn: Turn, inbound: Inbound) -> None:
     text = (inbound.text or "").strip()
     parse = turn.parse
     step = turn.state.step
-    if not text and not inbound.attachments and not inbound.links:
+    usable = bool(text or inbound.attachments or inbound.links)
+    if inbound.unsupported is not None:  # answered once here, whatever the channel
+        if turn.state.lang is None and step == "start" and parse.language in LANGUAGES and text:
+            turn.state.lang = parse.language
+        _unsupported(turn, inbound.unsupported)
+        if not usable:
+            prompt_current(turn)
+            return
+    if not usable:
         turn.say("common.empty")
         prompt_current(turn)
         return
@@ -160,12 +177,14 @@ def _on_message(turn: Turn, inbound: Inbound) -> None:
         turn.state.lang = parse.language
     if text.startswith("/") and _command(turn, inbound, text):
         return
-    if learn.wants_unsubscribe(text):  # before commands: "band karo digest" is not a cancel
+    # A screenshot sent during a report is kept whatever its caption says (report.on_text).
+    evidence = bool(inbound.attachments) and step in report.STEPS
+    if learn.wants_unsubscribe(text) and not evidence:  # before commands: "band karo digest" is no cancel
         _unsubscribe(turn)
         return
     intent = parse.intent.name
     short = len(text.split()) <= COMMAND_MAX_WORDS
-    if intent in COMMAND_INTENTS and short and parse.intent.confidence >= CONFIDENT:
+    if intent in COMMAND_INTENTS and short and parse.intent.confidence >= CONFIDENT and not evidence:
         if intent == "cancel":
             _cancel(turn)
         elif intent == "back":
@@ -182,7 +201,10 @@ def _on_message(turn: Turn, inbound: Inbound) -> None:
         if named:
             _set_language(turn, named)
             return
-    if info.is_emergency(turn, text):
+    # Inside a report a description often names violence ("the man in this photo" scores 0.47): there only
+    # a sure classification or an unmistakable phrase marks the report urgent, since the flow asks
+    # "is anyone in immediate danger?" anyway.
+    if info.is_emergency(turn, text, floor=REPORT_EMERGENCY_FLOOR if step in report.STEPS else 0.0):
         if step in report.STEPS:
             turn.state.draft["urgent"] = True
             info.emergency(turn, offer_buttons=False)

@@ -30,6 +30,19 @@ MAX_TEXT = 4_000  # longest message the engine reads as an answer
 MAX_DESCRIPTION = 1_000
 MAX_LINKS = 10
 MAX_EVIDENCE = 10
+# Kinds of message we cannot use (`Inbound.unsupported`), as the channels name them for the engine.
+UNSUPPORTED_KINDS = (
+    "sticker",
+    "gif",
+    "audio",  # voice notes and audio files
+    "video",  # videos and round video notes
+    "location",
+    "contact",
+    "poll",
+    "file",  # a file type we do not take (only images and PDF are)
+    "file_too_large",
+    "other",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +78,8 @@ class Inbound:
     choice: str | None = None
     attachments: tuple[Attachment, ...] = ()
     links: tuple[str, ...] = ()  # links the channel found (a forwarded channel post, a shared URL)
+    # What the message held that we cannot use (one of UNSUPPORTED_KINDS): a sticker, a voice note, ...
+    unsupported: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

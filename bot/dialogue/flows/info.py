@@ -101,9 +101,13 @@ def help_(turn: Turn) -> None:
     turn.state.step = "menu"
 
 
-def is_emergency(turn: Turn, text: str) -> bool:
-    """The classifier's emergency, or one of a few unmistakable phrases in any of our languages."""
-    return turn.parse.intent.name == "emergency" or words.any_of(text, EMERGENCY_PHRASES)
+def is_emergency(turn: Turn, text: str, floor: float = 0.0) -> bool:
+    """The classifier's emergency (at least `floor` sure), or one of a few unmistakable phrases in any of
+    our languages."""
+    intent = turn.parse.intent
+    return (intent.name == "emergency" and intent.confidence >= floor) or words.any_of(
+        text, EMERGENCY_PHRASES
+    )
 
 
 def emergency(turn: Turn, offer_buttons: bool = True) -> None:

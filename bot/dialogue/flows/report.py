@@ -1,4 +1,10 @@
-"""The report flow: link -> category -> description -> danger -> evidence -> confirm -> reference code."""
+"""The report flow: link -> category -> description -> danger -> evidence -> confirm -> reference code.
+
+Evidence is taken at every step: a screenshot, file, forwarded post or link sent while another question is
+open is kept on the draft (up to MAX_EVIDENCE files), acknowledged, and the same question is asked again.
+Its caption answers a button question only when it is exactly one of the offered buttons' labels; otherwise
+the caption is kept as a note with the description.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +33,7 @@ STEPS = (
     "report.confirm",
 )
 _DONE_INTENTS = frozenset({"affirm", "deny", "thanks", "goodbye"})
+_SMALL_TALK = _DONE_INTENTS | {"greet"}
 
 
 def _links(turn: Turn) -> list[dict[str, str]]:
@@ -86,8 +93,92 @@ def _take_attachments(turn: Turn, inbound: Inbound) -> int:
     for a in inbound.attachments:
         if (a.kind, a.ref) not in known and len(evidence) < MAX_EVIDENCE:
             evidence.append({"kind": a.kind, "ref": a.ref, "fingerprint": a.fingerprint})
+            known.add((a.kind, a.ref))
             added += 1
     return added
+
+
+def _refused(turn: Turn, inbound: Inbound) -> int:
+    """How many of the message's attachments are not on the draft (it already holds MAX_EVIDENCE)."""
+    kept = {(e["kind"], e["ref"]) for e in _evidence(turn)}
+    return len({(a.kind, a.ref) for a in inbound.attachments} - kept)
+
+
+def _note(turn: Turn, inbound: Inbound) -> None:
+    """Keep a caption's own words (its links and @names are taken apart) as a note to the description."""
+    if not inbound.attachments:
+        return
+    words = turn.parse.text
+    for entity in sorted(turn.parse.entities, key=lambda e: e.start, reverse=True):
+        if entity.entity in ("url", "handle") and 0 <= entity.start <= entity.end <= len(words):
+            words = words[: entity.start] + words[entity.end :]
+    words = " ".join(words.split())
+    if turn.parse.intent.name in _SMALL_TALK and len(words.split()) <= 4:
+        return  # "ok", "thanks": nothing to add to the description
+    notes = turn.state.draft.setdefault("notes", [])
+    assert isinstance(notes, list)
+    if any(c.isalnum() for c in words) and words not in notes:
+        notes.append(words[:MAX_DESCRIPTION])
+
+
+def _description(turn: Turn) -> str:
+    """The description with the notes kept from captions, within MAX_DESCRIPTION."""
+    draft = turn.state.draft
+    parts = [str(draft.get("description") or "").strip(), *(str(n) for n in draft.get("notes") or ())]
+    return "\n".join(p for p in parts if p)[:MAX_DESCRIPTION]
+
+
+def _take_evidence(turn: Turn, inbound: Inbound, note: bool = True) -> tuple[int, int]:
+    """Keep the message's links, attachments and caption; (links and files added, files refused)."""
+    added = _take_links(turn, inbound) + _take_attachments(turn, inbound)
+    if note:
+        _note(turn, inbound)
+    return added, _refused(turn, inbound)
+
+
+def _acknowledge(turn: Turn, inbound: Inbound, refused: int) -> None:
+    """Say briefly what was kept (or that no more files fit); the question follows."""
+    if refused:
+        turn.say("report.evidence_full", limit=MAX_EVIDENCE)
+    elif inbound.attachments:
+        turn.say("report.evidence_kept", count=len(_evidence(turn)))
+    else:
+        turn.say("report.link_received", count=_where_count(turn))
+
+
+def _button_named(turn: Turn, text: str) -> str | None:
+    """The offered report button whose label, in any of our languages, is exactly `text` (a caption)."""
+    folded = " ".join(text.split()).casefold()
+    if not folded:
+        return None
+    for choice in turn.state.offered:
+        if choice.startswith("nav:"):
+            continue
+        if choice.startswith("cat:"):
+            key = f"categories.{choice[4:]}"
+        else:
+            key = "buttons." + choice.replace(":", "_").replace("-", "_")
+        if turn.catalog.has(key) and folded in {turn.catalog.text(key, x).casefold() for x in LANGUAGES}:
+            return choice
+    return None
+
+
+def _has_evidence(turn: Turn, inbound: Inbound) -> bool:
+    return bool(inbound.attachments or _found_links(turn, inbound) or turn.parse.values("handle"))
+
+
+def _on_evidence(turn: Turn, inbound: Inbound, text: str) -> None:
+    """Evidence sent while a button question is open: kept and acknowledged, then the question again.
+
+    The step moves only when the caption is exactly the label of one of the buttons on offer.
+    """
+    choice = _button_named(turn, text) if inbound.attachments else None
+    _, refused = _take_evidence(turn, inbound, note=choice is None)
+    _acknowledge(turn, inbound, refused)
+    if choice is not None:
+        on_choice(turn, choice)
+    else:
+        prompt(turn)
 
 
 def start(turn: Turn, inbound: Inbound | None = None) -> None:
@@ -98,9 +189,11 @@ def start(turn: Turn, inbound: Inbound | None = None) -> None:
     if turn.parse.intent.name == "emergency":
         turn.state.draft["urgent"] = True
     found = _take_links(turn, inbound)
-    if inbound is not None:
-        found += _take_attachments(turn, inbound)
-    if found:
+    if inbound is not None and inbound.attachments:
+        _, refused = _take_evidence(turn, inbound)
+        _acknowledge(turn, inbound, refused)
+        _ask_category(turn)
+    elif found:
         turn.say("report.link_received", count=_where_count(turn))
         _ask_category(turn)
     else:
@@ -146,7 +239,7 @@ def _summary(turn: Turn) -> str:
     lines = [turn.t("report.summary_title")]
     lines.append(turn.t("report.summary_where", where=", ".join(where) if where else turn.t("report.none")))
     lines.append(turn.t("report.summary_category", category=turn.t(f"categories.{draft['category']}")))
-    description = str(draft.get("description") or "")
+    description = _description(turn)
     lines.append(turn.t("report.summary_description", description=description or turn.t("report.none")))
     lines.append(turn.t("report.summary_evidence", count=len(_evidence(turn))))
     if draft.get("urgent"):
@@ -195,7 +288,7 @@ def _submit(turn: Turn) -> None:
         SubmitReport(
             code=code,
             category=str(draft["category"]),
-            description=str(draft.get("description") or ""),
+            description=_description(turn),
             urgent=bool(draft.get("urgent")),
             language=turn.lang,
             links=tuple(Link(x["raw"], x["canonical"], x["platform"]) for x in _links(turn)),
@@ -211,6 +304,11 @@ def _submit(turn: Turn) -> None:
     turn.say("report.done", code=code)
     if known:
         turn.say("report.already_known")
+    ask_updates(turn)
+
+
+def ask_updates(turn: Turn) -> None:
+    """After the reference code: would the citizen like updates here?"""
     turn.say("report.ask_updates", turn.button("updates:yes"), turn.button("updates:no"))
 
 
@@ -252,12 +350,19 @@ def on_text(turn: Turn, inbound: Inbound, text: str) -> None:
     draft = turn.state.draft
     intent = turn.parse.intent.name
     if step == "report.link":
-        if _take_links(turn, inbound) + _take_attachments(turn, inbound):
+        links = _take_links(turn, inbound)
+        if inbound.attachments:
+            _, refused = _take_evidence(turn, inbound)
+            _acknowledge(turn, inbound, refused)
+            _ask_category(turn)
+        elif links:
             turn.say("report.link_received", count=_where_count(turn))
             _ask_category(turn)
         else:
             turn.say("report.no_link_found")
             _ask_link(turn)
+    elif step in ("report.category", "report.danger", "report.confirm") and _has_evidence(turn, inbound):
+        _on_evidence(turn, inbound, text)
     elif step == "report.category":
         code = _category_from_text(turn, text)
         if code is None:
@@ -267,17 +372,7 @@ def on_text(turn: Turn, inbound: Inbound, text: str) -> None:
             draft["category"] = code
             _ask_description(turn)
     elif step == "report.description":
-        if len(text) > MAX_DESCRIPTION:
-            turn.say("report.description_too_long", limit=MAX_DESCRIPTION)
-            _ask_description(turn)
-            return
-        _take_links(turn, inbound)
-        _take_attachments(turn, inbound)
-        if not text.strip() and not inbound.attachments and not inbound.links:
-            _ask_description(turn)
-            return
-        draft["description"] = text.strip()
-        _ask_danger(turn)
+        _on_description(turn, inbound, text)
     elif step == "report.danger":
         if intent == "affirm":
             on_choice(turn, "danger:yes")
@@ -287,18 +382,62 @@ def on_text(turn: Turn, inbound: Inbound, text: str) -> None:
             turn.say("report.answer_yes_no")
             _ask_danger(turn)
     elif step == "report.evidence":
-        added = _take_links(turn, inbound) + _take_attachments(turn, inbound)
-        if added:
-            turn.say("report.evidence_added", *[turn.button("evidence:done"), *turn.nav()], count=added)
-        elif intent in _DONE_INTENTS or not text.strip():
-            ask_confirm(turn)
-        else:
-            note = str(draft.get("description") or "")
-            draft["description"] = (note + "\n" + text.strip()).strip()[:MAX_DESCRIPTION]
-            turn.say("report.note_added", turn.button("evidence:done"), *turn.nav())
+        _on_more_evidence(turn, inbound, text)
     elif step == "report.confirm":
         if intent == "affirm":
             _submit(turn)
         else:
             turn.say("report.confirm_hint")
             ask_confirm(turn)
+
+
+def _on_description(turn: Turn, inbound: Inbound, text: str) -> None:
+    """Words describe what was seen; a screenshot without words is kept and the question asked again."""
+    if inbound.attachments:
+        skip = _button_named(turn, text)
+        words = text.strip() if skip is None and len(text) <= MAX_DESCRIPTION else ""
+        _, refused = _take_evidence(turn, inbound, note=False)
+        _acknowledge(turn, inbound, refused)
+        if skip is not None:
+            on_choice(turn, skip)
+        elif words:
+            turn.state.draft["description"] = words
+            _ask_danger(turn)
+        elif text.strip():
+            turn.say("report.description_too_long", limit=MAX_DESCRIPTION)
+            _ask_description(turn)
+        else:
+            _ask_description(turn)
+        return
+    if len(text) > MAX_DESCRIPTION:
+        _take_links(turn, inbound)
+        turn.say("report.description_too_long", limit=MAX_DESCRIPTION)
+        _ask_description(turn)
+        return
+    links = _take_links(turn, inbound)
+    if not text.strip():  # a forwarded post's link is evidence, not a description
+        if links:
+            turn.say("report.link_received", count=_where_count(turn))
+        _ask_description(turn)
+        return
+    turn.state.draft["description"] = text.strip()
+    _ask_danger(turn)
+
+
+def _on_more_evidence(turn: Turn, inbound: Inbound, text: str) -> None:
+    """The evidence step: files and links are added, words become a note, "done" goes to the summary."""
+    buttons = [turn.button("evidence:done"), *turn.nav()]
+    draft = turn.state.draft
+    added, refused = _take_evidence(turn, inbound)
+    if refused:
+        turn.say("report.evidence_full", *buttons, limit=MAX_EVIDENCE)
+    elif added:
+        turn.say("report.evidence_added", *buttons, count=added)
+    elif inbound.attachments or inbound.links:  # sent before: already kept
+        turn.say("report.evidence_kept", *buttons, count=len(_evidence(turn)))
+    elif turn.parse.intent.name in _DONE_INTENTS or not text.strip():
+        ask_confirm(turn)
+    else:
+        note = str(draft.get("description") or "")
+        draft["description"] = (note + "\n" + text.strip()).strip()[:MAX_DESCRIPTION]
+        turn.say("report.note_added", *buttons)
