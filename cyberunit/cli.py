@@ -165,11 +165,13 @@ async def audit_verify(storage: Storage, _args: argparse.Namespace) -> int:
 async def purge(storage: Storage, args: argparse.Namespace) -> int:
     from bot.config import load_settings
 
-    days = args.days or load_settings().retention_days
-    done = await Safety(storage).purge(days)
+    settings = load_settings()
+    days = args.days or settings.retention_days
+    done = await Safety(storage).purge(days, settings.data_dir)
     print(
         f"purged older than {days} days: {done.contacts} contacts, {done.conversations} conversations, "
-        f"{done.processed_events} event records, {done.outbox} notifications"
+        f"{done.processed_events} event records, {done.outbox} notifications, "
+        f"{done.evidence_files} evidence files"
     )
     return 0
 

@@ -286,7 +286,7 @@ class Queue:
                     "platform": e.platform,
                     "fingerprint": e.fingerprint,
                     "sha256": e.sha256,
-                    "copy": kept_copy(e.stored_at, e.purged_at),
+                    "kept_copy": kept_copy(e.stored_at, e.purged_at),
                 }
             )
         item = case_item(row)
@@ -414,7 +414,7 @@ class Queue:
                     .where(cases.c.id.in_(expired))
                     .values(status="new", assignee=None, lease_until=None, updated_at=now)
                 )
-                events = [(f"case:{case_id}", {}) for case_id in expired]
+                events: list[tuple[str, dict[str, Any]]] = [(f"case:{case_id}", {}) for case_id in expired]
                 await audit.append_many(conn, now, "system", "case.lease_expired", events)
         return len(expired)
 
@@ -675,27 +675,17 @@ async def audit_page(storage: Storage, after: int = 0, limit: int = 100) -> list
 
 
 async def support_page(storage: Storage, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-    """Families' callback requests, newest first (counsellors only). Phone numbers stay sealed."""
+    """Families' callback requests, newest first (counsellors only). Phone numbers stay sealed: a counsellor
+    reveals one on purpose (storage.support.reveal_phone), audited."""
     from storage.schema import support_requests
+    from storage.support import request_item
 
     query = select(support_requests).order_by(support_requests.c.id.desc()).limit(limit)
     if status:
         query = query.where(support_requests.c.status == status)
     async with storage.reader.connect() as conn:
         rows = (await conn.execute(query)).all()
-    return [
-        {
-            "id": r.id,
-            "code": r.code,
-            "language": r.language,
-            "topic": r.topic,
-            "note": r.note,
-            "has_phone": r.phone is not None,
-            "status": r.status,
-            "created_at": audit.as_utc(r.created_at).isoformat(),
-        }
-        for r in rows
-    ]
+    return [request_item(r._mapping) for r in rows]
 
 
 # --- read-only helpers for the web console ------------------------------------------------------

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cyberunit.priority import priority
 from storage import audit, migrate, support
-from storage.engine import create_engines
+from storage.engine import SINGLE_STATEMENT, create_engines
 from storage.records import (
     CommitResult,
     CommitStatus,
@@ -32,6 +32,7 @@ from storage.schema import (
     contacts,
     conversations,
     evidence,
+    evidence_files,
     outbox,
     processed_events,
     reporters,
@@ -41,6 +42,7 @@ from storage.schema import (
 BURST_WINDOW = timedelta(hours=1)
 BURST_REPORTS = 5
 NEW_REPORTER_AGE = timedelta(days=1)
+FILE_KINDS = ("photo", "document")  # evidence whose fingerprint names a file a channel may keep a copy of
 
 
 class StorageUnavailable(RuntimeError):
@@ -64,7 +66,7 @@ def case_key(report: NewReport) -> tuple[str, str, str]:
         if item.kind == "link":
             return "canonical_url", item.value, item.platform or "web"
     for item in report.evidence:
-        if item.kind in ("photo", "document") and item.fingerprint:
+        if item.kind in FILE_KINDS and item.fingerprint:
             return "fingerprint", f"file:{item.fingerprint}", "unknown"
     for item in report.evidence:
         if item.kind == "handle":
@@ -81,6 +83,7 @@ class Storage:
         self.writer, self.reader = create_engines(url)
         self.dialect = self.writer.dialect.name
         self.alerts = False  # True when an alert webhook is configured: urgent reports queue an alert
+        self.blocks_generation = 0  # bumped by every block and lift, so in-memory block lists reload
 
     async def close(self) -> None:
         await self.writer.dispose()
@@ -110,6 +113,7 @@ class Storage:
     async def load_conversation(self, conversation_id: str) -> Conversation:
         try:
             async with self.reader.connect() as conn:
+                await conn.execution_options(**{SINGLE_STATEMENT: True})
                 row = (
                     await conn.execute(
                         select(conversations.c.state, conversations.c.version).where(
@@ -248,6 +252,7 @@ class Storage:
             .returning(reports.c.id)
         )
         if report.evidence:
+            hashes = await self._kept_hashes(conn, report)
             await conn.execute(
                 evidence.insert(),
                 [
@@ -259,6 +264,7 @@ class Storage:
                         "platform": e.platform,
                         "fingerprint": e.fingerprint,
                         "created_at": now,
+                        "sha256": hashes.get(e.fingerprint or "") if e.kind in FILE_KINDS else None,
                     }
                     for e in report.evidence
                 ],
@@ -276,6 +282,18 @@ class Storage:
         if report.urgent and self.alerts:
             await self._queue_alert(conn, case_id, now)
         return case_id, existed
+
+    async def _kept_hashes(self, conn: AsyncConnection, report: NewReport) -> dict[str, str]:
+        """The sha256 of each of the report's files that was downloaded already (by file name)."""
+        names = {e.fingerprint for e in report.evidence if e.kind in FILE_KINDS and e.fingerprint}
+        if not names:
+            return {}
+        rows = await conn.execute(
+            select(evidence_files.c.name, evidence_files.c.sha256).where(
+                evidence_files.c.channel == report.channel, evidence_files.c.name.in_(names)
+            )
+        )
+        return {r.name: r.sha256 for r in rows}
 
     async def _flag_burst(self, conn: AsyncConnection, case_id: int, now: datetime) -> None:
         """Mark a case "needs care" when many new reporters pile onto it at once (possible brigading)."""
@@ -459,7 +477,13 @@ class Storage:
     async def evidence_of(self, code: str) -> list[dict[str, Any]]:
         async with self.reader.connect() as conn:
             rows = await conn.execute(
-                select(evidence.c.kind, evidence.c.value, evidence.c.platform, evidence.c.fingerprint)
+                select(
+                    evidence.c.kind,
+                    evidence.c.value,
+                    evidence.c.platform,
+                    evidence.c.fingerprint,
+                    evidence.c.sha256,
+                )
                 .join(reports, reports.c.id == evidence.c.report_id)
                 .where(reports.c.code == code)
                 .order_by(evidence.c.id)

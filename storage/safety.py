@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.exc import DBAPIError
 
 from storage import audit
-from storage.repository import Storage, StorageUnavailable, utcnow
+from storage.evidence_files import KeptFiles
+from storage.repository import Storage, utcnow
 from storage.schema import blocks, contacts, conversations, outbox, processed_events, reports
 
 
@@ -20,23 +21,12 @@ class Purged:
     conversations: int
     processed_events: int
     outbox: int
+    evidence_files: int = 0  # downloaded copies deleted from disk (their sha256 stays)
 
 
 class Safety:
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
-
-    async def is_blocked(self, reporter_id: str) -> bool:
-        try:
-            async with self.storage.reader.connect() as conn:
-                found = await conn.scalar(
-                    select(blocks.c.id).where(
-                        blocks.c.reporter_id == reporter_id, blocks.c.lifted_at.is_(None)
-                    )
-                )
-        except (DBAPIError, OSError) as exc:
-            raise StorageUnavailable(type(exc).__name__) from exc
-        return found is not None
 
     async def block(self, reporter_id: str, reason: str) -> None:
         now = utcnow()
@@ -52,6 +42,7 @@ class Safety:
                 f"reporter:{reporter_id[:12]}",
                 {"reason": reason[:200]},
             )
+        self.storage.blocks_generation += 1
 
     async def lift(self, block_id: int, actor: str) -> bool:
         now = utcnow()
@@ -68,6 +59,7 @@ class Safety:
                 await audit.append(
                     conn, now, actor, "reporter.unblocked", f"reporter:{row.reporter_id[:12]}", {}
                 )
+        self.storage.blocks_generation += 1
         return row is not None
 
     async def active_blocks(self) -> list[dict[str, Any]]:
@@ -98,9 +90,11 @@ class Safety:
                 or 0
             )
 
-    async def purge(self, retention_days: int) -> Purged:
-        """Delete contacts, conversation state, event records and notifications older than retention."""
+    async def purge(self, retention_days: int, data_dir: Path | None = None) -> Purged:
+        """Delete contacts, conversation state, event records and notifications older than retention,
+        and, with `data_dir`, the copies of evidence files downloaded under it before then."""
         cutoff = utcnow() - timedelta(days=retention_days)
+        files = await KeptFiles(self.storage).purge(data_dir, cutoff) if data_dir is not None else 0
         async with self.storage.writer.begin() as conn:
             gone_contacts = await conn.execute(delete(contacts).where(contacts.c.created_at < cutoff))
             gone_conversations = await conn.execute(
@@ -115,8 +109,9 @@ class Safety:
                 gone_conversations.rowcount,
                 gone_events.rowcount,
                 gone_outbox.rowcount,
+                files,
             )
-            if any((result.contacts, result.conversations, result.processed_events, result.outbox)):
+            if any((result.contacts, result.conversations, result.processed_events, result.outbox, files)):
                 await audit.append(
                     conn,
                     utcnow(),
@@ -129,6 +124,7 @@ class Safety:
                         "conversations": result.conversations,
                         "processed_events": result.processed_events,
                         "outbox": result.outbox,
+                        "evidence_files": result.evidence_files,
                     },
                 )
         return result

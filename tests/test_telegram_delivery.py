@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sqlalchemy import select
 
 from bot.app import make_pipeline
 from bot.channels.telegram import TelegramChannel, file_url, setup
@@ -24,6 +25,7 @@ from bot.dialogue.types import CATEGORIES
 from bot.outbox import OutboxWorker
 from responses import HERE, catalog
 from storage.repository import Storage
+from storage.schema import evidence_files
 from tests.conftest import SECRET
 from tests.fakes.telegram_api import Citizen, FakeBotAPI, serving
 from tests.test_telegram import CODE, fast, telegram_settings
@@ -267,7 +269,7 @@ async def test_serve_with_a_bad_token_exits_naming_the_token(tmp_path: Path, api
     assert "999:WRONG" not in err.decode()
 
 
-async def test_evidence_files_are_kept_with_their_sha256_when_switched_on(
+async def test_evidence_files_are_kept_with_their_sha256_in_the_database_when_switched_on(
     settings: Settings, storage: Storage, api: FakeBotAPI
 ) -> None:
     content = b"\x89PNG fake screenshot bytes"
@@ -282,7 +284,10 @@ async def test_evidence_files_are_kept_with_their_sha256_when_switched_on(
         await citizen.send_fixture("document_pdf")  # not on the server: logged, the chat goes on
     kept = settings.data_dir / "evidence" / "telegram"
     assert (kept / "AQADlarge").read_bytes() == content
-    digest = hashlib.sha256(content).hexdigest()
-    assert (kept / "AQADlarge.sha256").read_text() == f"{digest}  AQADlarge\n"
+    assert [p.name for p in kept.iterdir()] == ["AQADlarge"]  # the hash is in the database, not beside
+    async with storage.reader.connect() as conn:
+        [row] = (await conn.execute(select(evidence_files))).all()
+    assert (row.channel, row.name, row.size) == ("telegram", "AQADlarge", len(content))
+    assert row.sha256 == hashlib.sha256(content).hexdigest() and row.purged_at is None
     assert not (kept / "AgADdoc").exists()
     assert api.called("getFile")

@@ -2,9 +2,11 @@
 
 Reports always keep Telegram's file id and `file_unique_id` (the fingerprint). With downloads switched on,
 each photo or document is also fetched through the Bot API, at most RAABTA_TELEGRAM_MAX_FILE_MB, and
-written to `<data_dir>/evidence/telegram/<file_unique_id>` with its sha256 beside it in
-`<file_unique_id>.sha256` (`sha256sum -c` format), so a file can be found from its evidence row and
-checked. Equal files are fetched once. Failures are logged and never stop the conversation.
+written to `<data_dir>/evidence/telegram/<file_unique_id>`; its sha256 goes to the database (table
+`evidence_files`, and the `sha256` of every evidence row naming the file), so a file can be found from
+its evidence row and checked. Equal files are fetched once. The retention purge deletes the copy after
+RAABTA_RETENTION_DAYS (storage.evidence_files); the hash stays. Failures are logged and never stop the
+conversation.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from telegram.error import TelegramError
 
 from bot import logs
 from bot.dialogue import Attachment
+from storage.evidence_files import KeptFiles
+from storage.repository import FILE_KINDS, StorageUnavailable
 
 log = logging.getLogger(__name__)
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
@@ -29,9 +33,10 @@ SAFE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 class EvidenceFiles:
     """Downloads evidence files in the background, a few at a time."""
 
-    def __init__(self, directory: Path, max_bytes: int, parallel: int = 4) -> None:
+    def __init__(self, directory: Path, max_bytes: int, kept: KeptFiles, parallel: int = 4) -> None:
         self.directory = directory
         self.max_bytes = max_bytes
+        self.kept = kept
         self._slots = asyncio.Semaphore(parallel)
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -42,11 +47,7 @@ class EvidenceFiles:
         """Start downloading the photos and documents among `attachments` that are not kept yet."""
         for item in attachments:
             name = item.fingerprint or ""
-            if (
-                item.kind in ("photo", "document")
-                and SAFE_NAME.match(name)
-                and not self.path_of(name).exists()
-            ):
+            if item.kind in FILE_KINDS and SAFE_NAME.match(name) and not self.path_of(name).exists():
                 task = asyncio.create_task(self._download(bot, item.ref, name))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
@@ -71,13 +72,16 @@ class EvidenceFiles:
                 logs.event(log, "telegram_file_skipped", reason="too_large")
                 return
             digest = hashlib.sha256(data).hexdigest()
-            await asyncio.to_thread(self._write, unique_id, data, digest)
+            await asyncio.to_thread(self._write, unique_id, data)
+            try:
+                await self.kept.record("telegram", unique_id, digest, len(data))
+            except StorageUnavailable:  # the next retention purge finds the file and records it
+                logs.event(log, "telegram_file_unrecorded")
             logs.event(log, "telegram_file_kept", bytes=len(data))
 
-    def _write(self, unique_id: str, data: bytes, digest: str) -> None:
+    def _write(self, unique_id: str, data: bytes) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         target = self.path_of(unique_id)
         partial = target.with_name(target.name + ".part")
         partial.write_bytes(data)
         os.replace(partial, target)
-        target.with_name(target.name + ".sha256").write_text(f"{digest}  {unique_id}\n")
