@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -48,12 +49,12 @@ async def reap_leases(storage: Storage, interval: float = 30.0) -> None:
         await asyncio.sleep(interval)
 
 
-async def purge_daily(storage: Storage, days: int, interval: float = 3600.0) -> None:
-    """Delete what is past retention, every `interval` seconds."""
+async def purge_daily(storage: Storage, days: int, data_dir: Path, interval: float = 3600.0) -> None:
+    """Delete what is past retention (evidence files kept under `data_dir` too), every `interval` seconds."""
     safety = Safety(storage)
     while True:
         try:
-            done = await safety.purge(days)
+            done = await safety.purge(days, data_dir)
             logs.event(
                 log,
                 "retention_purge",
@@ -61,6 +62,7 @@ async def purge_daily(storage: Storage, days: int, interval: float = 3600.0) -> 
                 conversations=done.conversations,
                 processed_events=done.processed_events,
                 outbox=done.outbox,
+                evidence_files=done.evidence_files,
             )
         except StorageUnavailable:
             log.warning("purge_storage_unavailable")
@@ -119,7 +121,7 @@ def create_app(settings: Settings, storage: Storage | None = None) -> Starlette:
         )
         tasks = [
             asyncio.create_task(reap_leases(store)),
-            asyncio.create_task(purge_daily(store, settings.retention_days)),
+            asyncio.create_task(purge_daily(store, settings.retention_days, settings.data_dir)),
         ]
         if senders:
             tasks.append(asyncio.create_task(worker.run_forever()))
@@ -160,8 +162,8 @@ def create_app(settings: Settings, storage: Storage | None = None) -> Starlette:
             Route("/healthz", healthz),
             Route("/metrics", prometheus),
             *webchat.routes(pipeline, settings.webchat_ip_limit),
-            *api.routes(store),
-            *console.routes(store, settings),
+            *api.routes(store, pipeline.box),
+            *console.routes(store, settings, pipeline.box),
             *(route for channel in channels for route in channel.routes),
         ],
         lifespan=lifespan,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -16,6 +16,7 @@ from cyberunit.exports import FORMATS
 from cyberunit.priority import explain
 from cyberunit.problems import problem
 from responses import catalog
+from storage import support as S
 from storage.queue import (
     DEFAULT_LEASE,
     CaseFilter,
@@ -28,6 +29,9 @@ from storage.queue import (
 from storage.repository import Storage
 from storage.safety import Safety
 from storage.tokens import Principal, Tokens
+
+if TYPE_CHECKING:
+    from bot.sealing import AddressBox
 
 CASE_ROLES = ("analyst", "supervisor")
 MAX_BODY = 64 * 1024
@@ -100,7 +104,8 @@ async def _body(request: Request) -> dict[str, Any]:
     return data
 
 
-def routes(storage: Storage) -> list[Route]:
+def routes(storage: Storage, box: AddressBox) -> list[Route]:
+    """The API's routes; `box` is the app's AddressBox (the one key path), to open callback numbers."""
     queue = Queue(storage)
     tokens = Tokens(storage)
     safety = Safety(storage)
@@ -120,7 +125,7 @@ def routes(storage: Storage) -> list[Route]:
                 return problem(400, "parameters must not contain NUL characters")
             try:
                 return await handler(request, principal)
-            except QueueError as error:
+            except (QueueError, S.SupportError) as error:
                 return problem(error.status, error.message)
 
         endpoint.__doc__ = handler.__doc__
@@ -129,6 +134,9 @@ def routes(storage: Storage) -> list[Route]:
 
     def case_id(request: Request) -> int:
         return _int(request.path_params["case_id"], "case id")
+
+    def request_id(request: Request) -> int:
+        return _int(request.path_params["request_id"], "support request id")
 
     async def list_cases(request: Request, _who: Principal) -> Response:
         """
@@ -344,9 +352,55 @@ def routes(storage: Storage) -> list[Route]:
         responses: {200: {description: "{items: [request]}"}}
         """
         status = request.query_params.get("status") or None
-        if status is not None and status not in ("new", "in_progress", "done"):
+        if status is not None and status not in S.STATUSES:
             raise QueueError(400, "status must be new, in_progress or done")
         return JSONResponse({"items": await support_page(storage, status)})
+
+    async def support_phone(request: Request, who: Principal) -> Response:
+        """
+        summary: Reveal the number a family gave, to call them back (counsellors; each reveal is audited)
+        responses:
+          200: {description: "{phone, request}; a new request moves to in_progress under your name"}
+          404: {description: no such support request}
+          409: {description: "no number is kept (none given, or the family deleted their data)"}
+        """
+        revealed = await S.reveal_phone(storage, request_id(request), who.name, box.open)
+        return JSONResponse(
+            {"phone": revealed.phone, "request": revealed.request}, headers={"Cache-Control": "no-store"}
+        )
+
+    async def support_reply(request: Request, who: Principal) -> Response:
+        """
+        summary: Write to the family in the chat they asked from (counsellors; queued, audited)
+        requestBody:
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [text]
+                properties: {text: {type: string, minLength: 1, maxLength: 2000}}
+        responses:
+          200: {description: "the request, in_progress"}
+          404: {description: no such support request}
+          409: {description: "the chat link is gone"}
+        """
+        body = await _body(request)
+        return JSONResponse(await S.reply(storage, request_id(request), body.get("text"), who.name))
+
+    async def support_close(request: Request, who: Principal) -> Response:
+        """
+        summary: Close a callback request, with an optional note (counsellors; audited)
+        requestBody:
+          content:
+            application/json:
+              schema: {type: object, properties: {note: {type: string, maxLength: 2000}}}
+        responses:
+          200: {description: "the request, done"}
+          404: {description: no such support request}
+          409: {description: closed already}
+        """
+        body = await _body(request)
+        return JSONResponse(await S.close_request(storage, request_id(request), who.name, body.get("note")))
 
     async def list_blocks(_request: Request, _who: Principal) -> Response:
         """
@@ -386,6 +440,21 @@ def routes(storage: Storage) -> list[Route]:
         Route(f"{base}/export", guarded(export, *CASE_ROLES), methods=["GET"]),
         Route(f"{base}/audit", guarded(audit_log, "supervisor", "admin"), methods=["GET"]),
         Route(f"{base}/support-requests", guarded(support, "counsellor"), methods=["GET"]),
+        Route(
+            f"{base}/support-requests/{{request_id}}/phone",
+            guarded(support_phone, "counsellor"),
+            methods=["POST"],
+        ),
+        Route(
+            f"{base}/support-requests/{{request_id}}/reply",
+            guarded(support_reply, "counsellor"),
+            methods=["POST"],
+        ),
+        Route(
+            f"{base}/support-requests/{{request_id}}/close",
+            guarded(support_close, "counsellor"),
+            methods=["POST"],
+        ),
         Route(f"{base}/blocks", guarded(list_blocks, "admin"), methods=["GET"]),
         Route(f"{base}/blocks/{{block_id}}/lift", guarded(lift_block, "admin"), methods=["POST"]),
         Route(f"{base}/openapi.json", openapi, methods=["GET"], include_in_schema=False),

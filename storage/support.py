@@ -6,7 +6,8 @@ stored together with the turn that made it, or not at all. Phone numbers arrive 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,9 @@ from storage.schema import cases, outbox, reports, subscriptions, support_reques
 if TYPE_CHECKING:
     from storage.repository import Storage
 
+STATUSES = ("new", "in_progress", "done")  # a callback request's life; "done" when a counsellor closes it
+MAX_REPLY = 2_000  # a counsellor's message in the family's chat (Messenger's limit is 2,000 characters)
+MAX_CLOSING_NOTE = 2_000
 DIGEST_KIND = "digest"
 COUNSELLOR_KIND = "counsellor"
 PER_SECOND = 25  # digests handed to the channels a second (Telegram allows about 30 to many chats)
@@ -128,6 +132,132 @@ async def reply_to_request(storage: Storage, code: str, text: str, by: str) -> b
         )
         await audit.append(conn, now, by, "support.replied", f"support:{row.id}", {"length": len(text)})
     return True
+
+
+class SupportError(Exception):
+    """A counsellor's action that cannot be done; `status` is the HTTP status the API and console answer."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Revealed:
+    phone: str
+    request: dict[str, Any]
+
+
+def request_item(row: Mapping[Any, Any]) -> dict[str, Any]:
+    """A callback request as counsellors see it: never the sealed number, never the chat link itself."""
+    return {
+        "id": row["id"],
+        "code": row["code"],
+        "language": row["language"],
+        "topic": row["topic"],
+        "note": row["note"],
+        "has_phone": row["phone"] is not None,
+        "can_reply": row["conversation_id"] is not None and row["channel"] is not None,
+        "status": row["status"],
+        "created_at": audit.as_utc(row["created_at"]).isoformat(),
+        "handled_by": row["handled_by"],
+        "handled_at": audit.as_utc(row["handled_at"]).isoformat() if row["handled_at"] else None,
+    }
+
+
+async def get_request(storage: Storage, request_id: int) -> dict[str, Any]:
+    async with storage.reader.connect() as conn:
+        row = (
+            await conn.execute(select(support_requests).where(support_requests.c.id == request_id))
+        ).first()
+    if row is None:
+        raise SupportError(404, f"no support request {request_id}")
+    return request_item(row._mapping)
+
+
+async def _locked(conn: AsyncConnection, request_id: int) -> Any:
+    query = select(support_requests).where(support_requests.c.id == request_id)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = (await conn.execute(query)).first()
+    if row is None:
+        raise SupportError(404, f"no support request {request_id}")
+    return row
+
+
+async def reveal_phone(
+    storage: Storage, request_id: int, by: str, unseal: Callable[[bytes], str | None]
+) -> Revealed:
+    """The number a family gave, for the counsellor `by` to call back; audited, in the same transaction.
+
+    `unseal` opens the sealed number (the app's AddressBox.open); storage never holds the key. The audit
+    event names who looked and when, never the number; nothing is shown unless the event is committed. A
+    new request moves to in_progress under `by`, so other counsellors see someone is calling.
+    """
+    now = utcnow()
+    async with storage.writer.begin() as conn:
+        row = await _locked(conn, request_id)
+        if row.phone is None:
+            if row.conversation_id is not None and row.channel is not None:
+                raise SupportError(409, "the family gave no phone number: reply in their chat instead")
+            raise SupportError(
+                409,
+                "no phone number is kept for this request: none was given, "
+                "or the family asked us to delete their data",
+            )
+        phone = unseal(row.phone)
+        if phone is None:
+            raise SupportError(
+                409, "the number cannot be unsealed: it was sealed under a secret key no longer configured"
+            )
+        values: dict[str, Any] = {}
+        if row.status == "new":
+            values = {"status": "in_progress", "handled_by": by, "handled_at": now}
+            await conn.execute(
+                update(support_requests).where(support_requests.c.id == row.id).values(**values)
+            )
+        await audit.append(conn, now, by, "support.phone_revealed", f"support:{row.id}", {})
+    return Revealed(phone, request_item({**row._mapping, **values}))
+
+
+def clean_reply(text: object) -> str:
+    """A counsellor's message, stripped: 1 to MAX_REPLY characters."""
+    if not isinstance(text, str):
+        raise SupportError(400, "text is a required string")
+    text = text.strip()
+    if not 0 < len(text) <= MAX_REPLY:
+        raise SupportError(400, f"a reply has 1 to {MAX_REPLY} characters")
+    return text
+
+
+async def reply(storage: Storage, request_id: int, text: object, by: str) -> dict[str, Any]:
+    """Write to the family in the chat they asked from (reply_to_request); the request as it is then."""
+    message = clean_reply(text)
+    found = await get_request(storage, request_id)
+    if not await reply_to_request(storage, found["code"], message, by):
+        raise SupportError(409, "the family's chat link is gone: they asked us to delete their data")
+    return await get_request(storage, request_id)
+
+
+async def close_request(storage: Storage, request_id: int, by: str, note: object = None) -> dict[str, Any]:
+    """Mark a request done; a closing note is kept with the request's note, the audit holds its length."""
+    if note is not None and not isinstance(note, str):
+        raise SupportError(400, "note must be a string")
+    note = (note or "").strip()
+    if len(note) > MAX_CLOSING_NOTE:
+        raise SupportError(400, f"a closing note has at most {MAX_CLOSING_NOTE} characters")
+    now = utcnow()
+    async with storage.writer.begin() as conn:
+        row = await _locked(conn, request_id)
+        if row.status == "done":
+            raise SupportError(409, f"support request {request_id} is closed already")
+        values: dict[str, Any] = {"status": "done", "handled_by": by, "handled_at": now}
+        if note:
+            values["note"] = f"{row.note}\nclosed by {by}: {note}" if row.note else f"closed by {by}: {note}"
+        await conn.execute(update(support_requests).where(support_requests.c.id == row.id).values(**values))
+        await audit.append(conn, now, by, "support.closed", f"support:{row.id}", {"note_length": len(note)})
+    return request_item({**row._mapping, **values})
 
 
 def iso_week(day: date) -> str:

@@ -80,6 +80,9 @@ ROUTES = [
     ("GET", "/export?format=csv", None),
     ("GET", "/audit", None),
     ("GET", "/support-requests", None),
+    ("POST", "/support-requests/1/phone", {}),
+    ("POST", "/support-requests/1/reply", {"text": "hello"}),
+    ("POST", "/support-requests/1/close", {}),
 ]
 ALLOWED = {
     "/cases": {"analyst", "supervisor"},
@@ -94,6 +97,9 @@ ALLOWED = {
     "/export?format=csv": {"analyst", "supervisor"},
     "/audit": {"supervisor", "admin"},
     "/support-requests": {"counsellor"},
+    "/support-requests/1/phone": {"counsellor"},
+    "/support-requests/1/reply": {"counsellor"},
+    "/support-requests/1/close": {"counsellor"},
 }
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page, Request, ViewportSize, async_playwright, expect
@@ -397,6 +398,45 @@ async def test_signing_out_and_a_revoked_token_end_the_session(site: Site, tab: 
     await expect(page.locator(".notice")).to_contain_text("revoked")
     tab.watch.expect(r"status of 401 .*/console/queue/lanes\?$")
     tab.watch.assert_clean()
+
+
+async def test_a_counsellor_shows_the_number_replies_and_closes(site: Site, chromium: Browser) -> None:
+    """A family's callback request from the web chat, worked on a phone-sized screen, with no page error."""
+    session = uuid.uuid4().hex
+    async with httpx.AsyncClient(base_url=site.base) as http:
+        for body in (
+            {"text": "mera beta militant molviyon ki taraf ja raha hai"},
+            {"choice": "family:callback"},
+            {"choice": "support:yes"},
+            {"choice": "time:evening"},
+            {"text": "0333 987-6543"},
+        ):
+            assert (
+                await http.post("/webchat/api/messages", json={"session": session, **body})
+            ).status_code == 200
+        context = await chromium.new_context(viewport=PHONE)
+        page = await context.new_page()
+        watch = Watch()
+        watch.attach(page)
+        await sign_in(page, site.base, site.tokens["counsellor"])
+        await expect(page).to_have_url(re.compile(r"/console/support$"))
+        await page.get_by_role("button", name="Show number").click()
+        await expect(page.locator("#phone-number")).to_have_text("03339876543")
+        await expect(page.locator("#phone")).to_contain_text("recorded in the audit log under your name")
+        assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        await page.locator("#reply-text").fill("Assalam o alaikum, main counsellor hoon.")
+        await page.locator("#reply-text").press("Control+Enter")
+        await expect(page.locator(".flash")).to_contain_text("on its way to the family")
+        await expect(page.locator("#phone-number")).to_have_count(0)  # the number is not kept on the page
+        pulled = await http.get("/webchat/api/messages", params={"session": session})
+        assert [m["text"] for m in pulled.json()["messages"]] == ["Assalam o alaikum, main counsellor hoon."]
+        await page.locator("#close-note").fill("Called back.")
+        await page.get_by_role("button", name="Close request").click()
+        await expect(page).to_have_url(re.compile(r"/console/support\?closed=1$"))
+        await expect(page.locator(".flash")).to_contain_text("closed.")
+        await expect(page.locator("table.support .status")).to_have_text("done")
+        watch.assert_clean()
+        await context.close()
 
 
 async def test_pages_fit_a_laptop_and_a_phone(site: Site, chromium: Browser) -> None:

@@ -29,6 +29,7 @@ import re
 import string
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -54,13 +55,15 @@ from bot.dialogue import Attachment, Context, Inbound, State, handle
 from bot.dialogue.engine import FREE_TEXT_STEPS
 from bot.dialogue.flows import report as report_flow
 from bot.dialogue.types import CATEGORIES, MAX_DESCRIPTION, MAX_EVIDENCE, MAX_LINKS
+from bot.limits import FloodGuard, Limits
 from bot.pipeline import clean_text
+from bot.sealing import AddressBox
 from nlu import parse
 from nlu.refcode import new_code
 from responses import LANGUAGES, catalog
 from storage.records import EvidenceRecord, NewReport, TurnRecord
 from storage.repository import Storage
-from storage.schema import conversations
+from storage.schema import conversations, support_requests
 from storage.tokens import Tokens
 from tests.fakes.graph_api import FakeGraphAPI
 from tests.fakes.telegram_api import FIXTURES as TELEGRAM_FIXTURES
@@ -96,6 +99,7 @@ SCRIPTS = (
     "\u0301\u0308\u0651\u064b",  # combining marks
     "\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff",  # bidi, ZW
     "\x00\x01\x07\x08\x0b\x0c\x1b\x7f\x85\u2028\u2029\t\r\n",  # controls and separators
+    "١٢٣۴۵۶²³¹½⅓①Ⅻ",  # digits that are not ASCII, and numbers that are not digits
 )
 ALPHABET = "".join(SCRIPTS)
 URLS = st.sampled_from(
@@ -132,6 +136,7 @@ TEXT = st.one_of(
         ]
     ),
     st.sampled_from(["yes", "no", "haan", "nahi", "ہاں", "نہیں", "hello", "salam", "delete my data", "help"]),
+    st.text(alphabet="0123456789١٢٣۴۵۶²³¹½①", min_size=1, max_size=3),  # a numbered choice, typed
     st.builds(
         lambda c, n: c * n,
         st.sampled_from(["a", "ب", "😡", " ", "\n", "https://x.com/a "]),
@@ -189,6 +194,8 @@ JSON_LEAF = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False),
     TEXT,
 )
+
+
 JSON = st.recursive(
     JSON_LEAF,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
@@ -370,6 +377,25 @@ async def seed_cases(storage: Storage, count: int = 3) -> list[int]:
     return ids
 
 
+async def seed_support(storage: Storage, box: AddressBox) -> None:
+    """Callback requests for the counsellors' routes: with a sealed number, with a chat link, with neither."""
+    async with storage.writer.begin() as conn:
+        for number, (phone, chat) in enumerate(((True, True), (False, True), (False, False))):
+            await conn.execute(
+                support_requests.insert().values(
+                    code=new_code(),
+                    language="en",
+                    topic="family",
+                    note="seeded for the fuzz tests",
+                    phone=box.seal("03001234567") if phone else None,
+                    status="new",
+                    created_at=datetime.now(UTC),
+                    conversation_id=f"seed-family-{number}" if chat else None,
+                    channel="webchat" if chat else None,
+                )
+            )
+
+
 @pytest.fixture
 async def stack(settings: Settings, storage: Storage, errors: ErrorLog) -> AsyncIterator[Stack]:
     graph = FakeGraphAPI(PAGE_TOKEN, APP_SECRET)
@@ -409,6 +435,7 @@ async def stack(settings: Settings, storage: Storage, errors: ErrorLog) -> Async
                     role: await made.create(f"fuzz-{role}", role)
                     for role in ("analyst", "supervisor", "counsellor", "admin")
                 }
+                await seed_support(storage, app.state.pipeline.box)
                 yield Stack(
                     app,
                     http,
@@ -783,6 +810,9 @@ API_ROUTES = [
     ("GET", "/export"),
     ("GET", "/audit"),
     ("GET", "/support-requests"),
+    ("POST", "/support-requests/{id}/phone"),
+    ("POST", "/support-requests/{id}/reply"),
+    ("POST", "/support-requests/{id}/close"),
     ("GET", "/blocks"),
     ("POST", "/blocks/{id}/lift"),
 ]
@@ -843,6 +873,7 @@ API_BODY = st.one_of(
             "limit": st.integers(-5, 10**12) | JSON,
             "lease_seconds": st.integers(-(2**40), 2**40) | JSON,
             "assignee": st.sampled_from(["fuzz-analyst", "nobody"]) | TEXT,
+            "text": TEXT | JSON,
         },
     ),
     JSON,
@@ -912,7 +943,7 @@ def assert_documented_or_problem(case: Any, response: httpx.Response) -> None:
 
 def role_for(path: str) -> str:
     """A token whose role may use the route, so that cases reach the handlers rather than a 403."""
-    if path.endswith("/support-requests"):
+    if "/support-requests" in path:
         return "counsellor"
     if "/blocks" in path:
         return "admin"
@@ -953,3 +984,32 @@ async def test_schemathesis_cases_get_no_server_error_and_conform_to_the_spec(
     case.validate_response(response, checks=CHECKS)
     assert_documented_or_problem(case, response)
     stack.no_errors()
+
+
+# --- 7. the flood limits over long runs ------------------------------------------------------------
+
+
+class NeverPruned(FloodGuard):
+    """The same limits with no forgetting at all: what the verdicts must equal."""
+
+    def _prune(self, now: float) -> None:
+        return None
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(
+    events=st.lists(st.tuples(st.integers(0, 40), st.floats(0, 45, allow_nan=False)), max_size=150),
+    per_minute=st.integers(1, 6),
+)
+def test_flood_limits_forget_quiet_citizens_without_changing_a_verdict(
+    events: list[tuple[int, float]], per_minute: int
+) -> None:
+    now = [1_000.0]
+    limits = Limits(per_minute, 5, 20, 3)
+    guard, reference = FloodGuard(limits, clock=lambda: now[0]), NeverPruned(limits, clock=lambda: now[0])
+    for citizen, later in events:
+        now[0] += later
+        assert guard.check(f"citizen-{citizen}") == reference.check(f"citizen-{citizen}")
+    now[0] += 61
+    guard.check("one more")
+    assert list(guard._messages) == ["one more"]  # a quiet minute later, nobody else is remembered

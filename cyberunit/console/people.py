@@ -1,7 +1,9 @@
-"""Families' callback requests (counsellors) and token management (admins)."""
+"""Families' callback requests (counsellors: list, reveal a number, reply in the chat, close) and token
+management (admins)."""
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -10,10 +12,20 @@ from starlette.routing import Route
 
 from cyberunit.console.filters import LANGUAGES
 from cyberunit.console.web import Console, Ctx
+from cyberunit.console.web import number as row_id
+from storage import support as S
 from storage.queue import QueueError, support_page
 from storage.tokens import ROLES, TokenError, Tokens
 
-SUPPORT_STATUSES = {"": "All", "new": "New", "in_progress": "In progress", "done": "Done"}
+TEL = re.compile(r"\+?[0-9]{5,15}")  # what may go into a tel: link
+SUPPORT_STATUSES = {"": "All", **{s: s.replace("_", " ").capitalize() for s in S.STATUSES}}
+
+
+def request_id(request: Request) -> int:
+    found = row_id(request.path_params["request_id"])
+    if found is None:
+        raise QueueError(404, "no such support request")
+    return found
 
 
 def routes(console: Console) -> list[Route]:
@@ -24,6 +36,7 @@ def routes(console: Console) -> list[Route]:
         if status not in SUPPORT_STATUSES:
             raise QueueError(400, "status must be new, in_progress or done")
         items = await support_page(console.storage, status or None)
+        closed = row_id(request.query_params.get("closed"))
         return console.render(
             request,
             "support.html",
@@ -32,7 +45,73 @@ def routes(console: Console) -> list[Route]:
             status=status,
             statuses=SUPPORT_STATUSES,
             languages=LANGUAGES,
+            closed=next((r for r in items if r["id"] == closed and r["status"] == "done"), None),
         )
+
+    async def show_request(
+        request: Request,
+        ctx: Ctx,
+        item: dict[str, object] | None = None,
+        http_status: int = 200,
+        **shown: object,
+    ) -> Response:
+        item = item or await S.get_request(console.storage, request_id(request))
+        phone = shown.get("phone")
+        return console.render(
+            request,
+            "support_request.html",
+            ctx,
+            http_status,
+            r=item,
+            languages=LANGUAGES,
+            max_reply=S.MAX_REPLY,
+            max_note=S.MAX_CLOSING_NOTE,
+            phone=phone,
+            tel=phone if isinstance(phone, str) and TEL.fullmatch(phone) else None,
+            phone_error=shown.get("phone_error"),
+            reply_error=shown.get("reply_error"),
+            close_error=shown.get("close_error"),
+            replied=request.query_params.get("replied") == "1",
+            values=shown.get("values", {}),
+        )
+
+    async def support_request(request: Request, ctx: Ctx) -> Response:
+        return await show_request(request, ctx)
+
+    async def support_phone(request: Request, ctx: Ctx) -> Response:
+        # Shown in this response only: never in a URL, never cached (Cache-Control: no-store).
+        number = request_id(request)
+        try:
+            revealed = await S.reveal_phone(console.storage, number, ctx.principal.name, console.box.open)
+        except S.SupportError as error:
+            if error.status == 404:
+                raise
+            return await show_request(request, ctx, None, error.status, phone_error=error.message)
+        return await show_request(request, ctx, revealed.request, phone=revealed.phone)
+
+    async def support_reply(request: Request, ctx: Ctx) -> Response:
+        number = request_id(request)
+        try:
+            await S.reply(console.storage, number, ctx.form.get("text", ""), ctx.principal.name)
+        except S.SupportError as error:
+            if error.status == 404:
+                raise
+            return await show_request(
+                request, ctx, None, error.status, reply_error=error.message, values=ctx.form
+            )
+        return RedirectResponse(f"/console/support/{number}?replied=1", status_code=303)
+
+    async def support_close(request: Request, ctx: Ctx) -> Response:
+        number = request_id(request)
+        try:
+            await S.close_request(console.storage, number, ctx.principal.name, ctx.form.get("note", ""))
+        except S.SupportError as error:
+            if error.status == 404:
+                raise
+            return await show_request(
+                request, ctx, None, error.status, close_error=error.message, values=ctx.form
+            )
+        return RedirectResponse(f"/console/support?closed={number}", status_code=303)
 
     async def token_page(
         request: Request,
@@ -78,6 +157,10 @@ def routes(console: Console) -> list[Route]:
     page = console.page
     return [
         Route("/console/support", page(support, "counsellor"), methods=["GET"]),
+        Route("/console/support/{request_id}", page(support_request, "counsellor"), methods=["GET"]),
+        Route("/console/support/{request_id}/phone", page(support_phone, "counsellor"), methods=["POST"]),
+        Route("/console/support/{request_id}/reply", page(support_reply, "counsellor"), methods=["POST"]),
+        Route("/console/support/{request_id}/close", page(support_close, "counsellor"), methods=["POST"]),
         Route("/console/tokens", page(token_list, "admin"), methods=["GET"]),
         Route("/console/tokens", page(token_create, "admin"), methods=["POST"]),
         Route("/console/tokens/revoke", page(token_revoke, "admin"), methods=["POST"]),

@@ -1,4 +1,4 @@
-"""The console's routes, mounted by the app next to the API: `*console.routes(store, settings)`."""
+"""The console's routes, mounted by the app next to the API: `*console.routes(store, settings, box)`."""
 
 from __future__ import annotations
 
@@ -7,14 +7,18 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from bot.config import Settings, secret_key
+from bot.sealing import AddressBox
 from cyberunit.console import auth, cases, overview, people
 from cyberunit.console.sessions import Sessions
 from cyberunit.console.web import Console, secure
 from storage.repository import Storage
 
 
-def routes(storage: Storage, settings: Settings, console: Console | None = None) -> list[BaseRoute]:
-    console = console or Console(storage, settings, Sessions(secret_key(settings)))
+def routes(
+    storage: Storage, settings: Settings, box: AddressBox, console: Console | None = None
+) -> list[BaseRoute]:
+    """`box` is the app's AddressBox (the pipeline's): one key path opens callback numbers."""
+    console = console or Console(storage, settings, Sessions(secret_key(settings)), box)
 
     async def static(request: Request) -> Response:
         return secure(await console.assets.serve(request), cache="public, max-age=86400")

@@ -14,10 +14,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from bot.config import Settings
+from bot.sealing import AddressBox
 from cyberunit.console import sessions as S
 from cyberunit.console.static import Assets
 from storage.queue import Queue, QueueError, principal_by_token_hash
 from storage.repository import Storage
+from storage.support import SupportError
 from storage.tokens import Principal
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -140,10 +142,11 @@ def when(value: object) -> str:
 
 
 class Console:
-    def __init__(self, storage: Storage, settings: Settings, sessions: S.Sessions) -> None:
+    def __init__(self, storage: Storage, settings: Settings, sessions: S.Sessions, box: AddressBox) -> None:
         self.storage = storage
         self.settings = settings
         self.sessions = sessions
+        self.box = box  # the app's, to open a callback number a counsellor asks for
         self.queue = Queue(storage)
         self.assets = Assets()
         self.env = Environment(
@@ -246,7 +249,7 @@ class Console:
             if ctx.principal.role not in roles:
                 return self.error(request, 403, f"The {ctx.principal.role} role may not use this page.", ctx)
             response = await handler(request, ctx)
-        except QueueError as error:
+        except (QueueError, SupportError) as error:
             response = self.error(request, error.status, error.message, ctx)
         # Background refreshes (htmx polling the queue) are not activity: an unattended screen idles out.
         fresh = self.sessions.touched(session)

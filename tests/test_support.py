@@ -1,0 +1,316 @@
+"""Counsellors acting on families' callback requests, over HTTP on both backends: reveal the sealed phone
+number on purpose (audited, never the number in the audit), reply in the family's chat, close; through the
+API and through the console. Only counsellors may.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+from starlette.applications import Starlette
+
+from storage.repository import Storage, utcnow
+from storage.schema import audit_events, support_requests
+from storage.support import MAX_REPLY
+from tests import test_console as security
+from tests.test_console import Signed, browser
+from tests.test_webchat import CODE, WebChat
+
+app, signed, tokens = security.app, security.signed, security.tokens  # fixtures shared with the console tests
+
+API = "/api/v1/support-requests"
+OTHERS = ("analyst", "supervisor", "admin")
+
+
+@pytest.fixture
+async def http(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    async with browser(app) as client:
+        yield client
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def ask_for_a_callback(http: httpx.AsyncClient, phone: str | None) -> tuple[WebChat, str]:
+    """A family asks for a counsellor in the web chat, with a typed number or a reply in the chat."""
+    family = WebChat(http)
+    await family.send("mera beta militant molviyon ki taraf ja raha hai, kya karun?")
+    await family.send(choice="family:callback")
+    await family.send("haan")
+    await family.send(choice="time:evening")
+    if phone is None:
+        await family.send(choice="support:chat")
+    else:
+        await family.send(phone)
+    match = CODE.search(family.said)
+    assert match, family.said
+    return family, match.group(1)
+
+
+async def request_id(storage: Storage, code: str) -> int:
+    async with storage.reader.connect() as conn:
+        found = await conn.scalar(select(support_requests.c.id).where(support_requests.c.code == code))
+    assert found is not None
+    return int(found)
+
+
+async def events(storage: Storage, action: str) -> list[Any]:
+    async with storage.reader.connect() as conn:
+        return list(await conn.execute(select(audit_events).where(audit_events.c.action == action)))
+
+
+async def all_audit_text(storage: Storage) -> str:
+    async with storage.reader.connect() as conn:
+        rows = await conn.execute(select(audit_events))
+        return json.dumps([[r.actor, r.action, r.subject, r.detail] for r in rows], ensure_ascii=False)
+
+
+# --- the API -----------------------------------------------------------------------------------------
+
+
+async def test_a_counsellor_reveals_the_number_the_family_typed_and_the_reveal_is_audited(
+    http: httpx.AsyncClient, storage: Storage, tokens: dict[str, str]
+) -> None:
+    _family, code = await ask_for_a_callback(http, "0333 987-6543")
+    number = await request_id(storage, code)
+    for role in OTHERS:
+        refused = await http.post(f"{API}/{number}/phone", headers=auth(tokens[role]))
+        assert refused.status_code == 403, (role, refused.text)
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert "9876543" not in refused.text
+    assert await events(storage, "support.phone_revealed") == [], "a refused reveal reveals nothing"
+
+    shown = await http.post(f"{API}/{number}/phone", headers=auth(tokens["counsellor"]))
+    assert shown.status_code == 200, shown.text
+    assert shown.json()["phone"] == "03339876543"
+    assert shown.headers["cache-control"] == "no-store"
+    request = shown.json()["request"]
+    assert request["code"] == code and request["status"] == "in_progress"
+    assert request["handled_by"] == "counsellor", "others see who is calling"
+    [event] = await events(storage, "support.phone_revealed")
+    assert (event.actor, event.subject, event.detail) == ("counsellor", f"support:{number}", {})
+    assert "9876543" not in await all_audit_text(storage)
+
+    again = await http.post(f"{API}/{number}/phone", headers=auth(tokens["counsellor"]))
+    assert again.json()["phone"] == "03339876543"
+    assert len(await events(storage, "support.phone_revealed")) == 2, "every reveal is its own event"
+    listed = await http.get(API, headers=auth(tokens["counsellor"]))
+    [item] = listed.json()["items"]
+    assert item["has_phone"] is True and item["status"] == "in_progress" and "9876543" not in listed.text
+
+    for bad, status in (
+        ("999999", 404),
+        ("0", 404),
+        ("-3", 404),
+        ("abc", 400),
+        ("1e3", 400),
+        ("9" * 30, 400),
+    ):
+        response = await http.post(f"{API}/{bad}/phone", headers=auth(tokens["counsellor"]))
+        assert response.status_code == status, (bad, response.text)
+        assert response.json()["status"] == status
+
+
+async def test_after_delete_my_data_the_number_and_the_chat_are_gone_and_the_api_says_so(
+    http: httpx.AsyncClient, storage: Storage, tokens: dict[str, str]
+) -> None:
+    family, code = await ask_for_a_callback(http, "0301 7654321")
+    number = await request_id(storage, code)
+    await family.send("delete my data")
+    await family.send(choice="forget:yes")
+    counsellor = auth(tokens["counsellor"])
+    gone = await http.post(f"{API}/{number}/phone", headers=counsellor)
+    assert gone.status_code == 409, gone.text
+    assert gone.headers["content-type"].startswith("application/problem+json")
+    assert "asked us to delete their data" in gone.json()["detail"]
+    replied = await http.post(f"{API}/{number}/reply", headers=counsellor, json={"text": "Salam"})
+    assert replied.status_code == 409 and "delete their data" in replied.json()["detail"]
+    assert await events(storage, "support.phone_revealed") == []
+    assert await events(storage, "support.replied") == []
+    closed = await http.post(f"{API}/{number}/close", headers=counsellor, json={})
+    assert closed.status_code == 200 and closed.json()["status"] == "done", "it can still be closed"
+
+
+async def test_a_request_answered_in_the_chat_has_no_number_to_reveal(
+    http: httpx.AsyncClient, storage: Storage, tokens: dict[str, str]
+) -> None:
+    _family, code = await ask_for_a_callback(http, None)
+    number = await request_id(storage, code)
+    response = await http.post(f"{API}/{number}/phone", headers=auth(tokens["counsellor"]))
+    assert response.status_code == 409
+    assert response.json()["detail"] == "the family gave no phone number: reply in their chat instead"
+    assert await events(storage, "support.phone_revealed") == []
+
+
+async def test_a_counsellor_replies_in_the_family_web_chat_and_closes_the_request(
+    http: httpx.AsyncClient, storage: Storage, tokens: dict[str, str]
+) -> None:
+    family, code = await ask_for_a_callback(http, None)
+    number = await request_id(storage, code)
+    counsellor = auth(tokens["counsellor"])
+    for role in OTHERS:
+        for action, body in (("reply", {"text": "hi"}), ("close", {})):
+            refused = await http.post(f"{API}/{number}/{action}", headers=auth(tokens[role]), json=body)
+            assert refused.status_code == 403, (role, action)
+    for bad in (
+        {},
+        {"text": ""},
+        {"text": " \n\t "},
+        {"text": 12},
+        {"text": None},
+        {"text": "x" * (MAX_REPLY + 1)},
+    ):
+        response = await http.post(f"{API}/{number}/reply", headers=counsellor, json=bad)
+        assert response.status_code == 400, (bad, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")
+    missing = await http.post(f"{API}/424242/reply", headers=counsellor, json={"text": "hi"})
+    assert missing.status_code == 404
+    pulled = await http.get("/webchat/api/messages", params={"session": family.session})
+    assert pulled.json()["messages"] == [], "nothing reached the family from the refused replies"
+
+    text = "Assalam o alaikum, main counsellor hoon. Aaj shaam 7 baje baat karein?"
+    sent = await http.post(f"{API}/{number}/reply", headers=counsellor, json={"text": f"  {text}\n"})
+    assert sent.status_code == 200, sent.text
+    assert sent.json()["status"] == "in_progress" and sent.json()["handled_by"] == "counsellor"
+    pulled = await http.get("/webchat/api/messages", params={"session": family.session})
+    assert [m["text"] for m in pulled.json()["messages"]] == [text]
+    longest = await http.post(f"{API}/{number}/reply", headers=counsellor, json={"text": "ب" * MAX_REPLY})
+    assert longest.status_code == 200
+    [replied, _longest] = await events(storage, "support.replied")
+    assert replied.actor == "counsellor" and text not in await all_audit_text(storage)
+
+    for bad in ({"note": 5}, {"note": "x" * 2001}):
+        assert (await http.post(f"{API}/{number}/close", headers=counsellor, json=bad)).status_code == 400
+    closed = await http.post(
+        f"{API}/{number}/close", headers=counsellor, json={"note": " Called back; fine. "}
+    )
+    assert closed.status_code == 200, closed.text
+    assert closed.json()["status"] == "done" and closed.json()["note"].endswith(
+        "closed by counsellor: Called back; fine."
+    )
+    [event] = await events(storage, "support.closed")
+    assert (event.actor, event.subject, event.detail) == (
+        "counsellor",
+        f"support:{number}",
+        {"note_length": len("Called back; fine.")},
+    )
+    twice = await http.post(f"{API}/{number}/close", headers=counsellor)
+    assert twice.status_code == 409 and "closed already" in twice.json()["detail"]
+    done = await http.get(API, params={"status": "done"}, headers=counsellor)
+    assert [i["code"] for i in done.json()["items"]] == [code]
+    assert (await http.post(f"{API}/424242/close", headers=counsellor)).status_code == 404
+
+
+async def test_the_new_routes_are_in_the_openapi_document(http: httpx.AsyncClient) -> None:
+    paths = (await http.get("/api/v1/openapi.json")).json()["paths"]
+    for action in ("phone", "reply", "close"):
+        operation = paths[f"/api/v1/support-requests/{{request_id}}/{action}"]["post"]
+        assert "counsellors" in operation["summary"] and "404" in operation["responses"]
+    reply = paths["/api/v1/support-requests/{request_id}/reply"]["post"]
+    assert reply["requestBody"]["content"]["application/json"]["schema"]["required"] == ["text"]
+
+
+# --- the console -------------------------------------------------------------------------------------
+
+NUMBER = re.compile(r'<code id="phone-number" class="secret" dir="ltr">([^<]*)</code>')
+
+
+async def test_a_counsellor_reveals_replies_and_closes_in_the_console(
+    http: httpx.AsyncClient, storage: Storage, signed: dict[str, Signed]
+) -> None:
+    family, code = await ask_for_a_callback(http, "+92 300-123 4567")
+    number = await request_id(storage, code)
+    counsellor = signed["counsellor"]
+    listing = (await counsellor.get("/console/support")).text
+    assert f'<a href="/console/support/{number}"><code>{code}</code></a>' in listing
+    assert f'action="/console/support/{number}/phone"' in listing and "Show number" in listing
+    assert "1234567" not in listing and NUMBER.search(listing) is None
+
+    page = await counsellor.get(f"/console/support/{number}")
+    assert page.status_code == 200 and "1234567" not in page.text and 'id="reveal-form"' in page.text
+    forged = await counsellor.http.post(f"/console/support/{number}/phone", data={"csrf": "0" * 64})
+    assert forged.status_code == 403 and "1234567" not in forged.text
+    assert await events(storage, "support.phone_revealed") == []
+
+    shown = await counsellor.post(f"/console/support/{number}/phone")
+    assert shown.status_code == 200, shown.text
+    assert NUMBER.findall(shown.text) == ["+923001234567"]
+    assert 'href="tel:+923001234567"' in shown.text
+    assert "This reveal is recorded in the audit log under your name." in shown.text
+    assert shown.headers["cache-control"] == "no-store"
+    assert "script-src 'self'" in shown.headers["content-security-policy"]
+    assert "<script>" not in shown.text and " onclick" not in shown.text
+    [event] = await events(storage, "support.phone_revealed")
+    assert event.actor == "counsellor" and "1234567" not in await all_audit_text(storage)
+    assert "1234567" not in (await counsellor.get(f"/console/support/{number}")).text, "shown once"
+
+    empty = await counsellor.post(f"/console/support/{number}/reply", {"text": "   "})
+    assert empty.status_code == 400 and "a reply has 1 to 2000 characters" in empty.text
+    sent = await counsellor.post(
+        f"/console/support/{number}/reply", {"text": "Salam, <b>main</b> counsellor hoon"}
+    )
+    assert sent.status_code == 303 and sent.headers["location"] == f"/console/support/{number}?replied=1"
+    after = (await counsellor.get(sent.headers["location"])).text
+    assert "on its way to the family" in after
+    pulled = await http.get("/webchat/api/messages", params={"session": family.session})
+    assert [m["text"] for m in pulled.json()["messages"]] == ["Salam, <b>main</b> counsellor hoon"]
+
+    closed = await counsellor.post(
+        f"/console/support/{number}/close", {"note": "Called; the mother is calmer."}
+    )
+    assert closed.status_code == 303 and closed.headers["location"] == f"/console/support?closed={number}"
+    listing = (await counsellor.get(closed.headers["location"])).text
+    assert f"Request <code>{code}</code> closed." in listing and "closed by counsellor: Called" in listing
+    again = await counsellor.post(f"/console/support/{number}/close", {})
+    assert again.status_code == 409 and "closed already" in again.text
+    assert (await counsellor.get("/console/support/999999")).status_code == 404
+    assert (await counsellor.post("/console/support/abc/phone")).status_code == 404
+
+    for role in OTHERS:
+        for path in (f"/console/support/{number}/phone", f"/console/support/{number}/reply"):
+            refused = await signed[role].post(path, {"text": "x"})
+            assert refused.status_code == 403 and f"The {role} role may not use this page." in refused.text
+            assert "1234567" not in refused.text
+        assert (await signed[role].get(f"/console/support/{number}")).status_code == 403
+    assert len(await events(storage, "support.phone_revealed")) == 1
+
+
+async def test_the_console_says_when_a_forgotten_family_has_no_number_left(
+    storage: Storage, signed: dict[str, Signed]
+) -> None:
+    async with storage.writer.begin() as conn:
+        await conn.execute(
+            support_requests.insert().values(
+                code="GONE-0001", language="ur", topic="family", note="n", status="new", created_at=utcnow()
+            )
+        )
+    number = await request_id(storage, "GONE-0001")
+    counsellor = signed["counsellor"]
+    page = (await counsellor.get(f"/console/support/{number}")).text
+    assert "No phone number is kept for this request" in page and 'id="reveal-form"' not in page
+    assert "chat link is gone" in page and 'id="reply-form"' not in page
+    refused = await counsellor.post(f"/console/support/{number}/phone")
+    assert refused.status_code == 409 and "asked us to delete their data" in refused.text
+    unsealable = "SEAL-0001"
+    async with storage.writer.begin() as conn:
+        await conn.execute(
+            support_requests.insert().values(
+                code=unsealable,
+                language="en",
+                topic="family",
+                note="n",
+                phone=b"not-a-fernet-token",
+                status="new",
+                created_at=utcnow(),
+            )
+        )
+    broken = await counsellor.post(f"/console/support/{await request_id(storage, unsealable)}/phone")
+    assert broken.status_code == 409 and "cannot be unsealed" in broken.text
+    assert await events(storage, "support.phone_revealed") == []
