@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 
-.PHONY: install browser run test lint format clean soak
+.PHONY: install browser run test lint format clean soak bench
 
 install: $(STAMP)
 
@@ -31,6 +31,16 @@ test: install browser
 
 soak: install
 	RAABTA_SOAK_CYCLES=$${RAABTA_SOAK_CYCLES:-50} $(BIN)/pytest -q tests/test_crash.py
+
+# Benchmarks print figures (docs/benchmarks.md has them with the machine); run them on an idle machine.
+# The pipeline run prints the ratio against the bare echo app; RASA_URL adds Rasa DIET to the NLU run.
+bench: install
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench.pipeline
+	$(BIN)/python -m bench.queue
+	$(BIN)/python -m bench.nlu $(if $(RASA_URL),--rasa-url $(RASA_URL))
+	$(BIN)/python -m bench.report_roundtrip 200
+	$(BIN)/python -m bench.telegram_update
 
 lint: install
 	$(BIN)/ruff check .

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     telegram_webhook_secret: SecretStr | None = None
     telegram_download_files: bool = False  # keep a copy of evidence files (with their sha256) under data_dir
     telegram_max_file_mb: int = Field(default=20, ge=1, le=2000)  # larger documents are not taken
+    # Webhook mode: updates waiting or in handling beyond which the webhook answers 503 (Telegram retries)
+    telegram_max_backlog: int = Field(default=2_000, ge=1, le=1_000_000)
     messenger_page_token: SecretStr | None = None
     messenger_app_secret: SecretStr | None = None
     messenger_verify_token: SecretStr | None = None

@@ -53,6 +53,13 @@ class FloodGuard:
         floods.append(now)
         return Verdict.BLOCK if len(floods) >= self.limits.floods_before_block else Verdict.SLOW_DOWN
 
+    def forgive(self, who: str) -> None:
+        """Take back the last message counted: it was not handled through no fault of the citizen (our
+        database was down), and the citizen was asked to send it again."""
+        recent = self._messages.get(who)
+        if recent:
+            recent.pop()
+
     def _prune(self, now: float) -> None:
         """Forget citizens quiet for a minute: once a minute (else memory grows with every new citizen)."""
         if len(self._messages) > 50_000 or now - self._pruned >= 60:

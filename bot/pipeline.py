@@ -25,6 +25,7 @@ from bot.sealing import AddressBox
 from nlu import Parse, aparse, parse
 from nlu.refcode import new_code
 from responses import Catalog, catalog
+from storage.blocklist import BlockList
 from storage.records import CommitStatus, EvidenceRecord, NewReport, NewSupportRequest, TurnRecord
 from storage.repository import Storage, StorageUnavailable
 from storage.safety import Safety
@@ -83,6 +84,7 @@ class Pipeline:
         self.retention_days = retention_days
         self.floods = FloodGuard(limits or Limits())
         self.safety = Safety(storage)
+        self.blocked = BlockList(storage)
         self.parse = parser
         self.texts = texts or catalog()
         self._locks: dict[str, asyncio.Lock] = {}
@@ -106,6 +108,7 @@ class Pipeline:
             metrics.MESSAGES_OUT.labels(inbound.channel).inc(len(handled.replies))
             if not handled.saved:
                 metrics.REFUSED.labels(inbound.channel, "storage_unavailable").inc()
+                self.floods.forgive(conversation)  # "please send it again" must not count as a flood
             return handled
         finally:
             self._waiting[conversation] -= 1
@@ -194,7 +197,7 @@ class Pipeline:
             return Handled([Reply(self.texts.text(key, lang))], saved=False)
 
         try:
-            if await self.safety.is_blocked(conversation):
+            if await self.blocked.contains(conversation):
                 logs.event(log, "blocked_message", channel=inbound.channel)
                 return answer("common.blocked")
             verdict = self.floods.check(conversation)

@@ -9,6 +9,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 SQLITE_BUSY_MS = 10_000
+SINGLE_STATEMENT = "single_statement"  # execution option: this read is one statement (see the reader)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -42,7 +43,10 @@ def create_engines(url: str) -> tuple[AsyncEngine, AsyncEngine]:
 
         @event.listens_for(reader.sync_engine, "begin")
         def _begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN")
+            # A read of several statements sees one snapshot; a single statement is one by itself, so
+            # `single_statement` reads (one per message: the conversation's state) skip a round trip.
+            if not conn.get_execution_options().get(SINGLE_STATEMENT):
+                conn.exec_driver_sql("BEGIN")
 
         return writer, reader
     if parsed.get_backend_name() == "postgresql":

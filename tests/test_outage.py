@@ -35,7 +35,16 @@ async def test_citizens_ride_out_a_database_outage(settings: Settings, db_url: s
     acknowledged: list[str] = []
     asked_again = 0
 
+    restored = asyncio.Event()
+
     async def citizen(http: httpx.AsyncClient, n: int) -> None:
+        """Reports one after another until the database is back, so that the outage meets the load."""
+        for round_ in range(10_000):
+            await one_report(http, f"{n}_{round_}")
+            if restored.is_set():
+                return
+
+    async def one_report(http: httpx.AsyncClient, n: str) -> None:
         nonlocal asked_again
         session = uuid.uuid4().hex
         steps = (
@@ -71,6 +80,7 @@ async def test_citizens_ride_out_a_database_outage(settings: Settings, db_url: s
         proxy.cut()
         await asyncio.sleep(3)
         proxy.restore()
+        restored.set()
         await asyncio.wait_for(asyncio.gather(*load), timeout=60)
         health = await http.get("/healthz")
         assert health.status_code == 200

@@ -12,6 +12,7 @@ from bot.app import create_app
 from bot.config import Settings
 from bot.limits import FloodGuard, Limits, Verdict
 from responses import catalog
+from storage.blocklist import BlockList
 from storage.repository import Storage, utcnow
 from storage.safety import Safety
 from storage.schema import contacts, conversations, processed_events
@@ -41,6 +42,15 @@ def test_the_flood_guard_slows_then_blocks() -> None:
     clock.now += 86_400 * 2
     fresh = FloodGuard(Limits(messages_per_minute=1, floods_before_block=2), clock)
     assert fresh.check("c") is Verdict.OK
+
+
+def test_messages_asked_to_be_sent_again_do_not_count_as_a_flood() -> None:
+    guard = FloodGuard(Limits(messages_per_minute=3), clock=lambda: 0.0)
+    for _ in range(10):  # the database is down: each is answered "please send it again" and forgiven
+        assert guard.check("c") is Verdict.OK
+        guard.forgive("c")
+    assert [guard.check("c") for _ in range(4)] == [Verdict.OK] * 3 + [Verdict.SLOW_DOWN]
+    guard.forgive("nobody")  # nothing counted: nothing to take back
 
 
 async def test_a_flooding_citizen_is_slowed_blocked_and_unblocked_by_an_admin(
@@ -124,3 +134,24 @@ async def test_purge_deletes_what_is_past_retention(client: httpx.AsyncClient, s
     assert await storage.count("reports") == 2  # reports are never purged
     assert await storage.count("conversations") == 0
     assert await storage.verify_audit_chain()
+
+
+async def test_the_block_list_sees_this_process_at_once_and_others_within_its_refresh(
+    storage: Storage,
+) -> None:
+    now = [0.0]
+    blocked = BlockList(storage, refresh=5.0, clock=lambda: now[0])
+    assert not await blocked.contains("citizen-a")
+    await Safety(storage).block("citizen-a", "repeated message floods")
+    assert await blocked.contains("citizen-a")  # blocked through this process: seen by the next message
+    [block] = await Safety(storage).active_blocks()
+    elsewhere = Storage(storage.url)  # another process sharing the database, e.g. `raabta blocks lift`
+    try:
+        assert await Safety(elsewhere).lift(block["id"], "admin")
+    finally:
+        await elsewhere.close()
+    now[0] = 4.9
+    assert await blocked.contains("citizen-a")  # not yet reloaded
+    now[0] = 5.0
+    assert not await blocked.contains("citizen-a")
+    assert not await blocked.contains("citizen-b")

@@ -14,11 +14,12 @@ from typing import Any
 
 import httpx
 import pytest
+from aiolimiter import AsyncLimiter
 from starlette.applications import Starlette
 
 from bot.app import create_app, make_pipeline
 from bot.channels.telegram import SECRET_HEADER, WEBHOOK_PATH, TelegramChannel
-from bot.channels.telegram_send import ChatPacer
+from bot.channels.telegram_send import ChatPacer, PacedRateLimiter
 from bot.config import Settings, load_settings
 from nlu.refcode import ALPHABET
 from responses import catalog
@@ -325,3 +326,59 @@ async def app_delivery(app: object, api: FakeBotAPI, mode: str) -> Deliver:
         api.push(update)
 
     return post if mode == "webhook" else push
+
+
+class CountingLimiter(AsyncLimiter):
+    """The library's limiter, counting the sends it was asked to admit."""
+
+    def __init__(self) -> None:
+        super().__init__(1_000_000, 1)
+        self.admitted = 0
+
+    async def acquire(self, amount: float = 1) -> None:
+        self.admitted += 1
+        await super().acquire(amount)
+
+
+async def test_replies_skip_the_broadcast_limit_and_the_bots_own_sends_keep_it(tg: Harness) -> None:
+    limiter = tg.channel.bot.rate_limiter
+    assert isinstance(limiter, PacedRateLimiter)
+    limiter.broadcast = counting = CountingLimiter()
+    citizen = tg.citizen()
+    await citizen.say("/start")
+    await citizen.press("lang:en")  # answerCallbackQuery, editMessageText, sendMessage: all replies
+    assert len(tg.api.called("editMessageText")) == 1 and len(tg.api.sent(citizen.chat_id)) >= 2
+    assert counting.admitted == 0
+    await tg.channel.bot.send_message(citizen.chat_id, "A notification, as the outbox sends it")
+    await tg.channel.bot.send_message(-100123, "Anything to a group")
+    assert counting.admitted == 2
+
+
+async def test_a_full_backlog_answers_503_and_the_update_sent_again_is_handled(
+    settings: Settings, storage: Storage, api: FakeBotAPI
+) -> None:
+    hooked = telegram_settings(settings, api, "webhook", telegram_max_backlog=1)
+    channel = TelegramChannel(hooked, make_pipeline(settings, storage), pacer=fast())
+    await channel.start()
+    try:
+        app = Starlette(routes=channel.channel_setup().routes)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as http:
+            first, second = Citizen(api, None, chat_id=5001), Citizen(api, None, chat_id=5002)  # type: ignore[arg-type]
+            held = api.hold(5001)  # the first citizen's reply hangs at the Bot API: one update in handling
+
+            async def post(update: dict[str, Any]) -> httpx.Response:
+                return await http.post(WEBHOOK_PATH, json=update, headers={SECRET_HEADER: WEBHOOK_SECRET})
+
+            assert (await post(first.update(message=first.message(text="hello")))).status_code == 200
+            await api.wait_for(lambda: channel.processor.in_flight == 1)
+            update = second.update(message=second.message(text="hello"))
+            busy = await post(update)
+            assert busy.status_code == 503 and busy.headers["Retry-After"] == "5"
+            assert api.sent(5002) == []
+            held.set()
+            await channel.drain()
+            assert (await post(update)).status_code == 200  # Telegram's redelivery
+            await channel.drain()
+            assert len(api.sent(5002)) >= 1 and len(api.sent(5001)) >= 1
+    finally:
+        await channel.stop()

@@ -45,7 +45,7 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
-from bot import logs
+from bot import logs, metrics
 from bot.channels.base import ChannelSetup
 from bot.channels.telegram_files import EvidenceFiles
 from bot.channels.telegram_send import (
@@ -71,6 +71,7 @@ from bot.delivery import Outcome
 from bot.dialogue import Inbound, Reply
 from bot.pipeline import Handled, Pipeline
 from responses import LANGUAGES
+from storage.evidence_files import KeptFiles, evidence_dir
 
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/webhooks/telegram"
@@ -131,11 +132,15 @@ class TelegramChannel:
         self.poll_timeout = poll_timeout
         self.max_bytes = settings.telegram_max_file_mb * 1024 * 1024
         self.files = (
-            EvidenceFiles(settings.data_dir / "evidence" / "telegram", self.max_bytes)
+            EvidenceFiles(
+                evidence_dir(settings.data_dir, "telegram"), self.max_bytes, KeptFiles(pipeline.storage)
+            )
             if settings.telegram_download_files
             else None
         )
         self.pacer = pacer or ChatPacer()
+        self.processor = ChatOrderProcessor()
+        self.max_backlog = settings.telegram_max_backlog
         self._requests = [HTTPXRequest(connection_pool_size=64, read_timeout=15.0, write_timeout=15.0)]
         builder = (
             Application.builder()
@@ -144,7 +149,7 @@ class TelegramChannel:
             .base_file_url(file_url(self.api_url))
             .request(self._requests[0])
             .rate_limiter(PacedRateLimiter(self.pacer))
-            .concurrent_updates(ChatOrderProcessor())
+            .concurrent_updates(self.processor)
         )
         if self.webhook_url:
             builder = builder.updater(None)
@@ -245,7 +250,8 @@ class TelegramChannel:
                 logs.event(log, "telegram_commands_failed", error=type(exc).__name__)
 
     async def webhook(self, request: Request) -> Response:
-        """POST /webhooks/telegram: 403 without the secret, 400 for a body that is not an update, else 200."""
+        """POST /webhooks/telegram: 403 without the secret, 400 for a body that is not an update, 503 while
+        starting or with `telegram_max_backlog` updates waiting (Telegram sends it again later), else 200."""
         given = request.headers.get(SECRET_HEADER, "")
         if not hmac.compare_digest(given.encode(), (self.secret or "").encode()):
             return JSONResponse({"error": "forbidden"}, status_code=403)
@@ -254,6 +260,11 @@ class TelegramChannel:
             return JSONResponse({"error": "the body is not a Telegram update"}, status_code=400)
         if not self.application.running:
             return JSONResponse({"error": "not ready"}, status_code=503)
+        if self.application.update_queue.qsize() + self.processor.in_flight >= self.max_backlog:
+            # Telegram delivers the update again later; the backlog does not grow without bound in memory.
+            metrics.REFUSED.labels("telegram", "backlog_full").inc()
+            busy = {"error": "busy, send again later"}
+            return JSONResponse(busy, status_code=503, headers={"Retry-After": "5"})
         await self.application.update_queue.put(update)
         return Response(status_code=200)
 

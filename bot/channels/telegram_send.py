@@ -1,14 +1,19 @@
 """Sending to Telegram: replies as messages with inline keyboards, pacing per chat, delivery outcomes.
 
-Pacing: PTB's `AIORateLimiter` keeps the overall (30/s) and per-group limits and, with retries on, waits
-out a 429's `retry_after`. It has no limit for private chats, so `PacedRateLimiter` adds one: on average
-one message a second to a chat, with short bursts of `BURST` (a reply of two or three messages goes out at
-once; Telegram tolerates short bursts, then answers 429).
+Pacing: PTB's `AIORateLimiter` keeps the per-group limits and, with retries on, waits out a 429's
+`retry_after`. It has no limit for private chats, so `PacedRateLimiter` adds one: on average one message a
+second to a chat, with short bursts of `BURST` (a reply of two or three messages goes out at once; Telegram
+tolerates short bursts, then answers 429). Telegram's 30 messages a second is guidance for bulk
+notifications, so that overall limit applies to what the bot sends on its own (outbox notifications,
+digests, sends to groups), not to the replies to a citizen who just wrote: with it, a campaign's thousands
+of citizens would wait behind each other at about 16 handled updates a second (docs/benchmarks.md). A
+reply is a send made while an update is handled (`REPLYING`, set by `ChatOrderProcessor`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import os
 import time
@@ -16,8 +21,9 @@ from collections.abc import Callable, Coroutine, Sequence
 from datetime import timedelta
 from typing import Any
 
+from aiolimiter import AsyncLimiter
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
-from telegram.constants import InlineKeyboardButtonLimit, MessageLimit
+from telegram.constants import FloodLimit, InlineKeyboardButtonLimit, MessageLimit
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -43,6 +49,8 @@ MAX_CALLBACK_BYTES = int(InlineKeyboardButtonLimit.MAX_CALLBACK_DATA)  # 64
 MAX_TEXT = int(MessageLimit.MAX_TEXT_LENGTH)  # 4096
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)  # never make Telegram fetch a reported page
 JSONResult = bool | dict[str, Any] | list[dict[str, Any]]
+# True while an update is handled: what is sent then answers the citizen who wrote.
+REPLYING: contextvars.ContextVar[bool] = contextvars.ContextVar("raabta_telegram_replying", default=False)
 
 
 class ChatPacer:
@@ -67,11 +75,17 @@ class ChatPacer:
 
 
 class PacedRateLimiter(AIORateLimiter):
-    """`AIORateLimiter` plus a per-chat pace for private chats (the library only limits groups)."""
+    """`AIORateLimiter` plus a per-chat pace for private chats, and the overall limit for broadcasts only."""
 
-    def __init__(self, pacer: ChatPacer | None = None, max_retries: int = 3) -> None:
-        super().__init__(max_retries=max_retries)
+    def __init__(
+        self,
+        pacer: ChatPacer | None = None,
+        max_retries: int = 3,
+        broadcast: AsyncLimiter | None = None,
+    ) -> None:
+        super().__init__(overall_max_rate=0, max_retries=max_retries)  # the overall limit is below
         self.pacer = pacer or ChatPacer()
+        self.broadcast = broadcast or AsyncLimiter(FloodLimit.MESSAGES_PER_SECOND, 1)
 
     async def process_request(
         self,
@@ -84,10 +98,13 @@ class PacedRateLimiter(AIORateLimiter):
     ) -> JSONResult:
         """Wait for the chat's slot when sending to a private chat, then apply the library's limits."""
         chat_id = data.get("chat_id")
-        if endpoint.startswith("send") and isinstance(chat_id, int) and chat_id > 0:
+        private = isinstance(chat_id, int) and chat_id > 0
+        if endpoint.startswith("send") and isinstance(chat_id, int) and private:
             delay = self.pacer.reserve(chat_id)
             if delay > 0:
                 await asyncio.sleep(delay)
+        if chat_id is not None and not (private and REPLYING.get()):
+            await self.broadcast.acquire()
         return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
 
 
@@ -103,9 +120,19 @@ class ChatOrderProcessor(BaseUpdateProcessor):
         self._working = asyncio.Semaphore(workers)
         self._chats: dict[int, asyncio.Lock] = {}
         self._waiting: dict[int, int] = {}
+        self.in_flight = 0  # updates taken from the update queue and not yet handled
 
     async def do_process_update(self, update: object, coroutine: Any) -> None:
         """Run the update's handling once its chat's earlier updates are done."""
+        self.in_flight += 1
+        replying = REPLYING.set(True)
+        try:
+            await self._in_order(update, coroutine)
+        finally:
+            REPLYING.reset(replying)
+            self.in_flight -= 1
+
+    async def _in_order(self, update: object, coroutine: Any) -> None:
         key = chat_key(update)
         if key is None:
             async with self._working:
