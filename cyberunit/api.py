@@ -382,7 +382,11 @@ def routes(storage: Storage, box: AddressBox) -> list[Route]:
         responses:
           200: {description: "the request, in_progress"}
           404: {description: no such support request}
-          409: {description: "the chat link is gone"}
+          409:
+            description: >-
+              the message cannot reach the family, and `detail` says why: they deleted their data, no
+              chat address is kept on Telegram or Messenger (a phone request, a closed request, past
+              retention), or the chat is unreachable
         """
         body = await _body(request)
         return JSONResponse(await S.reply(storage, request_id(request), body.get("text"), who.name))

@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import audit
+from storage.refusal import Refused
 from storage.repository import FILE_KINDS, Storage, StorageUnavailable, utcnow
 from storage.schema import (
     audit_events,
@@ -90,11 +91,8 @@ def kept_copy(stored_at: datetime | None, purged_at: datetime | None) -> dict[st
     }
 
 
-class QueueError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+class QueueError(Refused):
+    """A queue action refused: the case is unknown, held by someone else, or the input is wrong."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -678,9 +676,9 @@ async def support_page(storage: Storage, status: str | None = None, limit: int =
     """Families' callback requests, newest first (counsellors only). Phone numbers stay sealed: a counsellor
     reveals one on purpose (storage.support.reveal_phone), audited."""
     from storage.schema import support_requests
-    from storage.support import request_item
+    from storage.support import request_item, with_reach
 
-    query = select(support_requests).order_by(support_requests.c.id.desc()).limit(limit)
+    query = with_reach(select(support_requests)).order_by(support_requests.c.id.desc()).limit(limit)
     if status:
         query = query.where(support_requests.c.status == status)
     async with storage.reader.connect() as conn:

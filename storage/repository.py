@@ -225,7 +225,8 @@ class Storage:
         await conn.execute(
             stmt.on_conflict_do_update(
                 index_elements=[contacts.c.reporter_id, contacts.c.channel],
-                set_={"address": sealed, "unreachable_at": None},
+                # A new consent starts a new retention period (and may reach a chat marked gone again).
+                set_={"address": sealed, "unreachable_at": None, "created_at": now},
             )
         )
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 
-from storage import audit
+from storage import audit, support
 from storage.evidence_files import KeptFiles
 from storage.repository import Storage, utcnow
 from storage.schema import blocks, contacts, conversations, outbox, processed_events, reports
@@ -97,6 +97,8 @@ class Safety:
         files = await KeptFiles(self.storage).purge(data_dir, cutoff) if data_dir is not None else 0
         async with self.storage.writer.begin() as conn:
             gone_contacts = await conn.execute(delete(contacts).where(contacts.c.created_at < cutoff))
+            # A family's "Reply here" address goes once their request is closed and its last message left.
+            released = await support.release_contacts_in(conn)
             gone_conversations = await conn.execute(
                 delete(conversations).where(conversations.c.updated_at < cutoff)
             )
@@ -105,7 +107,7 @@ class Safety:
             )
             gone_outbox = await conn.execute(delete(outbox).where(outbox.c.created_at < cutoff))
             result = Purged(
-                gone_contacts.rowcount,
+                gone_contacts.rowcount + released,
                 gone_conversations.rowcount,
                 gone_events.rowcount,
                 gone_outbox.rowcount,

@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, and_, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import audit
 from storage.records import NewSupportRequest
-from storage.schema import cases, outbox, reports, subscriptions, support_requests
+from storage.refusal import Refused
+from storage.schema import cases, contacts, outbox, reports, subscriptions, support_requests
 
 if TYPE_CHECKING:
     from storage.repository import Storage
@@ -29,6 +30,11 @@ COUNSELLOR_KIND = "counsellor"
 PER_SECOND = 25  # digests handed to the channels a second (Telegram allows about 30 to many chats)
 PAKISTAN = timezone(timedelta(hours=5))
 REFERRED = ("referred", "escalated")  # "pages referred": to the platform or to investigators
+# Channels whose page fetches its own messages (the web chat polls GET /webchat/api/messages): a reply
+# needs the request's conversation only. Telegram and Messenger are pushed to the sealed address that
+# the family's "Reply here" kept in `contacts`.
+PULLED = ("webchat",)
+FORGOTTEN = "the family's chat link is gone: they asked us to delete their data"
 
 
 def utcnow() -> datetime:
@@ -97,50 +103,125 @@ async def forget_in(conn: AsyncConnection, conversation_id: str) -> None:
     )
 
 
+def with_reach(query: Select[Any]) -> Select[Any]:
+    """`query` over support_requests, with the family's kept contact (if any) for the request's chat."""
+    return query.add_columns(
+        contacts.c.id.label("contact_id"), contacts.c.unreachable_at.label("contact_unreachable_at")
+    ).select_from(
+        support_requests.outerjoin(
+            contacts,
+            and_(
+                contacts.c.reporter_id == support_requests.c.conversation_id,
+                contacts.c.channel == support_requests.c.channel,
+            ),
+        )
+    )
+
+
+def reply_refusal(row: Mapping[str, Any]) -> str | None:
+    """Why a counsellor's message cannot reach the family now (a row of `with_reach`); None if it can.
+
+    The web chat fetches its messages, so its conversation is enough. Telegram and Messenger need the
+    sealed address kept when the family chose "Reply here", until the request is closed, the retention
+    purge or "delete my data" removes it, or the platform says the chat is gone (unreachable).
+    """
+    if row["conversation_id"] is None or row["channel"] is None:
+        return FORGOTTEN
+    if row["channel"] in PULLED:
+        return None
+    if row["status"] == "done":
+        return (
+            "the request is closed: a way to write to the family in their chat is kept only while it is open"
+        )
+    if row.get("contact_id") is None:
+        if row["phone"] is not None:
+            return "the family asked for a phone call, so no way to write to them in their chat is kept"
+        return "no way to write to the family in their chat is kept any more: the retention period ended"
+    if row.get("contact_unreachable_at") is not None:
+        return "the family's chat cannot be reached any more: they blocked the bot or left the platform"
+    return None
+
+
+async def _reply_in(conn: AsyncConnection, code: str, text: str, by: str) -> str | None:
+    """Queue the reply if it can be delivered; None when queued, else why not (unknown code included)."""
+    now = utcnow()
+    query = with_reach(select(support_requests)).where(support_requests.c.code == code).limit(1)
+    if conn.dialect.name == "postgresql":  # a close or "delete my data" at the same time waits, or wins
+        query = query.with_for_update(of=support_requests)
+    row = (await conn.execute(query)).first()
+    if row is None:
+        return f"no support request {code}"
+    refusal = reply_refusal(row._mapping)
+    if refusal is not None:
+        return refusal
+    await conn.execute(
+        outbox.insert().values(
+            conversation_id=row.conversation_id,
+            channel=row.channel,
+            kind=COUNSELLOR_KIND,
+            payload={"text": text, "buttons": []},
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+    )
+    await conn.execute(
+        update(support_requests)
+        .where(support_requests.c.id == row.id)
+        .values(status="in_progress", handled_by=by, handled_at=now)
+    )
+    await audit.append(conn, now, by, "support.replied", f"support:{row.id}", {"length": len(text)})
+    return None
+
+
 async def reply_to_request(storage: Storage, code: str, text: str, by: str) -> bool:
-    """Queue a counsellor's message to the family that asked, in their chat; False if there is no chat link.
+    """Queue a counsellor's message to the family that asked, in their chat; False if it cannot reach them
+    (no chat link, no kept address on Telegram or Messenger, an unreachable chat: see reply_refusal).
 
     For the console and API to call; the request moves to in_progress and the reply is audited.
     """
-    now = utcnow()
     async with storage.writer.begin() as conn:
-        row = (
-            await conn.execute(
-                select(support_requests.c.id, support_requests.c.conversation_id, support_requests.c.channel)
-                .where(support_requests.c.code == code)
-                .limit(1)
-            )
-        ).first()
-        if row is None or row.conversation_id is None or row.channel is None:
-            return False
-        await conn.execute(
-            outbox.insert().values(
-                conversation_id=row.conversation_id,
-                channel=row.channel,
-                kind=COUNSELLOR_KIND,
-                payload={"text": text, "buttons": []},
-                status="pending",
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
-            )
-        )
-        await conn.execute(
-            update(support_requests)
-            .where(support_requests.c.id == row.id)
-            .values(status="in_progress", handled_by=by, handled_at=now)
-        )
-        await audit.append(conn, now, by, "support.replied", f"support:{row.id}", {"length": len(text)})
-    return True
+        return await _reply_in(conn, code, text, by) is None
 
 
-class SupportError(Exception):
-    """A counsellor's action that cannot be done; `status` is the HTTP status the API and console answer."""
+async def release_contacts_in(
+    conn: AsyncConnection, conversation_id: str | None = None, channel: str | None = None
+) -> int:
+    """Delete the chat addresses kept only for families' replies whose requests are all closed.
 
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+    "Reply here" keeps the address until the request is closed (responses/family.yaml says so). It
+    stays while anything else may still need it: another open chat request, a digest subscription, a
+    report sent from that chat (whose updates the citizen may have asked for; the contact does not say
+    why it was kept, so it stays until retention), or a message still being delivered (the retention
+    purge releases it later). With `conversation_id` and `channel`, only that chat; how many went.
+    """
+    sr = support_requests
+    mine = and_(sr.c.conversation_id == contacts.c.reporter_id, sr.c.channel == contacts.c.channel)
+    chat_requests = and_(mine, sr.c.phone.is_(None))
+    stmt = delete(contacts).where(
+        exists().where(chat_requests, sr.c.status == "done"),
+        ~exists().where(chat_requests, sr.c.status != "done"),
+        ~exists().where(
+            subscriptions.c.conversation_id == contacts.c.reporter_id,
+            subscriptions.c.channel == contacts.c.channel,
+        ),
+        ~exists().where(
+            reports.c.reporter_id == contacts.c.reporter_id, reports.c.channel == contacts.c.channel
+        ),
+        ~exists().where(
+            outbox.c.conversation_id == contacts.c.reporter_id,
+            outbox.c.channel == contacts.c.channel,
+            outbox.c.status == "pending",
+        ),
+    )
+    if conversation_id is not None and channel is not None:
+        stmt = stmt.where(contacts.c.reporter_id == conversation_id, contacts.c.channel == channel)
+    return int((await conn.execute(stmt)).rowcount or 0)
+
+
+class SupportError(Refused):
+    """A counsellor's action that cannot be done."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +231,12 @@ class Revealed:
 
 
 def request_item(row: Mapping[Any, Any]) -> dict[str, Any]:
-    """A callback request as counsellors see it: never the sealed number, never the chat link itself."""
+    """A callback request as counsellors see it: never the sealed number, never the chat link itself.
+
+    `row` comes from `with_reach`: `can_reply` says whether a message can reach the family now, and
+    `reply_refusal` why not.
+    """
+    refusal = reply_refusal(row)
     return {
         "id": row["id"],
         "code": row["code"],
@@ -158,7 +244,8 @@ def request_item(row: Mapping[Any, Any]) -> dict[str, Any]:
         "topic": row["topic"],
         "note": row["note"],
         "has_phone": row["phone"] is not None,
-        "can_reply": row["conversation_id"] is not None and row["channel"] is not None,
+        "can_reply": refusal is None,
+        "reply_refusal": refusal,
         "status": row["status"],
         "created_at": audit.as_utc(row["created_at"]).isoformat(),
         "handled_by": row["handled_by"],
@@ -166,14 +253,18 @@ def request_item(row: Mapping[Any, Any]) -> dict[str, Any]:
     }
 
 
-async def get_request(storage: Storage, request_id: int) -> dict[str, Any]:
-    async with storage.reader.connect() as conn:
-        row = (
-            await conn.execute(select(support_requests).where(support_requests.c.id == request_id))
-        ).first()
+async def _item(conn: AsyncConnection, request_id: int) -> dict[str, Any]:
+    row = (
+        await conn.execute(with_reach(select(support_requests)).where(support_requests.c.id == request_id))
+    ).first()
     if row is None:
         raise SupportError(404, f"no support request {request_id}")
     return request_item(row._mapping)
+
+
+async def get_request(storage: Storage, request_id: int) -> dict[str, Any]:
+    async with storage.reader.connect() as conn:
+        return await _item(conn, request_id)
 
 
 async def _locked(conn: AsyncConnection, request_id: int) -> Any:
@@ -218,7 +309,8 @@ async def reveal_phone(
                 update(support_requests).where(support_requests.c.id == row.id).values(**values)
             )
         await audit.append(conn, now, by, "support.phone_revealed", f"support:{row.id}", {})
-    return Revealed(phone, request_item({**row._mapping, **values}))
+        item = await _item(conn, row.id)
+    return Revealed(phone, item)
 
 
 def clean_reply(text: object) -> str:
@@ -232,11 +324,17 @@ def clean_reply(text: object) -> str:
 
 
 async def reply(storage: Storage, request_id: int, text: object, by: str) -> dict[str, Any]:
-    """Write to the family in the chat they asked from (reply_to_request); the request as it is then."""
+    """Write to the family in the chat they asked from; the request as it is then.
+
+    409 with the reason (reply_refusal) when the message could not reach them: never a 200 for a
+    message that no channel can deliver.
+    """
     message = clean_reply(text)
     found = await get_request(storage, request_id)
-    if not await reply_to_request(storage, found["code"], message, by):
-        raise SupportError(409, "the family's chat link is gone: they asked us to delete their data")
+    async with storage.writer.begin() as conn:
+        refusal = await _reply_in(conn, found["code"], message, by)
+    if refusal is not None:
+        raise SupportError(409, refusal)
     return await get_request(storage, request_id)
 
 
@@ -256,8 +354,10 @@ async def close_request(storage: Storage, request_id: int, by: str, note: object
         if note:
             values["note"] = f"{row.note}\nclosed by {by}: {note}" if row.note else f"closed by {by}: {note}"
         await conn.execute(update(support_requests).where(support_requests.c.id == row.id).values(**values))
+        if row.conversation_id is not None and row.channel is not None:
+            await release_contacts_in(conn, row.conversation_id, row.channel)
         await audit.append(conn, now, by, "support.closed", f"support:{row.id}", {"note_length": len(note)})
-    return request_item({**row._mapping, **values})
+        return await _item(conn, row.id)
 
 
 def iso_week(day: date) -> str:

@@ -315,3 +315,23 @@ async def test_a_counsellor_can_write_back_in_the_chat(client: httpx.AsyncClient
         row = (await conn.execute(select(support_requests))).one()
     assert row.status == "in_progress" and row.handled_by == "c1"
     assert not await reply_to_request(storage, "ZZZZ-9999", "x", "c1")
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_reply_here_says_a_way_to_write_back_is_kept_and_until_when(lang: str) -> None:
+    """Choosing "Reply here" is consent to be written to in this chat: the texts say what is kept, and
+    until the request is closed or the retention period ends (storage lets it go then)."""
+    kept, until = {
+        "en": ("a way to write back to you here", "until your request is closed"),
+        "ur": ("آپ کو یہاں جواب لکھنے کا ذریعہ", "درخواست بند"),
+        "ur-Latn": ("aap ko yahan jawab likhne ka zariya", "darkhwast band"),
+    }[lang]
+    offer = catalog().text("family.callback_offer", lang)
+    assert kept in offer and until in offer
+    talk = started(lang)
+    talk.press("menu:family")
+    talk.press("family:callback")
+    talk.press("support:yes")
+    talk.press("time:any")
+    assert talk.said == catalog().text("family.ask_phone", lang, days=180)
+    assert kept in talk.said and until in talk.said and "180" in talk.said

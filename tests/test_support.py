@@ -1,25 +1,38 @@
 """Counsellors acting on families' callback requests, over HTTP on both backends: reveal the sealed phone
 number on purpose (audited, never the number in the audit), reply in the family's chat, close; through the
-API and through the console. Only counsellors may.
+API and through the console. Only counsellors may. A reply that cannot reach the family (no chat address
+kept on Telegram, an unreachable chat, deleted data) is refused with 409, never accepted and lost.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from starlette.applications import Starlette
 
+from bot.app import make_pipeline
+from bot.channels.telegram import TelegramChannel
+from bot.config import Settings
+from bot.outbox import OutboxWorker
+from bot.pipeline import Pipeline
+from responses import catalog
 from storage.repository import Storage, utcnow
-from storage.schema import audit_events, support_requests
+from storage.safety import Safety
+from storage.schema import audit_events, contacts, support_requests
 from storage.support import MAX_REPLY
 from tests import test_console as security
+from tests.fakes.telegram_api import Citizen, Deliver, FakeBotAPI, serving
 from tests.test_console import Signed, browser
+from tests.test_telegram import CODE as TELEGRAM_CODE
+from tests.test_telegram import fast, telegram_settings
 from tests.test_webchat import CODE, WebChat
 
 app, signed, tokens = security.app, security.signed, security.tokens  # fixtures shared with the console tests
@@ -314,3 +327,182 @@ async def test_the_console_says_when_a_forgotten_family_has_no_number_left(
     broken = await counsellor.post(f"/console/support/{await request_id(storage, unsealable)}/phone")
     assert broken.status_code == 409 and "cannot be unsealed" in broken.text
     assert await events(storage, "support.phone_revealed") == []
+
+
+# --- Telegram: a reply is pushed to the family's chat, or refused with the reason ---------------------
+
+
+@pytest.fixture
+async def telegram_api() -> AsyncIterator[FakeBotAPI]:
+    async with FakeBotAPI() as fake:
+        yield fake
+
+
+@contextlib.asynccontextmanager
+async def on_telegram(
+    settings: Settings, storage: Storage, api: FakeBotAPI
+) -> AsyncIterator[tuple[Deliver, OutboxWorker, Pipeline]]:
+    """The Telegram channel against the fake Bot API, and the outbox worker that pushes to it."""
+    pipeline = make_pipeline(settings, storage)
+    channel = TelegramChannel(telegram_settings(settings, api, "webhook"), pipeline, pacer=fast())
+    async with serving(channel, api) as deliver:
+        sender = channel.channel_setup().sender
+        assert sender is not None
+        yield deliver, OutboxWorker(storage, pipeline.box, {"telegram": sender}), pipeline
+
+
+async def telegram_callback(citizen: Citizen, phone: str | None) -> str:
+    """A family on Telegram asks for a counsellor: a reply in this chat, or a call on a typed number."""
+    await citizen.say("/start")
+    await citizen.press("lang:en")
+    await citizen.press("menu:family")
+    await citizen.press("family:callback")
+    await citizen.press("support:yes")
+    await citizen.press("time:evening")
+    if phone is None:
+        await citizen.press("support:chat")
+    else:
+        await citizen.say(phone)
+    match = TELEGRAM_CODE.search(citizen.said)
+    assert match, citizen.said
+    return match.group(1)
+
+
+async def test_a_counsellor_reply_reaches_the_family_telegram_chat(
+    http: httpx.AsyncClient,
+    storage: Storage,
+    settings: Settings,
+    tokens: dict[str, str],
+    telegram_api: FakeBotAPI,
+) -> None:
+    async with on_telegram(settings, storage, telegram_api) as (deliver, worker, pipeline):
+        family = Citizen(telegram_api, deliver, chat_id=515151)
+        code = await telegram_callback(family, None)
+        assert family.said == catalog().text("family.callback_done_chat", "en", code=code)
+        # "Reply here" kept this chat's address, sealed, in the transaction that stored the request.
+        conversation = pipeline.pseudonyms.of("telegram", "515151")
+        sealed = await storage.contact_of(conversation, "telegram")
+        assert sealed is not None and b"515151" not in sealed
+        assert pipeline.box.open(sealed) == "515151"
+
+        number = await request_id(storage, code)
+        counsellor = auth(tokens["counsellor"])
+        [listed] = (await http.get(API, headers=counsellor)).json()["items"]
+        assert listed["can_reply"] is True and listed["reply_refusal"] is None
+        text = "Assalam o alaikum, I am a counsellor. Shall we talk at 7 this evening?"
+        sent = await http.post(f"{API}/{number}/reply", headers=counsellor, json={"text": text})
+        assert sent.status_code == 200, sent.text
+        before = len(telegram_api.sent(515151))
+        assert await worker.run_once() == 1
+        [delivered] = telegram_api.sent(515151)[before:]
+        assert delivered.params["text"] == text and delivered.params["chat_id"] in (515151, "515151")
+
+        # Closing lets the address go (the family was told: until the request is closed), and a closed
+        # Telegram request takes no more replies.
+        closed = await http.post(f"{API}/{number}/close", headers=counsellor, json={})
+        assert closed.status_code == 200 and closed.json()["can_reply"] is False
+        assert await storage.contact_of(conversation, "telegram") is None
+        again = await http.post(f"{API}/{number}/reply", headers=counsellor, json={"text": "one more"})
+        assert again.status_code == 409 and "the request is closed" in again.json()["detail"]
+        assert await worker.run_once() == 0
+        assert len(telegram_api.sent(515151)) == before + 1
+
+
+async def test_after_delete_my_data_a_telegram_reply_is_refused_not_lost(
+    http: httpx.AsyncClient,
+    storage: Storage,
+    settings: Settings,
+    tokens: dict[str, str],
+    telegram_api: FakeBotAPI,
+) -> None:
+    async with on_telegram(settings, storage, telegram_api) as (deliver, worker, pipeline):
+        family = Citizen(telegram_api, deliver, chat_id=626262)
+        code = await telegram_callback(family, None)
+        await family.say("delete my data")
+        await family.press("forget:yes")
+        assert await storage.contact_of(pipeline.pseudonyms.of("telegram", "626262"), "telegram") is None
+        number = await request_id(storage, code)
+        counsellor = auth(tokens["counsellor"])
+        refused = await http.post(f"{API}/{number}/reply", headers=counsellor, json={"text": "Salam"})
+        assert refused.status_code == 409, refused.text
+        assert "they asked us to delete their data" in refused.json()["detail"]
+        assert await events(storage, "support.replied") == []
+        assert await worker.run_once() == 0, "nothing was queued"
+        [item] = (await http.get(API, headers=counsellor)).json()["items"]
+        assert item["can_reply"] is False and "delete their data" in item["reply_refusal"]
+
+
+async def test_a_telegram_reply_is_refused_when_the_address_is_gone_or_unreachable(
+    http: httpx.AsyncClient,
+    storage: Storage,
+    settings: Settings,
+    tokens: dict[str, str],
+    telegram_api: FakeBotAPI,
+) -> None:
+    counsellor = auth(tokens["counsellor"])
+    async with on_telegram(settings, storage, telegram_api) as (deliver, worker, pipeline):
+        blocked = Citizen(telegram_api, deliver, chat_id=737373)
+        first = await request_id(storage, await telegram_callback(blocked, None))
+        purged = Citizen(telegram_api, deliver, chat_id=747474)
+        second = await request_id(storage, await telegram_callback(purged, None))
+
+        # The family blocked the bot: the first message fails and marks the chat unreachable; the next
+        # reply is refused instead of being queued for nobody.
+        telegram_api.block(737373)
+        sent = await http.post(f"{API}/{first}/reply", headers=counsellor, json={"text": "Salam"})
+        assert sent.status_code == 200
+        await worker.run_once()
+        refused = await http.post(f"{API}/{first}/reply", headers=counsellor, json={"text": "Salam?"})
+        assert refused.status_code == 409 and "cannot be reached" in refused.json()["detail"]
+
+        # The retention period ended: the purge deleted the address; the request stays, the reply is refused.
+        async with storage.writer.begin() as conn:
+            await conn.execute(
+                update(contacts)
+                .where(contacts.c.reporter_id == pipeline.pseudonyms.of("telegram", "747474"))
+                .values(created_at=utcnow() - timedelta(days=181))
+            )
+        assert (await Safety(storage).purge(180)).contacts == 1
+        refused = await http.post(f"{API}/{second}/reply", headers=counsellor, json={"text": "Salam"})
+        assert refused.status_code == 409 and "retention period ended" in refused.json()["detail"]
+        assert len(await events(storage, "support.replied")) == 1
+
+
+async def test_a_telegram_phone_request_keeps_no_chat_address_and_the_console_says_so(
+    storage: Storage,
+    settings: Settings,
+    signed: dict[str, Signed],
+    telegram_api: FakeBotAPI,
+) -> None:
+    async with on_telegram(settings, storage, telegram_api) as (deliver, worker, _pipeline):
+        family = Citizen(telegram_api, deliver, chat_id=858585)
+        code = await telegram_callback(family, "0300 1234567")
+        assert family.said == catalog().text("family.callback_done_phone", "en", code=code)
+        async with storage.reader.connect() as conn:
+            assert (await conn.execute(select(contacts))).all() == [], "a phone callback keeps no address"
+        number = await request_id(storage, code)
+        counsellor = signed["counsellor"]
+        page = (await counsellor.get(f"/console/support/{number}")).text
+        assert 'id="reply-form"' not in page and 'id="reveal-form"' in page
+        assert "The family asked for a phone call, so no way to write to them in their chat is kept" in page
+        refused = await counsellor.post(f"/console/support/{number}/reply", {"text": "Salam"})
+        assert refused.status_code == 409
+        assert "asked for a phone call" in refused.text and "on its way" not in refused.text
+        assert await worker.run_once() == 0 and await events(storage, "support.replied") == []
+
+
+async def test_a_web_chat_request_needs_no_kept_address(
+    http: httpx.AsyncClient, storage: Storage, tokens: dict[str, str]
+) -> None:
+    """The web chat fetches its messages: a reply reaches a phone request there too, with no address."""
+    family, code = await ask_for_a_callback(http, "0300 7654321")
+    async with storage.reader.connect() as conn:
+        assert (await conn.execute(select(contacts))).all() == []
+    number = await request_id(storage, code)
+    counsellor = auth(tokens["counsellor"])
+    [item] = (await http.get(API, headers=counsellor)).json()["items"]
+    assert item["can_reply"] is True and item["reply_refusal"] is None
+    sent = await http.post(f"{API}/{number}/reply", headers=counsellor, json={"text": "Salam"})
+    assert sent.status_code == 200, sent.text
+    pulled = await http.get("/webchat/api/messages", params={"session": family.session})
+    assert [m["text"] for m in pulled.json()["messages"]] == ["Salam"]

@@ -105,7 +105,8 @@ class SubmitReport:
 
 @dataclass(frozen=True, slots=True)
 class KeepContact:
-    """Effect: the citizen agreed to get updates here; keep their channel address, sealed."""
+    """Effect: the citizen agreed to be written to here (report updates, the digest, a counsellor's reply);
+    keep their channel address, sealed."""
 
 
 @dataclass(frozen=True, slots=True)

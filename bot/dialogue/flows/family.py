@@ -2,7 +2,9 @@
 
 Guidance never creates a report and never asks for the relative's name. The callback is consent, then a
 time, then an optional phone number; the request is stored in the same turn as the number is typed, so
-the number never rests in the conversation state, and it is sealed before storage.
+the number never rests in the conversation state, and it is sealed before storage. "Reply here" instead
+of a number is consent to be written to in this chat: the chat's address is kept (KeepContact, sealed)
+with the request until it is closed or the retention period ends; a phone request keeps no address.
 """
 
 from __future__ import annotations
@@ -164,8 +166,10 @@ def _ask_time(turn: Turn) -> None:
 
 
 def _ask_phone(turn: Turn) -> None:
+    """A number for a call, or "Reply here": consent to keep this chat's address until the request is
+    closed (or retention ends), which the text says; the address is kept only with the request."""
     turn.goto("family.phone")
-    turn.say("family.ask_phone", turn.button("support:chat"), *turn.nav())
+    turn.say("family.ask_phone", turn.button("support:chat"), *turn.nav(), days=turn.context.retention_days)
 
 
 def prompt(turn: Turn) -> None:
@@ -251,7 +255,7 @@ def _submit(turn: Turn, phone: str | None) -> None:
     code = turn.context.new_code
     reach = "phone" if phone else "chat"
     turn.effects.append(RequestSupport(code, turn.lang, TOPIC, f"{_note(turn)}; reply by: {reach}", phone))
-    if phone is None:
+    if phone is None:  # "Reply here": the chat's address is kept, sealed, in the request's transaction
         turn.effects.append(KeepContact())
     turn.state.step = "menu"
     turn.state.history = []
