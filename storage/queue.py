@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import audit
+from storage.locking import lock_row
 from storage.refusal import Refused
 from storage.repository import FILE_KINDS, Storage, StorageUnavailable, utcnow
 from storage.schema import (
@@ -553,10 +554,7 @@ class Queue:
         return _Write(self.storage)
 
     async def _case(self, conn: AsyncConnection, case_id: int) -> Any:
-        query = select(cases).where(cases.c.id == case_id)
-        if self.storage.dialect == "postgresql":
-            query = query.with_for_update()
-        row = (await conn.execute(query)).first()
+        row = await lock_row(conn, cases, case_id)
         if row is None:
             raise QueueError(404, f"no case {case_id}")
         return row

@@ -15,6 +15,7 @@ from sqlalchemy import Select, and_, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import audit
+from storage.locking import lock_row
 from storage.records import NewSupportRequest
 from storage.refusal import Refused
 from storage.schema import cases, contacts, outbox, reports, subscriptions, support_requests
@@ -268,10 +269,7 @@ async def get_request(storage: Storage, request_id: int) -> dict[str, Any]:
 
 
 async def _locked(conn: AsyncConnection, request_id: int) -> Any:
-    query = select(support_requests).where(support_requests.c.id == request_id)
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    row = (await conn.execute(query)).first()
+    row = await lock_row(conn, support_requests, request_id)
     if row is None:
         raise SupportError(404, f"no support request {request_id}")
     return row
