@@ -92,7 +92,7 @@ def make_pipeline(settings: Settings, storage: Storage) -> Pipeline:
 def create_app(settings: Settings, storage: Storage | None = None) -> Starlette:
     """Build the app. With `storage` given (tests), the caller owns its lifecycle."""
     owned = storage is None
-    store = storage or Storage(settings.database_url)
+    store = storage or Storage(settings.database_url, secret_key(settings))
     pipeline = make_pipeline(settings, store)
     # Each channel module offers `setup(settings, pipeline) -> ChannelSetup | None` (None: not configured).
     channels = [c for c in (setup(settings, pipeline) for setup in CHANNEL_SETUPS) if c is not None]

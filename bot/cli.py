@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from bot import logs
-from bot.config import load_settings
+from bot.config import load_settings, secret_key
 from cyberunit.cli import add_commands
 
 
@@ -34,7 +34,7 @@ def _chat(args: argparse.Namespace) -> int:
     settings = load_settings()
 
     async def run() -> int:
-        storage = Storage(settings.database_url)
+        storage = Storage(settings.database_url, secret_key(settings))
         try:
             if not await storage.is_current():
                 await storage.upgrade()
@@ -51,7 +51,7 @@ def _db_upgrade(_args: argparse.Namespace) -> int:
     settings = load_settings()
 
     async def run() -> None:
-        storage = Storage(settings.database_url)
+        storage = Storage(settings.database_url, secret_key(settings))
         try:
             await storage.upgrade()
         finally:

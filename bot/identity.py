@@ -5,10 +5,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from storage.keys import derive_key
 
-def derive_key(secret: bytes, purpose: str) -> bytes:
-    """A separate key for each purpose, so one leaked derived key does not expose the others."""
-    return hmac.new(secret, f"raabta/{purpose}".encode(), hashlib.sha256).digest()
+__all__ = ["Pseudonyms", "derive_key"]
 
 
 class Pseudonyms:

@@ -25,12 +25,12 @@ def _run(command: Command) -> Callable[[argparse.Namespace], int]:
     """Open the configured database, run the command, close; clear errors instead of tracebacks."""
 
     def main(args: argparse.Namespace) -> int:
-        from bot.config import load_settings
+        from bot.config import load_settings, secret_key
 
         settings = load_settings()
 
         async def go() -> int:
-            storage = Storage(settings.database_url)
+            storage = Storage(settings.database_url, secret_key(settings))
             try:
                 if not await storage.is_current():
                     print(

@@ -10,6 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 SQLITE_BUSY_MS = 10_000
 SINGLE_STATEMENT = "single_statement"  # execution option: this read is one statement (see the reader)
+# Execution option carried by every connection of a Storage's engines: the key that chains audit events
+# (storage.audit reads it from the connection, so no caller has to hand it down).
+AUDIT_KEY = "raabta_audit_key"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -23,17 +26,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_engines(url: str) -> tuple[AsyncEngine, AsyncEngine]:
+def create_engines(url: str, audit_key: bytes) -> tuple[AsyncEngine, AsyncEngine]:
     """(writer, reader) engines for `url`. On PostgreSQL both are the same engine."""
     parsed = make_url(url)
+    options = {"execution_options": {AUDIT_KEY: audit_key}}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             from pathlib import Path
 
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         # One writer connection: writes queue in-process instead of contending for the file lock.
-        writer = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
-        reader = create_async_engine(url, pool_size=4, max_overflow=4)
+        writer = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60, **options)
+        reader = create_async_engine(url, pool_size=4, max_overflow=4, **options)
         for engine in (writer, reader):
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
 
@@ -50,6 +54,6 @@ def create_engines(url: str) -> tuple[AsyncEngine, AsyncEngine]:
 
         return writer, reader
     if parsed.get_backend_name() == "postgresql":
-        engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, **options)
         return engine, engine
     raise ValueError(f"unsupported database URL scheme: {parsed.drivername}")

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from cyberunit.priority import priority
 from storage import audit, migrate, support
 from storage.engine import SINGLE_STATEMENT, create_engines
+from storage.keys import derive_key
 from storage.records import (
     CommitResult,
     CommitStatus,
@@ -78,9 +79,13 @@ def case_key(report: NewReport) -> tuple[str, str, str]:
 class Storage:
     """Conversations, reports, cases, processed events, outbox and audit, on SQLite or PostgreSQL."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, secret: bytes | None = None) -> None:
+        """`secret` is RAABTA_SECRET_KEY: the audit chain is keyed from it. Without one (tests, tools that
+        never write the audit) the chain is keyed from an empty secret, which `audit verify` reports."""
         self.url = url
-        self.writer, self.reader = create_engines(url)
+        self.secret = secret
+        self.audit_key = derive_key(secret or b"", "audit-chain")
+        self.writer, self.reader = create_engines(url, self.audit_key)
         self.dialect = self.writer.dialect.name
         self.alerts = False  # True when an alert webhook is configured: urgent reports queue an alert
         self.blocks_generation = 0  # bumped by every block and lift, so in-memory block lists reload

@@ -84,6 +84,15 @@ cases = Table(
     Column("agency", String(32)),
     Column("merged_into", Integer),
     Column("decided_at", DateTime(timezone=True)),
+    # What analysts read for a case without a link: the handle, or the first words of the description.
+    Column("title", String(200)),
+    # The parts `priority` is the sum of (storage.priority.parts), as they were when it was computed.
+    Column("priority_parts", JSON),
+    # report_count when the case was claimed or assigned: a decision on fewer reports than the case now
+    # has is refused, so a report that raced the decision is never swallowed by it.
+    Column("claimed_reports", Integer),
+    # When the case was first referred or escalated (shared with partners); its STIX indicator's `created`.
+    Column("shared_at", DateTime(timezone=True)),
     Index("ix_cases_status_priority", "status", "priority"),
     Index("ix_cases_lease", "status", "lease_until"),
 )
@@ -111,6 +120,18 @@ reports = Table(
     Column("description", Text, nullable=False),
     Column("urgent", Boolean, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # Consent is per report: only a "yes" to updates for this report lets a decision notify its reporter.
+    Column("updates", Boolean, nullable=False, server_default=false()),
+    # The reporter-facing status last sent to the reporter; a notification goes only when it changes.
+    Column("notified_status", String(16)),
+)
+
+# Every case a report is on: one per link (the first is reports.case_id), all under one reference code.
+case_reports = Table(
+    "case_reports",
+    metadata,
+    Column("case_id", Integer, ForeignKey("cases.id"), primary_key=True),
+    Column("report_id", Integer, ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True, index=True),
 )
 
 evidence = Table(

@@ -68,7 +68,7 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
 
 @pytest.fixture
 async def storage(db_url: str) -> AsyncIterator[Storage]:
-    store = Storage(db_url)
+    store = Storage(db_url, SECRET.encode())
     await store.upgrade()
     try:
         yield store
