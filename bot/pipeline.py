@@ -158,6 +158,9 @@ class Pipeline:
                         contact=self.box.seal(inbound.user)
                         if any(isinstance(e, KeepContact) for e in outcome.effects)
                         else None,
+                        updates_for=tuple(
+                            code for e in outcome.effects if isinstance(e, KeepContact) for code in e.reports
+                        ),
                         forget=any(isinstance(e, ForgetMe) for e in outcome.effects),
                         support=self._support_records(outcome.effects, conversation, inbound.channel),
                         subscribe=_subscribed(outcome.effects),

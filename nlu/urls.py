@@ -4,6 +4,16 @@ Citizens paste links in every shape: with or without a scheme, from the mobile s
 Facebook redirect, followed by tracking parameters, glued to Urdu text. `find_urls` picks them out of
 a message and `canonicalize` turns every spelling of one page into the same string, so that reports
 of the same page meet in the queue. Pure standard library; nothing here raises on any input.
+
+Case. Host names are case-insensitive everywhere and are lower-cased. In a path, what folds depends on
+the platform and on where the part sits, and `_CASE_RULES` (below) says it part by part: user names,
+page names, handles, hashtags and the platforms' own route words are case-insensitive and fold; ids
+(Facebook `pfbid…` posts and share codes, YouTube video and channel ids, Telegram invite hashes,
+Instagram shortcodes, TikTok and WhatsApp codes) are case-sensitive and keep the case they were sent
+in. Folding an id would merge two different posts into one case and give a canonical link that no
+longer opens, so what a rule does not name keeps its case (a split case is the cheaper mistake).
+Query values always keep their case (`v=`, `story_fbid=`, `list=` are ids). On any other web site
+the whole path keeps its case: most servers treat paths as case-sensitive.
 """
 
 from __future__ import annotations
@@ -87,17 +97,155 @@ _FB_KEEP_PARAMS = frozenset({"id", "story_fbid", "v", "fbid", "set"})
 
 _TG_HOSTS = frozenset({"t.me", "telegram.me", "telegram.dog"})
 _TG_USER_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{2,31}")
-# first path segments after which t.me keeps the case of what follows (codes, sticker sets)
-_TG_KEEP_CASE_AFTER = frozenset({"joinchat", "addlist", "addstickers", "addemoji", "addtheme", "bg"})
 
 _YT_HOSTS = frozenset({"youtube.com", "m.youtube.com", "music.youtube.com", "youtube-nocookie.com"})
 _YT_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_YT_ID_PATHS = frozenset({"shorts", "embed", "live", "v", "e"})
+_YT_ID_PATHS = frozenset({"shorts", "embed", "live", "v", "e"})  # /shorts/ID is /watch?v=ID
 
 _X_HOSTS = frozenset({"x.com", "twitter.com", "mobile.twitter.com", "m.twitter.com", "mobile.x.com"})
 _IG_HOSTS = frozenset({"instagram.com", "m.instagram.com", "instagr.am"})
-_IG_CODE_PATHS = frozenset({"p", "reel", "tv"})
 _TT_HOSTS = frozenset({"tiktok.com", "m.tiktok.com"})
+
+# --------------------------------------------------------------------------------------------------
+# case: which parts of a path fold and which keep the case they were sent in
+#
+# One rule is a path pattern, one token a segment; the first rule of the platform that matches the
+# whole path decides, and a path no rule matches keeps its case. Tokens:
+#   word, a|b|c   a route word of the platform, matched ignoring case, written lower case
+#   {name}        a case-insensitive name (user, page, group, channel handle, hashtag): lower case
+#   {id}          a case-sensitive id: kept as sent
+#   @{name} +{id} the same, for a segment that starts with "@" or "+"
+#   {name*} {id*} this segment and all after it (none is fine), folded or kept
+# Matching never looks at case, so a canonical link is canonical again (idempotence).
+
+_FB_PAGE_TABS = (
+    "about|community|events|followers|following|friends|groups|likes|live_videos|mentions|photos|posts"
+    "|reels|reviews|videos"
+)
+_FB_GROUP_TABS = "about|announcements|events|files|media|members|permalink|posts|user"
+_IG_TABS = "followers|following|guides|reels|saved|tagged"
+_CASE_RULES: dict[str, tuple[str, ...]] = {
+    # Page, profile and group names are case-insensitive (facebook.com/Some.Page is /some.page); post
+    # ids are not: pfbid0… ids are mixed-case, two posts can differ only in case. Query ids
+    # (story_fbid=, fbid=, id=, v=, set=) are query values and keep their case.
+    "facebook": (
+        "/share/p|r|v|g/{id*}",  # /share/p/1AbCdE: the kind (post, reel, video, group) folds, the code not
+        "/share/{id*}",  # /share/1AbCdE: a profile or page shared
+        "/reel|stories/{id*}",  # /reel/ID, /stories/USER_ID/UzpfSTEw…
+        "/hashtag/{name}",
+        "/people|pages/{name}/{id*}",  # /people/Some-Name/100012345: the number is the id
+        f"/groups/{{name}}/{_FB_GROUP_TABS}/{{id*}}",  # /groups/Some.Group/posts/pfbid0…
+        "/groups/{name}/{id*}",
+        f"/{{name}}/{_FB_PAGE_TABS}/{{id*}}",  # /Some.Page/posts/pfbid0…, /Some.Page/videos/ID
+        "/{name}/{id*}",  # a page or a route word; what follows, unknown to us, keeps its case
+    ),
+    # Shortcodes (/p/, /reel/, /tv/; /reels/CODE is read as /reel/CODE) are base64: case-sensitive.
+    # User names and hashtags are case-insensitive.
+    "instagram": (
+        "/p|reel|tv/{id*}",
+        "/stories/highlights/{id*}",
+        "/stories/{name}/{id*}",  # /stories/some_user/STORY_ID
+        "/explore/tags/{name}",
+        "/explore/{name}/{id*}",
+        "/s/{id*}",  # /s/aGlnaGxpZ2h0… shared highlights
+        "/{name}/p|reel|tv/{id*}",  # /some_user/p/CODE
+        f"/{{name}}/{_IG_TABS}/{{id*}}",
+        "/{name}/{id*}",
+    ),
+    # Video ids (already turned into /watch?v=ID), channel ids (/channel/UC…), playlist ids (list=),
+    # community post and clip ids are case-sensitive. Handles (@name), legacy custom names (/c/NAME,
+    # /user/NAME, /NAME) and the channel tabs after them (videos, shorts, about, …) are not.
+    "youtube": (
+        "/channel/{id}/{name*}",
+        "/@{name}/{name*}",
+        "/c|user/{name}/{name*}",
+        "/hashtag/{name}",
+        "/post|clip|source/{id*}",
+        "/{name}/{id*}",
+    ),
+    # User names (of channels, groups and bots) are case-insensitive; invite hashes (t.me/+HASH,
+    # /joinchat/HASH), folder, sticker, emoji and theme codes are not; nor are bot Mini App names.
+    "telegram": (
+        "/+{id*}",
+        "/joinchat|addlist|addstickers|addemoji|addtheme|bg/{id*}",
+        "/s/{name}/{id*}",  # the web preview t.me/s/NAME (NAME too short to be read as t.me/NAME)
+        "/{name}/{id*}",  # t.me/some_channel/123 (message numbers), t.me/some_bot/AppName
+    ),
+    # User names fold; everything below them is a route word or a number. Only /i/ routes carry
+    # case-sensitive ids: /i/spaces/1YqKDoBnLZbGV, /i/broadcasts/1yNG….
+    "x": (
+        "/i/{name}/{id*}",
+        "/{name*}",
+    ),
+    # /@user/video/123 (numbers); /t/ZTAbC short codes keep their case (vm.tiktok.com and
+    # vt.tiktok.com short links are kept whole as other web links are); tags fold.
+    "tiktok": (
+        "/@{name}/{name}/{id*}",  # /@user/video/ID, /@user/photo/ID, /@user/live
+        "/@{name}",
+        "/tag/{name}",
+        "/{id*}",
+    ),
+    # chat.whatsapp.com/INVITE and wa.me/message/CODE are case-sensitive; wa.me/NUMBER is digits.
+    "whatsapp": ("/{id*}",),
+    # Any other site: paths are case-sensitive on most servers.
+    "web": ("/{id*}",),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    words: frozenset[str]  # a route word: one of these (empty for a name or an id)
+    fold: bool  # written lower case
+    prefix: str = ""  # "@" or "+": the segment starts with it
+    rest: bool = False  # this segment and all after it
+
+
+def _compile_rule(rule: str) -> tuple[_Token, ...]:
+    tokens: list[_Token] = []
+    for part in rule[1:].split("/"):
+        m = re.fullmatch(r"([@+]?)\{(name|id)(\*?)\}", part)
+        if m:
+            tokens.append(_Token(frozenset(), m.group(2) == "name", m.group(1), bool(m.group(3))))
+        else:
+            tokens.append(_Token(frozenset(part.split("|")), True))
+    return tuple(tokens)
+
+
+_CASE_TABLE: dict[str, tuple[tuple[_Token, ...], ...]] = {
+    platform: tuple(_compile_rule(rule) for rule in rules) for platform, rules in _CASE_RULES.items()
+}
+
+
+def _apply_case(platform: str, segments: list[str]) -> str:
+    """The path of `segments` with each part folded or kept as the platform's first matching rule says."""
+    for rule in _CASE_TABLE[platform]:
+        out = _match_rule(rule, segments)
+        if out is not None:
+            return _join(out)
+    return _join(segments)
+
+
+def _match_rule(rule: tuple[_Token, ...], segments: list[str]) -> list[str] | None:
+    out: list[str] = []
+    for i, token in enumerate(rule):
+        if token.rest and not token.prefix:
+            out.extend(_lower(s) if token.fold else s for s in segments[i:])
+            return out
+        if i >= len(segments):
+            return None
+        segment = segments[i]
+        low = _lower(segment)
+        if token.words:
+            if low not in token.words:
+                return None
+        elif not low.startswith(token.prefix):
+            return None
+        if token.rest:
+            out.extend(_lower(s) if token.fold else s for s in segments[i:])
+            return out
+        out.append(low if token.fold else segment)
+    return out if len(segments) == len(rule) else None
+
 
 # --------------------------------------------------------------------------------------------------
 # query parameters
@@ -255,14 +403,14 @@ def _canonicalize(url: str, depth: int) -> str | None:
     if host == "wa.me":
         return _wa_me(port, path)
     if host == "chat.whatsapp.com":
-        return _build(host, port, path, [])
+        return _build(host, port, _apply_case("whatsapp", _segments(path)), [])
     if host == "api.whatsapp.com":
         phone = _first_value(query, "phone")
         if path == "/send" and phone is not None:
             number = _strip_plus(phone)
             if number.isascii() and number.isdigit():
                 return _build("wa.me", port, "/" + number, [])
-    return _build(host, port, path, query)
+    return _build(host, port, _apply_case("web", _segments(path)), query)
 
 
 def _has_bad_char(s: str) -> bool:
@@ -404,30 +552,17 @@ def _unwrap(query: _Query, depth: int) -> str | None:
 
 
 def _facebook(port: str, path: str, query: _Query) -> str:
-    segments = _segments(path)
-    if segments and segments[0].lower() == "share":  # /share/p/AbCd: the id keeps its case
-        segments[0] = "share"
-        if len(segments) >= 3 and len(segments[1]) == 1:
-            segments[1] = segments[1].lower()
-        path = _join(segments)
-    else:
-        path = _lower(path)
-    return _build("facebook.com", port, path, [(k, v) for k, v in query if k in _FB_KEEP_PARAMS])
+    kept = [(k, v) for k, v in query if k in _FB_KEEP_PARAMS]
+    return _build("facebook.com", port, _apply_case("facebook", _segments(path)), kept)
 
 
 def _telegram(port: str, path: str) -> str:
     segments = _segments(path)
-    if len(segments) >= 2 and segments[0].lower() == "s" and _TG_USER_RE.fullmatch(segments[1]):
+    if len(segments) >= 2 and _lower(segments[0]) == "s" and _TG_USER_RE.fullmatch(segments[1]):
         segments = segments[1:]  # t.me/s/NAME is the web preview of t.me/NAME
-    if segments:
-        first = segments[0]
-        if first.startswith(("+", "%2B")):  # invite link: the code keeps its case
-            segments[0] = "+" + _strip_plus(first)
-        elif first.lower() in _TG_KEEP_CASE_AFTER:
-            segments[0] = first.lower()
-        else:
-            segments = [_lower(s) for s in segments]
-    return _build("t.me", port, _join(segments), [])
+    if segments and segments[0].startswith(("+", "%2B")):  # invite link: t.me/%2BCODE is t.me/+CODE
+        segments[0] = "+" + _strip_plus(segments[0])
+    return _build("t.me", port, _apply_case("telegram", segments), [])
 
 
 def _watch(port: str, video_id: str) -> str:
@@ -436,19 +571,18 @@ def _watch(port: str, video_id: str) -> str:
 
 def _youtube(port: str, path: str, query: _Query) -> str:
     segments = _segments(path)
+    first = _lower(segments[0]) if segments else ""
     if (
         len(segments) >= 2
-        and segments[0] in _YT_ID_PATHS
-        and segments[1] != "videoseries"
+        and first in _YT_ID_PATHS
+        and _lower(segments[1]) != "videoseries"
         and _YT_ID_RE.fullmatch(segments[1])
     ):
         return _watch(port, segments[1])
-    if segments == ["watch"]:
+    if first == "watch" and len(segments) == 1:
         video_id = _first_value(query, "v")
-        return _watch(port, video_id) if video_id else _build("youtube.com", port, path, [])
-    if segments and segments[0].startswith("@"):
-        segments[0] = _lower(segments[0])
-    return _build("youtube.com", port, _join(segments), query)
+        return _watch(port, video_id) if video_id else _build("youtube.com", port, "/watch", [])
+    return _build("youtube.com", port, _apply_case("youtube", segments), query)
 
 
 def _youtu_be(port: str, path: str, query: _Query) -> str:
@@ -462,37 +596,35 @@ def _youtu_be(port: str, path: str, query: _Query) -> str:
 
 def _x(port: str, path: str, query: _Query) -> str:
     kept = [(k, v) for k, v in query if not _is_tracking(k, _X_TRACKING_PARAMS)]
-    return _build("x.com", port, _lower(path), kept)
+    return _build("x.com", port, _apply_case("x", _segments(path)), kept)
+
+
+_IG_CODE_ROUTES = frozenset({"p", "reel", "reels", "tv", "stories", "explore", "s"})
 
 
 def _instagram(port: str, path: str, query: _Query) -> str:
     segments = _segments(path)
-    out: list[str] = []
-    keep_next = False
-    for i, segment in enumerate(segments):
-        if keep_next:  # the code after /p/, /reel/, /tv/ keeps its case
-            out.append(segment)
-            keep_next = False
-            continue
-        low = _lower(segment)
-        if low == "reels" and i + 1 < len(segments):
-            low = "reel"  # /reels/CODE and /reel/CODE are the same reel
-        keep_next = low in _IG_CODE_PATHS
-        out.append(low)
-    return _build("instagram.com", port, _join(out), query)
+    # /reels/CODE and /some_user/reels/CODE are the same reel as /reel/CODE; /some_user/reels is a tab
+    for i in (0, 1):
+        if (
+            i + 1 < len(segments)
+            and _lower(segments[i]) == "reels"
+            and (i == 0 or _lower(segments[0]) not in _IG_CODE_ROUTES)
+        ):
+            segments[i] = "reel"
+    return _build("instagram.com", port, _apply_case("instagram", segments), query)
 
 
 def _tiktok(port: str, path: str, query: _Query) -> str:
-    segments = [_lower(s) if s.startswith("@") else s for s in _segments(path)]
     kept = [(k, v) for k, v in query if not _is_tracking(k, _TT_TRACKING_PARAMS)]
-    return _build("tiktok.com", port, _join(segments), kept)
+    return _build("tiktok.com", port, _apply_case("tiktok", _segments(path)), kept)
 
 
 def _wa_me(port: str, path: str) -> str:
     segments = _segments(path)
     if segments:
         segments[0] = _strip_plus(segments[0])
-    return _build("wa.me", port, ("/" + "/".join(segments)).rstrip("/") or "/", [])
+    return _build("wa.me", port, _apply_case("whatsapp", segments).rstrip("/") or "/", [])
 
 
 # --------------------------------------------------------------------------------------------------

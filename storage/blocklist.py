@@ -11,10 +11,8 @@ import time
 from collections.abc import Callable
 
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError
 
-from storage.engine import SINGLE_STATEMENT
-from storage.repository import Storage, StorageUnavailable
+from storage.repository import Storage
 from storage.schema import blocks
 
 REFRESH_SECONDS = 5.0
@@ -46,11 +44,7 @@ class BlockList:
 
     async def _load(self) -> None:
         generation, started = self.storage.blocks_generation, self.clock()
-        try:
-            async with self.storage.reader.connect() as conn:
-                await conn.execution_options(**{SINGLE_STATEMENT: True})
-                found = await conn.scalars(select(blocks.c.reporter_id).where(blocks.c.lifted_at.is_(None)))
-                self._blocked = frozenset(found.all())
-        except (DBAPIError, OSError) as exc:
-            raise StorageUnavailable(type(exc).__name__) from exc
+        async with self.storage.db.read(single_statement=True) as conn:
+            found = await conn.scalars(select(blocks.c.reporter_id).where(blocks.c.lifted_at.is_(None)))
+            self._blocked = frozenset(found.all())
         self._loaded_at, self._generation = started, generation

@@ -27,10 +27,9 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.repository import FILE_KINDS, Storage, StorageUnavailable, utcnow
+from storage.repository import FILE_KINDS, Storage, utcnow
 from storage.schema import evidence, evidence_files, reports
 
 log = logging.getLogger(__name__)
@@ -77,15 +76,12 @@ class KeptFiles:
 
     @asynccontextmanager
     async def _db(self, writing: bool) -> AsyncIterator[AsyncConnection]:
-        try:
-            if writing:
-                async with self.storage.writer.begin() as conn:
-                    yield conn
-            else:
-                async with self.storage.reader.connect() as conn:
-                    yield conn
-        except (DBAPIError, OSError) as exc:
-            raise StorageUnavailable(type(exc).__name__) from exc
+        if writing:
+            async with self.storage.db.transaction() as conn:
+                yield conn
+        else:
+            async with self.storage.db.read() as conn:
+                yield conn
 
     def _upsert(self) -> postgresql.Insert | sqlite.Insert:
         insert = postgresql.insert if self.storage.dialect == "postgresql" else sqlite.insert

@@ -9,32 +9,31 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, or_, select, union_all, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Select, and_, delete, exists, func, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import audit
+from storage import cases as cases_
+from storage.lifecycle import DECISIONS as DECISIONS
+from storage.lifecycle import OPEN as OPEN
+from storage.lifecycle import SHARED
 from storage.locking import lock_row
 from storage.refusal import Refused
-from storage.repository import FILE_KINDS, Storage, StorageUnavailable, utcnow
+from storage.repository import FILE_KINDS, Storage, utcnow
 from storage.schema import (
     audit_events,
     case_notes,
+    case_reports,
     cases,
-    contacts,
     evidence,
     evidence_files,
-    outbox,
     reports,
 )
 
-DECISIONS = ("referred", "escalated", "monitoring", "no_action", "merged")
-OPEN = ("new", "in_review")
 AGENCIES = ("platform", "PTA", "NCCIA", "CTD")
 SORTS = {
     "priority": cases.c.priority,
@@ -116,8 +115,7 @@ class Page:
     next: str | None
 
 
-# A notification's text in the reporter's language, from the case's new public status.
-Renderer = Callable[[str, str, str], str]  # (public status, language, code) -> text
+Renderer = cases_.Renderer
 
 
 @dataclass
@@ -130,7 +128,7 @@ class DecisionResult:
 def case_item(row: Any) -> dict[str, Any]:
     """The analyst-facing view of a case row: no reporter anywhere."""
     data = dict(row._mapping)
-    for key in ("first_seen", "last_seen", "lease_until", "decided_at", "updated_at"):
+    for key in ("first_seen", "last_seen", "lease_until", "decided_at", "updated_at", "shared_at"):
         if data.get(key) is not None:
             data[key] = audit.as_utc(data[key]).isoformat()
     return data
@@ -182,7 +180,7 @@ class Queue:
             else:
                 query = query.where(or_(column > value, and_(column == value, cases.c.id > after)))
         query = query.order_by(column.desc() if filters.descending else column.asc(), cases.c.id.asc())
-        async with self.storage.reader.connect() as conn:
+        async with self.storage.db.read() as conn:
             rows = (await conn.execute(query.limit(limit + 1))).all()
         more = len(rows) > limit
         rows = rows[:limit]
@@ -199,11 +197,19 @@ class Queue:
             conditions.append(cases.c.platform == f.platform)
         if f.category:
             conditions.append(
-                exists().where(reports.c.case_id == cases.c.id, reports.c.category == f.category)
+                exists().where(
+                    case_reports.c.case_id == cases.c.id,
+                    reports.c.id == case_reports.c.report_id,
+                    reports.c.category == f.category,
+                )
             )
         if f.language:
             conditions.append(
-                exists().where(reports.c.case_id == cases.c.id, reports.c.language == f.language)
+                exists().where(
+                    case_reports.c.case_id == cases.c.id,
+                    reports.c.id == case_reports.c.report_id,
+                    reports.c.language == f.language,
+                )
             )
         if f.min_priority is not None:
             conditions.append(cases.c.priority >= f.min_priority)
@@ -217,7 +223,7 @@ class Queue:
 
     async def get_case(self, case_id: int) -> dict[str, Any]:
         """A case with its reports, evidence, notes and history; never who reported."""
-        async with self.storage.reader.connect() as conn:
+        async with self.storage.db.read() as conn:
             row = (await conn.execute(select(cases).where(cases.c.id == case_id))).first()
             if row is None:
                 raise QueueError(404, f"no case {case_id}")
@@ -233,7 +239,8 @@ class Queue:
                         reports.c.urgent,
                         reports.c.created_at,
                     )
-                    .where(reports.c.case_id == case_id)
+                    .join(case_reports, case_reports.c.report_id == reports.c.id)
+                    .where(case_reports.c.case_id == case_id)
                     .order_by(reports.c.created_at, reports.c.id)
                 )
             ).all()
@@ -243,6 +250,7 @@ class Queue:
                         evidence.c.report_id,
                         evidence.c.kind,
                         evidence.c.value,
+                        evidence.c.raw,
                         evidence.c.platform,
                         evidence.c.fingerprint,
                         evidence.c.sha256,
@@ -250,13 +258,14 @@ class Queue:
                         evidence_files.c.purged_at,
                     )
                     .join(reports, reports.c.id == evidence.c.report_id)
+                    .join(case_reports, case_reports.c.report_id == reports.c.id)
                     .outerjoin(
                         evidence_files,
                         evidence.c.kind.in_(FILE_KINDS)
                         & (evidence_files.c.channel == reports.c.channel)
                         & (evidence_files.c.name == evidence.c.fingerprint),
                     )
-                    .where(reports.c.case_id == case_id)
+                    .where(case_reports.c.case_id == case_id)
                     .order_by(evidence.c.id)
                 )
             ).all()
@@ -267,12 +276,17 @@ class Queue:
                     .order_by(case_notes.c.id)
                 )
             ).all()
+            merged = await self._merged_into(conn, case_id)
             history = (
                 await conn.execute(
                     select(
-                        audit_events.c.at, audit_events.c.actor, audit_events.c.action, audit_events.c.detail
+                        audit_events.c.at,
+                        audit_events.c.actor,
+                        audit_events.c.action,
+                        audit_events.c.subject,
+                        audit_events.c.detail,
                     )
-                    .where(audit_events.c.subject == f"case:{case_id}")
+                    .where(audit_events.c.subject.in_([f"case:{c}" for c in (case_id, *merged)]))
                     .order_by(audit_events.c.id)
                 )
             ).all()
@@ -282,6 +296,7 @@ class Queue:
                 {
                     "kind": e.kind,
                     "value": e.value,
+                    "raw": e.raw,
                     "platform": e.platform,
                     "fingerprint": e.fingerprint,
                     "sha256": e.sha256,
@@ -311,10 +326,25 @@ class Queue:
                 "actor": h.actor if h.actor != "citizen" else "citizen",
                 "action": h.action,
                 "detail": h.detail,
+                # events of a case merged into this one name it
+                "case": int(h.subject.removeprefix("case:")),
             }
             for h in history
         ]
         return item
+
+    @staticmethod
+    async def _merged_into(conn: AsyncConnection, case_id: int) -> list[int]:
+        """Every case merged into this one, directly or through others."""
+        found: list[int] = []
+        frontier = [case_id]
+        while frontier:
+            frontier = list(
+                (await conn.scalars(select(cases.c.id).where(cases.c.merged_into.in_(frontier)))).all()
+            )
+            frontier = [c for c in frontier if c not in found and c != case_id]
+            found += frontier
+        return found
 
     # --- leases ----------------------------------------------------------------------------------
 
@@ -332,9 +362,10 @@ class Queue:
             "status": "in_review",
             "assignee": assignee,
             "lease_until": now + timedelta(seconds=lease_seconds),
+            "claimed_reports": cases.c.report_count,
             "updated_at": now,
         }
-        async with self._write() as conn:
+        async with self.storage.db.transaction() as conn:
             ids = list((await conn.scalars(query)).all())
             if not ids:
                 return []
@@ -349,7 +380,7 @@ class Queue:
     async def extend(self, case_id: int, assignee: str, seconds: int = DEFAULT_LEASE) -> dict[str, Any]:
         if not 60 <= seconds <= MAX_LEASE:
             raise QueueError(400, f"lease_seconds must be between 60 and {MAX_LEASE}")
-        async with self._write() as conn:
+        async with self.storage.db.transaction() as conn:
             await self._held(conn, case_id, assignee)
             now = utcnow()
             await conn.execute(
@@ -363,13 +394,13 @@ class Queue:
             return case_item((await conn.execute(select(cases).where(cases.c.id == case_id))).one())
 
     async def release(self, case_id: int, assignee: str) -> dict[str, Any]:
-        async with self._write() as conn:
+        async with self.storage.db.transaction() as conn:
             await self._held(conn, case_id, assignee)
             now = utcnow()
             await conn.execute(
                 update(cases)
                 .where(cases.c.id == case_id)
-                .values(status="new", assignee=None, lease_until=None, updated_at=now)
+                .values(status="new", assignee=None, lease_until=None, claimed_reports=None, updated_at=now)
             )
             await audit.append(conn, now, assignee, "case.released", f"case:{case_id}", {})
             return case_item((await conn.execute(select(cases).where(cases.c.id == case_id))).one())
@@ -378,7 +409,7 @@ class Queue:
         self, case_id: int, assignee: str, actor: str, lease_seconds: int = DEFAULT_LEASE
     ) -> dict[str, Any]:
         """A supervisor hands an open case to an analyst, under a fresh lease."""
-        async with self._write() as conn:
+        async with self.storage.db.transaction() as conn:
             row = await self._case(conn, case_id)
             if row.status not in OPEN:
                 raise QueueError(409, f"case {case_id} is {row.status}; only open cases can be assigned")
@@ -390,16 +421,22 @@ class Queue:
                     status="in_review",
                     assignee=assignee,
                     lease_until=now + timedelta(seconds=lease_seconds),
+                    claimed_reports=cases.c.report_count,
                     updated_at=now,
                 )
             )
             await audit.append(conn, now, actor, "case.assigned", f"case:{case_id}", {"assignee": assignee})
             return case_item((await conn.execute(select(cases).where(cases.c.id == case_id))).one())
 
+    async def rescore(self) -> int:
+        """Score every open case again (recency decays with time); how many."""
+        async with self.storage.db.transaction() as conn:
+            return await cases_.rescore(conn, utcnow())
+
     async def reap_expired(self) -> int:
         """Return cases whose lease ran out to the queue; how many."""
         now = utcnow()
-        async with self._write() as conn:
+        async with self.storage.db.transaction() as conn:
             expired = list(
                 (
                     await conn.scalars(
@@ -411,7 +448,9 @@ class Queue:
                 await conn.execute(
                     update(cases)
                     .where(cases.c.id.in_(expired))
-                    .values(status="new", assignee=None, lease_until=None, updated_at=now)
+                    .values(
+                        status="new", assignee=None, lease_until=None, claimed_reports=None, updated_at=now
+                    )
                 )
                 events: list[tuple[str, dict[str, Any]]] = [(f"case:{case_id}", {}) for case_id in expired]
                 await audit.append_many(conn, now, "system", "case.lease_expired", events)
@@ -428,9 +467,16 @@ class Queue:
         agency: str | None = None,
         merge_into: int | None = None,
         render: Renderer | None = None,
-        may_refer_care: bool = False,
+        supervisor: bool = False,
+        seen_reports: int | None = None,
     ) -> DecisionResult:
-        """Decide a case the actor holds; notify its reporters who asked for updates."""
+        """Decide a case the actor holds; tell its reporters who asked for updates what changed for them.
+
+        `seen_reports` is the report count the analyst saw (by default, the count when they claimed the
+        case): a decision on fewer reports than the case now has is refused, so a report that arrives
+        while the case is being reviewed is never decided unseen. A case that "needs care" leaves the
+        unit (referred, escalated) only by a supervisor's decision.
+        """
         note = note.strip()
         if status not in DECISIONS:
             raise QueueError(400, f"status must be one of {', '.join(DECISIONS)}")
@@ -440,37 +486,56 @@ class Queue:
             raise QueueError(400, f"note longer than {MAX_NOTE} characters")
         if status == "referred" and not agency:
             raise QueueError(400, f"a referral needs an agency ({', '.join(AGENCIES)} or a configured one)")
+        if agency is not None and status not in SHARED:
+            raise QueueError(400, "an agency belongs only to a referral or an escalation")
         if agency is not None and (
             len(agency) > 32 or not agency.replace("_", "").replace("-", "").isalnum()
         ):
             raise QueueError(400, "agency must be a short name of letters, digits, - or _")
         if status == "merged" and merge_into is None:
             raise QueueError(400, "merging needs merge_into: the id of the case to merge into")
-        async with self._write() as conn:
+        if status != "merged" and merge_into is not None:
+            raise QueueError(400, "merge_into belongs only to a merge")
+        async with self.storage.db.transaction() as conn:
             row = await self._held(conn, case_id, actor)
-            if status == "referred" and row.needs_care and not may_refer_care:
+            if status in SHARED and row.needs_care and not supervisor:
                 raise QueueError(
-                    403, f"case {case_id} needs care ({row.care_reason}); a supervisor must refer it"
+                    403, f"case {case_id} needs care ({row.care_reason}); only a supervisor may send it out"
+                )
+            target_row = (
+                await self._merge_target(conn, case_id, int(merge_into or 0)) if status == "merged" else None
+            )
+            baseline = seen_reports if seen_reports is not None else row.claimed_reports
+            if baseline is not None and row.report_count > baseline:
+                arrived = row.report_count - baseline
+                raise QueueError(
+                    409,
+                    f"{arrived} new report(s) arrived on case {case_id} since you looked; read them, then "
+                    f"decide again with seen_reports={row.report_count}",
                 )
             now = utcnow()
             target = None
-            if status == "merged":
-                target = await self._merge_target(conn, case_id, int(merge_into or 0))
-                await conn.execute(update(reports).where(reports.c.case_id == case_id).values(case_id=target))
-                await self.storage.refresh_case(conn, target, now)
+            if target_row is not None:
+                target = await self._merge(conn, row, target_row, actor, now)
             await conn.execute(
                 update(cases)
                 .where(cases.c.id == case_id)
                 .values(
                     status=status,
-                    agency=agency if status == "referred" else None,
+                    agency=agency,
                     merged_into=target,
                     decided_at=now,
                     lease_until=None,
+                    claimed_reports=None,
+                    shared_at=func.coalesce(cases.c.shared_at, now)
+                    if status in SHARED
+                    else cases.c.shared_at,
                     updated_at=now,
                 )
             )
-            await conn.execute(case_notes.insert().values(case_id=case_id, author=actor, note=note, at=now))
+            await conn.execute(
+                case_notes.insert().values(case_id=target or case_id, author=actor, note=note, at=now)
+            )
             await audit.append(
                 conn,
                 now,
@@ -479,69 +544,66 @@ class Queue:
                 f"case:{case_id}",
                 {"status": status, "agency": agency, "merge_into": target},
             )
-            notified = await self._notify(conn, target or case_id, status, now, render) if render else 0
+            notified = await cases_.notify(conn, target or case_id, now, render) if render else 0
             result = case_item((await conn.execute(select(cases).where(cases.c.id == case_id))).one())
         return DecisionResult(result, notified)
 
-    async def _merge_target(self, conn: AsyncConnection, case_id: int, target: int) -> int:
-        if target == case_id:
+    async def _merge_target(self, conn: AsyncConnection, case_id: int, target_id: int) -> Any:
+        """The open case to merge into, locked; refused when it is this case, closed, merged, or a loop."""
+        if target_id == case_id:
             raise QueueError(400, "a case cannot be merged into itself")
-        seen = {case_id}
-        current: int | None = target
-        while current is not None:
-            if current in seen:
-                raise QueueError(400, f"merging {case_id} into {target} would make a loop")
-            seen.add(current)
-            row = (
-                await conn.execute(select(cases.c.id, cases.c.merged_into).where(cases.c.id == current))
-            ).first()
-            if row is None:
-                raise QueueError(404, f"no case {current} to merge into")
-            if row.merged_into is None:
-                return int(row.id)
-            current = row.merged_into
-        raise QueueError(400, "merge target not found")  # pragma: no cover - the loop always returns
+        target = await lock_row(conn, cases, target_id)
+        if target is None:
+            raise QueueError(404, f"no case {target_id} to merge into")
+        if target.status == "merged":
+            final, seen = target, {target_id}
+            while final is not None and final.status == "merged" and final.merged_into not in seen:
+                if final.merged_into == case_id:
+                    raise QueueError(400, f"merging {case_id} into {target_id} would make a loop")
+                seen.add(final.merged_into)
+                final = await lock_row(conn, cases, final.merged_into)
+            raise QueueError(
+                409, f"case {target_id} was merged into case {target.merged_into}; merge into that one"
+            )
+        if target.status not in OPEN:
+            raise QueueError(
+                409, f"case {target_id} is closed ({target.status}); merge only into an open case"
+            )
+        return target
 
-    async def _notify(
-        self, conn: AsyncConnection, case_id: int, status: str, now: datetime, render: Renderer
-    ) -> int:
-        """Queue a message for every reporter of the case who kept a contact on the channel they used."""
-        public = {"referred": "action_taken", "escalated": "action_taken", "merged": "under_review"}.get(
-            status, "reviewed"
+    async def _merge(self, conn: AsyncConnection, source: Any, target: Any, actor: str, now: datetime) -> int:
+        """Move a case's reports, notes and "needs care" flag to an open case; the target's history names
+        the case merged into it."""
+        case_id, target_id = int(source.id), int(target.id)
+        on_target = select(case_reports.c.report_id).where(case_reports.c.case_id == target_id)
+        # A report on both cases (two of its links) stays once on the target.
+        await conn.execute(
+            delete(case_reports).where(
+                case_reports.c.case_id == case_id, case_reports.c.report_id.in_(on_target)
+            )
         )
-        rows = (
+        await conn.execute(
+            update(case_reports).where(case_reports.c.case_id == case_id).values(case_id=target_id)
+        )
+        await conn.execute(update(reports).where(reports.c.case_id == case_id).values(case_id=target_id))
+        await conn.execute(
+            update(case_notes).where(case_notes.c.case_id == case_id).values(case_id=target_id)
+        )
+        if source.needs_care and not target.needs_care:
             await conn.execute(
-                select(reports.c.code, reports.c.language, reports.c.channel, reports.c.reporter_id)
-                .join(
-                    contacts,
-                    and_(
-                        contacts.c.reporter_id == reports.c.reporter_id,
-                        contacts.c.channel == reports.c.channel,
-                    ),
-                )
-                .where(reports.c.case_id == case_id, contacts.c.unreachable_at.is_(None))
+                update(cases)
+                .where(cases.c.id == target_id)
+                .values(needs_care=True, care_reason=f"{source.care_reason} (from case {case_id})")
             )
-        ).all()
-        for r in rows:
-            await conn.execute(
-                outbox.insert().values(
-                    conversation_id=r.reporter_id,
-                    channel=r.channel,
-                    kind="status",
-                    payload={"text": render(public, r.language, r.code), "buttons": []},
-                    status="pending",
-                    attempts=0,
-                    next_attempt_at=now,
-                    created_at=now,
-                )
-            )
-        return len(rows)
+        await cases_.refresh(conn, target_id, now)
+        await audit.append(conn, now, actor, "case.merged_from", f"case:{target_id}", {"from": case_id})
+        return target_id
 
     async def add_note(self, case_id: int, author: str, note: str) -> dict[str, Any]:
         note = note.strip()
         if not note or len(note) > MAX_NOTE:
             raise QueueError(400, f"a note has 1 to {MAX_NOTE} characters")
-        async with self._write() as conn:
+        async with self.storage.db.transaction() as conn:
             await self._case(conn, case_id)
             now = utcnow()
             await conn.execute(case_notes.insert().values(case_id=case_id, author=author, note=note, at=now))
@@ -549,9 +611,6 @@ class Queue:
         return {"author": author, "note": note, "at": now.isoformat()}
 
     # --- helpers ---------------------------------------------------------------------------------
-
-    def _write(self) -> Any:
-        return _Write(self.storage)
 
     async def _case(self, conn: AsyncConnection, case_id: int) -> Any:
         row = await lock_row(conn, cases, case_id)
@@ -570,7 +629,7 @@ class Queue:
 
     async def stats(self) -> dict[str, Any]:
         """Counts for the overview: by status, category, platform, language, per day; decision times."""
-        async with self.storage.reader.connect() as conn:
+        async with self.storage.db.read() as conn:
             by_status: dict[str, int] = dict(
                 (await conn.execute(select(cases.c.status, func.count()).group_by(cases.c.status))).all()
             )
@@ -618,24 +677,8 @@ class Queue:
             query = query.where(cases.c.last_seen >= since)
         if until is not None:
             query = query.where(cases.c.first_seen < until)
-        async with self.storage.reader.connect() as conn:
+        async with self.storage.db.read() as conn:
             return [case_item(r) for r in (await conn.execute(query)).all()]
-
-
-class _Write:
-    """`async with` a write transaction; database failures become StorageUnavailable."""
-
-    def __init__(self, storage: Storage) -> None:
-        self._context = storage.writer.begin()
-
-    async def __aenter__(self) -> AsyncConnection:
-        try:
-            return await self._context.__aenter__()
-        except (DBAPIError, OSError) as exc:
-            raise StorageUnavailable(type(exc).__name__) from exc
-
-    async def __aexit__(self, *exc: Any) -> bool | None:
-        return await self._context.__aexit__(*exc)
 
 
 def parse_statuses(value: str | None) -> tuple[str, ...]:
@@ -650,7 +693,7 @@ def parse_statuses(value: str | None) -> tuple[str, ...]:
 
 async def audit_page(storage: Storage, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
     """Audit events after an id, oldest first (supervisors and admins read these)."""
-    async with storage.reader.connect() as conn:
+    async with storage.db.read() as conn:
         rows = (
             await conn.execute(
                 select(audit_events).where(audit_events.c.id > after).order_by(audit_events.c.id).limit(limit)
@@ -679,7 +722,7 @@ async def support_page(storage: Storage, status: str | None = None, limit: int =
     query = with_reach(select(support_requests)).order_by(support_requests.c.id.desc()).limit(limit)
     if status:
         query = query.where(support_requests.c.status == status)
-    async with storage.reader.connect() as conn:
+    async with storage.db.read() as conn:
         rows = (await conn.execute(query)).all()
     return [request_item(r._mapping) for r in rows]
 
@@ -691,7 +734,7 @@ async def principal_by_token_hash(storage: Storage, token_hash: str) -> tuple[st
     """(name, role) of the unrevoked token with this SHA-256, or None: the console keeps only the hash."""
     from storage.schema import api_tokens
 
-    async with storage.reader.connect() as conn:
+    async with storage.db.read() as conn:
         row = (
             await conn.execute(
                 select(api_tokens.c.name, api_tokens.c.role).where(
@@ -710,7 +753,7 @@ async def urgent_open_cases(storage: Storage, limit: int = 20) -> list[dict[str,
         .order_by(cases.c.priority.desc(), cases.c.first_seen.asc(), cases.c.id.asc())
         .limit(limit)
     )
-    async with storage.reader.connect() as conn:
+    async with storage.db.read() as conn:
         return [case_item(r) for r in (await conn.execute(query)).all()]
 
 
@@ -722,7 +765,7 @@ async def decision_times(storage: Storage, limit: int = 10_000) -> list[dict[str
         .order_by(cases.c.decided_at.desc(), cases.c.id.desc())
         .limit(limit)
     )
-    async with storage.reader.connect() as conn:
+    async with storage.db.read() as conn:
         rows = (await conn.execute(query)).all()
     return [
         {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, TypedDict
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +54,8 @@ class TurnRecord:
     response: list[dict[str, Any]]
     reports: tuple[NewReport, ...] = ()
     contact: bytes | None = None  # the sealed channel address, when the citizen agreed to get updates
+    # Codes of this conversation's reports whose updates the citizen asked for: consent is per report.
+    updates_for: tuple[str, ...] = ()
     forget: bool = False  # delete contact, state, pending notifications and the link to past reports
     support: tuple[NewSupportRequest, ...] = ()
     subscribe: str | None = None  # a language: send this conversation the weekly digest in it
@@ -81,11 +83,34 @@ class Conversation:
     version: int
 
 
+class PayloadButton(TypedDict):
+    id: str
+    label: str
+
+
+class OutboxPayload(TypedDict):
+    """What every outbox row carries, whoever queued it (a status notification, a counsellor's reply,
+    the digest, an urgent-case alert): a message's text and its buttons (none for most)."""
+
+    text: str
+    buttons: list[PayloadButton]
+
+
+def message(text: str, buttons: list[PayloadButton] | None = None) -> OutboxPayload:
+    return {"text": text, "buttons": list(buttons or [])}
+
+
+def as_payload(stored: Any) -> OutboxPayload:
+    """A stored payload as the one type (rows written before it existed may lack buttons)."""
+    buttons = stored.get("buttons") if isinstance(stored, dict) else None
+    return {"text": str(stored.get("text", "")) if isinstance(stored, dict) else "", "buttons": buttons or []}
+
+
 @dataclass(frozen=True, slots=True)
 class Notification:
     id: int
     kind: str
-    payload: dict[str, Any]
+    payload: OutboxPayload
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +121,7 @@ class OutboxItem:
     conversation_id: str
     channel: str
     kind: str
-    payload: dict[str, Any]
+    payload: OutboxPayload
     attempts: int
     created_at: datetime
     address: bytes | None  # sealed; None when there is no contact (no consent, or forgotten)

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Insert, case, delete, func, select, text, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cyberunit.priority import priority
-from storage import audit, migrate, support
-from storage.engine import SINGLE_STATEMENT, create_engines
+from storage import audit, lifecycle, migrate, support
+from storage import cases as cases_
+from storage import outbox as outbox_
+from storage.casekeys import FILE_KINDS, case_key, case_keys
+from storage.database import Database, StorageUnavailable
 from storage.keys import derive_key
 from storage.records import (
     CommitResult,
@@ -25,10 +25,14 @@ from storage.records import (
     NewReport,
     Notification,
     OutboxItem,
+    OutboxPayload,
     TurnRecord,
+    as_payload,
+    message,
 )
 from storage.schema import (
     audit_events,
+    case_reports,
     cases,
     contacts,
     conversations,
@@ -40,14 +44,7 @@ from storage.schema import (
     reports,
 )
 
-BURST_WINDOW = timedelta(hours=1)
-BURST_REPORTS = 5
-NEW_REPORTER_AGE = timedelta(days=1)
-FILE_KINDS = ("photo", "document")  # evidence whose fingerprint names a file a channel may keep a copy of
-
-
-class StorageUnavailable(RuntimeError):
-    """The database could not be reached or refused the transaction; nothing was committed."""
+__all__ = ["FILE_KINDS", "Storage", "StorageUnavailable", "case_key", "utcnow"]
 
 
 class _Abort(Exception):
@@ -61,21 +58,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def case_key(report: NewReport) -> tuple[str, str, str]:
-    """(column, key, platform) of the case a report joins: its first link, else an evidence fingerprint."""
-    for item in report.evidence:
-        if item.kind == "link":
-            return "canonical_url", item.value, item.platform or "web"
-    for item in report.evidence:
-        if item.kind in FILE_KINDS and item.fingerprint:
-            return "fingerprint", f"file:{item.fingerprint}", "unknown"
-    for item in report.evidence:
-        if item.kind == "handle":
-            return "fingerprint", f"handle:{item.value.casefold()}", "unknown"
-    words = re.sub(r"\s+", " ", report.description.casefold()).strip()
-    return "fingerprint", "text:" + hashlib.sha256(words.encode()).hexdigest(), "unknown"
-
-
 class Storage:
     """Conversations, reports, cases, processed events, outbox and audit, on SQLite or PostgreSQL."""
 
@@ -85,30 +67,23 @@ class Storage:
         self.url = url
         self.secret = secret
         self.audit_key = derive_key(secret or b"", "audit-chain")
-        self.writer, self.reader = create_engines(url, self.audit_key)
-        self.dialect = self.writer.dialect.name
+        self.db = Database(url, self.audit_key)
+        self.writer, self.reader, self.dialect = self.db.writer, self.db.reader, self.db.dialect
         self.alerts = False  # True when an alert webhook is configured: urgent reports queue an alert
         self.blocks_generation = 0  # bumped by every block and lift, so in-memory block lists reload
 
     async def close(self) -> None:
-        await self.writer.dispose()
-        if self.reader is not self.writer:
-            await self.reader.dispose()
+        await self.db.close()
 
     async def upgrade(self) -> None:
         """Apply every migration not applied yet."""
-        await migrate.upgrade(self.writer)
+        await migrate.upgrade(self.writer, audit_key=self.audit_key)
 
     async def is_current(self) -> bool:
         return await migrate.current_revision(self.reader) == migrate.head_revision()
 
     async def ping(self) -> bool:
-        try:
-            async with self.reader.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-        except (DBAPIError, OSError):
-            return False
-        return True
+        return await self.db.ping()
 
     def _insert(self, table: Any) -> Any:
         return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
@@ -116,24 +91,20 @@ class Storage:
     # --- conversations and turns ---------------------------------------------------------------
 
     async def load_conversation(self, conversation_id: str) -> Conversation:
-        try:
-            async with self.reader.connect() as conn:
-                await conn.execution_options(**{SINGLE_STATEMENT: True})
-                row = (
-                    await conn.execute(
-                        select(conversations.c.state, conversations.c.version).where(
-                            conversations.c.id == conversation_id
-                        )
+        async with self.db.read(single_statement=True) as conn:
+            row = (
+                await conn.execute(
+                    select(conversations.c.state, conversations.c.version).where(
+                        conversations.c.id == conversation_id
                     )
-                ).first()
-        except (DBAPIError, OSError) as exc:
-            raise StorageUnavailable(str(type(exc).__name__)) from exc
+                )
+            ).first()
         return Conversation(row.state, row.version) if row else Conversation(None, 0)
 
     async def commit_turn(self, turn: TurnRecord) -> CommitResult:
         """Store the event id, the new state and the turn's reports in one transaction."""
         try:
-            async with self.writer.begin() as conn:
+            async with self.db.transaction() as conn:
                 return await self._commit_turn(conn, turn)
         except _Abort as abort:
             return abort.result
@@ -141,8 +112,6 @@ class Storage:
             if "code" in str(exc.orig):
                 return CommitResult(CommitStatus.CODE_TAKEN)
             raise
-        except (DBAPIError, OSError) as exc:
-            raise StorageUnavailable(str(type(exc).__name__)) from exc
 
     async def _commit_turn(self, conn: AsyncConnection, turn: TurnRecord) -> CommitResult:
         now = utcnow()
@@ -184,6 +153,12 @@ class Storage:
             await self._forget(conn, turn.conversation_id)
         if turn.contact is not None:
             await self._save_contact(conn, turn.conversation_id, turn.channel, turn.contact, now)
+        if turn.updates_for:
+            await conn.execute(
+                update(reports)
+                .where(reports.c.code.in_(turn.updates_for), reports.c.reporter_id == turn.conversation_id)
+                .values(updates=True)
+            )
         case_ids, joined = [], []
         for report in turn.reports:
             taken = await conn.scalar(select(reports.c.id).where(reports.c.code == report.code))
@@ -236,12 +211,18 @@ class Storage:
         )
 
     async def _add_report(self, conn: AsyncConnection, report: NewReport, now: datetime) -> tuple[int, bool]:
-        """Store a report in its case; (case id, whether the case existed before)."""
+        """Store a report on every case it joins (one per link); (its first case, whether that existed)."""
         if report.reporter_id:
             await conn.execute(
                 self._insert(reporters).values(id=report.reporter_id, created_at=now).on_conflict_do_nothing()
             )
-        case_id, existed = await self._open_case(conn, report, now)
+        keys = case_keys(report)
+        joined: dict[str, tuple[int, bool]] = {}
+        # Cases are locked in key order, so two reports naming the same links never wait on each other.
+        for key in sorted(keys, key=lambda k: (k.column, k.key)):
+            joined[key.key] = await cases_.join(conn, key, report, now)
+        case_ids = list(dict.fromkeys(joined[k.key][0] for k in keys))  # merged links may meet on one case
+        case_id, existed = joined[keys[0].key]
         report_id = await conn.scalar(
             reports.insert()
             .values(
@@ -257,6 +238,7 @@ class Storage:
             )
             .returning(reports.c.id)
         )
+        await conn.execute(case_reports.insert(), [{"case_id": c, "report_id": report_id} for c in case_ids])
         if report.evidence:
             hashes = await self._kept_hashes(conn, report)
             await conn.execute(
@@ -275,18 +257,10 @@ class Storage:
                     for e in report.evidence
                 ],
             )
-        await self.refresh_case(conn, case_id, now)
-        await audit.append(
-            conn,
-            now,
-            "citizen",
-            "report.received",
-            f"case:{case_id}",
-            {"code": report.code, "category": report.category, "urgent": report.urgent},
-        )
-        await self._flag_burst(conn, case_id, now)
-        if report.urgent and self.alerts:
-            await self._queue_alert(conn, case_id, now)
+        for each in case_ids:
+            await cases_.receive(conn, each, report, now)
+            if report.urgent and self.alerts:
+                await self._queue_alert(conn, each, now)
         return case_id, existed
 
     async def _kept_hashes(self, conn: AsyncConnection, report: NewReport) -> dict[str, str]:
@@ -301,29 +275,6 @@ class Storage:
         )
         return {r.name: r.sha256 for r in rows}
 
-    async def _flag_burst(self, conn: AsyncConnection, case_id: int, now: datetime) -> None:
-        """Mark a case "needs care" when many new reporters pile onto it at once (possible brigading)."""
-        recent = await conn.scalar(
-            select(func.count())
-            .select_from(reports.outerjoin(reporters, reporters.c.id == reports.c.reporter_id))
-            .where(
-                reports.c.case_id == case_id,
-                reports.c.created_at >= now - BURST_WINDOW,
-                (reports.c.reporter_id.is_(None)) | (reporters.c.created_at >= now - NEW_REPORTER_AGE),
-            )
-        )
-        if int(recent or 0) < BURST_REPORTS:
-            return
-        flagged = await conn.scalar(select(cases.c.needs_care).where(cases.c.id == case_id))
-        if flagged:
-            return
-        minutes = int(BURST_WINDOW.total_seconds() // 60)
-        reason = f"{recent} reports from new or anonymous reporters within {minutes} minutes"
-        await conn.execute(
-            update(cases).where(cases.c.id == case_id).values(needs_care=True, care_reason=reason)
-        )
-        await audit.append(conn, now, "system", "case.needs_care", f"case:{case_id}", {"reason": reason})
-
     async def _queue_alert(self, conn: AsyncConnection, case_id: int, now: datetime) -> None:
         row = (await conn.execute(select(cases).where(cases.c.id == case_id))).one()
         alert = {
@@ -334,72 +285,8 @@ class Storage:
             "priority": row.priority,
             "at": now.isoformat(),
         }
-        await conn.execute(
-            outbox.insert().values(
-                conversation_id="alert",
-                channel="alert",
-                kind="urgent_case",
-                payload={"text": json.dumps(alert, ensure_ascii=False), "buttons": []},
-                status="pending",
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
-            )
-        )
-
-    async def _open_case(self, conn: AsyncConnection, report: NewReport, now: datetime) -> tuple[int, bool]:
-        column, key, platform = case_key(report)
-        key_column = cases.c[column]
-        stmt: Insert = self._insert(cases).values(
-            **{column: key},
-            platform=platform,
-            status="new",
-            urgent=report.urgent,
-            priority=0.0,
-            categories=[report.category],
-            report_count=0,
-            reporter_count=0,
-            first_seen=now,
-            last_seen=now,
-            updated_at=now,
-        )
-        created = await conn.scalar(
-            stmt.on_conflict_do_nothing(index_elements=[key_column]).returning(cases.c.id)  # type: ignore[attr-defined]
-        )
-        if created is not None:
-            return int(created), False
-        query = select(cases.c.id).where(key_column == key)
-        if self.dialect == "postgresql":
-            query = query.with_for_update()
-        return int(await conn.scalar(query) or 0), True
-
-    async def refresh_case(self, conn: AsyncConnection, case_id: int, now: datetime) -> None:
-        where: ColumnElement[bool] = reports.c.case_id == case_id
-        total, known, anonymous, urgent = (
-            await conn.execute(
-                select(
-                    func.count(),
-                    func.count(reports.c.reporter_id.distinct()),
-                    func.sum(case((reports.c.reporter_id.is_(None), 1), else_=0)),
-                    func.max(case((reports.c.urgent, 1), else_=0)),
-                ).where(where)
-            )
-        ).one()
-        categories = sorted(set((await conn.scalars(select(reports.c.category).where(where))).all()))
-        # Anonymous reports cannot be told apart, so each counts as one more reporter.
-        seen = int(known) + int(anonymous or 0)
-        await conn.execute(
-            update(cases)
-            .where(cases.c.id == case_id)
-            .values(
-                report_count=int(total),
-                reporter_count=seen,
-                categories=categories,
-                urgent=bool(urgent),
-                last_seen=now,
-                updated_at=now,
-                priority=priority(categories, bool(urgent), seen),
-            )
+        await outbox_.enqueue(
+            conn, "alert", "alert", "urgent_case", message(json.dumps(alert, ensure_ascii=False)), now
         )
 
     # --- audit -----------------------------------------------------------------------------------
@@ -409,30 +296,34 @@ class Storage:
         return await self.first_broken_audit() is None
 
     async def first_broken_audit(self) -> int | None:
-        async with self.reader.connect() as conn:
+        async with self.db.read() as conn:
             return await audit.first_broken(conn)
 
     # --- reads for the citizen side ------------------------------------------------------------
 
     async def report_statuses(self, codes: Iterable[str]) -> dict[str, str]:
-        """The case status behind each known code; unknown codes are absent."""
+        """The case status behind each known code (for a report on several cases, the most telling one:
+        storage.lifecycle.report_status); unknown codes are absent."""
         wanted = sorted(set(codes))[:10]
         if not wanted:
             return {}
-        try:
-            async with self.reader.connect() as conn:
-                rows = await conn.execute(
+        async with self.db.read() as conn:
+            rows = (
+                await conn.execute(
                     select(reports.c.code, cases.c.status)
-                    .join(cases, cases.c.id == reports.c.case_id)
+                    .join(case_reports, case_reports.c.report_id == reports.c.id)
+                    .join(cases, cases.c.id == case_reports.c.case_id)
                     .where(reports.c.code.in_(wanted))
                 )
-                return {row.code: row.status for row in rows}
-        except (DBAPIError, OSError) as exc:
-            raise StorageUnavailable(str(type(exc).__name__)) from exc
+            ).all()
+        found: dict[str, list[str]] = {}
+        for row in rows:
+            found.setdefault(row.code, []).append(row.status)
+        return {code: lifecycle.report_status(statuses) for code, statuses in found.items()}
 
     async def gauges(self) -> tuple[dict[str, int], int]:
         """(cases by status, pending notifications) for the metrics endpoint."""
-        async with self.reader.connect() as conn:
+        async with self.db.read() as conn:
             by_status = {
                 row[0]: int(row[1])
                 for row in await conn.execute(select(cases.c.status, func.count()).group_by(cases.c.status))
@@ -441,11 +332,8 @@ class Storage:
         return by_status, int(pending or 0)
 
     async def case_exists(self, canonical_url: str) -> bool:
-        try:
-            async with self.reader.connect() as conn:
-                found = await conn.scalar(select(cases.c.id).where(cases.c.canonical_url == canonical_url))
-        except (DBAPIError, OSError) as exc:
-            raise StorageUnavailable(str(type(exc).__name__)) from exc
+        async with self.db.read() as conn:
+            found = await conn.scalar(select(cases.c.id).where(cases.c.canonical_url == canonical_url))
         return found is not None
 
     async def count(self, table_name: str) -> int:
@@ -463,16 +351,16 @@ class Storage:
                 reporters,
             )
         }[table_name]
-        async with self.reader.connect() as conn:
+        async with self.db.read() as conn:
             return int(await conn.scalar(select(func.count()).select_from(table)) or 0)
 
     async def report_codes(self) -> list[str]:
-        async with self.reader.connect() as conn:
+        async with self.db.read() as conn:
             return list((await conn.scalars(select(reports.c.code).order_by(reports.c.id))).all())
 
     async def case_of(self, code: str) -> dict[str, Any] | None:
         """The case a report belongs to, as analysts will see it (no reporter identity)."""
-        async with self.reader.connect() as conn:
+        async with self.db.read() as conn:
             row = (
                 await conn.execute(
                     select(cases).join(reports, reports.c.case_id == cases.c.id).where(reports.c.code == code)
@@ -481,7 +369,7 @@ class Storage:
         return dict(row._mapping) if row else None
 
     async def evidence_of(self, code: str) -> list[dict[str, Any]]:
-        async with self.reader.connect() as conn:
+        async with self.db.read() as conn:
             rows = await conn.execute(
                 select(
                     evidence.c.kind,
@@ -499,54 +387,36 @@ class Storage:
     # --- notifications (outbox) ----------------------------------------------------------------
 
     async def enqueue_notification(
-        self, conversation_id: str, channel: str, kind: str, payload: dict[str, Any]
+        self, conversation_id: str, channel: str, kind: str, payload: OutboxPayload
     ) -> int:
-        now = utcnow()
-        async with self.writer.begin() as conn:
-            new_id = await conn.scalar(
-                outbox.insert()
-                .values(
-                    conversation_id=conversation_id,
-                    channel=channel,
-                    kind=kind,
-                    payload=payload,
-                    status="pending",
-                    attempts=0,
-                    next_attempt_at=now,
-                    created_at=now,
-                )
-                .returning(outbox.c.id)
-            )
-        return int(new_id or 0)
+        async with self.db.transaction() as conn:
+            return await outbox_.enqueue(conn, conversation_id, channel, kind, payload, utcnow())
 
     async def take_notifications(
         self, channel: str, conversation_id: str, limit: int = 20
     ) -> list[Notification]:
         """Pending notifications for one conversation, marked sent as they are handed over."""
         now = utcnow()
-        try:
-            async with self.writer.begin() as conn:
-                rows: Sequence[Any] = (
-                    await conn.execute(
-                        select(outbox.c.id, outbox.c.kind, outbox.c.payload)
-                        .where(
-                            outbox.c.status == "pending",
-                            outbox.c.channel == channel,
-                            outbox.c.conversation_id == conversation_id,
-                        )
-                        .order_by(outbox.c.id)
-                        .limit(limit)
+        async with self.db.transaction() as conn:
+            rows: Sequence[Any] = (
+                await conn.execute(
+                    select(outbox.c.id, outbox.c.kind, outbox.c.payload)
+                    .where(
+                        outbox.c.status == "pending",
+                        outbox.c.channel == channel,
+                        outbox.c.conversation_id == conversation_id,
                     )
-                ).all()
-                if rows:
-                    await conn.execute(
-                        update(outbox)
-                        .where(outbox.c.id.in_([r.id for r in rows]))
-                        .values(status="sent", sent_at=now, attempts=outbox.c.attempts + 1)
-                    )
-        except (DBAPIError, OSError) as exc:
-            raise StorageUnavailable(str(type(exc).__name__)) from exc
-        return [Notification(r.id, r.kind, dict(r.payload)) for r in rows]
+                    .order_by(outbox.c.id)
+                    .limit(limit)
+                )
+            ).all()
+            if rows:
+                await conn.execute(
+                    update(outbox)
+                    .where(outbox.c.id.in_([r.id for r in rows]))
+                    .values(status="sent", sent_at=now, attempts=outbox.c.attempts + 1)
+                )
+        return [Notification(r.id, r.kind, as_payload(r.payload)) for r in rows]
 
     async def claim_outbox(
         self, channels: Sequence[str], limit: int = 20, lease_seconds: float = 60
@@ -567,43 +437,38 @@ class Storage:
         )
         if self.dialect == "postgresql":
             due = due.with_for_update(skip_locked=True)
-        try:
-            async with self.writer.begin() as conn:
-                ids = list((await conn.scalars(due)).all())
-                if not ids:
-                    return []
-                await conn.execute(
-                    update(outbox)
-                    .where(outbox.c.id.in_(ids))
-                    .values(
-                        next_attempt_at=now + timedelta(seconds=lease_seconds), attempts=outbox.c.attempts + 1
-                    )
+        async with self.db.transaction() as conn:
+            ids = list((await conn.scalars(due)).all())
+            if not ids:
+                return []
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.id.in_(ids))
+                .values(
+                    next_attempt_at=now + timedelta(seconds=lease_seconds), attempts=outbox.c.attempts + 1
                 )
-                rows = (
-                    await conn.execute(
-                        select(
-                            outbox, contacts.c.address, contacts.c.unreachable_at, conversations.c.updated_at
-                        )
-                        .select_from(
-                            outbox.outerjoin(
-                                contacts,
-                                (contacts.c.reporter_id == outbox.c.conversation_id)
-                                & (contacts.c.channel == outbox.c.channel),
-                            ).outerjoin(conversations, conversations.c.id == outbox.c.conversation_id)
-                        )
-                        .where(outbox.c.id.in_(ids))
-                        .order_by(outbox.c.id)
+            )
+            rows = (
+                await conn.execute(
+                    select(outbox, contacts.c.address, contacts.c.unreachable_at, conversations.c.updated_at)
+                    .select_from(
+                        outbox.outerjoin(
+                            contacts,
+                            (contacts.c.reporter_id == outbox.c.conversation_id)
+                            & (contacts.c.channel == outbox.c.channel),
+                        ).outerjoin(conversations, conversations.c.id == outbox.c.conversation_id)
                     )
-                ).all()
-        except (DBAPIError, OSError) as exc:
-            raise StorageUnavailable(str(type(exc).__name__)) from exc
+                    .where(outbox.c.id.in_(ids))
+                    .order_by(outbox.c.id)
+                )
+            ).all()
         return [
             OutboxItem(
                 id=r.id,
                 conversation_id=r.conversation_id,
                 channel=r.channel,
                 kind=r.kind,
-                payload=dict(r.payload),
+                payload=as_payload(r.payload),
                 attempts=r.attempts,
                 created_at=audit.as_utc(r.created_at),
                 address=r.address,
@@ -623,11 +488,11 @@ class Storage:
             values["sent_at"] = now
         if status == "pending":
             values["next_attempt_at"] = retry_at or now
-        async with self.writer.begin() as conn:
+        async with self.db.transaction() as conn:
             await conn.execute(update(outbox).where(outbox.c.id == item_id).values(**values))
 
     async def mark_unreachable(self, reporter_id: str, channel: str) -> None:
-        async with self.writer.begin() as conn:
+        async with self.db.transaction() as conn:
             await conn.execute(
                 update(contacts)
                 .where(contacts.c.reporter_id == reporter_id, contacts.c.channel == channel)
@@ -636,7 +501,7 @@ class Storage:
 
     async def contact_of(self, reporter_id: str, channel: str) -> bytes | None:
         """The sealed address of a reachable contact, or None."""
-        async with self.reader.connect() as conn:
+        async with self.db.read() as conn:
             return await conn.scalar(
                 select(contacts.c.address).where(
                     contacts.c.reporter_id == reporter_id,
@@ -647,7 +512,7 @@ class Storage:
 
     async def outbox_status(self, item_id: int) -> tuple[str, int, str | None]:
         """(status, attempts, error) of one outbox row."""
-        async with self.reader.connect() as conn:
+        async with self.db.read() as conn:
             row = (
                 await conn.execute(
                     select(outbox.c.status, outbox.c.attempts, outbox.c.error).where(outbox.c.id == item_id)

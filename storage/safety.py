@@ -30,7 +30,7 @@ class Safety:
 
     async def block(self, reporter_id: str, reason: str) -> None:
         now = utcnow()
-        async with self.storage.writer.begin() as conn:
+        async with self.storage.db.transaction() as conn:
             await conn.execute(
                 blocks.insert().values(reporter_id=reporter_id, reason=reason[:200], blocked_at=now)
             )
@@ -46,7 +46,7 @@ class Safety:
 
     async def lift(self, block_id: int, actor: str) -> bool:
         now = utcnow()
-        async with self.storage.writer.begin() as conn:
+        async with self.storage.db.transaction() as conn:
             row = (
                 await conn.execute(
                     update(blocks)
@@ -64,7 +64,7 @@ class Safety:
 
     async def active_blocks(self) -> list[dict[str, Any]]:
         """Blocks in force; reporters appear only as a short pseudonym prefix."""
-        async with self.storage.reader.connect() as conn:
+        async with self.storage.db.read() as conn:
             rows = (
                 await conn.execute(select(blocks).where(blocks.c.lifted_at.is_(None)).order_by(blocks.c.id))
             ).all()
@@ -79,7 +79,7 @@ class Safety:
         ]
 
     async def reports_since(self, reporter_id: str, hours: float) -> int:
-        async with self.storage.reader.connect() as conn:
+        async with self.storage.db.read() as conn:
             return int(
                 await conn.scalar(
                     select(func.count()).where(
@@ -95,7 +95,7 @@ class Safety:
         and, with `data_dir`, the copies of evidence files downloaded under it before then."""
         cutoff = utcnow() - timedelta(days=retention_days)
         files = await KeptFiles(self.storage).purge(data_dir, cutoff) if data_dir is not None else 0
-        async with self.storage.writer.begin() as conn:
+        async with self.storage.db.transaction() as conn:
             gone_contacts = await conn.execute(delete(contacts).where(contacts.c.created_at < cutoff))
             # A family's "Reply here" address goes once their request is closed and its last message left.
             released = await support.release_contacts_in(conn)

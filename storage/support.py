@@ -15,8 +15,9 @@ from sqlalchemy import Select, and_, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import audit
+from storage import outbox as outbox_
 from storage.locking import lock_row
-from storage.records import NewSupportRequest
+from storage.records import NewSupportRequest, OutboxPayload, message
 from storage.refusal import Refused
 from storage.schema import cases, contacts, outbox, reports, subscriptions, support_requests
 
@@ -155,18 +156,7 @@ async def _reply_in(conn: AsyncConnection, code: str, text: str, by: str) -> str
     refusal = reply_refusal(row._mapping)
     if refusal is not None:
         return refusal
-    await conn.execute(
-        outbox.insert().values(
-            conversation_id=row.conversation_id,
-            channel=row.channel,
-            kind=COUNSELLOR_KIND,
-            payload={"text": text, "buttons": []},
-            status="pending",
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-        )
-    )
+    await outbox_.enqueue(conn, row.conversation_id, row.channel, COUNSELLOR_KIND, message(text), now)
     await conn.execute(
         update(support_requests)
         .where(support_requests.c.id == row.id)
@@ -182,7 +172,7 @@ async def reply_to_request(storage: Storage, code: str, text: str, by: str) -> b
 
     For the console and API to call; the request moves to in_progress and the reply is audited.
     """
-    async with storage.writer.begin() as conn:
+    async with storage.db.transaction() as conn:
         return await _reply_in(conn, code, text, by) is None
 
 
@@ -264,7 +254,7 @@ async def _item(conn: AsyncConnection, request_id: int) -> dict[str, Any]:
 
 
 async def get_request(storage: Storage, request_id: int) -> dict[str, Any]:
-    async with storage.reader.connect() as conn:
+    async with storage.db.read() as conn:
         return await _item(conn, request_id)
 
 
@@ -285,7 +275,7 @@ async def reveal_phone(
     new request moves to in_progress under `by`, so other counsellors see someone is calling.
     """
     now = utcnow()
-    async with storage.writer.begin() as conn:
+    async with storage.db.transaction() as conn:
         row = await _locked(conn, request_id)
         if row.phone is None:
             if row.conversation_id is not None and row.channel is not None:
@@ -329,7 +319,7 @@ async def reply(storage: Storage, request_id: int, text: object, by: str) -> dic
     """
     message = clean_reply(text)
     found = await get_request(storage, request_id)
-    async with storage.writer.begin() as conn:
+    async with storage.db.transaction() as conn:
         refusal = await _reply_in(conn, found["code"], message, by)
     if refusal is not None:
         raise SupportError(409, refusal)
@@ -344,7 +334,7 @@ async def close_request(storage: Storage, request_id: int, by: str, note: object
     if len(note) > MAX_CLOSING_NOTE:
         raise SupportError(400, f"a closing note has at most {MAX_CLOSING_NOTE} characters")
     now = utcnow()
-    async with storage.writer.begin() as conn:
+    async with storage.db.transaction() as conn:
         row = await _locked(conn, request_id)
         if row.status == "done":
             raise SupportError(409, f"support request {request_id} is closed already")
@@ -365,19 +355,19 @@ def iso_week(day: date) -> str:
 
 
 async def queue_digest(
-    storage: Storage, week: str, render: Callable[[str], dict[str, Any]], batch: int = 500
+    storage: Storage, week: str, render: Callable[[str], Mapping[str, Any]], batch: int = 500
 ) -> int:
     """Queue this week's digest once for every subscriber not sent it this week; how many were queued.
 
     Idempotent: each subscription is marked with the week in the same transaction as its outbox row, so a
     second run (or a concurrent one) queues nothing twice. Sends are spread at PER_SECOND a second.
     """
-    payloads: dict[str, dict[str, Any]] = {}
+    payloads: dict[str, OutboxPayload] = {}
     queued = 0
     due = (subscriptions.c.last_week.is_(None)) | (subscriptions.c.last_week != week)
     while True:
         now = utcnow()
-        async with storage.writer.begin() as conn:
+        async with storage.db.transaction() as conn:
             rows = (
                 await conn.execute(
                     select(
@@ -400,18 +390,18 @@ async def queue_digest(
                 )
                 if claimed.first() is None:
                     continue
-                payload = payloads.setdefault(row.language, render(row.language))
-                await conn.execute(
-                    outbox.insert().values(
-                        conversation_id=row.conversation_id,
-                        channel=row.channel,
-                        kind=DIGEST_KIND,
-                        payload=payload,
-                        status="pending",
-                        attempts=0,
-                        next_attempt_at=now + timedelta(seconds=queued // PER_SECOND),
-                        created_at=now,
-                    )
+                if row.language not in payloads:
+                    card = render(row.language)
+                    payloads[row.language] = message(str(card["text"]), list(card.get("buttons") or []))
+                payload = payloads[row.language]
+                await outbox_.enqueue(
+                    conn,
+                    row.conversation_id,
+                    row.channel,
+                    DIGEST_KIND,
+                    payload,
+                    now,
+                    not_before=now + timedelta(seconds=queued // PER_SECOND),
                 )
                 queued += 1
         if len(rows) < batch:
@@ -419,7 +409,7 @@ async def queue_digest(
 
 
 async def subscriber_count(storage: Storage) -> int:
-    async with storage.reader.connect() as conn:
+    async with storage.db.read() as conn:
         return int(await conn.scalar(select(func.count()).select_from(subscriptions)) or 0)
 
 
@@ -432,7 +422,7 @@ def month_start(now: datetime) -> datetime:
 async def month_numbers(storage: Storage, now: datetime | None = None) -> tuple[int, int, int]:
     """This month: (reports received, pages referred for action, pages still monitored)."""
     start = month_start(now or utcnow())
-    async with storage.reader.connect() as conn:
+    async with storage.db.read() as conn:
         received = await conn.scalar(
             select(func.count()).select_from(reports).where(reports.c.created_at >= start)
         )

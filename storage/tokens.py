@@ -46,7 +46,7 @@ class Tokens:
         token = PREFIX + secrets.token_urlsafe(32)
         now = utcnow()
         try:
-            async with self.storage.writer.begin() as conn:
+            async with self.storage.db.transaction() as conn:
                 await conn.execute(
                     api_tokens.insert().values(name=name, role=role, token_hash=digest(token), created_at=now)
                 )
@@ -58,7 +58,7 @@ class Tokens:
     async def verify(self, token: str) -> Principal | None:
         if not token.startswith(PREFIX) or len(token) > 100:
             return None
-        async with self.storage.reader.connect() as conn:
+        async with self.storage.db.read() as conn:
             row = (
                 await conn.execute(
                     select(api_tokens.c.name, api_tokens.c.role).where(
@@ -70,7 +70,7 @@ class Tokens:
 
     async def revoke(self, name: str, actor: str = "cli") -> bool:
         now = utcnow()
-        async with self.storage.writer.begin() as conn:
+        async with self.storage.db.transaction() as conn:
             result = await conn.execute(
                 update(api_tokens)
                 .where(api_tokens.c.name == name, api_tokens.c.revoked_at.is_(None))
@@ -83,7 +83,7 @@ class Tokens:
         return done
 
     async def list(self) -> list[dict[str, Any]]:
-        async with self.storage.reader.connect() as conn:
+        async with self.storage.db.read() as conn:
             rows = (
                 await conn.execute(
                     select(

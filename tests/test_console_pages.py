@@ -152,7 +152,7 @@ async def test_deciding_from_the_case_page_and_its_refusals(
     # an analyst may not refer a case that needs care; the form comes back with what was typed
     form = {"status": "referred", "agency": "platform", "note": "looks bad"}
     care = await analyst.post("/console/cases/1/decision", form)
-    assert care.status_code == 403 and "a supervisor must refer it" in care.text
+    assert care.status_code == 403 and "only a supervisor may send it out" in care.text
     assert 'value="referred" required checked' in care.text and ">looks bad</textarea>" in care.text
     for bad, message in (
         ({"status": "referred", "note": "n"}, "a referral needs an agency"),

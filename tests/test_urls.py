@@ -566,6 +566,26 @@ SEGMENTS = st.one_of(
             "Some.Page",
             "Some_Channel",
             "profile.php",
+            "posts",
+            "pfbid0AbC",
+            "groups",
+            "stories",
+            "channel",
+            "UCAbC",
+            "c",
+            "user",
+            "i",
+            "spaces",
+            "hashtag",
+            "explore",
+            "tags",
+            "highlights",
+            "addstickers",
+            "tag",
+            "t",
+            "clip",
+            "+",
+            "@",
             ".",
             "..",
             "%2e",
@@ -856,3 +876,268 @@ MESSAGE_PARTS = st.one_of(
 def test_find_urls_on_messages_with_links(parts: list[str], limit: int) -> None:
     text = "".join(parts)
     check_found(text, find_urls(text, limit), limit)
+
+
+# --------------------------------------------------------------------------------------------------
+# case: ids that are case-sensitive keep their case; hosts, handles and user names fold (issue 14)
+
+CASE_KEPT = [
+    # facebook: post ids (pfbid…), share codes, reel and video ids, story ids
+    (
+        "https://www.facebook.com/Some.Page/posts/pfbid0AbCdEf",
+        "https://facebook.com/some.page/posts/pfbid0AbCdEf",
+    ),
+    (
+        "https://m.facebook.com/Some.Page/Posts/pfbid02XyZ/?mibextid=1",
+        "https://facebook.com/some.page/posts/pfbid02XyZ",
+    ),
+    (
+        "https://www.facebook.com/groups/Some.Group/posts/pfbid0AbC/",
+        "https://facebook.com/groups/some.group/posts/pfbid0AbC",
+    ),
+    (
+        "https://www.facebook.com/permalink.php?story_fbid=pfbid0AbC&id=100",
+        "https://facebook.com/permalink.php?id=100&story_fbid=pfbid0AbC",
+    ),
+    ("https://www.facebook.com/share/r/1AbCdE/", "https://facebook.com/share/r/1AbCdE"),
+    ("https://www.facebook.com/Share/V/1AbCdE", "https://facebook.com/share/v/1AbCdE"),
+    ("https://www.facebook.com/reel/AbC123", "https://facebook.com/reel/AbC123"),
+    ("https://www.facebook.com/Some.Page/videos/AbC123", "https://facebook.com/some.page/videos/AbC123"),
+    ("https://www.facebook.com/stories/100/UzpfSTEw/", "https://facebook.com/stories/100/UzpfSTEw"),
+    (
+        "https://www.facebook.com/Some.Page/SomethingNew/AbC",
+        "https://facebook.com/some.page/SomethingNew/AbC",
+    ),
+    ("https://www.facebook.com/hashtag/Jihad", "https://facebook.com/hashtag/jihad"),
+    # youtube: video, channel, playlist, post and clip ids keep case; handles and custom names fold
+    ("https://www.youtube.com/Shorts/dQw4w9WgXcQ", "https://youtube.com/watch?v=dQw4w9WgXcQ"),
+    ("https://www.youtube.com/channel/UCAbC/Videos", "https://youtube.com/channel/UCAbC/videos"),
+    ("https://www.youtube.com/@Some_Handle", "https://youtube.com/@some_handle"),
+    ("https://www.youtube.com/c/Some_Name", "https://youtube.com/c/some_name"),
+    ("https://www.youtube.com/user/Some_Name/Videos", "https://youtube.com/user/some_name/videos"),
+    ("https://www.youtube.com/Some_Name", "https://youtube.com/some_name"),
+    ("https://www.youtube.com/post/UgkxAbC", "https://youtube.com/post/UgkxAbC"),
+    ("https://www.youtube.com/clip/UgkxAbC", "https://youtube.com/clip/UgkxAbC"),
+    ("https://www.youtube.com/hashtag/Pakistan", "https://youtube.com/hashtag/pakistan"),
+    # telegram: invites and codes keep case, user names fold
+    ("https://t.me/Some_Channel/12", "https://t.me/some_channel/12"),
+    ("https://t.me/+AbCdEf/", "https://t.me/+AbCdEf"),
+    ("https://t.me/AddStickers/AbC", "https://t.me/addstickers/AbC"),
+    ("https://t.me/Some_Bot/SomeApp?startapp=AbC", "https://t.me/some_bot/SomeApp"),
+    # instagram: shortcodes keep case, user names and hashtags fold
+    ("https://www.instagram.com/Some_User/Reels", "https://instagram.com/some_user/reels"),
+    ("https://www.instagram.com/stories/Some_User/123", "https://instagram.com/stories/some_user/123"),
+    ("https://www.instagram.com/explore/tags/Pakistan/", "https://instagram.com/explore/tags/pakistan"),
+    ("https://www.instagram.com/TV/CAbC12", "https://instagram.com/tv/CAbC12"),
+    # tiktok: user names fold, short codes keep case
+    ("https://www.tiktok.com/@Some_User/Video/7", "https://tiktok.com/@some_user/video/7"),
+    ("https://vm.tiktok.com/ZMAbC12/", "https://vm.tiktok.com/ZMAbC12"),
+    ("https://vt.tiktok.com/ZSAbC12/", "https://vt.tiktok.com/ZSAbC12"),
+    ("https://www.tiktok.com/tag/Pakistan", "https://tiktok.com/tag/pakistan"),
+    # x: user names fold, ids under /i/ keep case
+    ("https://x.com/Some_User/status/123/Photo/1", "https://x.com/some_user/status/123/photo/1"),
+    ("https://x.com/i/spaces/1YqKDoBnLZbGV", "https://x.com/i/spaces/1YqKDoBnLZbGV"),
+    ("https://twitter.com/I/Broadcasts/1yNGaQ", "https://x.com/i/broadcasts/1yNGaQ"),
+    # whatsapp: invite and short-link codes keep case
+    ("https://chat.whatsapp.com/invite/AbCdEf", "https://chat.whatsapp.com/invite/AbCdEf"),
+    ("https://wa.me/message/AbCdEf", "https://wa.me/message/AbCdEf"),
+    # the web: paths keep case, hosts fold
+    ("https://WWW.Site.PK/Some/Path?Q=AbC", "https://site.pk/Some/Path?Q=AbC"),
+]
+
+
+@pytest.mark.parametrize(("url", "expected"), CASE_KEPT)
+def test_case_sensitive_parts_keep_case(url: str, expected: str) -> None:
+    assert canonicalize(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        # two posts of one page whose pfbid ids differ only in case
+        (
+            "https://www.facebook.com/Some.Page/posts/pfbid0AbCd",
+            "https://www.facebook.com/Some.Page/posts/pfbid0aBcD",
+        ),
+        ("https://facebook.com/groups/g/posts/pfbid0AbCd", "https://facebook.com/groups/g/posts/pfbid0abcd"),
+        (
+            "https://m.facebook.com/story.php?story_fbid=pfbid0AbC&id=1",
+            "https://m.facebook.com/story.php?story_fbid=pfbid0abc&id=1",
+        ),
+        ("https://www.facebook.com/share/p/1AbCdE/", "https://www.facebook.com/share/p/1abcde/"),
+        ("https://www.facebook.com/share/r/1AbCdE/", "https://www.facebook.com/share/r/1ABCDE/"),
+        ("https://www.facebook.com/reel/1AbCdE", "https://www.facebook.com/reel/1abcde"),
+        # youtube video and channel ids
+        ("https://www.youtube.com/watch?v=dQw4w9WgXcQ", "https://www.youtube.com/watch?v=dqw4w9wgxcq"),
+        ("https://youtu.be/dQw4w9WgXcQ", "https://youtu.be/DQW4W9WGXCQ"),
+        ("https://youtube.com/shorts/AbCdEfGhIjK", "https://youtube.com/shorts/abcdefghijk"),
+        ("https://youtube.com/embed/AbCdEfGhIjK", "https://youtube.com/embed/ABCDEFGHIJK"),
+        ("https://youtube.com/live/AbCdEfGhIjK", "https://youtube.com/live/abcdEFGHijk"),
+        ("https://youtube.com/channel/UCAbCdEf", "https://youtube.com/channel/UCabcdef"),
+        # telegram invites
+        ("https://t.me/+AbCdEf123", "https://t.me/+abcdef123"),
+        ("https://t.me/joinchat/AbCdEf123", "https://t.me/joinchat/ABCDEF123"),
+        # instagram shortcodes
+        ("https://www.instagram.com/p/CAbC12/", "https://www.instagram.com/p/Cabc12/"),
+        ("https://www.instagram.com/reel/CAbC12/", "https://www.instagram.com/reel/CABC12/"),
+        # tiktok short codes, whatsapp invites, the web
+        ("https://vm.tiktok.com/ZMAbC12/", "https://vm.tiktok.com/ZMabc12/"),
+        ("https://www.tiktok.com/t/ZTAbC/", "https://www.tiktok.com/t/ZTabc/"),
+        ("https://chat.whatsapp.com/AbCdEf", "https://chat.whatsapp.com/abcdef"),
+        ("https://site.pk/Article", "https://site.pk/article"),
+    ],
+)
+def test_ids_differing_only_in_case_stay_apart(first: str, second: str) -> None:
+    a, b = canonicalize(first), canonicalize(second)
+    assert a is not None and b is not None
+    assert a != b
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("https://WWW.Facebook.com/Some.Page", "https://www.facebook.com/some.page"),
+        (
+            "https://www.facebook.com/SOME.PAGE/posts/pfbid0AbC",
+            "https://facebook.com/some.page/posts/pfbid0AbC",
+        ),
+        ("https://www.facebook.com/Groups/Some.Group", "https://facebook.com/groups/some.group"),
+        ("https://www.youtube.com/@Some_Handle/Videos", "https://youtube.com/@some_handle/videos"),
+        ("https://YOUTU.BE/dQw4w9WgXcQ", "https://youtube.com/watch?v=dQw4w9WgXcQ"),
+        ("https://T.ME/Some_Channel", "https://t.me/some_channel"),
+        ("https://t.me/SOME_CHANNEL/5", "https://t.me/some_channel/5"),
+        ("https://Instagram.com/Some_User/", "https://instagram.com/some_user"),
+        ("https://instagram.com/SOME_USER/p/CAbC12", "https://instagram.com/some_user/p/CAbC12"),
+        ("https://tiktok.com/@SOME_USER/video/7", "https://tiktok.com/@some_user/video/7"),
+        ("https://X.com/SOME_USER/status/7", "https://x.com/some_user/status/7"),
+        ("https://Chat.WhatsApp.com/AbCdEf", "https://chat.whatsapp.com/AbCdEf"),
+        ("https://SITE.pk/Article", "https://site.pk/Article"),
+    ],
+)
+def test_hosts_and_names_fold_case(first: str, second: str) -> None:
+    assert canonicalize(first) == canonicalize(second) is not None
+
+
+CASE_SAMPLES = [
+    "https://www.facebook.com/Some.Page/posts/pfbid0AbCdEf",
+    "https://www.facebook.com/share/p/1AbCdE/",
+    "https://m.facebook.com/story.php?story_fbid=pfbid0AbC&id=100",
+    "https://www.youtube.com/watch?v=dQw4w9WgXcQ",
+    "https://youtu.be/dQw4w9WgXcQ",
+    "https://www.youtube.com/channel/UCAbC/videos",
+    "https://www.youtube.com/@Some_Handle",
+    "https://t.me/+AbCdEf",
+    "https://t.me/joinchat/AbCd",
+    "https://t.me/Some_Channel/5",
+    "https://www.instagram.com/p/CAbC12/",
+    "https://www.instagram.com/Some_User",
+    "https://www.tiktok.com/@Some_User/video/7",
+    "https://vm.tiktok.com/ZMAbC/",
+    "https://x.com/Some_User/status/7",
+    "https://chat.whatsapp.com/AbCdEf",
+    "https://Forum.NET/Threads/View.php?id=7",
+]
+
+
+def _with_host_case(url: str, flips: list[bool]) -> str:
+    scheme, _, rest = url.partition("://")
+    host, sep, tail = rest.partition("/")
+    flipped = "".join(c.swapcase() if f else c for c, f in zip(host, flips, strict=False))
+    return f"{scheme}://{flipped}{host[len(flipped) :]}{sep}{tail}"
+
+
+@SETTINGS
+@given(st.sampled_from(CASE_SAMPLES), st.lists(st.booleans(), min_size=30, max_size=30))
+def test_case_of_the_host_never_changes_the_result(url: str, flips: list[bool]) -> None:
+    assert canonicalize(_with_host_case(url, flips)) == canonicalize(url)
+
+
+@st.composite
+def case_variant_ids(draw: st.DrawFn) -> tuple[str, str]:
+    """Two spellings of a link that differ only in the case of a case-sensitive id."""
+    code = draw(
+        st.from_regex(r"[A-Za-z0-9_-]{6,11}", fullmatch=True).filter(lambda s: s.lower() != s.upper())
+    )
+    other = random_case(draw, code)
+    if other == code:
+        other = code.swapcase()
+    form = draw(
+        st.sampled_from(
+            [
+                "https://www.facebook.com/Some.Page/posts/pfbid0{id}",
+                "https://facebook.com/groups/Some.Group/posts/pfbid0{id}",
+                "https://m.facebook.com/permalink.php?story_fbid=pfbid0{id}&id=1",
+                "https://www.facebook.com/share/p/{id}/",
+                "https://www.facebook.com/share/r/{id}/",
+                "https://www.facebook.com/share/{id}/",
+                "https://www.facebook.com/reel/{id}",
+                "https://www.youtube.com/watch?v={id}",
+                "https://youtu.be/{id}",
+                "https://youtube.com/shorts/{id}",
+                "https://youtube.com/embed/{id}",
+                "https://youtube.com/live/{id}",
+                "https://youtube.com/channel/UC{id}",
+                "https://t.me/+{id}",
+                "https://t.me/joinchat/{id}",
+                "https://instagram.com/p/{id}",
+                "https://instagram.com/reel/{id}",
+                "https://vm.tiktok.com/ZM{id}/",
+                "https://tiktok.com/t/ZT{id}/",
+                "https://chat.whatsapp.com/{id}",
+                "https://x.com/i/spaces/1{id}",
+            ]
+        )
+    )
+    return form.format(id=code), form.format(id=other)
+
+
+@SETTINGS
+@given(case_variant_ids())
+def test_case_variants_of_an_id_are_different_links(case: tuple[str, str]) -> None:
+    first, second = (canonicalize(u) for u in case)
+    assert first is not None and second is not None
+    assert first != second
+    assert canonicalize(first) == first
+    assert canonicalize(second) == second
+
+
+@st.composite
+def case_variant_names(draw: st.DrawFn) -> tuple[str, str]:
+    """A link and the same link with the host and the handle in another case."""
+    name = draw(st.from_regex(r"[A-Za-z][A-Za-z0-9_]{4,15}", fullmatch=True))
+    form = draw(
+        st.sampled_from(
+            [
+                "https://{host:www.facebook.com}/{name}",
+                "https://{host:www.facebook.com}/{name}/posts/pfbid0AbC",
+                "https://{host:www.youtube.com}/@{name}",
+                "https://{host:www.youtube.com}/c/{name}",
+                "https://{host:t.me}/{name}",
+                "https://{host:t.me}/{name}/12",
+                "https://{host:www.instagram.com}/{name}",
+                "https://{host:www.instagram.com}/{name}/p/CAbC12",
+                "https://{host:www.tiktok.com}/@{name}/video/7",
+                "https://{host:x.com}/{name}/status/7",
+            ]
+        )
+    )
+    host = form.split("{host:")[1].split("}")[0]
+    template = form.replace("{host:" + host + "}", "{host}")
+    first = template.format(host=host, name=name)
+    second = template.format(host=random_case(draw, host), name=random_case(draw, name))
+    return first, second
+
+
+@SETTINGS
+@given(case_variant_names())
+def test_case_variants_of_hosts_and_names_meet(case: tuple[str, str]) -> None:
+    first, second = (canonicalize(u) for u in case)
+    assert first is not None
+    assert first == second
+    assert canonicalize(first) == first
+
+
+def test_every_platform_has_case_rules() -> None:
+    from nlu.urls import _CASE_RULES
+
+    assert set(_CASE_RULES) == set(PLATFORMS)

@@ -106,7 +106,10 @@ class SubmitReport:
 @dataclass(frozen=True, slots=True)
 class KeepContact:
     """Effect: the citizen agreed to be written to here (report updates, the digest, a counsellor's reply);
-    keep their channel address, sealed."""
+    keep their channel address, sealed. `reports`: the codes whose updates they asked for (consent is per
+    report: a "no" for one report keeps it silent whatever is said later)."""
+
+    reports: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

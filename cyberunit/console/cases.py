@@ -43,6 +43,27 @@ def open_link(url: object) -> str | None:
     return None
 
 
+def sent_as(case: dict[str, Any], limit: int = 5) -> list[str]:
+    """How citizens wrote the case's link, where that differs from its canonical form.
+
+    Shown as text beside the canonical link, never as a link: only the canonical form has an Open
+    action. At most `limit` distinct spellings, first sent first.
+    """
+    canonical = case.get("canonical_url")
+    if not canonical:
+        return []
+    found: list[str] = []
+    for report in case.get("reports") or []:
+        for item in report.get("evidence") or []:
+            raw = item.get("raw")
+            if item.get("value") == canonical and isinstance(raw, str) and raw and raw != canonical:
+                if raw not in found:
+                    found.append(raw)
+                if len(found) >= limit:
+                    return found
+    return found
+
+
 def held_by(case: dict[str, Any], name: str) -> bool:
     lease = case.get("lease_until")
     return (
@@ -122,6 +143,7 @@ def routes(console: Console) -> list[Route]:
             status,
             case=case,
             link=open_link(case.get("canonical_url")),
+            sent_as=sent_as(case),
             held=held_by(case, ctx.principal.name),
             lease_minutes=minutes_left(case),
             is_open=case["status"] in OPEN,
@@ -155,7 +177,8 @@ def routes(console: Console) -> list[Route]:
                 form.get("agency", "").strip() or None,
                 target,
                 render=render_status,
-                may_refer_care=ctx.principal.role == "supervisor",
+                supervisor=ctx.principal.role == "supervisor",
+                seen_reports=row_id(form.get("seen_reports", "")),
             )
         except QueueError as error:
             return await show(request, ctx, number, error.status, decision_error=error.message, values=form)

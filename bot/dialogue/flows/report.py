@@ -298,7 +298,7 @@ def _submit(turn: Turn) -> None:
             handles=tuple(_handles(turn)),
         )
     )
-    turn.state.draft = {}
+    turn.state.draft = {"report": code}  # the report the updates question is about
     turn.state.history = []
     turn.state.step = "updates"
     turn.say("report.done", code=code)
@@ -314,8 +314,10 @@ def ask_updates(turn: Turn) -> None:
 
 def on_updates(turn: Turn, wanted: bool) -> None:
     """The answer to "would you like updates here?": only a yes keeps a way to reach the citizen."""
+    code = turn.state.draft.get("report")
     if wanted:
-        turn.effects.append(KeepContact())
+        turn.effects.append(KeepContact(reports=(code,) if isinstance(code, str) else ()))
+    turn.state.draft = {}
     turn.state.step = "menu"
     turn.say("report.updates_on" if wanted else "report.updates_off", *turn.menu_buttons())
 

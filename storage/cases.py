@@ -1,0 +1,295 @@
+"""The cases aggregate: which case a report joins, what a report does to a case, a case's counts and
+priority, the "needs care" flag, and telling reporters when their report's status changed.
+
+Every function works inside the caller's transaction; storage.lifecycle holds the rules they apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, exists, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import aliased
+
+from storage import audit, lifecycle, priority
+from storage import outbox as outbox_
+from storage.casekeys import CaseKey
+from storage.records import NewReport, message
+from storage.schema import case_reports, cases, contacts, reporters, reports
+
+BURST_WINDOW = timedelta(hours=1)
+BURST_WEIGHT = 5.0  # weighted reports within the window that mark a case "needs care"
+# How much one reporter in a burst weighs (docs/cases.md, "Needs care"): anonymous reports and reporters
+# who first came to Raabta within the burst window count fully; reporters who were here before count
+# half; reporters with an earlier report that the unit referred or escalated count nothing.
+WEIGHT_NEW = 1.0
+WEIGHT_KNOWN = 0.5
+WEIGHT_TRUSTED = 0.0
+
+# (public status, language, code) -> the notification's text in the reporter's language
+Renderer = Callable[[str, str, str], str]
+
+
+def insert(conn: AsyncConnection, table: Any) -> Any:
+    """INSERT with the dialect's ON CONFLICT support."""
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+async def lock(conn: AsyncConnection, case_id: int) -> Any:
+    """The case row, FOR UPDATE on PostgreSQL (SQLite's one writer holds the database already)."""
+    query = select(cases).where(cases.c.id == case_id)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return (await conn.execute(query)).one()
+
+
+async def join(conn: AsyncConnection, key: CaseKey, report: NewReport, now: datetime) -> tuple[int, bool]:
+    """The case a report on `key` lands on, created if new, locked: (case id, whether it existed).
+
+    A case merged into another hands its reports on to the case it was merged into (followed to the end).
+    """
+    column = cases.c[key.column]
+    created = await conn.scalar(
+        insert(conn, cases)
+        .values(
+            **{key.column: key.key},
+            platform=key.platform,
+            title=key.title,
+            status="new",
+            urgent=report.urgent,
+            priority=0.0,
+            categories=[report.category],
+            report_count=0,
+            reporter_count=0,
+            first_seen=now,
+            last_seen=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=[column])
+        .returning(cases.c.id)
+    )
+    if created is not None:
+        return int(created), False
+    case_id = int(await conn.scalar(select(cases.c.id).where(column == key.key)) or 0)
+    row = await lock(conn, case_id)
+    seen = {case_id}
+    while row.status == "merged" and row.merged_into is not None and row.merged_into not in seen:
+        seen.add(row.merged_into)
+        row = await lock(conn, row.merged_into)
+    return int(row.id), True
+
+
+async def receive(conn: AsyncConnection, case_id: int, report: NewReport, now: datetime) -> None:
+    """Apply the lifecycle to a case that just received `report`, then count it again."""
+    row = await lock(conn, case_id)
+    moved, reason = lifecycle.on_report(row.status, report.urgent)
+    if moved is not None:
+        await conn.execute(
+            update(cases)
+            .where(cases.c.id == case_id)
+            .values(status=moved, assignee=None, lease_until=None, claimed_reports=None, updated_at=now)
+        )
+        await audit.append(
+            conn,
+            now,
+            "system",
+            "case.reopened",
+            f"case:{case_id}",
+            {"reason": reason, "from": row.status, "code": report.code, "urgent": report.urgent},
+        )
+    await refresh(conn, case_id, now)
+    await audit.append(
+        conn,
+        now,
+        "citizen",
+        "report.received",
+        f"case:{case_id}",
+        {"code": report.code, "category": report.category, "urgent": report.urgent},
+    )
+    await flag_burst(conn, case_id, now)
+
+
+async def refresh(conn: AsyncConnection, case_id: int, now: datetime) -> None:
+    """Count a case's reports again: reporters, categories, urgency since the last decision, first and
+    last report, and its priority from those."""
+    decided_at = await conn.scalar(select(cases.c.decided_at).where(cases.c.id == case_id))
+    on_case = reports.join(case_reports, case_reports.c.report_id == reports.c.id)
+    where = case_reports.c.case_id == case_id
+    since_decision = (
+        reports.c.urgent if decided_at is None else reports.c.urgent & (reports.c.created_at > decided_at)
+    )
+    total, known, anonymous, urgent, first, last = (
+        await conn.execute(
+            select(
+                func.count(),
+                func.count(reports.c.reporter_id.distinct()),
+                func.sum(case((reports.c.reporter_id.is_(None), 1), else_=0)),
+                func.max(case((since_decision, 1), else_=0)),
+                func.min(reports.c.created_at),
+                func.max(reports.c.created_at),
+            )
+            .select_from(on_case)
+            .where(where)
+        )
+    ).one()
+    if not total:
+        return
+    categories = sorted(
+        set((await conn.scalars(select(reports.c.category).select_from(on_case).where(where))).all())
+    )
+    # Anonymous reports cannot be told apart, so each counts as one more reporter.
+    seen = int(known) + int(anonymous or 0)
+    last_seen = audit.as_utc(last)
+    shown = priority.parts(categories, bool(urgent), seen, last_seen, now)
+    await conn.execute(
+        update(cases)
+        .where(cases.c.id == case_id)
+        .values(
+            report_count=int(total),
+            reporter_count=seen,
+            categories=categories,
+            urgent=bool(urgent),
+            first_seen=first,
+            last_seen=last,
+            updated_at=now,
+            priority=priority.total(shown),
+            priority_parts=shown,
+        )
+    )
+
+
+async def rescore(conn: AsyncConnection, now: datetime) -> int:
+    """Score open cases again (recency decays with time); how many."""
+    rows = (
+        await conn.execute(
+            select(
+                cases.c.id, cases.c.categories, cases.c.urgent, cases.c.reporter_count, cases.c.last_seen
+            ).where(cases.c.status.in_(lifecycle.OPEN))
+        )
+    ).all()
+    for r in rows:
+        shown = priority.parts(r.categories or [], r.urgent, r.reporter_count, audit.as_utc(r.last_seen), now)
+        await conn.execute(
+            update(cases)
+            .where(cases.c.id == r.id)
+            .values(priority=priority.total(shown), priority_parts=shown)
+        )
+    return len(rows)
+
+
+async def flag_burst(conn: AsyncConnection, case_id: int, now: datetime) -> None:
+    """Mark a case "needs care" when reporters without a track record pile onto it at once (possible
+    brigading): only a supervisor may then send it out of the unit."""
+    start = now - BURST_WINDOW
+    earlier = aliased(reports)
+    earlier_case = aliased(case_reports)
+    trusted = exists(
+        select(1)
+        .select_from(
+            earlier.join(earlier_case, earlier_case.c.report_id == earlier.c.id).join(
+                cases, cases.c.id == earlier_case.c.case_id
+            )
+        )
+        .where(
+            earlier.c.reporter_id == reports.c.reporter_id,
+            earlier.c.created_at < start,
+            cases.c.status.in_(lifecycle.SHARED),
+        )
+    )
+    rows = (
+        await conn.execute(
+            select(reports.c.reporter_id, reporters.c.created_at, trusted.label("trusted"))
+            .select_from(
+                reports.join(case_reports, case_reports.c.report_id == reports.c.id).outerjoin(
+                    reporters, reporters.c.id == reports.c.reporter_id
+                )
+            )
+            .where(case_reports.c.case_id == case_id, reports.c.created_at >= start)
+        )
+    ).all()
+    weight, counted, anonymous = 0.0, set(), 0
+    for r in rows:
+        if r.reporter_id is None:
+            anonymous += 1
+            weight += WEIGHT_NEW
+        elif r.reporter_id not in counted:
+            counted.add(r.reporter_id)
+            if r.trusted:
+                weight += WEIGHT_TRUSTED
+            elif r.created_at is None or audit.as_utc(r.created_at) >= start:
+                weight += WEIGHT_NEW
+            else:
+                weight += WEIGHT_KNOWN
+    if weight < BURST_WEIGHT:
+        return
+    flagged = await conn.scalar(select(cases.c.needs_care).where(cases.c.id == case_id))
+    if flagged:
+        return
+    minutes = int(BURST_WINDOW.total_seconds() // 60)
+    reason = (
+        f"{len(rows)} reports from new or anonymous reporters within {minutes} minutes "
+        f"(weight {weight:g}; {BURST_WEIGHT:g} flags)"
+    )
+    await conn.execute(update(cases).where(cases.c.id == case_id).values(needs_care=True, care_reason=reason))
+    await audit.append(conn, now, "system", "case.needs_care", f"case:{case_id}", {"reason": reason})
+
+
+async def case_statuses(conn: AsyncConnection, report_ids: Sequence[int]) -> dict[int, list[str]]:
+    """The statuses of every case each report is on."""
+    if not report_ids:
+        return {}
+    rows = await conn.execute(
+        select(case_reports.c.report_id, cases.c.status)
+        .join(cases, cases.c.id == case_reports.c.case_id)
+        .where(case_reports.c.report_id.in_(list(report_ids)))
+    )
+    found: dict[int, list[str]] = {}
+    for r in rows:
+        found.setdefault(r.report_id, []).append(r.status)
+    return found
+
+
+async def notify(conn: AsyncConnection, case_id: int, now: datetime, render: Renderer) -> int:
+    """Tell each reporter of the case who asked for updates on that report, when its reporter-facing
+    status became final (action taken, reviewed) and differs from what they were last told. A report
+    moving back to "received" or "under review" (a reopen, a merge) sends nothing, so no two messages a
+    reporter gets contradict each other; `status CODE` always answers the live status."""
+    rows = (
+        await conn.execute(
+            select(
+                reports.c.id,
+                reports.c.code,
+                reports.c.language,
+                reports.c.channel,
+                reports.c.reporter_id,
+                reports.c.notified_status,
+            )
+            .join(case_reports, case_reports.c.report_id == reports.c.id)
+            .join(
+                contacts,
+                and_(
+                    contacts.c.reporter_id == reports.c.reporter_id, contacts.c.channel == reports.c.channel
+                ),
+            )
+            .where(
+                case_reports.c.case_id == case_id,
+                reports.c.updates.is_(True),
+                contacts.c.unreachable_at.is_(None),
+            )
+        )
+    ).all()
+    statuses = await case_statuses(conn, [r.id for r in rows])
+    sent = 0
+    for r in rows:
+        told = lifecycle.public(statuses[r.id])
+        if told not in lifecycle.FINAL or told == r.notified_status:
+            continue
+        text = render(told, r.language, r.code)
+        await outbox_.enqueue(conn, r.reporter_id, r.channel, "status", message(text), now)
+        await conn.execute(update(reports).where(reports.c.id == r.id).values(notified_status=told))
+        sent += 1
+    return sent
