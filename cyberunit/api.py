@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.schemas import SchemaGenerator
 
 from cyberunit.exports import FORMATS
+from cyberunit.openapi import served as openapi_document
 from cyberunit.priority import explain
 from cyberunit.problems import problem
 from responses import catalog
@@ -37,15 +37,6 @@ CASE_ROLES = ("analyst", "supervisor")
 MAX_BODY = 64 * 1024
 INT32 = 2**31  # ids and counts must fit the database's integer columns
 Handler = Callable[[Request, Principal], Awaitable[Response]]
-
-schemas = SchemaGenerator(
-    {
-        "openapi": "3.0.3",
-        "info": {"title": "Raabta cyber-unit API", "version": "1"},
-        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
-        "security": [{"bearer": []}],
-    }
-)
 
 
 def render_status(public: str, language: str, code: str) -> str:
@@ -139,26 +130,7 @@ def routes(storage: Storage, box: AddressBox) -> list[Route]:
         return _int(request.path_params["request_id"], "support request id")
 
     async def list_cases(request: Request, _who: Principal) -> Response:
-        """
-        summary: List cases (filters, sort, cursor pagination)
-        parameters:
-          - {name: status, in: query, schema: {type: string}, description: "comma-separated statuses"}
-          - {name: category, in: query, schema: {type: string}}
-          - {name: platform, in: query, schema: {type: string}}
-          - {name: language, in: query, schema: {type: string}}
-          - {name: min_priority, in: query, schema: {type: number}}
-          - {name: since, in: query, schema: {type: string, format: date-time}}
-          - {name: until, in: query, schema: {type: string, format: date-time}}
-          - {name: needs_care, in: query, schema: {type: boolean}}
-          - name: sort
-            in: query
-            schema: {type: string, enum: [priority, last_seen, first_seen, report_count]}
-          - {name: order, in: query, schema: {type: string, enum: [asc, desc]}}
-          - {name: cursor, in: query, schema: {type: string}}
-          - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 200}}
-        responses:
-          200: {description: "{items: [case], next: cursor or null}"}
-        """
+        """List cases (filters, sort, cursor pagination)."""
         q = request.query_params
         order = q.get("order", "desc")
         if order not in ("asc", "desc"):
@@ -185,24 +157,11 @@ def routes(storage: Storage, box: AddressBox) -> list[Route]:
         return JSONResponse({"items": [explain(c) for c in page.items], "next": page.next})
 
     async def get_case(request: Request, _who: Principal) -> Response:
-        """
-        summary: One case with its reports, evidence, notes and history (never who reported)
-        responses:
-          200: {description: case}
-          404: {description: no such case}
-        """
+        """One case with its reports, evidence, notes and history (never who reported)."""
         return JSONResponse(explain(await queue.get_case(case_id(request))))
 
     async def claim(request: Request, who: Principal) -> Response:
-        """
-        summary: Claim the highest-priority open cases under a lease
-        requestBody:
-          content:
-            application/json:
-              schema: {type: object, properties: {limit: {type: integer}, lease_seconds: {type: integer}}}
-        responses:
-          200: {description: "{items: [case]}"}
-        """
+        """Claim the highest-priority open cases under a lease."""
         body = await _body(request)
         items = await queue.claim(
             who.name,
@@ -212,23 +171,7 @@ def routes(storage: Storage, box: AddressBox) -> list[Route]:
         return JSONResponse({"items": [explain(c) for c in items]})
 
     async def decide(request: Request, who: Principal) -> Response:
-        """
-        summary: Decide a case you hold (referred, escalated, monitoring, no_action, merged)
-        requestBody:
-          content:
-            application/json:
-              schema:
-                type: object
-                required: [status, note]
-                properties:
-                  status: {type: string, enum: [referred, escalated, monitoring, no_action, merged]}
-                  note: {type: string}
-                  agency: {type: string}
-                  merge_into: {type: integer}
-        responses:
-          200: {description: "the case, and how many reporters were notified"}
-          409: {description: you do not hold the case}
-        """
+        """Decide a case you hold (referred, escalated, monitoring, no_action, merged)."""
         body = await _body(request)
         status, note, agency = body.get("status"), body.get("note"), body.get("agency")
         if not isinstance(status, str) or not isinstance(note, str):
@@ -240,6 +183,11 @@ def routes(storage: Storage, box: AddressBox) -> list[Route]:
             isinstance(merge_into, bool) or not isinstance(merge_into, int) or not 0 < merge_into < INT32
         ):
             raise QueueError(400, "merge_into must be a case id")
+        seen = body.get("seen_reports")
+        if seen is not None and (
+            isinstance(seen, bool) or not isinstance(seen, int) or not 0 <= seen < INT32
+        ):
+            raise QueueError(400, "seen_reports must be the number of reports you read")
         result = await queue.decide(
             case_id(request),
             who.name,
@@ -248,37 +196,23 @@ def routes(storage: Storage, box: AddressBox) -> list[Route]:
             agency,
             merge_into,
             render=render_status,
-            may_refer_care=who.role == "supervisor",
+            supervisor=who.role == "supervisor",
+            seen_reports=seen,
         )
         return JSONResponse({"case": explain(result.case), "notified": result.notified})
 
     async def release(request: Request, who: Principal) -> Response:
-        """
-        summary: Give a case you hold back to the queue
-        responses: {200: {description: case}}
-        """
+        """Give a case you hold back to the queue."""
         return JSONResponse(explain(await queue.release(case_id(request), who.name)))
 
     async def extend(request: Request, who: Principal) -> Response:
-        """
-        summary: Extend your lease on a case
-        requestBody:
-          content: {application/json: {schema: {type: object, properties: {lease_seconds: {type: integer}}}}}
-        responses: {200: {description: case}}
-        """
+        """Extend your lease on a case."""
         body = await _body(request)
         seconds = _int(_str(body.get("lease_seconds")), "lease_seconds", DEFAULT_LEASE)
         return JSONResponse(explain(await queue.extend(case_id(request), who.name, seconds)))
 
     async def add_note(request: Request, who: Principal) -> Response:
-        """
-        summary: Add a note to a case
-        requestBody:
-          content:
-            application/json:
-              schema: {type: object, required: [note], properties: {note: {type: string}}}
-        responses: {200: {description: note}}
-        """
+        """Add a note to a case."""
         body = await _body(request)
         note = body.get("note")
         if not isinstance(note, str):
@@ -286,14 +220,7 @@ def routes(storage: Storage, box: AddressBox) -> list[Route]:
         return JSONResponse(await queue.add_note(case_id(request), who.name, note))
 
     async def assign(request: Request, who: Principal) -> Response:
-        """
-        summary: Assign an open case to an analyst (supervisors)
-        requestBody:
-          content:
-            application/json:
-              schema: {type: object, required: [assignee], properties: {assignee: {type: string}}}
-        responses: {200: {description: case}}
-        """
+        """Assign an open case to an analyst (supervisors)."""
         body = await _body(request)
         assignee = body.get("assignee")
         if not isinstance(assignee, str) or not 0 < len(assignee) <= 64:
@@ -301,21 +228,11 @@ def routes(storage: Storage, box: AddressBox) -> list[Route]:
         return JSONResponse(explain(await queue.assign(case_id(request), assignee, who.name)))
 
     async def stats(_request: Request, _who: Principal) -> Response:
-        """
-        summary: Counts for the overview
-        responses: {200: {description: stats}}
-        """
+        """Counts for the overview."""
         return JSONResponse(await queue.stats())
 
     async def export(request: Request, _who: Principal) -> Response:
-        """
-        summary: Export cases as CSV, JSON lines or a STIX 2.1 bundle (nothing about reporters)
-        parameters:
-          - {name: format, in: query, required: true, schema: {type: string, enum: [csv, json, stix]}}
-          - {name: since, in: query, schema: {type: string, format: date-time}}
-          - {name: until, in: query, schema: {type: string, format: date-time}}
-        responses: {200: {description: the export file}}
-        """
+        """Export cases as CSV, JSON lines or a STIX 2.1 bundle (nothing about reporters)."""
         kind = request.query_params.get("format", "")
         if kind not in FORMATS:
             raise QueueError(400, "format must be csv, json or stix")
@@ -323,6 +240,7 @@ def routes(storage: Storage, box: AddressBox) -> list[Route]:
         rows = await queue.export_rows(
             _when(request.query_params.get("since"), "since"),
             _when(request.query_params.get("until"), "until"),
+            parse_statuses(request.query_params.get("status")),
         )
         return Response(
             build(rows),
@@ -331,13 +249,7 @@ def routes(storage: Storage, box: AddressBox) -> list[Route]:
         )
 
     async def audit_log(request: Request, _who: Principal) -> Response:
-        """
-        summary: The audit log, oldest first, after an event id (supervisors, admins)
-        parameters:
-          - {name: after, in: query, schema: {type: integer}}
-          - {name: limit, in: query, schema: {type: integer, maximum: 500}}
-        responses: {200: {description: "{items: [event]}"}}
-        """
+        """The audit log, oldest first, after an event id (supervisors, admins)."""
         after = _int(request.query_params.get("after"), "after", 0)
         limit = _int(request.query_params.get("limit"), "limit", 100)
         if not 1 <= limit <= 500:
@@ -345,90 +257,43 @@ def routes(storage: Storage, box: AddressBox) -> list[Route]:
         return JSONResponse({"items": await audit_page(storage, after, limit)})
 
     async def support(request: Request, _who: Principal) -> Response:
-        """
-        summary: Families' callback requests (counsellors)
-        parameters:
-          - {name: status, in: query, schema: {type: string}}
-        responses: {200: {description: "{items: [request]}"}}
-        """
+        """Families' callback requests (counsellors)."""
         status = request.query_params.get("status") or None
         if status is not None and status not in S.STATUSES:
             raise QueueError(400, "status must be new, in_progress or done")
         return JSONResponse({"items": await support_page(storage, status)})
 
     async def support_phone(request: Request, who: Principal) -> Response:
-        """
-        summary: Reveal the number a family gave, to call them back (counsellors; each reveal is audited)
-        responses:
-          200: {description: "{phone, request}; a new request moves to in_progress under your name"}
-          404: {description: no such support request}
-          409: {description: "no number is kept (none given, or the family deleted their data)"}
-        """
+        """Reveal the number a family gave, to call them back (counsellors; each reveal is audited)."""
         revealed = await S.reveal_phone(storage, request_id(request), who.name, box.open)
         return JSONResponse(
             {"phone": revealed.phone, "request": revealed.request}, headers={"Cache-Control": "no-store"}
         )
 
     async def support_reply(request: Request, who: Principal) -> Response:
-        """
-        summary: Write to the family in the chat they asked from (counsellors; queued, audited)
-        requestBody:
-          content:
-            application/json:
-              schema:
-                type: object
-                required: [text]
-                properties: {text: {type: string, minLength: 1, maxLength: 2000}}
-        responses:
-          200: {description: "the request, in_progress"}
-          404: {description: no such support request}
-          409:
-            description: >-
-              the message cannot reach the family, and `detail` says why: they deleted their data, no
-              chat address is kept on Telegram or Messenger (a phone request, a closed request, past
-              retention), or the chat is unreachable
-        """
+        """Write to the family in the chat they asked from (counsellors; queued, audited)."""
         body = await _body(request)
         return JSONResponse(await S.reply(storage, request_id(request), body.get("text"), who.name))
 
     async def support_close(request: Request, who: Principal) -> Response:
-        """
-        summary: Close a callback request, with an optional note (counsellors; audited)
-        requestBody:
-          content:
-            application/json:
-              schema: {type: object, properties: {note: {type: string, maxLength: 2000}}}
-        responses:
-          200: {description: "the request, done"}
-          404: {description: no such support request}
-          409: {description: closed already}
-        """
+        """Close a callback request, with an optional note (counsellors; audited)."""
         body = await _body(request)
         return JSONResponse(await S.close_request(storage, request_id(request), who.name, body.get("note")))
 
     async def list_blocks(_request: Request, _who: Principal) -> Response:
-        """
-        summary: Citizens blocked after repeated floods, by short pseudonym (admins)
-        responses: {200: {description: "{items: [block]}"}}
-        """
+        """Citizens blocked after repeated floods, by short pseudonym (admins)."""
         return JSONResponse({"items": await safety.active_blocks()})
 
     async def lift_block(request: Request, who: Principal) -> Response:
-        """
-        summary: Lift a block (admins)
-        responses: {200: {description: lifted}, 404: {description: no such active block}}
-        """
+        """Lift a block (admins)."""
         block_id = _int(request.path_params["block_id"], "block id")
         if not await safety.lift(block_id, who.name):
             raise QueueError(404, f"no active block {block_id}")
         return JSONResponse({"lifted": block_id})
 
-    async def openapi(request: Request) -> Response:
-        spec = schemas.get_schema(routes=request.app.routes)
-        spec["paths"] = {
-            path: ops for path, ops in spec.get("paths", {}).items() if path.startswith("/api/v1/")
-        }
-        return JSONResponse(json.loads(json.dumps(spec, default=str)))
+    async def openapi(_request: Request) -> Response:
+        """The OpenAPI 3.1 document, from the route table in cyberunit.openapi (not these docstrings)."""
+        return JSONResponse(openapi_document())
 
     base = "/api/v1"
     return [

@@ -1,15 +1,22 @@
 """Case exports: CSV that opens in Excel (UTF-8 with BOM), JSON lines, and a STIX 2.1 bundle.
 
 Every export holds case fields only: nothing about who reported.
+
+The STIX bundle is what partners keep: one indicator per case an analyst shared with them (referred or
+escalated), under an id that never changes, so a later export updates the same object (`modified`) or
+revokes it (`revoked: true`) instead of adding a duplicate. It passes the OASIS validator with `--strict
+--interop` (tests/test_stix.py).
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
+import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import stix2
@@ -18,6 +25,8 @@ COLUMNS = (
     "id",
     "canonical_url",
     "fingerprint",
+    "title",
+    "reported_as",
     "platform",
     "status",
     "categories",
@@ -32,21 +41,75 @@ COLUMNS = (
     "first_seen",
     "last_seen",
     "decided_at",
+    "updated_at",
+    "shared_at",
 )
+LISTS = ("categories", "reported_as")  # a list in JSON, joined with ";" in CSV, [] when missing
+
+# Our producer identity; its UUID is also the namespace every other id of ours is derived from.
+NAMESPACE = uuid.UUID("6f3c8a5e-2b1d-4c0e-9a57-3d2f1e0b9c41")
+PRODUCER_ID = f"identity--{NAMESPACE}"
+PRODUCER_SINCE = datetime(2024, 1, 1, tzinfo=UTC)  # fixed: the identity object is the same in every bundle
+
+# TLP:AMBER, the predefined marking definition of STIX 2.1 (section 7.2.1.4), referenced by its id. The
+# object itself is not put in bundles: consumers know the four predefined TLP markings by id, they must not
+# be altered, and `--interop` requires `created_by_ref` and `modified` on every marking definition in a
+# bundle, which the predefined ones do not have.
+TLP = stix2.TLP_AMBER
+MARKINGS = [TLP.id]
+
 PRODUCER = stix2.Identity(
-    id="identity--6f3c8a5e-2b1d-4c0e-9a57-3d2f1e0b9c41",
+    id=PRODUCER_ID,
+    created=PRODUCER_SINCE,
+    modified=PRODUCER_SINCE,
+    created_by_ref=PRODUCER_ID,  # --interop: a producer identity names itself as creator
     name="Raabta",
     identity_class="system",
-    description="Citizen reports of violent extremist content, Pakistan",
+    description="Citizen reports of violent extremist content, Pakistan, decided by cyber-unit analysts",
+    object_marking_refs=MARKINGS,
 )
+
+# Confidence is the analyst's decision, never how many people reported (a brigaded page would score high).
+# Values on the None/Low/Med/High scale of the STIX 2.1 confidence-scales appendix (Low 1-29, Med 30-69,
+# High 70-100): escalated to investigators = High (85, the scale's own value for High); referred to the
+# platform or an agency = High, its lower edge (70); kept under monitoring, not confirmed = Med, its lower
+# edge (30).
+CONFIDENCE = {"escalated": 85, "referred": 70, "monitoring": 30}
+SHARED = ("referred", "escalated")  # what partners receive as a live indicator
+DECIDED = ("monitoring", "no_action", "merged")  # once shared, these come back revoked
+
+
+def stix_id(kind: str, case_id: object, part: str) -> str:
+    """A stable id for one object of a case: the same case gives the same id in every export.
+
+    Name-based like UUIDv5 (SHA-256 over our namespace and `raabta/case/<id>/<part>`), carrying the version-4
+    bits: STIX 2.1 (section 2.9) says SDO and SRO ids SHOULD be UUIDv4, and `--strict` holds us to it. The
+    122 other bits are a hash no one else can collide with by accident, which is what v4 promises.
+    """
+    digest = hashlib.sha256(NAMESPACE.bytes + f"raabta/case/{case_id}/{part}".encode()).digest()
+    return f"{kind}--{uuid.UUID(bytes=digest[:16], version=4)}"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return _utc(value).isoformat()
+    return value
 
 
 def _cell(value: Any) -> str:
-    if isinstance(value, list):
-        return ";".join(str(v) for v in value)
-    text = "" if value is None else str(value)
-    # Cells starting with = + - @ would run as formulas in a spreadsheet.
+    if isinstance(value, list | tuple):
+        text = ";".join(str(v) for v in value)
+    else:
+        text = "" if value is None else str(_plain(value))
+    # Cells starting with = + - @ would run as formulas in a spreadsheet (a joined list too).
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _field(case: dict[str, Any], column: str) -> Any:
+    value = case.get(column)
+    if column in LISTS:
+        return list(value or [])
+    return _plain(value)
 
 
 def to_csv(cases: Sequence[dict[str, Any]]) -> bytes:
@@ -54,44 +117,104 @@ def to_csv(cases: Sequence[dict[str, Any]]) -> bytes:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     for case in cases:
-        writer.writerow([_cell(case.get(column)) for column in COLUMNS])
+        writer.writerow([_cell(_field(case, column)) for column in COLUMNS])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
 def to_jsonl(cases: Sequence[dict[str, Any]]) -> bytes:
     return "".join(
-        json.dumps({k: c.get(k) for k in COLUMNS}, ensure_ascii=False) + "\n" for c in cases
+        json.dumps({k: _field(c, k) for k in COLUMNS}, ensure_ascii=False) + "\n" for c in cases
     ).encode()
 
 
-def to_stix(cases: Sequence[dict[str, Any]]) -> bytes:
-    """A bundle: per linked case a URL observable and an indicator labelled with its categories; TLP:AMBER."""
-    objects: list[Any] = [PRODUCER, stix2.TLP_AMBER]
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _time(value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return _utc(value)
+    return _utc(datetime.fromisoformat(str(value)))
+
+
+def _pattern(url: str) -> str:
+    return "[url:value = '" + url.replace("\\", "\\\\").replace("'", "\\'") + "']"
+
+
+def _indicator(case: dict[str, Any], include_monitoring: bool) -> stix2.Indicator | None:
+    """The case's indicator as partners should now hold it, or None when it is not theirs to see."""
+    status = str(case.get("status"))
+    url = case.get("canonical_url")
+    shared_at = _time(case.get("shared_at"))
+    live = status in SHARED or (status == "monitoring" and include_monitoring)
+    revoked = not live and status in DECIDED and shared_at is not None
+    if not url or not (live or revoked):
+        return None  # new, in review, or decided without ever being shared: partners never saw it
+    first_seen = _time(case.get("first_seen"))
+    created = shared_at or _time(case.get("decided_at")) or first_seen or _time(case.get("updated_at"))
+    if created is None:
+        return None  # a case row always has first_seen; nothing to date the object by otherwise
+    updated = _time(case.get("updated_at")) or created
+    categories = sorted({str(c) for c in case.get("categories") or []}) or ["other"]
+    platform = case.get("platform") or "web"
+    if status == "monitoring" and live:
+        types = ["unknown"]
+        about = (
+            "Kept under monitoring by a cyber-unit analyst: not confirmed, not referred. "
+            "Shared for awareness only; do not act on it as a confirmed indicator."
+        )
+    else:
+        types = ["malicious-activity"]
+        if status == "escalated":
+            to = f" ({case['agency']})" if case.get("agency") else ""
+            about = f"Confirmed by a cyber-unit analyst and escalated to investigators{to}."
+        elif status == "referred":
+            about = f"Confirmed by a cyber-unit analyst and referred to {case.get('agency') or 'an agency'}."
+        elif status == "merged":
+            about = f"Revoked: merged into Raabta case {case.get('merged_into')}."
+        elif status == "no_action":
+            about = "Revoked: on review, no action is warranted."
+        else:
+            about = "Revoked: no longer shared; kept under monitoring, not confirmed."
+    properties: dict[str, Any] = {
+        "id": stix_id("indicator", case["id"], "indicator"),
+        "created_by_ref": PRODUCER_ID,
+        "created": created,
+        "modified": max(updated, created),
+        "name": f"Raabta case {case['id']}: {platform} page reported for {', '.join(categories)}",
+        "description": about,
+        "indicator_types": types,
+        "pattern": _pattern(str(url)),
+        "pattern_type": "stix",
+        "pattern_version": "2.1",
+        "valid_from": min(first_seen or created, created),
+        "labels": categories,
+        "object_marking_refs": MARKINGS,
+    }
+    if revoked:
+        properties["revoked"] = True
+    else:
+        properties["confidence"] = CONFIDENCE[status]
+    return stix2.Indicator(**properties)
+
+
+def to_stix(cases: Sequence[dict[str, Any]], include_monitoring: bool = False) -> bytes:
+    """A bundle, TLP:AMBER: the producer identity, then one indicator per case shared with partners.
+
+    Referred and escalated cases are live indicators (`malicious-activity`); monitoring cases only with
+    `include_monitoring`, typed `unknown` and described as not confirmed. A case that was shared and is now
+    decided otherwise (no action, merged, or monitoring left out) comes back revoked under the same id. The
+    indicator's pattern carries the URL: there is no URL observable or relationship, because every object in
+    an `--interop` bundle needs `created_by_ref`, which STIX 2.1 cyber-observables cannot carry, and an
+    indicator's `based-on` points at observed-data, not at an observable.
+    """
+    objects: list[Any] = [PRODUCER]
     for case in cases:
-        url = case.get("canonical_url")
-        if not url:
-            continue
-        observable = stix2.URL(value=url, object_marking_refs=[stix2.TLP_AMBER])
-        pattern = "[url:value = '" + url.replace("\\", "\\\\").replace("'", "\\'") + "']"
-        indicator = stix2.Indicator(
-            name=f"Raabta case {case['id']}",
-            description=f"Reported by citizens {case['report_count']} time(s); status {case['status']}",
-            pattern=pattern,
-            pattern_type="stix",
-            valid_from=datetime.fromisoformat(str(case["first_seen"])),
-            labels=list(case.get("categories") or []) or ["other"],
-            created_by_ref=PRODUCER.id,
-            object_marking_refs=[stix2.TLP_AMBER],
-            confidence=min(100, 20 + 10 * int(case.get("reporter_count") or 0)),
-        )
-        relation = stix2.Relationship(
-            indicator,
-            "based-on",
-            observable,
-            created_by_ref=PRODUCER.id,
-            object_marking_refs=[stix2.TLP_AMBER],
-        )
-        objects += [observable, indicator, relation]
+        indicator = _indicator(case, include_monitoring)
+        if indicator is not None:
+            objects.append(indicator)
     bundle: str = stix2.Bundle(objects=objects, allow_custom=False).serialize(pretty=False)
     return bundle.encode()
 

@@ -42,6 +42,7 @@ SORTS = {
     "report_count": cases.c.report_count,
 }
 MAX_NOTE = 2_000
+MAX_SENT_AS = 10  # distinct spellings of a case's link kept in an export row
 MAX_LIMIT = 200
 DEFAULT_LEASE = 15 * 60
 MAX_LEASE = 4 * 3600
@@ -669,16 +670,44 @@ class Queue:
         }
 
     async def export_rows(
-        self, since: datetime | None = None, until: datetime | None = None
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        status: tuple[str, ...] = (),
     ) -> list[dict[str, Any]]:
-        """Every case in a window, for exports: case fields only, nothing about reporters."""
+        """Every case in a window (and of these statuses), for exports: case fields and the links exactly
+        as citizens sent them (`reported_as`), nothing about reporters."""
         query = select(cases).order_by(cases.c.id)
         if since is not None:
             query = query.where(cases.c.last_seen >= since)
         if until is not None:
             query = query.where(cases.c.first_seen < until)
+        if status:
+            query = query.where(cases.c.status.in_(status))
+        sent_as = (
+            select(case_reports.c.case_id, evidence.c.raw)
+            .select_from(
+                evidence.join(case_reports, case_reports.c.report_id == evidence.c.report_id).join(
+                    cases, cases.c.id == case_reports.c.case_id
+                )
+            )
+            .where(
+                evidence.c.kind == "link",
+                evidence.c.value == cases.c.canonical_url,
+                evidence.c.raw.is_not(None),
+            )
+            .order_by(evidence.c.id)
+        )
         async with self.storage.db.read() as conn:
-            return [case_item(r) for r in (await conn.execute(query)).all()]
+            rows = [case_item(r) for r in (await conn.execute(query)).all()]
+            raws: dict[int, list[str]] = {}
+            for r in await conn.execute(sent_as):
+                seen = raws.setdefault(r.case_id, [])
+                if r.raw not in seen and len(seen) < MAX_SENT_AS:
+                    seen.append(r.raw)
+        for row in rows:
+            row["reported_as"] = raws.get(row["id"], [])
+        return rows
 
 
 def parse_statuses(value: str | None) -> tuple[str, ...]:

@@ -376,12 +376,20 @@ async def test_exports_open_in_excel_and_stix_parses(
     assert b"secret-reporter" not in raw and "نفرت".encode() not in raw
     lines = (await client.get(API + "/export?format=json", headers=analyst)).text.splitlines()
     assert [json.loads(line)["id"] for line in lines] == [1, 2, 3]
+    # only referred and escalated cases reach partners: refer the Telegram one
+    await client.post(API + "/queue/claim", headers=analyst, json={"limit": 3})
+    referred = await client.post(
+        API + "/cases/2/decision", headers=analyst, json={"status": "referred", "note": "x", "agency": "platform"}
+    )
+    assert referred.status_code == 200
     bundle = stix2.parse(
         (await client.get(API + "/export?format=stix", headers=analyst)).text, allow_custom=False
     )
-    kinds = [o.type for o in bundle.objects]
-    assert kinds.count("indicator") == 2 and kinds.count("url") == 2
-    assert all(o.object_marking_refs == [stix2.TLP_AMBER.id] for o in bundle.objects if o.type == "indicator")
+    indicators = [o for o in bundle.objects if o.type == "indicator"]
+    assert len(indicators) == 1 and "t.me/x\\'quote" in indicators[0].pattern
+    assert all(o.object_marking_refs == [stix2.TLP_AMBER.id] for o in bundle.objects)
+    only = (await client.get(API + "/export?format=json&status=referred", headers=analyst)).text.splitlines()
+    assert [json.loads(line)["id"] for line in only] == [2]
     assert (await client.get(API + "/export?format=xml", headers=analyst)).status_code == 400
 
 

@@ -1,0 +1,291 @@
+"""What the analysts' API takes and gives, as pydantic models: the source of the OpenAPI document's schemas
+(cyberunit.openapi). The handlers in cyberunit.api keep their own checks; these models describe them.
+
+Response models allow properties they do not name (a newer server may say more); request models list
+everything a handler reads.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+INT32_MAX = 2**31 - 1  # ids and counts are the database's integer columns
+
+CaseStatus = Literal["new", "in_review", "referred", "escalated", "monitoring", "no_action", "merged"]
+DecisionStatus = Literal["referred", "escalated", "monitoring", "no_action", "merged"]
+Agency = Literal["platform", "PTA", "NCCIA", "CTD"]
+SupportStatus = Literal["new", "in_progress", "done"]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+# --- errors ---------------------------------------------------------------------------------------
+
+
+class Problem(Model):
+    """An error, as RFC 9457 problem details (media type application/problem+json)."""
+
+    type: str = Field(description='A URI naming the problem type; "about:blank" when the status says it all')
+    title: str = Field(description="The HTTP status in words")
+    status: int = Field(ge=400, le=599, description="The HTTP status code, repeated")
+    detail: str = Field(description="What went wrong, and how to fix the request when that is possible")
+
+
+# --- cases ----------------------------------------------------------------------------------------
+
+
+class PriorityParts(Model):
+    """The parts the priority is the sum of, so an analyst sees why a case ranks where it does."""
+
+    model_config = ConfigDict(extra="allow")
+
+    category: float = Field(description="Weight of the gravest category reported")
+    urgency: float = Field(description="Added when a report was marked urgent")
+    reporters: float = Field(description="Distinct reporters, on a log scale")
+    recency: float = Field(description="Halves every three days since the last report")
+
+
+class Case(Model):
+    """A reported page, account, channel or post: one case however many citizens reported it. Nothing
+    about who reported."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: int
+    canonical_url: str | None = Field(description="The link in canonical form; null for a case without one")
+    fingerprint: str | None = Field(description="What reports of the same page share (platform and page)")
+    title: str | None = Field(
+        default=None, description="For a case without a link: the handle, or the first words of a report"
+    )
+    platform: str
+    status: CaseStatus
+    urgent: bool
+    priority: float = Field(description="The sum of priority_parts; the queue's order")
+    priority_parts: PriorityParts
+    categories: list[str]
+    report_count: int
+    reporter_count: int = Field(description="Distinct reporters (each anonymous report counts as one)")
+    first_seen: datetime
+    last_seen: datetime
+    assignee: str | None = Field(description="Who holds or was assigned the case")
+    lease_until: datetime | None = Field(description="When the holder's lease runs out")
+    updated_at: datetime
+    needs_care: bool = Field(description="Only a supervisor may refer or escalate it (see care_reason)")
+    care_reason: str | None
+    agency: str | None = Field(description="Who a referred or escalated case was sent to")
+    merged_into: int | None
+    decided_at: datetime | None
+    shared_at: datetime | None = Field(
+        default=None, description="When the case was first referred or escalated (shared with partners)"
+    )
+    claimed_reports: int | None = Field(
+        default=None, description="report_count when the case was claimed: a decision must have seen them"
+    )
+
+
+class KeptCopy(Model):
+    """The server's copy of an evidence file: when it was stored and when the retention purge removed it."""
+
+    stored_at: datetime
+    removed_at: datetime | None
+    days_kept: int | None
+
+
+class Evidence(Model):
+    kind: str = Field(description="link, handle, photo, document or forward")
+    value: str = Field(description="The canonical link, the handle, a file id or the forwarded text")
+    raw: str | None = Field(default=None, description="The link exactly as the citizen wrote it")
+    platform: str | None
+    fingerprint: str | None
+    sha256: str | None = Field(description="Of a downloaded photo or document; kept after the copy is purged")
+    kept_copy: KeptCopy | None = Field(description="null when no copy was downloaded")
+
+
+class Report(Model):
+    """One citizen's report on the case, under its reference code; never who sent it."""
+
+    code: str
+    channel: str
+    language: str
+    category: str
+    description: str
+    urgent: bool
+    created_at: datetime
+    evidence: list[Evidence]
+
+
+class Note(Model):
+    author: str
+    note: str
+    at: datetime
+
+
+class HistoryEvent(Model):
+    """An audit event about the case (or a case merged into it)."""
+
+    at: datetime
+    actor: str
+    action: str
+    detail: dict[str, Any]
+    case: int | None = Field(default=None, description="The case the event is about (a merged one's id)")
+
+
+class CaseDetail(Case):
+    """A case with its reports, their evidence, analysts' notes and its history."""
+
+    reports: list[Report]
+    notes: list[Note]
+    history: list[HistoryEvent]
+
+
+class CasePage(Model):
+    items: list[Case]
+    next: str | None = Field(description="The cursor of the next page; null on the last page")
+
+
+class CaseList(Model):
+    items: list[Case]
+
+
+class ClaimRequest(Model):
+    limit: int = Field(default=1, ge=1, le=50, description="How many cases to claim")
+    lease_seconds: int = Field(default=900, ge=60, le=4 * 3600, description="How long you hold them")
+
+
+class Extend(Model):
+    lease_seconds: int = Field(default=900, ge=60, le=4 * 3600)
+
+
+class Decision(Model):
+    status: DecisionStatus
+    note: str = Field(min_length=1, max_length=2000, description="Why; kept with the case")
+    agency: Agency | None = Field(
+        default=None, description="Required to refer; only for a referral or an escalation"
+    )
+    merge_into: int | None = Field(
+        default=None, ge=1, le=INT32_MAX, description="Required to merge: the open case to merge into"
+    )
+    seen_reports: int | None = Field(
+        default=None,
+        ge=0,
+        le=INT32_MAX,
+        description="The report_count you saw; the decision is refused (409) if the case has more now. "
+        "By default, the count when you claimed it.",
+    )
+
+
+class DecisionResult(Model):
+    case: Case
+    notified: int = Field(description="Reporters told of the outcome")
+
+
+class NoteRequest(Model):
+    note: str = Field(min_length=1, max_length=2000)
+
+
+class Assign(Model):
+    assignee: str = Field(min_length=1, max_length=64, description="The analyst's token name")
+
+
+class Stats(Model):
+    model_config = ConfigDict(extra="allow")
+
+    cases_by_status: dict[str, int]
+    reports_by_category: dict[str, int]
+    reports_by_language: dict[str, int]
+    reports_by_channel: dict[str, int]
+    cases_by_platform: dict[str, int]
+    reports_per_day: dict[str, int] = Field(description="By UTC day, YYYY-MM-DD")
+    decisions: int
+    median_hours_to_decision: float | None
+
+
+class StixBundle(Model):
+    """A STIX 2.1 bundle: the producer identity and one indicator per case shared with partners."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["bundle"]
+    id: str
+    objects: list[dict[str, Any]]
+
+
+# --- audit ----------------------------------------------------------------------------------------
+
+
+class AuditEvent(Model):
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    subject: str = Field(description='What the event is about, e.g. "case:12" or "support:3"')
+    detail: dict[str, Any]
+    hash: str = Field(description="Links the event to the one before it (the audit chain)")
+
+
+class AuditPage(Model):
+    items: list[AuditEvent]
+
+
+# --- families' callback requests ------------------------------------------------------------------
+
+
+class SupportRequest(Model):
+    """A family's callback request as counsellors see it: never the sealed number or the chat address."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: int
+    code: str
+    language: str
+    topic: str
+    note: str
+    has_phone: bool
+    can_reply: bool = Field(description="Whether a message can reach the family in their chat now")
+    reply_refusal: str | None = Field(description="Why it cannot, when it cannot")
+    status: SupportStatus
+    created_at: datetime
+    handled_by: str | None
+    handled_at: datetime | None
+
+
+class SupportRequestList(Model):
+    items: list[SupportRequest]
+
+
+class PhoneReveal(Model):
+    phone: str
+    request: SupportRequest
+
+
+class Reply(Model):
+    text: str = Field(min_length=1, max_length=2000)
+
+
+class Close(Model):
+    note: str | None = Field(
+        default=None, max_length=2000, description="A closing note, kept with the request"
+    )
+
+
+# --- blocks ---------------------------------------------------------------------------------------
+
+
+class Block(Model):
+    id: int
+    reporter: str = Field(description="A short pseudonym prefix, never the citizen")
+    reason: str
+    blocked_at: datetime
+
+
+class BlockList(Model):
+    items: list[Block]
+
+
+class Lifted(Model):
+    lifted: int = Field(description="The id of the block lifted")
