@@ -14,7 +14,7 @@ from starlette.routing import Route
 from cyberunit.exports import FORMATS
 from cyberunit.openapi import served as openapi_document
 from cyberunit.priority import explain
-from cyberunit.problems import problem
+from cyberunit.problems import http_status, problem
 from responses import catalog
 from storage import support as S
 from storage.queue import (
@@ -26,6 +26,7 @@ from storage.queue import (
     parse_statuses,
     support_page,
 )
+from storage.refusal import Invalid, NotFound, TooLarge
 from storage.repository import Storage
 from storage.safety import Safety
 from storage.tokens import Principal, Tokens
@@ -47,14 +48,14 @@ def render_status(public: str, language: str, code: str) -> str:
 def _int(value: str | None, name: str, default: int | None = None) -> int:
     if value is None or value == "":
         if default is None:
-            raise QueueError(400, f"{name} is required")
+            raise Invalid(f"{name} is required")
         return default
     try:
         number = int(value)
     except ValueError as exc:
-        raise QueueError(400, f"{name} must be a whole number") from exc
+        raise Invalid(f"{name} must be a whole number") from exc
     if not -INT32 <= number < INT32:
-        raise QueueError(400, f"{name} is out of range")
+        raise Invalid(f"{name} is out of range")
     return number
 
 
@@ -64,7 +65,7 @@ def _when(value: str | None, name: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError as exc:
-        raise QueueError(400, f"{name} must be an ISO 8601 date or time") from exc
+        raise Invalid(f"{name} must be an ISO 8601 date or time") from exc
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.now().astimezone().tzinfo)
 
 
@@ -75,23 +76,23 @@ def _bool(value: str | None, name: str) -> bool | None:
         return True
     if value.lower() in ("false", "0", "no"):
         return False
-    raise QueueError(400, f"{name} must be true or false")
+    raise Invalid(f"{name} must be true or false")
 
 
 async def _body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if len(raw) > MAX_BODY:
-        raise QueueError(413, f"body larger than {MAX_BODY} bytes")
+        raise TooLarge(f"body larger than {MAX_BODY} bytes")
     if not raw:
         return {}
     try:
         data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:  # Recursion: nested too deep
-        raise QueueError(400, "body must be a JSON object") from exc
+        raise Invalid("body must be a JSON object") from exc
     if not isinstance(data, dict):
-        raise QueueError(400, "body must be a JSON object")
+        raise Invalid("body must be a JSON object")
     if "\x00" in raw.decode("utf-8", "replace") or "\\u0000" in raw.decode("utf-8", "replace"):
-        raise QueueError(400, "text must not contain NUL characters")
+        raise Invalid("text must not contain NUL characters")
     return data
 
 
@@ -117,7 +118,7 @@ def routes(storage: Storage, box: AddressBox) -> list[Route]:
             try:
                 return await handler(request, principal)
             except (QueueError, S.SupportError) as error:
-                return problem(error.status, error.message)
+                return problem(http_status(error), error.message)
 
         endpoint.__doc__ = handler.__doc__
         endpoint.__name__ = handler.__name__
@@ -134,13 +135,13 @@ def routes(storage: Storage, box: AddressBox) -> list[Route]:
         q = request.query_params
         order = q.get("order", "desc")
         if order not in ("asc", "desc"):
-            raise QueueError(400, "order must be asc or desc")
+            raise Invalid("order must be asc or desc")
         min_priority = None
         if q.get("min_priority"):
             try:
                 min_priority = float(q["min_priority"])
             except ValueError as exc:
-                raise QueueError(400, "min_priority must be a number") from exc
+                raise Invalid("min_priority must be a number") from exc
         filters = CaseFilter(
             status=parse_statuses(q.get("status")),
             category=q.get("category") or None,
@@ -175,19 +176,19 @@ def routes(storage: Storage, box: AddressBox) -> list[Route]:
         body = await _body(request)
         status, note, agency = body.get("status"), body.get("note"), body.get("agency")
         if not isinstance(status, str) or not isinstance(note, str):
-            raise QueueError(400, "status and note are required strings")
+            raise Invalid("status and note are required strings")
         if agency is not None and not isinstance(agency, str):
-            raise QueueError(400, "agency must be a string")
+            raise Invalid("agency must be a string")
         merge_into = body.get("merge_into")
         if merge_into is not None and (
             isinstance(merge_into, bool) or not isinstance(merge_into, int) or not 0 < merge_into < INT32
         ):
-            raise QueueError(400, "merge_into must be a case id")
+            raise Invalid("merge_into must be a case id")
         seen = body.get("seen_reports")
         if seen is not None and (
             isinstance(seen, bool) or not isinstance(seen, int) or not 0 <= seen < INT32
         ):
-            raise QueueError(400, "seen_reports must be the number of reports you read")
+            raise Invalid("seen_reports must be the number of reports you read")
         result = await queue.decide(
             case_id(request),
             who.name,
@@ -216,7 +217,7 @@ def routes(storage: Storage, box: AddressBox) -> list[Route]:
         body = await _body(request)
         note = body.get("note")
         if not isinstance(note, str):
-            raise QueueError(400, "note is a required string")
+            raise Invalid("note is a required string")
         return JSONResponse(await queue.add_note(case_id(request), who.name, note))
 
     async def assign(request: Request, who: Principal) -> Response:
@@ -224,7 +225,7 @@ def routes(storage: Storage, box: AddressBox) -> list[Route]:
         body = await _body(request)
         assignee = body.get("assignee")
         if not isinstance(assignee, str) or not 0 < len(assignee) <= 64:
-            raise QueueError(400, "assignee is a required token name")
+            raise Invalid("assignee is a required token name")
         return JSONResponse(explain(await queue.assign(case_id(request), assignee, who.name)))
 
     async def stats(_request: Request, _who: Principal) -> Response:
@@ -235,7 +236,7 @@ def routes(storage: Storage, box: AddressBox) -> list[Route]:
         """Export cases as CSV, JSON lines or a STIX 2.1 bundle (nothing about reporters)."""
         kind = request.query_params.get("format", "")
         if kind not in FORMATS:
-            raise QueueError(400, "format must be csv, json or stix")
+            raise Invalid("format must be csv, json or stix")
         media, suffix, build = FORMATS[kind]
         rows = await queue.export_rows(
             _when(request.query_params.get("since"), "since"),
@@ -253,14 +254,14 @@ def routes(storage: Storage, box: AddressBox) -> list[Route]:
         after = _int(request.query_params.get("after"), "after", 0)
         limit = _int(request.query_params.get("limit"), "limit", 100)
         if not 1 <= limit <= 500:
-            raise QueueError(400, "limit must be between 1 and 500")
+            raise Invalid("limit must be between 1 and 500")
         return JSONResponse({"items": await audit_page(storage, after, limit)})
 
     async def support(request: Request, _who: Principal) -> Response:
         """Families' callback requests (counsellors)."""
         status = request.query_params.get("status") or None
         if status is not None and status not in S.STATUSES:
-            raise QueueError(400, "status must be new, in_progress or done")
+            raise Invalid("status must be new, in_progress or done")
         return JSONResponse({"items": await support_page(storage, status)})
 
     async def support_phone(request: Request, who: Principal) -> Response:
@@ -288,7 +289,7 @@ def routes(storage: Storage, box: AddressBox) -> list[Route]:
         """Lift a block (admins)."""
         block_id = _int(request.path_params["block_id"], "block id")
         if not await safety.lift(block_id, who.name):
-            raise QueueError(404, f"no active block {block_id}")
+            raise NotFound(f"no active block {block_id}")
         return JSONResponse({"lifted": block_id})
 
     async def openapi(_request: Request) -> Response:
@@ -334,5 +335,5 @@ def _str(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise QueueError(400, "expected a whole number")
+        raise Invalid("expected a whole number")
     return str(value)

@@ -22,7 +22,7 @@ from storage.lifecycle import DECISIONS as DECISIONS
 from storage.lifecycle import OPEN as OPEN
 from storage.lifecycle import SHARED
 from storage.locking import lock_row
-from storage.refusal import Refused
+from storage.refusal import Conflict, Invalid, NotAllowed, NotFound, Refused
 from storage.repository import FILE_KINDS, Storage, utcnow
 from storage.schema import (
     audit_events,
@@ -92,8 +92,8 @@ def kept_copy(stored_at: datetime | None, purged_at: datetime | None) -> dict[st
     }
 
 
-class QueueError(Refused):
-    """A queue action refused: the case is unknown, held by someone else, or the input is wrong."""
+# Every refusal of a queue action (storage.refusal's kinds: Invalid, NotFound, Conflict, NotAllowed).
+QueueError = Refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +157,7 @@ def _decode_cursor(cursor: str, sort: str) -> tuple[Any, int]:
         UnicodeDecodeError,
         RecursionError,  # a cursor nested too deep for the decoder
     ) as exc:
-        raise QueueError(400, "cursor is not one this API gave out") from exc
+        raise Invalid("cursor is not one this API gave out") from exc
     return value, case_id
 
 
@@ -169,9 +169,9 @@ class Queue:
 
     async def list_cases(self, filters: CaseFilter, limit: int = 50, cursor: str | None = None) -> Page:
         if filters.sort not in SORTS:
-            raise QueueError(400, f"sort must be one of {', '.join(SORTS)}")
+            raise Invalid(f"sort must be one of {', '.join(SORTS)}")
         if not 1 <= limit <= MAX_LIMIT:
-            raise QueueError(400, f"limit must be between 1 and {MAX_LIMIT}")
+            raise Invalid(f"limit must be between 1 and {MAX_LIMIT}")
         column = SORTS[filters.sort]
         query: Select[Any] = select(cases).where(*self._conditions(filters))
         if cursor:
@@ -227,7 +227,7 @@ class Queue:
         async with self.storage.db.read() as conn:
             row = (await conn.execute(select(cases).where(cases.c.id == case_id))).first()
             if row is None:
-                raise QueueError(404, f"no case {case_id}")
+                raise NotFound(f"no case {case_id}")
             report_rows = (
                 await conn.execute(
                     select(
@@ -354,9 +354,9 @@ class Queue:
     ) -> list[dict[str, Any]]:
         """Take the highest-priority open cases under a lease. Two claimers never get the same case."""
         if not 1 <= limit <= 50:
-            raise QueueError(400, "limit must be between 1 and 50")
+            raise Invalid("limit must be between 1 and 50")
         if not 60 <= lease_seconds <= MAX_LEASE:
-            raise QueueError(400, f"lease_seconds must be between 60 and {MAX_LEASE}")
+            raise Invalid(f"lease_seconds must be between 60 and {MAX_LEASE}")
         now = utcnow()
         query = claimable(now, limit, locking=self.storage.dialect == "postgresql")
         values = {
@@ -380,7 +380,7 @@ class Queue:
 
     async def extend(self, case_id: int, assignee: str, seconds: int = DEFAULT_LEASE) -> dict[str, Any]:
         if not 60 <= seconds <= MAX_LEASE:
-            raise QueueError(400, f"lease_seconds must be between 60 and {MAX_LEASE}")
+            raise Invalid(f"lease_seconds must be between 60 and {MAX_LEASE}")
         async with self.storage.db.transaction() as conn:
             await self._held(conn, case_id, assignee)
             now = utcnow()
@@ -413,7 +413,7 @@ class Queue:
         async with self.storage.db.transaction() as conn:
             row = await self._case(conn, case_id)
             if row.status not in OPEN:
-                raise QueueError(409, f"case {case_id} is {row.status}; only open cases can be assigned")
+                raise Conflict(f"case {case_id} is {row.status}; only open cases can be assigned")
             now = utcnow()
             await conn.execute(
                 update(cases)
@@ -480,28 +480,28 @@ class Queue:
         """
         note = note.strip()
         if status not in DECISIONS:
-            raise QueueError(400, f"status must be one of {', '.join(DECISIONS)}")
+            raise Invalid(f"status must be one of {', '.join(DECISIONS)}")
         if not note:
-            raise QueueError(400, "a decision needs a note")
+            raise Invalid("a decision needs a note")
         if len(note) > MAX_NOTE:
-            raise QueueError(400, f"note longer than {MAX_NOTE} characters")
+            raise Invalid(f"note longer than {MAX_NOTE} characters")
         if status == "referred" and not agency:
-            raise QueueError(400, f"a referral needs an agency ({', '.join(AGENCIES)} or a configured one)")
+            raise Invalid(f"a referral needs an agency ({', '.join(AGENCIES)} or a configured one)")
         if agency is not None and status not in SHARED:
-            raise QueueError(400, "an agency belongs only to a referral or an escalation")
+            raise Invalid("an agency belongs only to a referral or an escalation")
         if agency is not None and (
             len(agency) > 32 or not agency.replace("_", "").replace("-", "").isalnum()
         ):
-            raise QueueError(400, "agency must be a short name of letters, digits, - or _")
+            raise Invalid("agency must be a short name of letters, digits, - or _")
         if status == "merged" and merge_into is None:
-            raise QueueError(400, "merging needs merge_into: the id of the case to merge into")
+            raise Invalid("merging needs merge_into: the id of the case to merge into")
         if status != "merged" and merge_into is not None:
-            raise QueueError(400, "merge_into belongs only to a merge")
+            raise Invalid("merge_into belongs only to a merge")
         async with self.storage.db.transaction() as conn:
             row = await self._held(conn, case_id, actor)
             if status in SHARED and row.needs_care and not supervisor:
-                raise QueueError(
-                    403, f"case {case_id} needs care ({row.care_reason}); only a supervisor may send it out"
+                raise NotAllowed(
+                    f"case {case_id} needs care ({row.care_reason}); only a supervisor may send it out"
                 )
             target_row = (
                 await self._merge_target(conn, case_id, int(merge_into or 0)) if status == "merged" else None
@@ -509,8 +509,7 @@ class Queue:
             baseline = seen_reports if seen_reports is not None else row.claimed_reports
             if baseline is not None and row.report_count > baseline:
                 arrived = row.report_count - baseline
-                raise QueueError(
-                    409,
+                raise Conflict(
                     f"{arrived} new report(s) arrived on case {case_id} since you looked; read them, then "
                     f"decide again with seen_reports={row.report_count}",
                 )
@@ -552,24 +551,20 @@ class Queue:
     async def _merge_target(self, conn: AsyncConnection, case_id: int, target_id: int) -> Any:
         """The open case to merge into, locked; refused when it is this case, closed, merged, or a loop."""
         if target_id == case_id:
-            raise QueueError(400, "a case cannot be merged into itself")
+            raise Invalid("a case cannot be merged into itself")
         target = await lock_row(conn, cases, target_id)
         if target is None:
-            raise QueueError(404, f"no case {target_id} to merge into")
+            raise NotFound(f"no case {target_id} to merge into")
         if target.status == "merged":
             final, seen = target, {target_id}
             while final is not None and final.status == "merged" and final.merged_into not in seen:
                 if final.merged_into == case_id:
-                    raise QueueError(400, f"merging {case_id} into {target_id} would make a loop")
+                    raise Invalid(f"merging {case_id} into {target_id} would make a loop")
                 seen.add(final.merged_into)
                 final = await lock_row(conn, cases, final.merged_into)
-            raise QueueError(
-                409, f"case {target_id} was merged into case {target.merged_into}; merge into that one"
-            )
+            raise Conflict(f"case {target_id} was merged into case {target.merged_into}; merge into that one")
         if target.status not in OPEN:
-            raise QueueError(
-                409, f"case {target_id} is closed ({target.status}); merge only into an open case"
-            )
+            raise Conflict(f"case {target_id} is closed ({target.status}); merge only into an open case")
         return target
 
     async def _merge(self, conn: AsyncConnection, source: Any, target: Any, actor: str, now: datetime) -> int:
@@ -603,7 +598,7 @@ class Queue:
     async def add_note(self, case_id: int, author: str, note: str) -> dict[str, Any]:
         note = note.strip()
         if not note or len(note) > MAX_NOTE:
-            raise QueueError(400, f"a note has 1 to {MAX_NOTE} characters")
+            raise Invalid(f"a note has 1 to {MAX_NOTE} characters")
         async with self.storage.db.transaction() as conn:
             await self._case(conn, case_id)
             now = utcnow()
@@ -616,16 +611,16 @@ class Queue:
     async def _case(self, conn: AsyncConnection, case_id: int) -> Any:
         row = await lock_row(conn, cases, case_id)
         if row is None:
-            raise QueueError(404, f"no case {case_id}")
+            raise NotFound(f"no case {case_id}")
         return row
 
     async def _held(self, conn: AsyncConnection, case_id: int, assignee: str) -> Any:
         """The case row, if `assignee` holds its unexpired lease."""
         row = await self._case(conn, case_id)
         if row.status != "in_review" or row.assignee != assignee:
-            raise QueueError(409, f"case {case_id} is not held by you; claim it first")
+            raise Conflict(f"case {case_id} is not held by you; claim it first")
         if row.lease_until is None or audit.as_utc(row.lease_until) < utcnow():
-            raise QueueError(409, f"your lease on case {case_id} has expired; claim it again")
+            raise Conflict(f"your lease on case {case_id} has expired; claim it again")
         return row
 
     async def stats(self) -> dict[str, Any]:
@@ -716,7 +711,7 @@ def parse_statuses(value: str | None) -> tuple[str, ...]:
     statuses = tuple(s.strip() for s in value.split(",") if s.strip())
     unknown = [s for s in statuses if s not in (*OPEN, *DECISIONS)]
     if unknown:
-        raise QueueError(400, f"unknown status {unknown[0]!r}")
+        raise Invalid(f"unknown status {unknown[0]!r}")
     return statuses
 
 

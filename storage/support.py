@@ -18,7 +18,7 @@ from storage import audit
 from storage import outbox as outbox_
 from storage.locking import lock_row
 from storage.records import NewSupportRequest, OutboxPayload, message
-from storage.refusal import Refused
+from storage.refusal import Conflict, Invalid, NotFound, Refused
 from storage.schema import cases, contacts, outbox, reports, subscriptions, support_requests
 
 if TYPE_CHECKING:
@@ -211,8 +211,8 @@ async def release_contacts_in(
     return int((await conn.execute(stmt)).rowcount or 0)
 
 
-class SupportError(Refused):
-    """A counsellor's action that cannot be done."""
+# Every refusal of a counsellor's action (storage.refusal's kinds).
+SupportError = Refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +249,7 @@ async def _item(conn: AsyncConnection, request_id: int) -> dict[str, Any]:
         await conn.execute(with_reach(select(support_requests)).where(support_requests.c.id == request_id))
     ).first()
     if row is None:
-        raise SupportError(404, f"no support request {request_id}")
+        raise NotFound(f"no support request {request_id}")
     return request_item(row._mapping)
 
 
@@ -261,7 +261,7 @@ async def get_request(storage: Storage, request_id: int) -> dict[str, Any]:
 async def _locked(conn: AsyncConnection, request_id: int) -> Any:
     row = await lock_row(conn, support_requests, request_id)
     if row is None:
-        raise SupportError(404, f"no support request {request_id}")
+        raise NotFound(f"no support request {request_id}")
     return row
 
 
@@ -279,16 +279,15 @@ async def reveal_phone(
         row = await _locked(conn, request_id)
         if row.phone is None:
             if row.conversation_id is not None and row.channel is not None:
-                raise SupportError(409, "the family gave no phone number: reply in their chat instead")
-            raise SupportError(
-                409,
+                raise Conflict("the family gave no phone number: reply in their chat instead")
+            raise Conflict(
                 "no phone number is kept for this request: none was given, "
                 "or the family asked us to delete their data",
             )
         phone = unseal(row.phone)
         if phone is None:
-            raise SupportError(
-                409, "the number cannot be unsealed: it was sealed under a secret key no longer configured"
+            raise Conflict(
+                "the number cannot be unsealed: it was sealed under a secret key no longer configured"
             )
         values: dict[str, Any] = {}
         if row.status == "new":
@@ -304,10 +303,10 @@ async def reveal_phone(
 def clean_reply(text: object) -> str:
     """A counsellor's message, stripped: 1 to MAX_REPLY characters."""
     if not isinstance(text, str):
-        raise SupportError(400, "text is a required string")
+        raise Invalid("text is a required string")
     text = text.strip()
     if not 0 < len(text) <= MAX_REPLY:
-        raise SupportError(400, f"a reply has 1 to {MAX_REPLY} characters")
+        raise Invalid(f"a reply has 1 to {MAX_REPLY} characters")
     return text
 
 
@@ -322,22 +321,22 @@ async def reply(storage: Storage, request_id: int, text: object, by: str) -> dic
     async with storage.db.transaction() as conn:
         refusal = await _reply_in(conn, found["code"], message, by)
     if refusal is not None:
-        raise SupportError(409, refusal)
+        raise Conflict(refusal)
     return await get_request(storage, request_id)
 
 
 async def close_request(storage: Storage, request_id: int, by: str, note: object = None) -> dict[str, Any]:
     """Mark a request done; a closing note is kept with the request's note, the audit holds its length."""
     if note is not None and not isinstance(note, str):
-        raise SupportError(400, "note must be a string")
+        raise Invalid("note must be a string")
     note = (note or "").strip()
     if len(note) > MAX_CLOSING_NOTE:
-        raise SupportError(400, f"a closing note has at most {MAX_CLOSING_NOTE} characters")
+        raise Invalid(f"a closing note has at most {MAX_CLOSING_NOTE} characters")
     now = utcnow()
     async with storage.db.transaction() as conn:
         row = await _locked(conn, request_id)
         if row.status == "done":
-            raise SupportError(409, f"support request {request_id} is closed already")
+            raise Conflict(f"support request {request_id} is closed already")
         values: dict[str, Any] = {"status": "done", "handled_by": by, "handled_at": now}
         if note:
             values["note"] = f"{row.note}\nclosed by {by}: {note}" if row.note else f"closed by {by}: {note}"

@@ -18,6 +18,7 @@ from storage import lifecycle
 from storage.casekeys import case_keys, normalise
 from storage.queue import CaseFilter, Queue, QueueError, urgent_open_cases
 from storage.records import EvidenceRecord, NewReport, TurnRecord
+from storage.refusal import Conflict, NotAllowed
 from storage.repository import Storage, utcnow
 from storage.schema import cases, contacts, outbox, reporters, reports
 
@@ -138,7 +139,7 @@ async def test_monitoring_counts_routine_reports_and_reopens_on_an_urgent_one(st
     case_id = await case_id_of(storage, first)
     await claim_and_decide(queue, case_id, "monitoring")
     routine = await file_report(storage, "https://facebook.com/watched")
-    case = (await queue.get_case(case_id))
+    case = await queue.get_case(case_id)
     assert case["status"] == "monitoring" and case["report_count"] == 2
     assert await status_of(storage, routine) == "monitoring"
     await file_report(storage, "https://facebook.com/watched", urgent=True)
@@ -174,7 +175,7 @@ async def test_a_case_cannot_be_merged_into_a_closed_or_merged_case(storage: Sto
     await queue.claim("a1")
     with pytest.raises(QueueError) as refused:
         await queue.decide(source, "a1", "merged", "dup", merge_into=closed)
-    assert refused.value.status == 409 and "closed" in refused.value.message
+    assert isinstance(refused.value, Conflict) and "closed" in refused.value.message
     assert (await queue.get_case(source))["status"] == "in_review"
     assert (await queue.get_case(closed))["report_count"] == 1
 
@@ -209,7 +210,7 @@ async def test_a_merge_moves_reports_notes_flags_and_history_and_keeps_times_tru
     # the flag moved: the target cannot be referred by an analyst either
     with pytest.raises(QueueError) as refused:
         await queue.decide(target, "a1", "referred", "x", agency="platform")
-    assert refused.value.status == 403
+    assert isinstance(refused.value, NotAllowed)
 
 
 async def test_reporters_never_get_two_contradicting_notifications(storage: Storage) -> None:
@@ -311,8 +312,10 @@ async def test_needs_care_guards_escalation_too(storage: Storage) -> None:
     await queue.claim("a1")
     for status in ("escalated", "referred"):
         with pytest.raises(QueueError) as refused:
-            await queue.decide(case_id, "a1", status, "x", agency="platform" if status == "referred" else None)
-        assert refused.value.status == 403
+            await queue.decide(
+                case_id, "a1", status, "x", agency="platform" if status == "referred" else None
+            )
+        assert isinstance(refused.value, NotAllowed)
     done = await queue.decide(case_id, "a1", "escalated", "supervisor checked", supervisor=True)
     assert done.case["status"] == "escalated"
 
@@ -371,7 +374,7 @@ async def test_a_decision_on_a_case_that_got_reports_since_the_claim_is_refused(
     late = await file_report(storage, "https://facebook.com/late", urgent=True)
     with pytest.raises(QueueError) as refused:
         await queue.decide(case_id, "a1", "no_action", "nothing here")
-    assert refused.value.status == 409 and "seen_reports=2" in refused.value.message
+    assert isinstance(refused.value, Conflict) and "seen_reports=2" in refused.value.message
     assert await status_of(storage, late) == "in_review"
     done = await queue.decide(case_id, "a1", "escalated", "read both", seen_reports=2)
     assert done.case["status"] == "escalated"
@@ -384,7 +387,7 @@ async def test_decisions_on_cases_you_do_not_hold_change_nothing(storage: Storag
     before = await queue.get_case(case_id)
     with pytest.raises(QueueError) as refused:
         await queue.decide(case_id, "a2", "no_action", "not mine")
-    assert refused.value.status == 409
+    assert isinstance(refused.value, Conflict)
     assert await queue.get_case(case_id) == before
 
 

@@ -10,6 +10,7 @@ from starlette.routing import Route
 
 from cyberunit.console import sessions as S
 from cyberunit.console.web import HOME, Console, Ctx, cross_site, read_form, safe_next, secure
+from cyberunit.problems import http_status
 from storage.queue import QueueError, principal_by_token_hash
 from storage.tokens import Tokens, digest
 
@@ -69,7 +70,7 @@ def routes(console: Console) -> list[Route]:
         try:
             posted = await read_form(request)
         except QueueError as error:
-            return secure(console.error(request, error.status, error.message))
+            return secure(console.error(request, http_status(error), error.message))
         nonce = request.cookies.get(S.LOGIN_COOKIE, "")
         if not nonce or not S.same(console.sessions.login_csrf(nonce), posted.get("csrf")):
             return form(request, 403, "Refused: the sign-in form was out of date or forged. Try again.")

@@ -14,6 +14,7 @@ from cyberunit.console import filters as F
 from cyberunit.console.web import Console, Ctx
 from cyberunit.console.web import number as row_id
 from cyberunit.priority import explain
+from cyberunit.problems import http_status
 from storage.queue import (
     AGENCIES,
     DECISIONS,
@@ -24,6 +25,7 @@ from storage.queue import (
     QueueError,
     urgent_open_cases,
 )
+from storage.refusal import Invalid, NotFound
 from storage.tokens import Tokens
 
 CASE_ROLES = ("analyst", "supervisor")
@@ -84,7 +86,7 @@ def minutes_left(case: dict[str, Any]) -> int:
 def case_id(request: Request) -> int:
     found = row_id(request.path_params["case_id"])
     if found is None:
-        raise QueueError(404, "no such case")
+        raise NotFound("no such case")
     return found
 
 
@@ -168,7 +170,7 @@ def routes(console: Console) -> list[Route]:
             merge = form.get("merge_into", "").strip()
             target = row_id(merge)
             if merge and target is None:
-                raise QueueError(400, "the merge target is a case number")
+                raise Invalid("the merge target is a case number")
             await queue.decide(
                 number,
                 ctx.principal.name,
@@ -181,7 +183,9 @@ def routes(console: Console) -> list[Route]:
                 seen_reports=row_id(form.get("seen_reports", "")),
             )
         except QueueError as error:
-            return await show(request, ctx, number, error.status, decision_error=error.message, values=form)
+            return await show(
+                request, ctx, number, http_status(error), decision_error=error.message, values=form
+            )
         return RedirectResponse(f"/console/queue?decided={number}&as={status}", status_code=303)
 
     async def add_note(request: Request, ctx: Ctx) -> Response:
@@ -189,7 +193,9 @@ def routes(console: Console) -> list[Route]:
         try:
             await queue.add_note(number, ctx.principal.name, ctx.form.get("note", ""))
         except QueueError as error:
-            return await show(request, ctx, number, error.status, note_error=error.message, values=ctx.form)
+            return await show(
+                request, ctx, number, http_status(error), note_error=error.message, values=ctx.form
+            )
         return RedirectResponse(f"/console/cases/{number}#notes", status_code=303)
 
     async def release(request: Request, ctx: Ctx) -> Response:
@@ -206,10 +212,12 @@ def routes(console: Console) -> list[Route]:
         assignee = ctx.form.get("assignee", "").strip()
         try:
             if assignee not in await assignees():
-                raise QueueError(400, "name an analyst or supervisor who holds an active token")
+                raise Invalid("name an analyst or supervisor who holds an active token")
             await queue.assign(number, assignee, ctx.principal.name)
         except QueueError as error:
-            return await show(request, ctx, number, error.status, assign_error=error.message, values=ctx.form)
+            return await show(
+                request, ctx, number, http_status(error), assign_error=error.message, values=ctx.form
+            )
         return RedirectResponse(f"/console/cases/{number}", status_code=303)
 
     page = console.page

@@ -8,7 +8,8 @@ from urllib.parse import urlencode
 
 from cyberunit.priority import CATEGORY_WEIGHT
 from nlu.urls import PLATFORMS
-from storage.queue import DECISIONS, OPEN, SORTS, CaseFilter, QueueError
+from storage.queue import DECISIONS, OPEN, SORTS, CaseFilter
+from storage.refusal import Invalid
 
 CATEGORIES = tuple(CATEGORY_WEIGHT)
 LANGUAGES = {"en": "English", "ur": "Urdu", "ur-Latn": "Roman Urdu"}
@@ -70,7 +71,7 @@ def parse_view(params: Mapping[str, str]) -> QueueView:
     }
     for name, choices in allowed.items():
         if getattr(view, name) not in choices:
-            raise QueueError(400, f"unknown {name} filter")
+            raise Invalid(f"unknown {name} filter")
     if len(view.cursor) > 200:
-        raise QueueError(400, "cursor is not one this console gave out")
+        raise Invalid("cursor is not one this console gave out")
     return view

@@ -13,7 +13,8 @@ from cyberunit.console import charts
 from cyberunit.console.filters import CATEGORIES, LANGUAGES
 from cyberunit.console.web import Console, Ctx, number
 from cyberunit.exports import FORMATS
-from storage.queue import DECISIONS, OPEN, QueueError, audit_page, decision_times
+from storage.queue import DECISIONS, OPEN, audit_page, decision_times
+from storage.refusal import Invalid
 
 CASE_ROLES = ("analyst", "supervisor")
 
@@ -128,7 +129,7 @@ def routes(console: Console) -> list[Route]:
     async def export(request: Request, _ctx: Ctx) -> Response:
         kind = request.query_params.get("format", "")
         if kind not in FORMATS:
-            raise QueueError(400, "format must be csv, json or stix")
+            raise Invalid("format must be csv, json or stix")
         media, suffix, build = FORMATS[kind]
         rows = await console.queue.export_rows()
         return Response(
@@ -140,7 +141,7 @@ def routes(console: Console) -> list[Route]:
     async def audit(request: Request, ctx: Ctx) -> Response:
         after = number(request.query_params.get("after", "0"))
         if after is None:
-            raise QueueError(400, "after must be an event number")
+            raise Invalid("after must be an event number")
         events = await audit_page(console.storage, after, 100)
         return console.render(
             request,

@@ -13,8 +13,10 @@ from starlette.routing import Route
 from cyberunit.console.filters import LANGUAGES
 from cyberunit.console.web import Console, Ctx
 from cyberunit.console.web import number as row_id
+from cyberunit.problems import http_status
 from storage import support as S
-from storage.queue import QueueError, support_page
+from storage.queue import support_page
+from storage.refusal import Invalid, NotFound
 from storage.tokens import ROLES, TokenError, Tokens
 
 TEL = re.compile(r"\+?[0-9]{5,15}")  # what may go into a tel: link
@@ -24,7 +26,7 @@ SUPPORT_STATUSES = {"": "All", **{s: s.replace("_", " ").capitalize() for s in S
 def request_id(request: Request) -> int:
     found = row_id(request.path_params["request_id"])
     if found is None:
-        raise QueueError(404, "no such support request")
+        raise NotFound("no such support request")
     return found
 
 
@@ -34,7 +36,7 @@ def routes(console: Console) -> list[Route]:
     async def support(request: Request, ctx: Ctx) -> Response:
         status = request.query_params.get("status", "")
         if status not in SUPPORT_STATUSES:
-            raise QueueError(400, "status must be new, in_progress or done")
+            raise Invalid("status must be new, in_progress or done")
         items = await support_page(console.storage, status or None)
         closed = row_id(request.query_params.get("closed"))
         return console.render(
@@ -84,9 +86,9 @@ def routes(console: Console) -> list[Route]:
         try:
             revealed = await S.reveal_phone(console.storage, number, ctx.principal.name, console.box.open)
         except S.SupportError as error:
-            if error.status == 404:
+            if isinstance(error, NotFound):
                 raise
-            return await show_request(request, ctx, None, error.status, phone_error=error.message)
+            return await show_request(request, ctx, None, http_status(error), phone_error=error.message)
         return await show_request(request, ctx, revealed.request, phone=revealed.phone)
 
     async def support_reply(request: Request, ctx: Ctx) -> Response:
@@ -94,10 +96,10 @@ def routes(console: Console) -> list[Route]:
         try:
             await S.reply(console.storage, number, ctx.form.get("text", ""), ctx.principal.name)
         except S.SupportError as error:
-            if error.status == 404:
+            if isinstance(error, NotFound):
                 raise
             return await show_request(
-                request, ctx, None, error.status, reply_error=error.message, values=ctx.form
+                request, ctx, None, http_status(error), reply_error=error.message, values=ctx.form
             )
         return RedirectResponse(f"/console/support/{number}?replied=1", status_code=303)
 
@@ -106,10 +108,10 @@ def routes(console: Console) -> list[Route]:
         try:
             await S.close_request(console.storage, number, ctx.principal.name, ctx.form.get("note", ""))
         except S.SupportError as error:
-            if error.status == 404:
+            if isinstance(error, NotFound):
                 raise
             return await show_request(
-                request, ctx, None, error.status, close_error=error.message, values=ctx.form
+                request, ctx, None, http_status(error), close_error=error.message, values=ctx.form
             )
         return RedirectResponse(f"/console/support?closed={number}", status_code=303)
 

@@ -17,7 +17,9 @@ from bot.config import Settings
 from bot.sealing import AddressBox
 from cyberunit.console import sessions as S
 from cyberunit.console.static import Assets
+from cyberunit.problems import http_status
 from storage.queue import Queue, QueueError, principal_by_token_hash
+from storage.refusal import Invalid, TooLarge
 from storage.repository import Storage
 from storage.support import SupportError
 from storage.tokens import Principal
@@ -98,20 +100,20 @@ async def read_form(request: Request) -> dict[str, str]:
     """An url-encoded form (the only kind the console sends), first value of each field."""
     length = request.headers.get("content-length") or "0"
     if not length.isascii() or not length.isdigit() or int(length) > MAX_FORM:
-        raise QueueError(413, "the form is too large")
+        raise TooLarge("the form is too large")
     if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         return {}
     body = await request.body()
     if len(body) > MAX_FORM:
-        raise QueueError(413, "the form is too large")
+        raise TooLarge("the form is too large")
     try:
         pairs = parse_qsl(body.decode(), keep_blank_values=True, max_num_fields=50)
     except (UnicodeDecodeError, ValueError) as exc:
-        raise QueueError(400, "the form could not be read") from exc
+        raise Invalid("the form could not be read") from exc
     form: dict[str, str] = {}
     for key, value in pairs:
         if "\x00" in key or "\x00" in value:
-            raise QueueError(400, "the form holds a NUL character, which cannot be stored")
+            raise Invalid("the form holds a NUL character, which cannot be stored")
         form.setdefault(key, value)
     return form
 
@@ -250,7 +252,7 @@ class Console:
                 return self.error(request, 403, f"The {ctx.principal.role} role may not use this page.", ctx)
             response = await handler(request, ctx)
         except (QueueError, SupportError) as error:
-            response = self.error(request, error.status, error.message, ctx)
+            response = self.error(request, http_status(error), error.message, ctx)
         # Background refreshes (htmx polling the queue) are not activity: an unattended screen idles out.
         fresh = self.sessions.touched(session)
         if fresh is not None and not request.headers.get("hx-request"):
