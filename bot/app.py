@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+from sqlalchemy.exc import DBAPIError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -28,6 +29,7 @@ from cyberunit.alerts import AlertSender
 from nlu import model as nlu_model
 from nlu.parser import configure as configure_nlu
 from responses import catalog
+from storage import audit
 from storage.queue import Queue
 from storage.repository import Storage, StorageUnavailable
 from storage.safety import Safety
@@ -66,6 +68,27 @@ async def purge_daily(storage: Storage, days: int, data_dir: Path, interval: flo
             )
         except StorageUnavailable:
             log.warning("purge_storage_unavailable")
+        await asyncio.sleep(interval)
+
+
+async def log_anchor(storage: Storage) -> None:
+    """Log the signed head of the audit chain (`raabta audit anchor`'s line: counts, an id, a hash, a time
+    and a signature; nothing about anyone), so that a log kept elsewhere can prove later truncation."""
+    try:
+        anchor = await audit.take_anchor(storage.reader, storage.secret)
+    except (DBAPIError, OSError):
+        log.warning("audit_anchor_storage_unavailable")
+        return
+    except Exception:  # never stop the hourly task or the shutdown over an anchor: log the type, go on
+        log.warning("audit_anchor_failed", exc_info=True)
+        return
+    logs.event(log, audit.ANCHOR_EVENT, **anchor.fields())
+
+
+async def anchor_hourly(storage: Storage, interval: float = 3600.0) -> None:
+    """Log an audit anchor now and every `interval` seconds (and `lifespan` logs one more on shutdown)."""
+    while True:
+        await log_anchor(storage)
         await asyncio.sleep(interval)
 
 
@@ -122,6 +145,7 @@ def create_app(settings: Settings, storage: Storage | None = None) -> Starlette:
         tasks = [
             asyncio.create_task(reap_leases(store)),
             asyncio.create_task(purge_daily(store, settings.retention_days, settings.data_dir)),
+            asyncio.create_task(anchor_hourly(store)),
         ]
         if senders:
             tasks.append(asyncio.create_task(worker.run_forever()))
@@ -135,6 +159,7 @@ def create_app(settings: Settings, storage: Storage | None = None) -> Starlette:
             for channel in reversed(channels):
                 if channel.stop is not None:
                     await channel.stop()
+            await log_anchor(store)  # the head as the server leaves it
             if owned:
                 await store.close()
             logs.event(log, "stopped")

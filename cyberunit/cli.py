@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
@@ -13,10 +14,11 @@ from typing import Any
 
 from cyberunit.api import render_status
 from cyberunit.exports import FORMATS
+from storage import audit
 from storage.queue import CaseFilter, Queue, QueueError, parse_statuses
 from storage.repository import Storage
 from storage.safety import Safety
-from storage.tokens import ROLES, TokenError, Tokens
+from storage.tokens import ROLES, Principal, TokenError, Tokens
 
 Command = Callable[[Storage, argparse.Namespace], Awaitable[int]]
 
@@ -91,14 +93,41 @@ CASE_COLUMNS = (
 )
 
 
-async def queue_list(storage: Storage, args: argparse.Namespace) -> int:
+QUEUE_ROLES = ("analyst", "supervisor")
+Acting = Callable[[Storage, argparse.Namespace, Principal], Awaitable[int]]
+
+
+def _acting(command: Acting) -> Command:
+    """Run a queue command as the holder of a token (`--token`, or RAABTA_TOKEN): never as a typed name."""
+
+    async def run(storage: Storage, args: argparse.Namespace) -> int:
+        token = (args.token or os.environ.get("RAABTA_TOKEN", "")).strip()
+        if not token:
+            print("raabta: queue commands act as a token: pass --token or set RAABTA_TOKEN", file=sys.stderr)
+            return 2
+        principal = await Tokens(storage).verify(token)
+        if principal is None:
+            print("raabta: the token is unknown or revoked", file=sys.stderr)
+            return 2
+        if principal.role not in QUEUE_ROLES:
+            print(
+                f"raabta: {principal.name} is a {principal.role}: the queue is for analysts and supervisors",
+                file=sys.stderr,
+            )
+            return 2
+        return await command(storage, args, principal)
+
+    return run
+
+
+async def queue_list(storage: Storage, args: argparse.Namespace, _who: Principal) -> int:
     page = await Queue(storage).list_cases(CaseFilter(status=parse_statuses(args.status)), limit=args.limit)
     _table(page.items, CASE_COLUMNS)
     return 0
 
 
-async def queue_claim(storage: Storage, args: argparse.Namespace) -> int:
-    claimed = await Queue(storage).claim(args.name, args.limit, args.lease)
+async def queue_claim(storage: Storage, args: argparse.Namespace, who: Principal) -> int:
+    claimed = await Queue(storage).claim(who.name, args.limit, args.lease)
     if not claimed:
         print("the queue is empty")
         return 0
@@ -106,16 +135,41 @@ async def queue_claim(storage: Storage, args: argparse.Namespace) -> int:
     return 0
 
 
-async def queue_show(storage: Storage, args: argparse.Namespace) -> int:
+async def queue_show(storage: Storage, args: argparse.Namespace, _who: Principal) -> int:
     print(json.dumps(await Queue(storage).get_case(args.id), ensure_ascii=False, indent=2))
     return 0
 
 
-async def queue_decide(storage: Storage, args: argparse.Namespace) -> int:
+async def queue_decide(storage: Storage, args: argparse.Namespace, who: Principal) -> int:
     result = await Queue(storage).decide(
-        args.id, args.name, args.status, args.note, args.agency, args.merge_into, render=render_status
+        args.id,
+        who.name,
+        args.status,
+        args.note,
+        args.agency,
+        args.merge_into,
+        render=render_status,
+        supervisor=who.role == "supervisor",
     )
     print(f"case {args.id}: {result.case['status']}; {result.notified} reporter(s) will be notified")
+    return 0
+
+
+async def queue_release(storage: Storage, args: argparse.Namespace, who: Principal) -> int:
+    await Queue(storage).release(args.id, who.name)
+    print(f"case {args.id} released to the queue")
+    return 0
+
+
+async def queue_extend(storage: Storage, args: argparse.Namespace, who: Principal) -> int:
+    case = await Queue(storage).extend(args.id, who.name, args.lease)
+    print(f"case {args.id}: held by {who.name} until {case['lease_until']}")
+    return 0
+
+
+async def queue_note(storage: Storage, args: argparse.Namespace, who: Principal) -> int:
+    await Queue(storage).add_note(args.id, who.name, args.note)
+    print(f"case {args.id}: note added by {who.name}")
     return 0
 
 
@@ -152,14 +206,43 @@ def _progress(done: int, total: int) -> None:
     print(f"\rexporting [{bar:<40}] {done}/{total} cases", end="", file=sys.stderr, flush=True)
 
 
-async def audit_verify(storage: Storage, _args: argparse.Namespace) -> int:
-    broken = await storage.first_broken_audit()
-    total = await storage.count("audit_events")
-    if broken is None:
-        print(f"audit chain intact: {total} events")
-        return 0
-    print(f"audit chain BROKEN at event {broken} (of {total}): it or the event before it was altered")
-    return 1
+async def audit_anchor(storage: Storage, _args: argparse.Namespace) -> int:
+    """Print the signed chain head as one JSON line, to be kept outside the database."""
+    anchor = await audit.take_anchor(storage.reader, storage.secret)
+    print(anchor.to_json())
+    print(
+        f"anchor of {anchor.count} events (last event {anchor.last_id}); keep it outside the database and "
+        "check it later with `raabta audit verify --anchor`",
+        file=sys.stderr,
+    )
+    return 0
+
+
+async def audit_verify(storage: Storage, args: argparse.Namespace) -> int:
+    anchors: list[audit.Anchor] = []
+    if args.anchor is not None:
+        given = args.anchor.strip()
+        try:
+            if given.startswith("{"):
+                content = given
+            else:
+                content = await asyncio.to_thread(Path(given).read_text, encoding="utf-8")
+            anchors = audit.parse_anchors(content)
+        except OSError as exc:
+            print(f"raabta: cannot read the anchor file {given}: {exc.strerror}", file=sys.stderr)
+            return 2
+        except audit.AnchorError as exc:
+            print(f"raabta: {exc}", file=sys.stderr)
+            return 2
+    if not storage.secret:
+        print(
+            "raabta: warning: no secret key: the audit chain is keyed from an empty secret", file=sys.stderr
+        )
+    async with storage.reader.connect() as conn:
+        verdict = await audit.verify(conn, anchors, storage.secret)
+    for line in audit.report(verdict):
+        print(line)
+    return 0 if verdict.intact else 1
 
 
 async def purge(storage: Storage, args: argparse.Namespace) -> int:
@@ -227,31 +310,43 @@ def add_commands(sub: Any) -> None:
     revoke.add_argument("--name", required=True)
     revoke.set_defaults(func=_run(token_revoke))
 
-    queue = sub.add_parser("queue", help="the cases queue").add_subparsers(
-        dest="queue_command", required=True
+    acting = argparse.ArgumentParser(add_help=False)
+    acting.add_argument(
+        "--token", help="act as this token's holder (default: RAABTA_TOKEN, which keeps it out of `ps`)"
     )
-    listing = queue.add_parser("list", help="list cases by priority")
+    queue = sub.add_parser(
+        "queue", help="the cases queue, as an analyst's or supervisor's token"
+    ).add_subparsers(dest="queue_command", required=True)
+
+    def queue_command(name: str, command: Acting, summary: str) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = queue.add_parser(name, help=summary, parents=[acting])
+        parser.set_defaults(func=_run(_acting(command)))
+        return parser
+
+    listing = queue_command("list", queue_list, "list cases by priority")
     listing.add_argument("--status", default="new,in_review")
     listing.add_argument("--limit", type=int, default=50)
-    listing.set_defaults(func=_run(queue_list))
-    claim = queue.add_parser("claim", help="claim cases under a lease")
-    claim.add_argument("--as", dest="name", required=True, help="the analyst's token name")
+    claim = queue_command("claim", queue_claim, "claim cases under a lease")
     claim.add_argument("--limit", type=int, default=1)
     claim.add_argument("--lease", type=int, default=900, help="lease in seconds")
-    claim.set_defaults(func=_run(queue_claim))
-    show = queue.add_parser("show", help="one case with reports, evidence and history")
+    show = queue_command("show", queue_show, "one case with reports, evidence and history")
     show.add_argument("id", type=int)
-    show.set_defaults(func=_run(queue_show))
-    decide = queue.add_parser("decide", help="decide a case you hold")
+    decide = queue_command("decide", queue_decide, "decide a case you hold")
     decide.add_argument("id", type=int)
-    decide.add_argument("--as", dest="name", required=True)
     decide.add_argument(
         "--status", required=True, choices=("referred", "escalated", "monitoring", "no_action", "merged")
     )
     decide.add_argument("--note", required=True)
     decide.add_argument("--agency")
     decide.add_argument("--merge-into", type=int)
-    decide.set_defaults(func=_run(queue_decide))
+    release = queue_command("release", queue_release, "give a case you hold back to the queue")
+    release.add_argument("id", type=int)
+    extend = queue_command("extend", queue_extend, "extend the lease on a case you hold")
+    extend.add_argument("id", type=int)
+    extend.add_argument("--lease", type=int, default=900, help="new lease from now, in seconds")
+    note = queue_command("note", queue_note, "add a note to a case")
+    note.add_argument("id", type=int)
+    note.add_argument("--note", required=True)
 
     exporting = sub.add_parser("export", help="export cases (nothing about reporters)")
     exporting.add_argument("--format", required=True, choices=tuple(FORMATS))
@@ -280,5 +375,16 @@ def add_commands(sub: Any) -> None:
     sending.add_argument("--week", type=_iso_week, help="an ISO week such as 2026-W03 (default: this week)")
     sending.set_defaults(func=_run(digest_send))
 
-    audit = sub.add_parser("audit", help="the audit log").add_subparsers(dest="audit_command", required=True)
-    audit.add_parser("verify", help="check the hash chain").set_defaults(func=_run(audit_verify))
+    auditing = sub.add_parser("audit", help="the audit log").add_subparsers(
+        dest="audit_command", required=True
+    )
+    auditing.add_parser(
+        "anchor", help="print the signed chain head as a JSON line, to keep outside the database"
+    ).set_defaults(func=_run(audit_anchor))
+    verify = auditing.add_parser("verify", help="check the keyed hash chain (and anchors, if given)")
+    verify.add_argument(
+        "--anchor",
+        metavar="FILE|TEXT",
+        help="an anchor JSON line, or a file of them (the server's log will do); every anchor is checked",
+    )
+    verify.set_defaults(func=_run(audit_verify))

@@ -248,6 +248,7 @@ class _Watch:
     """What one anchor expects, filled in while the chain streams past."""
 
     anchor: Anchor
+    last: int  # the anchor's last event id
     seen: int = 0  # events with id <= anchor.last_id
     hash: str | None = None  # the hash the anchored event has now (None: it is gone)
 
@@ -268,12 +269,12 @@ async def verify(
         if anchor.valid(signing):
             verdict.anchors.append(anchor)
             if anchor.last_id is not None:
-                watches.append(_Watch(anchor))
+                watches.append(_Watch(anchor, anchor.last_id))
         else:
             forged.append(
                 Problem(
                     anchor.last_id,
-                    f"the anchor of {anchor.at} (event {anchor.last_id}, {anchor.count} events) has a bad "
+                    f"the anchor of {anchor.at} (event {anchor.last_id}, {_events(anchor.count)}) has a bad "
                     "signature: it is forged or was altered, or was signed with another secret",
                     forged_anchor=True,
                 )
@@ -286,9 +287,12 @@ async def verify(
         verdict.last_id = event_id
         if row.prev_hash != prev_hash:
             if prev_id is None:
-                where = "it should be the first event, yet it links to an earlier one: the events before it "
                 verdict.problems.append(
-                    Problem(event_id, f"chain breaks at event {event_id}: {where}were deleted")
+                    Problem(
+                        event_id,
+                        f"chain breaks at event {event_id}: it is the first event left, yet it links to an "
+                        "earlier one: the events before it were deleted",
+                    )
                 )
             else:
                 gap = (
@@ -319,26 +323,24 @@ async def verify(
                 )
             verdict.problems.append(Problem(event_id, f"event {event_id} was altered: {how}"))
         for watch in watches:
-            last = watch.anchor.last_id
-            assert last is not None
-            if event_id <= last:
+            if event_id <= watch.last:
                 watch.seen += 1
-            if event_id == last:
+            if event_id == watch.last:
                 watch.hash = row.hash
         prev_id, prev_hash = event_id, row.hash
     for watch in watches:
-        anchor, last = watch.anchor, watch.anchor.last_id
-        said = f"the anchor of {anchor.at} counted {anchor.count} events ending at event {last}"
+        anchor, last = watch.anchor, watch.last
+        said = f"the anchor of {anchor.at} counted {_events(anchor.count)} ending at event {last}"
         if watch.hash is None:
-            now = f"the log now has {verdict.count} events" + (
+            now = f"the log now has {_events(verdict.count)}" + (
                 f" ending at event {verdict.last_id}" if verdict.last_id is not None else ""
             )
-            verdict.problems.append(
-                Problem(
-                    last,
-                    f"event {last} is missing: the newest events were deleted (truncated); {said}, {now}",
-                )
+            what = (
+                "it was deleted"
+                if verdict.last_id is not None and verdict.last_id > last
+                else "the newest events were deleted (truncated)"
             )
+            verdict.problems.append(Problem(last, f"event {last} is missing: {what}; {said}, {now}"))
         elif watch.hash != anchor.hash:
             verdict.problems.append(
                 Problem(
@@ -359,6 +361,10 @@ async def verify(
     return verdict
 
 
+def _events(count: int) -> str:
+    return f"{count} event{'' if count == 1 else 's'}"
+
+
 async def first_broken(conn: AsyncConnection) -> int | None:
     """The id of the first event named by `verify`, or None when the whole chain holds."""
     return (await verify(conn)).first_id
@@ -369,21 +375,22 @@ def report(verdict: Verdict) -> list[str]:
     if verdict.intact:
         if not verdict.anchors:
             return [
-                f"audit chain intact: {verdict.count} events (no anchor given: deleting the newest events "
+                f"audit chain intact: {_events(verdict.count)} (no anchor given: deleting the newest events "
                 "cannot be detected without one; keep `raabta audit anchor` lines outside the database "
                 "and pass them with --anchor)"
             ]
         newest = max(verdict.anchors, key=lambda a: (a.last_id or 0, a.count))
         more = len(verdict.anchors) - 1
         earlier = f", and {more} earlier anchor{'s' if more > 1 else ''}" if more else ""
-        checked = f"anchor at event {newest.last_id} checked{earlier}"
-        return [f"audit chain intact: {verdict.count} events ({checked})"]
+        at = f"event {newest.last_id}" if newest.last_id is not None else "the empty log"
+        checked = f"anchor at {at} checked{earlier}"
+        return [f"audit chain intact: {_events(verdict.count)} ({checked})"]
     named = verdict.first_id
     total = len(verdict.problems)
     lines = [
-        f"audit chain BROKEN at event {named} (of {verdict.count} events): {total} problem(s)"
+        f"audit chain BROKEN at event {named} (of {_events(verdict.count)}): {total} problem(s)"
         if named is not None
-        else f"audit anchor FORGED: the chain of {verdict.count} events holds, but {total} anchor(s) do not"
+        else f"audit anchor FORGED: the chain of {_events(verdict.count)} holds, but {total} anchor(s) do not"
     ]
     lines += [f"  {p.message}" for p in verdict.problems[:SHOWN]]
     if total > SHOWN:

@@ -379,7 +379,9 @@ async def test_exports_open_in_excel_and_stix_parses(
     # only referred and escalated cases reach partners: refer the Telegram one
     await client.post(API + "/queue/claim", headers=analyst, json={"limit": 3})
     referred = await client.post(
-        API + "/cases/2/decision", headers=analyst, json={"status": "referred", "note": "x", "agency": "platform"}
+        API + "/cases/2/decision",
+        headers=analyst,
+        json={"status": "referred", "note": "x", "agency": "platform"},
     )
     assert referred.status_code == 200
     bundle = stix2.parse(

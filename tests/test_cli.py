@@ -144,3 +144,22 @@ async def test_serve_answers_and_logs_no_text_or_identity(tmp_path: Path, db_url
     assert "Zarq0nius" not in stderr
     assert session not in stderr
     assert "127.0.0.1:" not in "".join(line for line in stderr.splitlines() if "message_handled" in line)
+    # The audit anchor, logged at the start and again on shutdown: numbers, a hash, a time, a signature.
+    anchors = [entry for entry in lines if entry["event"] == "audit_anchor"]
+    assert len(anchors) >= 2 and anchors[-1]["count"] >= max(1, anchors[0]["count"])
+    assert set(anchors[-1]) == {
+        "ts",
+        "level",
+        "logger",
+        "event",
+        "count",
+        "last_id",
+        "hash",
+        "at",
+        "signature",
+    }
+    log_file = tmp_path / "server.log"
+    log_file.write_text(stderr)  # the server's log is a file of anchors for `audit verify`
+    verified = await asyncio.to_thread(run, ["audit", "verify", "--anchor", str(log_file)], env)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert f"(anchor at event {anchors[-1]['last_id']} checked" in verified.stdout
