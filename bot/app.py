@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -26,6 +27,7 @@ from bot.pipeline import Pipeline
 from bot.sealing import AddressBox
 from cyberunit import api, console
 from cyberunit.alerts import AlertSender
+from cyberunit.problems import problem
 from nlu import model as nlu_model
 from nlu.parser import configure as configure_nlu
 from responses import catalog
@@ -35,17 +37,21 @@ from storage.repository import Storage, StorageUnavailable
 from storage.safety import Safety
 
 log = logging.getLogger(__name__)
+RETRY_AFTER = 5  # seconds a client is asked to wait while the database is unreachable
 CHANNEL_SETUPS: list[Callable[[Settings, Pipeline], ChannelSetup | None]] = [telegram.setup, messenger.setup]
 
 
-async def reap_leases(storage: Storage, interval: float = 30.0) -> None:
-    """Return cases whose lease ran out to the queue, every `interval` seconds."""
+async def reap_leases(storage: Storage, interval: float = 30.0, rescore_every: int = 20) -> None:
+    """Return cases whose lease ran out to the queue, every `interval` seconds; score open cases again
+    every `rescore_every` rounds (ten minutes), so recency keeps decaying in the queue order."""
     queue = Queue(storage)
-    while True:
+    for round_ in itertools.count():
         try:
             returned = await queue.reap_expired()
             if returned:
                 logs.event(log, "leases_expired", cases=returned)
+            if round_ % rescore_every == 0:
+                logs.event(log, "cases_rescored", cases=await queue.rescore())
         except StorageUnavailable:
             log.warning("reaper_storage_unavailable")
         await asyncio.sleep(interval)
@@ -178,8 +184,17 @@ def create_app(settings: Settings, storage: Storage | None = None) -> Starlette:
     async def home(_request: Request) -> Response:
         return RedirectResponse("/chat")
 
-    async def unavailable(_request: Request, _exc: Exception) -> Response:
-        return JSONResponse({"error": "the database is unavailable; try again shortly"}, status_code=503)
+    async def unavailable(request: Request, _exc: Exception) -> Response:
+        """The database is down: nothing was changed; the API answers in problem details like its other
+        errors, and every answer says when to try again."""
+        retry = {"Retry-After": str(RETRY_AFTER)}
+        if request.url.path.startswith("/api/"):
+            answer = problem(503, "the database is unreachable; nothing was changed: try again shortly")
+            answer.headers.update(retry)
+            return answer
+        return JSONResponse(
+            {"error": "the database is unavailable; try again shortly"}, status_code=503, headers=retry
+        )
 
     app = Starlette(
         routes=[

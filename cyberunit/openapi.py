@@ -32,6 +32,7 @@ ERRORS = {
     404: "No such object",
     409: "The object is not in a state that allows this",
     413: "The body is larger than 64 KiB",
+    503: "The database is unreachable; nothing was changed. Try again after Retry-After seconds",
 }
 
 
@@ -355,13 +356,15 @@ def _operation(op: Operation) -> dict[str, Any]:
     if op.headers:
         success["headers"] = copy.deepcopy(op.headers)
     responses: dict[str, Any] = {"200": success}
-    for status in sorted({*op.errors, 401, 403}):
+    for status in sorted({*op.errors, 401, 403, 503}):
         answer: dict[str, Any] = {
             "description": op.error_notes.get(status, ERRORS[status]),
             "content": {PROBLEM_MEDIA: {"schema": {"$ref": REF.format(model="Problem")}}},
         }
         if status == 401:
             answer["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}, "required": True}}
+        if status == 503:
+            answer["headers"] = {"Retry-After": {"schema": {"type": "integer"}, "required": True}}
         responses[str(status)] = answer
     out: dict[str, Any] = {
         "operationId": op.name,

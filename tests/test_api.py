@@ -14,6 +14,8 @@ import pytest
 import stix2
 from sqlalchemy import update
 
+from bot.app import create_app
+from bot.config import Settings
 from cyberunit.exports import COLUMNS, to_csv
 from storage.queue import Queue
 from storage.records import EvidenceRecord, NewReport, TurnRecord
@@ -448,3 +450,18 @@ async def test_ids_beyond_the_database_integer_are_refused(
         json={"status": "merged", "note": "x", "merge_into": 2**31},
     )
     assert huge.status_code == 400
+
+
+async def test_an_unreachable_database_is_a_problem_with_retry_after(settings: Settings) -> None:
+    down = Storage("postgresql+asyncpg://nobody@127.0.0.1:9/none")
+    app = create_app(settings, down)
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+        ) as http:
+            response = await http.get(API + "/cases", headers=auth("rbt_" + "x" * 40))
+    finally:
+        await down.close()
+    assert response.status_code == 503 and response.headers["retry-after"].isdigit()
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["status"] == 503 and "nothing was changed" in response.json()["detail"]
