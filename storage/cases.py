@@ -30,6 +30,7 @@ WEIGHT_NEW = 1.0
 WEIGHT_KNOWN = 0.5
 WEIGHT_TRUSTED = 0.0
 
+STATUS_KIND = "status"  # outbox kind of a report's status notification
 # (public status, language, code) -> the notification's text in the reporter's language
 Renderer = Callable[[str, str, str], str]
 
@@ -101,6 +102,7 @@ async def receive(conn: AsyncConnection, case_id: int, report: NewReport, now: d
             f"case:{case_id}",
             {"reason": reason, "from": row.status, "code": report.code, "urgent": report.urgent},
         )
+        await withdraw_stale(conn, case_id)
     await refresh(conn, case_id, now)
     await audit.append(
         conn,
@@ -111,6 +113,22 @@ async def receive(conn: AsyncConnection, case_id: int, report: NewReport, now: d
         {"code": report.code, "category": report.category, "urgent": report.urgent},
     )
     await flag_burst(conn, case_id, now)
+
+
+async def withdraw_stale(conn: AsyncConnection, case_id: int) -> None:
+    """A reopened case's undelivered "reviewed" or "action taken" messages are no longer true: withdraw
+    them, and forget that the reporters were told (they were not), so the next decision tells them."""
+    codes = (
+        await conn.scalars(
+            select(reports.c.code)
+            .join(case_reports, case_reports.c.report_id == reports.c.id)
+            .where(case_reports.c.case_id == case_id, reports.c.notified_status.is_not(None))
+        )
+    ).all()
+    withdrawn = await outbox_.withdraw(conn, STATUS_KIND, [f"report:{code}" for code in codes])
+    if withdrawn:
+        untold = [subject.removeprefix("report:") for subject in withdrawn]
+        await conn.execute(update(reports).where(reports.c.code.in_(untold)).values(notified_status=None))
 
 
 async def refresh(conn: AsyncConnection, case_id: int, now: datetime) -> None:
@@ -289,7 +307,9 @@ async def notify(conn: AsyncConnection, case_id: int, now: datetime, render: Ren
         if told not in lifecycle.FINAL or told == r.notified_status:
             continue
         text = render(told, r.language, r.code)
-        await outbox_.enqueue(conn, r.reporter_id, r.channel, "status", message(text), now)
+        await outbox_.enqueue(
+            conn, r.reporter_id, r.channel, STATUS_KIND, message(text), now, subject=f"report:{r.code}"
+        )
         await conn.execute(update(reports).where(reports.c.id == r.id).values(notified_status=told))
         sent += 1
     return sent

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.records import OutboxPayload
@@ -18,8 +19,10 @@ async def enqueue(
     payload: OutboxPayload,
     now: datetime,
     not_before: datetime | None = None,
+    subject: str | None = None,
 ) -> int:
-    """Queue one message inside the caller's transaction; its id."""
+    """Queue one message inside the caller's transaction; its id. `subject` names what a status message
+    is about, so that it can be withdrawn (`withdraw`) while undelivered."""
     new_id = await conn.scalar(
         outbox.insert()
         .values(
@@ -31,7 +34,20 @@ async def enqueue(
             attempts=0,
             next_attempt_at=not_before or now,
             created_at=now,
+            subject=subject,
         )
         .returning(outbox.c.id)
     )
     return int(new_id or 0)
+
+
+async def withdraw(conn: AsyncConnection, kind: str, subjects: list[str]) -> list[str]:
+    """Delete the undelivered messages of `kind` about these subjects; the subjects that had one."""
+    if not subjects:
+        return []
+    rows = await conn.execute(
+        delete(outbox)
+        .where(outbox.c.status == "pending", outbox.c.kind == kind, outbox.c.subject.in_(subjects))
+        .returning(outbox.c.subject)
+    )
+    return [r.subject for r in rows]

@@ -185,6 +185,9 @@ outbox = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("sent_at", DateTime(timezone=True)),
     Column("error", String(200)),
+    # What a status message is about ("report:K7QM-2XD9"), so it can be withdrawn while still undelivered
+    # when it stops being true (the case was reopened).
+    Column("subject", String(32), index=True),
     Index("ix_outbox_pending", "status", "channel", "conversation_id"),
 )
 

@@ -401,3 +401,21 @@ def test_docs_cases_md_states_the_lifecycle_table() -> None:
         cells = [c.strip() for c in row.group(1).split("|")]
         assert cells[0] == (f"`{moved}`" if moved else "stays"), (status, cells)
         assert cells[1] == (f"`{urgent_moved}`" if urgent_moved else "stays"), (status, cells)
+
+
+async def test_an_undelivered_status_message_is_withdrawn_when_the_case_reopens(storage: Storage) -> None:
+    queue = Queue(storage)
+    code = await file_report(storage, "https://facebook.com/pending", reporter="r5", consent=True)
+    case_id = await case_id_of(storage, code)
+    await claim_and_decide(queue, case_id, "no_action")
+    async with storage.reader.connect() as conn:  # queued, not yet fetched by the citizen's web chat
+        assert await conn.scalar(select(outbox.c.subject).where(outbox.c.status == "pending")) == (
+            f"report:{code}"
+        )
+    await file_report(storage, "https://facebook.com/pending", urgent=True)  # reopens before delivery
+    assert await storage.take_notifications("webchat", "r5") == []  # "reviewed" is no longer true
+    assert await status_of(storage, code) == "new"
+    await claim_and_decide(queue, case_id, "escalated", seen_reports=2)
+    assert [n.payload["text"] for n in await storage.take_notifications("webchat", "r5")] == [
+        f"{code}:action_taken"
+    ]
