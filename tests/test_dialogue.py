@@ -419,7 +419,9 @@ def test_updates_are_kept_only_with_consent(answer: str, kept: bool) -> None:
     talk.press("confirm:submit")
     assert talk.state.offered == ["updates:yes", "updates:no"]
     outcome = talk.press(answer)
-    assert (KeepContact() in outcome.effects) is kept
+    code = talk.submitted[-1].code  # consent is for this report, by its code
+    assert (KeepContact(reports=(code,)) in outcome.effects) is kept
+    assert not any(isinstance(e, KeepContact) for e in outcome.effects) or kept
     assert talk.step == "menu"
 
 
@@ -429,7 +431,7 @@ def test_updates_consent_can_be_typed(typed: str, kept: bool) -> None:
     full_report(talk)
     talk.press("confirm:submit")
     outcome = talk.send(typed)
-    assert (KeepContact() in outcome.effects) is kept
+    assert (KeepContact(reports=(talk.submitted[-1].code,)) in outcome.effects) is kept
 
 
 def test_a_question_instead_of_an_answer_keeps_no_contact() -> None:
