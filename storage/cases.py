@@ -103,6 +103,10 @@ async def receive(conn: AsyncConnection, case_id: int, report: NewReport, now: d
             {"reason": reason, "from": row.status, "code": report.code, "urgent": report.urgent},
         )
         await withdraw_stale(conn, case_id)
+    if report.urgent and not row.urgent:
+        # Urgent until a decision that saw it (decisions refuse unseen reports, so a timestamp race
+        # between this report and a decision cannot hide it).
+        await conn.execute(update(cases).where(cases.c.id == case_id).values(urgent=True))
     await refresh(conn, case_id, now)
     await audit.append(
         conn,
@@ -132,21 +136,17 @@ async def withdraw_stale(conn: AsyncConnection, case_id: int) -> None:
 
 
 async def refresh(conn: AsyncConnection, case_id: int, now: datetime) -> None:
-    """Count a case's reports again: reporters, categories, urgency since the last decision, first and
-    last report, and its priority from those."""
-    decided_at = await conn.scalar(select(cases.c.decided_at).where(cases.c.id == case_id))
+    """Count a case's reports again: reporters, categories, first and last report, and its priority
+    from those and its urgency (an urgent report not yet covered by a decision)."""
+    urgent = await conn.scalar(select(cases.c.urgent).where(cases.c.id == case_id))
     on_case = reports.join(case_reports, case_reports.c.report_id == reports.c.id)
     where = case_reports.c.case_id == case_id
-    since_decision = (
-        reports.c.urgent if decided_at is None else reports.c.urgent & (reports.c.created_at > decided_at)
-    )
-    total, known, anonymous, urgent, first, last = (
+    total, known, anonymous, first, last = (
         await conn.execute(
             select(
                 func.count(),
                 func.count(reports.c.reporter_id.distinct()),
                 func.sum(case((reports.c.reporter_id.is_(None), 1), else_=0)),
-                func.max(case((since_decision, 1), else_=0)),
                 func.min(reports.c.created_at),
                 func.max(reports.c.created_at),
             )
@@ -170,7 +170,6 @@ async def refresh(conn: AsyncConnection, case_id: int, now: datetime) -> None:
             report_count=int(total),
             reporter_count=seen,
             categories=categories,
-            urgent=bool(urgent),
             first_seen=first,
             last_seen=last,
             updated_at=now,

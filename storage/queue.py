@@ -527,12 +527,15 @@ class Queue:
                     decided_at=now,
                     lease_until=None,
                     claimed_reports=None,
+                    urgent=False,  # the decision covered every report, urgent ones included
                     shared_at=func.coalesce(cases.c.shared_at, now)
                     if status in SHARED
                     else cases.c.shared_at,
                     updated_at=now,
                 )
             )
+            if target is None:
+                await cases_.refresh(conn, case_id, now)  # its priority without the urgency it no longer has
             await conn.execute(
                 case_notes.insert().values(case_id=target or case_id, author=actor, note=note, at=now)
             )
@@ -585,6 +588,8 @@ class Queue:
         await conn.execute(
             update(case_notes).where(case_notes.c.case_id == case_id).values(case_id=target_id)
         )
+        if source.urgent and not target.urgent:  # urgent reports nobody has decided on move with them
+            await conn.execute(update(cases).where(cases.c.id == target_id).values(urgent=True))
         if source.needs_care and not target.needs_care:
             await conn.execute(
                 update(cases)
