@@ -74,7 +74,7 @@ async def run(citizens: int, pause: float) -> None:
                         await person.send(update)
                         timings[kind].append(time.perf_counter() - began)
                         await asyncio.sleep(pause)
-            codes = await storage.report_codes()
+            codes = await storage.reports.codes()
         await storage.close()
 
     every = [t for values in timings.values() for t in values]

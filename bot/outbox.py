@@ -46,11 +46,11 @@ class OutboxWorker:
 
     async def run_once(self, limit: int = 50) -> int:
         """Deliver what is due now; how many rows were handled."""
-        items = await self.storage.claim_outbox(list(self.senders), limit=limit)
+        items = await self.storage.outbox.claim(list(self.senders), limit=limit)
         gone: set[tuple[str, str]] = set()  # contacts found unreachable during this batch
         for item in items:
             if (item.conversation_id, item.channel) in gone:
-                await self.storage.finish_outbox(item.id, "failed", "unreachable")
+                await self.storage.outbox.finish(item.id, "failed", "unreachable")
                 continue
             if await self._deliver(item) is Outcome.GONE:
                 gone.add((item.conversation_id, item.channel))
@@ -59,7 +59,7 @@ class OutboxWorker:
     async def _deliver(self, item: OutboxItem) -> Outcome | None:
         now = utcnow()
         if now - item.created_at > MAX_AGE:
-            await self.storage.finish_outbox(item.id, "expired", "too_old")
+            await self.storage.outbox.finish(item.id, "expired", "too_old")
             return None
         sender = self.senders[item.channel]
         if getattr(sender, "addressless", False):
@@ -67,13 +67,13 @@ class OutboxWorker:
         else:
             address = self.box.open(item.address) if item.address else None
         if address is None or item.unreachable:
-            await self.storage.finish_outbox(
+            await self.storage.outbox.finish(
                 item.id, "failed", "no_contact" if address is None else "unreachable"
             )
             return None
         window = getattr(sender, "window", None)  # Messenger: 24 hours after the citizen last wrote
         if window is not None and item.last_inbound_at is not None and now - item.last_inbound_at > window:
-            await self.storage.finish_outbox(item.id, "expired", "outside_24h_window")
+            await self.storage.outbox.finish(item.id, "expired", "outside_24h_window")
             return None
         try:
             result = await sender.deliver(address, replies_of(item.payload))
@@ -87,19 +87,19 @@ class OutboxWorker:
         if result.outcome is not Outcome.SENT:
             metrics.SEND_FAILURES.labels(item.channel, result.outcome.value).inc()
         if result.outcome is Outcome.SENT:
-            await self.storage.finish_outbox(item.id, "sent")
+            await self.storage.outbox.finish(item.id, "sent")
         elif result.outcome is Outcome.RETRY:
             delay = result.retry_after if result.retry_after is not None else backoff(item.attempts)
-            await self.storage.finish_outbox(
+            await self.storage.outbox.finish(
                 item.id, "pending", result.reason, utcnow() + timedelta(seconds=delay)
             )
         elif result.outcome is Outcome.GONE and getattr(self.senders[item.channel], "addressless", False):
-            await self.storage.finish_outbox(item.id, "failed", result.reason)
+            await self.storage.outbox.finish(item.id, "failed", result.reason)
         elif result.outcome is Outcome.GONE:
-            await self.storage.mark_unreachable(item.conversation_id, item.channel)
-            await self.storage.finish_outbox(item.id, "failed", result.reason)
+            await self.storage.outbox.mark_unreachable(item.conversation_id, item.channel)
+            await self.storage.outbox.finish(item.id, "failed", result.reason)
         else:
-            await self.storage.finish_outbox(item.id, "expired", result.reason)
+            await self.storage.outbox.finish(item.id, "expired", result.reason)
         logs.event(
             log,
             "notification",

@@ -255,7 +255,7 @@ class Pipeline:
         if not links:
             return frozenset()
         first = str(links[0]["canonical"])
-        return frozenset([first]) if await self.storage.case_exists(first) else frozenset()
+        return frozenset([first]) if await self.storage.reports.case_exists(first) else frozenset()
 
     async def _lookups(self, inbound: Inbound, message: Parse, state: State) -> dict[str, str | None]:
         """Statuses of the reference codes this message may ask about, looked up before the pure engine."""
@@ -266,7 +266,7 @@ class Pipeline:
         )
         if not codes:
             return {}
-        found = await self.storage.report_statuses(codes)
+        found = await self.storage.reports.statuses(codes)
         return {code: found.get(code) for code in codes}
 
 

@@ -10,12 +10,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.engine import SINGLE_STATEMENT, create_engines
+
+
+def utcnow() -> datetime:
+    """The time storage stamps rows with."""
+    return datetime.now(UTC)
 
 
 class StorageUnavailable(RuntimeError):

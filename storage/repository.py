@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -12,24 +12,24 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage import audit, lifecycle, migrate, support
+from storage import audit, migrate, support
 from storage import cases as cases_
 from storage import outbox as outbox_
 from storage.casekeys import FILE_KINDS, case_key, case_keys
-from storage.database import Database, StorageUnavailable
+from storage.database import Database, StorageUnavailable, utcnow
 from storage.keys import derive_key
+from storage.outbox import Outbox
 from storage.records import (
     CommitResult,
     CommitStatus,
     Conversation,
     NewReport,
     Notification,
-    OutboxItem,
     OutboxPayload,
     TurnRecord,
-    as_payload,
     message,
 )
+from storage.reports import Reports
 from storage.schema import (
     audit_events,
     case_reports,
@@ -54,12 +54,10 @@ class _Abort(Exception):
         self.result = result
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class Storage:
-    """Conversations, reports, cases, processed events, outbox and audit, on SQLite or PostgreSQL."""
+    """Conversations and turns (a turn is a unit of work across aggregates) and the audit chain, on SQLite
+    or PostgreSQL; the outbox (`self.outbox`) and the citizen-side report reads (`self.reports`) are
+    repositories of their own."""
 
     def __init__(self, url: str, secret: bytes | None = None) -> None:
         """`secret` is RAABTA_SECRET_KEY: the audit chain is keyed from it. Without one (tests, tools that
@@ -69,6 +67,8 @@ class Storage:
         self.audit_key = derive_key(secret or b"", "audit-chain")
         self.db = Database(url, self.audit_key)
         self.writer, self.reader, self.dialect = self.db.writer, self.db.reader, self.db.dialect
+        self.outbox = Outbox(self.db)
+        self.reports = Reports(self.db)
         self.alerts = False  # True when an alert webhook is configured: urgent reports queue an alert
         self.blocks_generation = 0  # bumped by every block and lift, so in-memory block lists reload
 
@@ -299,27 +299,7 @@ class Storage:
         async with self.db.read() as conn:
             return await audit.first_broken(conn)
 
-    # --- reads for the citizen side ------------------------------------------------------------
-
-    async def report_statuses(self, codes: Iterable[str]) -> dict[str, str]:
-        """The case status behind each known code (for a report on several cases, the most telling one:
-        storage.lifecycle.report_status); unknown codes are absent."""
-        wanted = sorted(set(codes))[:10]
-        if not wanted:
-            return {}
-        async with self.db.read() as conn:
-            rows = (
-                await conn.execute(
-                    select(reports.c.code, cases.c.status)
-                    .join(case_reports, case_reports.c.report_id == reports.c.id)
-                    .join(cases, cases.c.id == case_reports.c.case_id)
-                    .where(reports.c.code.in_(wanted))
-                )
-            ).all()
-        found: dict[str, list[str]] = {}
-        for row in rows:
-            found.setdefault(row.code, []).append(row.status)
-        return {code: lifecycle.report_status(statuses) for code, statuses in found.items()}
+    # --- reads across aggregates ---------------------------------------------------------------
 
     async def gauges(self) -> tuple[dict[str, int], int]:
         """(cases by status, pending notifications) for the metrics endpoint."""
@@ -330,11 +310,6 @@ class Storage:
             }
             pending = await conn.scalar(select(func.count()).where(outbox.c.status == "pending"))
         return by_status, int(pending or 0)
-
-    async def case_exists(self, canonical_url: str) -> bool:
-        async with self.db.read() as conn:
-            found = await conn.scalar(select(cases.c.id).where(cases.c.canonical_url == canonical_url))
-        return found is not None
 
     async def count(self, table_name: str) -> int:
         """Rows in one table (for health checks, metrics and tests)."""
@@ -354,168 +329,28 @@ class Storage:
         async with self.db.read() as conn:
             return int(await conn.scalar(select(func.count()).select_from(table)) or 0)
 
-    async def report_codes(self) -> list[str]:
-        async with self.db.read() as conn:
-            return list((await conn.scalars(select(reports.c.code).order_by(reports.c.id))).all())
+    # --- the contract suite's names (tests/test_storage.py); everyone else uses the repositories ---
+
+    async def report_statuses(self, codes: Iterable[str]) -> dict[str, str]:
+        """The contract suite's name for `reports.statuses`."""
+        return await self.reports.statuses(codes)
 
     async def case_of(self, code: str) -> dict[str, Any] | None:
-        """The case a report belongs to, as analysts will see it (no reporter identity)."""
-        async with self.db.read() as conn:
-            row = (
-                await conn.execute(
-                    select(cases).join(reports, reports.c.case_id == cases.c.id).where(reports.c.code == code)
-                )
-            ).first()
-        return dict(row._mapping) if row else None
+        """The contract suite's name for `reports.case_of`."""
+        return await self.reports.case_of(code)
 
     async def evidence_of(self, code: str) -> list[dict[str, Any]]:
-        async with self.db.read() as conn:
-            rows = await conn.execute(
-                select(
-                    evidence.c.kind,
-                    evidence.c.value,
-                    evidence.c.platform,
-                    evidence.c.fingerprint,
-                    evidence.c.sha256,
-                )
-                .join(reports, reports.c.id == evidence.c.report_id)
-                .where(reports.c.code == code)
-                .order_by(evidence.c.id)
-            )
-            return [dict(r._mapping) for r in rows]
-
-    # --- notifications (outbox) ----------------------------------------------------------------
+        """The contract suite's name for `reports.evidence_of`."""
+        return await self.reports.evidence_of(code)
 
     async def enqueue_notification(
         self, conversation_id: str, channel: str, kind: str, payload: OutboxPayload
     ) -> int:
-        async with self.db.transaction() as conn:
-            return await outbox_.enqueue(conn, conversation_id, channel, kind, payload, utcnow())
+        """The contract suite's name for `outbox.enqueue_now`."""
+        return await self.outbox.enqueue_now(conversation_id, channel, kind, payload)
 
     async def take_notifications(
         self, channel: str, conversation_id: str, limit: int = 20
     ) -> list[Notification]:
-        """Pending notifications for one conversation, marked sent as they are handed over."""
-        now = utcnow()
-        async with self.db.transaction() as conn:
-            rows: Sequence[Any] = (
-                await conn.execute(
-                    select(outbox.c.id, outbox.c.kind, outbox.c.payload)
-                    .where(
-                        outbox.c.status == "pending",
-                        outbox.c.channel == channel,
-                        outbox.c.conversation_id == conversation_id,
-                    )
-                    .order_by(outbox.c.id)
-                    .limit(limit)
-                )
-            ).all()
-            if rows:
-                await conn.execute(
-                    update(outbox)
-                    .where(outbox.c.id.in_([r.id for r in rows]))
-                    .values(status="sent", sent_at=now, attempts=outbox.c.attempts + 1)
-                )
-        return [Notification(r.id, r.kind, as_payload(r.payload)) for r in rows]
-
-    async def claim_outbox(
-        self, channels: Sequence[str], limit: int = 20, lease_seconds: float = 60
-    ) -> list[OutboxItem]:
-        """Due notifications for the given channels, leased so that no other worker takes them meanwhile."""
-        if not channels:
-            return []
-        now = utcnow()
-        due = (
-            select(outbox.c.id)
-            .where(
-                outbox.c.status == "pending",
-                outbox.c.channel.in_(list(channels)),
-                outbox.c.next_attempt_at <= now,
-            )
-            .order_by(outbox.c.next_attempt_at, outbox.c.id)
-            .limit(limit)
-        )
-        if self.dialect == "postgresql":
-            due = due.with_for_update(skip_locked=True)
-        async with self.db.transaction() as conn:
-            ids = list((await conn.scalars(due)).all())
-            if not ids:
-                return []
-            await conn.execute(
-                update(outbox)
-                .where(outbox.c.id.in_(ids))
-                .values(
-                    next_attempt_at=now + timedelta(seconds=lease_seconds), attempts=outbox.c.attempts + 1
-                )
-            )
-            rows = (
-                await conn.execute(
-                    select(outbox, contacts.c.address, contacts.c.unreachable_at, conversations.c.updated_at)
-                    .select_from(
-                        outbox.outerjoin(
-                            contacts,
-                            (contacts.c.reporter_id == outbox.c.conversation_id)
-                            & (contacts.c.channel == outbox.c.channel),
-                        ).outerjoin(conversations, conversations.c.id == outbox.c.conversation_id)
-                    )
-                    .where(outbox.c.id.in_(ids))
-                    .order_by(outbox.c.id)
-                )
-            ).all()
-        return [
-            OutboxItem(
-                id=r.id,
-                conversation_id=r.conversation_id,
-                channel=r.channel,
-                kind=r.kind,
-                payload=as_payload(r.payload),
-                attempts=r.attempts,
-                created_at=audit.as_utc(r.created_at),
-                address=r.address,
-                unreachable=r.unreachable_at is not None,
-                last_inbound_at=audit.as_utc(r.updated_at) if r.updated_at else None,
-            )
-            for r in rows
-        ]
-
-    async def finish_outbox(
-        self, item_id: int, status: str, error: str | None = None, retry_at: datetime | None = None
-    ) -> None:
-        """Record how a delivery went: sent, failed, expired, or pending again at `retry_at`."""
-        now = utcnow()
-        values: dict[str, Any] = {"status": status, "error": error[:200] if error else None}
-        if status == "sent":
-            values["sent_at"] = now
-        if status == "pending":
-            values["next_attempt_at"] = retry_at or now
-        async with self.db.transaction() as conn:
-            await conn.execute(update(outbox).where(outbox.c.id == item_id).values(**values))
-
-    async def mark_unreachable(self, reporter_id: str, channel: str) -> None:
-        async with self.db.transaction() as conn:
-            await conn.execute(
-                update(contacts)
-                .where(contacts.c.reporter_id == reporter_id, contacts.c.channel == channel)
-                .values(unreachable_at=utcnow())
-            )
-
-    async def contact_of(self, reporter_id: str, channel: str) -> bytes | None:
-        """The sealed address of a reachable contact, or None."""
-        async with self.db.read() as conn:
-            return await conn.scalar(
-                select(contacts.c.address).where(
-                    contacts.c.reporter_id == reporter_id,
-                    contacts.c.channel == channel,
-                    contacts.c.unreachable_at.is_(None),
-                )
-            )
-
-    async def outbox_status(self, item_id: int) -> tuple[str, int, str | None]:
-        """(status, attempts, error) of one outbox row."""
-        async with self.db.read() as conn:
-            row = (
-                await conn.execute(
-                    select(outbox.c.status, outbox.c.attempts, outbox.c.error).where(outbox.c.id == item_id)
-                )
-            ).one()
-        return row.status, row.attempts, row.error
+        """The contract suite's name for `outbox.take`."""
+        return await self.outbox.take(channel, conversation_id, limit)

@@ -71,7 +71,7 @@ async def file_report(
 
 
 async def case_id_of(storage: Storage, code: str) -> int:
-    case = await storage.case_of(code)
+    case = await storage.reports.case_of(code)
     assert case is not None
     return int(case["id"])
 
@@ -92,7 +92,7 @@ async def claim_and_decide(
 
 
 async def status_of(storage: Storage, code: str) -> str:
-    return (await storage.report_statuses([code]))[code]
+    return (await storage.reports.statuses([code]))[code]
 
 
 # --- a report on a decided case ----------------------------------------------------------------------
@@ -413,9 +413,7 @@ async def test_an_undelivered_status_message_is_withdrawn_when_the_case_reopens(
             f"report:{code}"
         )
     await file_report(storage, "https://facebook.com/pending", urgent=True)  # reopens before delivery
-    assert await storage.take_notifications("webchat", "r5") == []  # "reviewed" is no longer true
+    assert await storage.outbox.take("webchat", "r5") == []  # "reviewed" is no longer true
     assert await status_of(storage, code) == "new"
     await claim_and_decide(queue, case_id, "escalated", seen_reports=2)
-    assert [n.payload["text"] for n in await storage.take_notifications("webchat", "r5")] == [
-        f"{code}:action_taken"
-    ]
+    assert [n.payload["text"] for n in await storage.outbox.take("webchat", "r5")] == [f"{code}:action_taken"]

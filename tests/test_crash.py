@@ -127,9 +127,9 @@ async def test_reports_survive_sigkill(tmp_path: Path, db_url: str) -> None:
     try:
         codes = [code for s in sessions for code in shown[s]]
         assert codes, "no report completed"
-        statuses = await storage.report_statuses(codes) if len(codes) <= 10 else {}
+        statuses = await storage.reports.statuses(codes) if len(codes) <= 10 else {}
         for start in range(0, len(codes), 10):
-            statuses.update(await storage.report_statuses(codes[start : start + 10]))
+            statuses.update(await storage.reports.statuses(codes[start : start + 10]))
         assert set(statuses) == set(codes), "a code shown to a citizen does not answer"
         pseudonyms = Pseudonyms(SECRET.encode())
         async with storage.reader.connect() as conn:

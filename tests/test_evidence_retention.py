@@ -79,7 +79,7 @@ async def age(storage: Storage, name: str, by: timedelta = OLD) -> None:
 
 
 async def file_evidence(storage: Storage, code: str) -> dict[str, dict[str, object]]:
-    return {str(e["fingerprint"]): e for e in await storage.evidence_of(code) if e["kind"] != "link"}
+    return {str(e["fingerprint"]): e for e in await storage.reports.evidence_of(code) if e["kind"] != "link"}
 
 
 async def test_a_downloaded_file_has_its_sha256_in_the_database_and_no_side_file(
@@ -133,7 +133,7 @@ async def test_after_retention_the_copy_goes_and_the_hash_report_and_case_stay(
     files = await file_evidence(storage, code)
     assert files[PHOTO]["sha256"] == sha256(SHOT) and files[PHOTO]["value"] == "AgACAgQAAxkBAAML_large"
     assert await storage.count("reports") == 1
-    case = await storage.case_of(code)
+    case = await storage.reports.case_of(code)
     assert case is not None
 
     shown = await Queue(storage).get_case(case["id"])
@@ -162,7 +162,7 @@ async def test_the_console_and_api_say_the_copy_was_removed_under_the_retention_
     code = await report_with_files(settings, storage, api)
     await age(storage, PHOTO)
     await Safety(storage).purge(180, settings.data_dir)
-    case = await storage.case_of(code)
+    case = await storage.reports.case_of(code)
     assert case is not None
     token = await Tokens(storage).create("analyst", "analyst")
     app = create_app(settings, storage)

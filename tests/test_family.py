@@ -263,7 +263,7 @@ async def test_done_when_a_roman_urdu_family_gets_signs_talk_and_a_callback_code
     assert AddressBox(secret_key(settings)).open(row.phone) == "03339876543"
     assert "9876543" not in stored and "9876543" not in responses
     assert "9876543" not in caplog.text, "the number is never logged"
-    assert await storage.report_codes() == [], "family guidance never creates a report"
+    assert await storage.reports.codes() == [], "family guidance never creates a report"
 
     counsellor = await Tokens(storage).create("counsellor-1", "counsellor")
     listed = await client.get("/api/v1/support-requests", headers={"Authorization": f"Bearer {counsellor}"})

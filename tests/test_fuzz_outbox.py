@@ -58,7 +58,7 @@ async def waiting_reporters(
             TurnRecord(channel, f"ev-{number}", reporter, 0, {}, [], contact=box.seal(address))
         )
         text = f"Update {number}: your report was reviewed."
-        rows.append(await storage.enqueue_notification(reporter, channel, "status", {"text": text}))
+        rows.append(await storage.outbox.enqueue_now(reporter, channel, "status", {"text": text}))
     return rows
 
 
@@ -76,12 +76,12 @@ async def drain(
     """Run the worker through the faults and then ROUNDS_AFTER_RECOVERY rounds; the rows' final states."""
     for _ in range(faults + ROUNDS_AFTER_RECOVERY):
         await worker.run_once()
-        states = [await storage.outbox_status(row) for row in rows]
+        states = [await storage.outbox.status_of(row) for row in rows]
         if all(status == "sent" for status, _attempts, _error in states):
             break
         assert all(status in ("sent", "pending") for status, _a, _e in states), states  # nothing given up
         await make_due(storage)
-    return [(status, error) for status, _attempts, error in [await storage.outbox_status(r) for r in rows]]
+    return [(status, error) for status, _attempts, error in [await storage.outbox.status_of(r) for r in rows]]
 
 
 # --- Telegram --------------------------------------------------------------------------------------

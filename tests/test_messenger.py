@@ -354,14 +354,14 @@ async def test_a_quick_reply_flow_ends_in_a_reference_code_with_the_link_and_the
 ) -> None:
     citizen = Citizen(page, PSID_A)
     code = await report_with_link_and_photo(citizen, lang)
-    assert await page.pipeline.storage.report_codes() == [code]
-    evidence = await page.pipeline.storage.evidence_of(code)
+    assert await page.pipeline.storage.reports.codes() == [code]
+    evidence = await page.pipeline.storage.reports.evidence_of(code)
     kinds = {e["kind"]: e for e in evidence}
     assert kinds["link"]["value"] == "https://facebook.com/some.page"
     photo = kinds["photo"]
     assert photo["value"].startswith("https://scontent.xx.fbcdn.net/")
     assert photo["fingerprint"] and len(photo["fingerprint"]) == 64
-    case = await page.pipeline.storage.case_of(code)
+    case = await page.pipeline.storage.reports.case_of(code)
     assert case is not None and case["canonical_url"] == "https://facebook.com/some.page"
     for call in citizen.received:
         assert all(0 < len(t) <= 20 for t in call.titles), call.titles
@@ -535,7 +535,7 @@ async def test_audio_video_and_other_files_are_answered_and_the_report_still_fin
     await citizen.tap("confirm:submit")
     match = CODE.search(citizen.said)
     assert match, citizen.said
-    evidence = await page.pipeline.storage.evidence_of(match.group(1))
+    evidence = await page.pipeline.storage.reports.evidence_of(match.group(1))
     assert [e["kind"] for e in evidence] == ["link", "photo"]
     for record in caplog.records:  # counted by kind; the URL is never logged
         assert "fbsbx" not in record.getMessage() + json.dumps(getattr(record, "fields", {}), default=str)

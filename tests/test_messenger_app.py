@@ -114,8 +114,8 @@ async def test_get_started_to_a_reference_code_with_a_link_and_a_photo_through_t
     assert (
         sum(catalog().text("report.done", "ur", code=code) == t for t in texts) == 1
     )  # the replay sent nothing
-    assert await storage.report_codes() == [code]
-    kinds = {e["kind"] for e in await storage.evidence_of(code)}
+    assert await storage.reports.codes() == [code]
+    kinds = {e["kind"] for e in await storage.reports.evidence_of(code)}
     assert kinds == {"link", "photo"}
     assert await storage.count("processed_events") == len(steps)
 

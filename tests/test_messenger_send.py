@@ -225,9 +225,7 @@ async def test_notifications_through_the_outbox(
 ) -> None:
     box = AddressBox(b"k" * 40)
     await consent(storage, box, "r1", PSID_A)
-    row = await storage.enqueue_notification(
-        "r1", "messenger", "status", {"text": "Your report was reviewed."}
-    )
+    row = await storage.outbox.enqueue_now("r1", "messenger", "status", {"text": "Your report was reviewed."})
     if scripted == "unavailable":
         graph.unavailable.add(PSID_A)
     elif scripted == "window":
@@ -240,11 +238,11 @@ async def test_notifications_through_the_outbox(
         assert await worker.run_once() == 1
     finally:
         await client.aclose()
-    stored_status, _attempts, stored_error = await storage.outbox_status(row)
+    stored_status, _attempts, stored_error = await storage.outbox.status_of(row)
     assert (stored_status, stored_error) == (status, error_reason)
     messages_sent = [c for c in graph.calls if c.path == "messages"]
     assert all(c.body["messaging_type"] == "UPDATE" and "tag" not in c.body for c in messages_sent)
-    assert (await storage.contact_of("r1", "messenger") is None) == unreachable
+    assert (await storage.outbox.contact_of("r1", "messenger") is None) == unreachable
     async with storage.reader.connect() as conn:
         from sqlalchemy import select
 

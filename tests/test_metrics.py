@@ -20,11 +20,11 @@ async def test_metrics_count_traffic_and_read_the_queue(client: httpx.AsyncClien
     before = (await client.get("/metrics")).text
     reports_before = (
         sample(before, "raabta_reports_total", '{channel="webchat"}')
-        if "raabta_reports_total{" in before
+        if 'raabta_reports_total{channel="webchat"}' in before
         else 0
     )
     await report_with_updates(client, "https://t.me/metrics_case")
-    await storage.enqueue_notification("someone", "telegram", "status", {"text": "x"})
+    await storage.outbox.enqueue_now("someone", "telegram", "status", {"text": "x"})
     response = await client.get("/metrics")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
     text = response.text

@@ -90,6 +90,6 @@ async def test_citizens_ride_out_a_database_outage(settings: Settings, db_url: s
     assert asked_again > 0, "the outage was not felt"
     check = Storage(db_url)
     try:
-        assert sorted(await check.report_codes()) == sorted(acknowledged)
+        assert sorted(await check.reports.codes()) == sorted(acknowledged)
     finally:
         await check.close()

@@ -384,7 +384,7 @@ async def test_a_counsellor_reply_reaches_the_family_telegram_chat(
         assert family.said == catalog().text("family.callback_done_chat", "en", code=code)
         # "Reply here" kept this chat's address, sealed, in the transaction that stored the request.
         conversation = pipeline.pseudonyms.of("telegram", "515151")
-        sealed = await storage.contact_of(conversation, "telegram")
+        sealed = await storage.outbox.contact_of(conversation, "telegram")
         assert sealed is not None and b"515151" not in sealed
         assert pipeline.box.open(sealed) == "515151"
 
@@ -404,7 +404,7 @@ async def test_a_counsellor_reply_reaches_the_family_telegram_chat(
         # Telegram request takes no more replies.
         closed = await http.post(f"{API}/{number}/close", headers=counsellor, json={})
         assert closed.status_code == 200 and closed.json()["can_reply"] is False
-        assert await storage.contact_of(conversation, "telegram") is None
+        assert await storage.outbox.contact_of(conversation, "telegram") is None
         again = await http.post(f"{API}/{number}/reply", headers=counsellor, json={"text": "one more"})
         assert again.status_code == 409 and "the request is closed" in again.json()["detail"]
         assert await worker.run_once() == 0
@@ -423,7 +423,9 @@ async def test_after_delete_my_data_a_telegram_reply_is_refused_not_lost(
         code = await telegram_callback(family, None)
         await family.say("delete my data")
         await family.press("forget:yes")
-        assert await storage.contact_of(pipeline.pseudonyms.of("telegram", "626262"), "telegram") is None
+        assert (
+            await storage.outbox.contact_of(pipeline.pseudonyms.of("telegram", "626262"), "telegram") is None
+        )
         number = await request_id(storage, code)
         counsellor = auth(tokens["counsellor"])
         refused = await http.post(f"{API}/{number}/reply", headers=counsellor, json={"text": "Salam"})

@@ -114,14 +114,14 @@ async def test_start_to_a_reference_code_with_a_link_a_screenshot_and_a_forward(
     tg: Harness, lang: str
 ) -> None:
     code = await report_with_evidence(tg.citizen(), lang)
-    assert await tg.storage.report_codes() == [code]
-    evidence = await tg.storage.evidence_of(code)
+    assert await tg.storage.reports.codes() == [code]
+    evidence = await tg.storage.reports.evidence_of(code)
     assert {(e["kind"], e["value"], e["fingerprint"]) for e in evidence} == {
         ("link", "https://facebook.com/bad.page", None),
         ("link", "https://t.me/lashkar_news/77", None),
         ("photo", "AgACAgQAAxkBAAML_large", "AQADlarge"),
     }
-    case = await tg.storage.case_of(code)
+    case = await tg.storage.reports.case_of(code)
     assert case is not None and case["canonical_url"] == "https://facebook.com/bad.page"
 
 
@@ -215,7 +215,7 @@ async def test_forwards_from_people_keep_their_words_as_evidence(tg: Harness) ->
     await citizen.press("confirm:submit")
     match = CODE.search(citizen.said)
     assert match
-    evidence = await tg.storage.evidence_of(match.group(1))
+    evidence = await tg.storage.reports.evidence_of(match.group(1))
     kinds = [(e["kind"], e["value"]) for e in evidence]
     assert ("forward", "Come to the camp on Friday, bring nobody.") in kinds
     assert ("forward", "They deserve to die, every one of them.") in kinds

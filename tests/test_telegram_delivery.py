@@ -136,23 +136,23 @@ async def test_a_blocked_citizen_is_marked_unreachable_and_not_tried_again(
         assert CODE.search(citizen.said)
         await citizen.press("updates:yes")
         reporter = pipeline.pseudonyms.of("telegram", "424242")
-        assert await storage.contact_of(reporter, "telegram") is not None
+        assert await storage.outbox.contact_of(reporter, "telegram") is not None
         sender = channel.channel_setup().sender
         assert sender is not None
         worker = OutboxWorker(storage, pipeline.box, {"telegram": sender})
-        sent = await storage.enqueue_notification(reporter, "telegram", "status", {"text": "Reviewed."})
+        sent = await storage.outbox.enqueue_now(reporter, "telegram", "status", {"text": "Reviewed."})
         await worker.run_once()
-        assert await storage.outbox_status(sent) == ("sent", 1, None)
+        assert await storage.outbox.status_of(sent) == ("sent", 1, None)
         assert api.sent(424242)[-1].params["text"] == "Reviewed."
         api.block(424242)
-        first = await storage.enqueue_notification(reporter, "telegram", "status", {"text": "one"})
-        second = await storage.enqueue_notification(reporter, "telegram", "status", {"text": "two"})
+        first = await storage.outbox.enqueue_now(reporter, "telegram", "status", {"text": "one"})
+        second = await storage.outbox.enqueue_now(reporter, "telegram", "status", {"text": "two"})
         tries = len(api.sent(424242))
         await worker.run_once()
-        assert await storage.outbox_status(first) == ("failed", 1, "blocked")
-        assert await storage.outbox_status(second) == ("failed", 1, "unreachable")
+        assert await storage.outbox.status_of(first) == ("failed", 1, "blocked")
+        assert await storage.outbox.status_of(second) == ("failed", 1, "unreachable")
         assert len(api.sent(424242)) == tries + 1
-        assert await storage.contact_of(reporter, "telegram") is None
+        assert await storage.outbox.contact_of(reporter, "telegram") is None
 
 
 def test_the_pacer_allows_a_short_burst_then_one_a_second() -> None:

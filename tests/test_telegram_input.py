@@ -159,7 +159,7 @@ async def test_kinds_we_cannot_use_get_a_polite_answer_and_the_report_goes_on(
     assert citizen.last[0].params["text"] == unsupported_answer(kind)
     assert "evidence:done" in citizen.buttons
     code = await finish(citizen)
-    evidence = await hook.storage.evidence_of(code)
+    evidence = await hook.storage.reports.evidence_of(code)
     assert [e["kind"] for e in evidence] == ["link"]
 
 
@@ -191,7 +191,7 @@ async def test_a_sticker_and_a_voice_note_at_the_link_step_are_answered_and_chan
     await citizen.press("desc:skip")
     await citizen.press("danger:no")
     code = await finish(citizen)
-    assert [e["kind"] for e in await hook.storage.evidence_of(code)] == ["link"]
+    assert [e["kind"] for e in await hook.storage.reports.evidence_of(code)] == ["link"]
     ours = [r for r in caplog.records if r.name.startswith("bot.")]
     assert {"sticker", "voice"} <= {getattr(r, "fields", {}).get("kind") for r in ours}
     for record in ours:  # the kind is logged, never what was sent
@@ -235,7 +235,7 @@ async def test_an_album_of_three_photos_at_the_category_step_keeps_all_three(hoo
     assert texts.text("report.summary_evidence", "en", count=3) in citizen.said
     assert "their posts this week" in citizen.said  # the caption is kept as a note, not taken as an answer
     code = await finish_from_confirm(citizen)
-    evidence = await hook.storage.evidence_of(code)
+    evidence = await hook.storage.reports.evidence_of(code)
     assert [(e["kind"], e["fingerprint"]) for e in evidence] == [
         ("link", None),
         ("photo", "AQADalbum1_1280"),
@@ -258,7 +258,7 @@ async def test_kinds_we_do_not_handle_are_ignored_quietly(hook: Hook, name: str)
     assert await citizen.send_fixture(name) == []
     assert hook.api.called("sendMessage", -1002222222222) == []
     code = await finish(citizen)
-    assert [e["kind"] for e in await hook.storage.evidence_of(code)] == ["link"]
+    assert [e["kind"] for e in await hook.storage.reports.evidence_of(code)] == ["link"]
 
 
 async def test_captions_long_and_too_long(hook: Hook) -> None:
@@ -272,7 +272,7 @@ async def test_captions_long_and_too_long(hook: Hook) -> None:
     await citizen.send(oversized)
     assert citizen.said.startswith(catalog().text("common.too_long", "en", limit=4000))
     code = await finish(citizen)
-    assert [e["kind"] for e in await hook.storage.evidence_of(code)] == ["link", "photo"]
+    assert [e["kind"] for e in await hook.storage.reports.evidence_of(code)] == ["link", "photo"]
 
 
 async def test_a_press_without_data_or_message_is_answered_and_ignored(hook: Hook) -> None:

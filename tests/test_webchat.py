@@ -68,8 +68,8 @@ async def test_a_report_in_each_language_ends_with_a_code_that_answers_status(
     client: httpx.AsyncClient, storage: Storage, lang: str
 ) -> None:
     code = await report_page(WebChat(client), lang, "https://www.facebook.com/Some.Page/?fbclid=abc")
-    assert await storage.report_codes() == [code]
-    case = await storage.case_of(code)
+    assert await storage.reports.codes() == [code]
+    case = await storage.reports.case_of(code)
     assert case is not None and case["canonical_url"] == "https://facebook.com/some.page"
 
     stranger = WebChat(client)
@@ -177,9 +177,7 @@ async def test_notifications_wait_for_the_session(client: httpx.AsyncClient, sto
     chat = WebChat(client)
     await chat.send("/start")
     pseudonym = client._transport.app.state.pipeline.pseudonyms.of("webchat", chat.session)  # type: ignore[attr-defined]
-    await storage.enqueue_notification(
-        pseudonym, "webchat", "status", {"text": "Report ABCD-1234: reviewed."}
-    )
+    await storage.outbox.enqueue_now(pseudonym, "webchat", "status", {"text": "Report ABCD-1234: reviewed."})
     first = await client.get(API, params={"session": chat.session})
     assert first.json() == {"messages": [{"text": "Report ABCD-1234: reviewed.", "buttons": []}]}
     assert (await client.get(API, params={"session": chat.session})).json() == {"messages": []}

@@ -116,7 +116,7 @@ def routes(pipeline: Pipeline, ip_limit: int) -> list[Route | Mount]:
         if not SESSION.match(session):
             return problem(400, "session must be 8 to 128 letters, digits, - or _")
         conversation = pipeline.pseudonyms.of(CHANNEL, session)
-        notes = await pipeline.storage.take_notifications(CHANNEL, conversation)
+        notes = await pipeline.storage.outbox.take(CHANNEL, conversation)
         messages = [
             {"text": n.payload.get("text", ""), "buttons": n.payload.get("buttons", [])} for n in notes
         ]

@@ -1,0 +1,74 @@
+"""Reads of reports for the citizen side: what became of a code, whether a link has a case, what a
+report's case and evidence look like (without the reporter's identity)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select
+
+from storage import lifecycle
+from storage.database import Database
+from storage.schema import case_reports, cases, evidence, reports
+
+
+class Reports:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def statuses(self, codes: Iterable[str]) -> dict[str, str]:
+        """The case status behind each known code (for a report on several cases, the most telling one:
+        storage.lifecycle.report_status); unknown codes are absent. At most 10 codes are read."""
+        wanted = sorted(set(codes))[:10]
+        if not wanted:
+            return {}
+        async with self.db.read() as conn:
+            rows = (
+                await conn.execute(
+                    select(reports.c.code, cases.c.status)
+                    .join(case_reports, case_reports.c.report_id == reports.c.id)
+                    .join(cases, cases.c.id == case_reports.c.case_id)
+                    .where(reports.c.code.in_(wanted))
+                )
+            ).all()
+        found: dict[str, list[str]] = {}
+        for row in rows:
+            found.setdefault(row.code, []).append(row.status)
+        return {code: lifecycle.report_status(statuses) for code, statuses in found.items()}
+
+    async def case_exists(self, canonical_url: str) -> bool:
+        async with self.db.read() as conn:
+            found = await conn.scalar(select(cases.c.id).where(cases.c.canonical_url == canonical_url))
+        return found is not None
+
+    async def codes(self) -> list[str]:
+        """Every report's code, oldest first."""
+        async with self.db.read() as conn:
+            return list((await conn.scalars(select(reports.c.code).order_by(reports.c.id))).all())
+
+    async def case_of(self, code: str) -> dict[str, Any] | None:
+        """The case a report belongs to, as analysts will see it (no reporter identity)."""
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(cases).join(reports, reports.c.case_id == cases.c.id).where(reports.c.code == code)
+                )
+            ).first()
+        return dict(row._mapping) if row else None
+
+    async def evidence_of(self, code: str) -> list[dict[str, Any]]:
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                select(
+                    evidence.c.kind,
+                    evidence.c.value,
+                    evidence.c.platform,
+                    evidence.c.fingerprint,
+                    evidence.c.sha256,
+                )
+                .join(reports, reports.c.id == evidence.c.report_id)
+                .where(reports.c.code == code)
+                .order_by(evidence.c.id)
+            )
+            return [dict(r._mapping) for r in rows]
