@@ -25,6 +25,7 @@ from bot.sealing import AddressBox
 from nlu import Parse, aparse, parse
 from nlu.refcode import new_code
 from responses import Catalog, catalog
+from storage import lifecycle
 from storage.blocklist import BlockList
 from storage.records import CommitStatus, EvidenceRecord, NewReport, NewSupportRequest, TurnRecord
 from storage.repository import Storage, StorageUnavailable
@@ -267,7 +268,8 @@ class Pipeline:
         if not codes:
             return {}
         found = await self.storage.reports.statuses(codes)
-        return {code: found.get(code) for code in codes}
+        # What the reporter is told about each (storage.lifecycle.PUBLIC: received, under_review, ...).
+        return {code: lifecycle.PUBLIC[found[code]] if code in found else None for code in codes}
 
 
 def _subscribed(effects: tuple[Effect, ...]) -> str | None:

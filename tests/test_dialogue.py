@@ -257,7 +257,7 @@ def test_evidence_step_takes_photos_links_and_notes() -> None:
 
 
 def test_status_check_with_known_unknown_and_malformed_codes() -> None:
-    talk = Talk(reports={"ABCD-1234": "new", "WXYZ-5678": "referred"})
+    talk = Talk(reports={"ABCD-1234": "received", "WXYZ-5678": "action_taken"})
     talk.send("/start")
     talk.press("lang:en")
     talk.press("menu:status")
@@ -272,7 +272,7 @@ def test_status_check_with_known_unknown_and_malformed_codes() -> None:
 
 
 def test_status_from_a_new_conversation() -> None:
-    talk = Talk(reports={"ABCD-1234": "in_review"})
+    talk = Talk(reports={"ABCD-1234": "under_review"})
     talk.send("status ABCD-1234")
     assert talk.said == catalog().text("status.under_review", "en", code="ABCD-1234")
 

@@ -285,7 +285,7 @@ def test_the_engine_keeps_a_valid_state_whatever_it_is_sent(
         )
         context = Context(
             f"FUZZ-{number:04d}",
-            {"ABCD-1234": "new"},
+            {"ABCD-1234": "received"},
             frozenset({"https://facebook.com/bad.page"}) if known else frozenset(),
             180,
             may_report,

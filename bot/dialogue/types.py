@@ -16,16 +16,6 @@ CATEGORIES = (
     "illicit_trade",
     "other",
 )
-# Reporter-facing words for case statuses (DESIGN: received, under review, action taken, reviewed).
-PUBLIC_STATUS = {
-    "new": "received",
-    "in_review": "under_review",
-    "referred": "action_taken",
-    "escalated": "action_taken",
-    "monitoring": "reviewed",
-    "no_action": "reviewed",
-    "merged": "under_review",
-}
 MAX_TEXT = 4_000  # longest message the engine reads as an answer
 MAX_DESCRIPTION = 1_000
 MAX_LINKS = 10
@@ -178,7 +168,8 @@ class Context:
     """What the caller looked up for this turn, so the engine stays pure."""
 
     new_code: str  # the reference code to use if this turn submits a report
-    reports: Mapping[str, str | None] = field(default_factory=dict)  # code -> case status, None if unknown
+    # code -> what its reporter is told (received, under_review, action_taken, reviewed), None if unknown
+    reports: Mapping[str, str | None] = field(default_factory=dict)
     known_links: frozenset[str] = frozenset()  # canonical links that already have a case
     retention_days: int = 180
     may_report: bool = True  # False when this citizen reached the reports-per-hour or per-day limit

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from bot.dialogue.turn import Turn
-from bot.dialogue.types import PUBLIC_STATUS
 from nlu.refcode import parse_code
 from nlu.types import Parse
 
@@ -24,10 +23,9 @@ def codes_in(message: Parse, text: str) -> list[str]:
 
 def answer(turn: Turn, code: str) -> bool:
     """Tell the status of `code`; False when no report has that code."""
-    status = turn.context.reports.get(code)
-    if status is None:
+    public = turn.context.reports.get(code)
+    if public is None:
         return False
-    public = PUBLIC_STATUS.get(status, "received")
     turn.state.step = "menu"
     turn.state.history = []
     turn.say(f"status.{public}", *turn.menu_buttons(), code=code)
