@@ -121,7 +121,7 @@ async def receive(conn: AsyncConnection, case_id: int, report: NewReport, now: d
 
 async def withdraw_stale(conn: AsyncConnection, case_id: int) -> None:
     """A reopened case's undelivered "reviewed" or "action taken" messages are no longer true: withdraw
-    them, and forget that the reporters were told (they were not), so the next decision tells them."""
+    them; what each reporter was last told is then what the last message that did leave said."""
     codes = (
         await conn.scalars(
             select(reports.c.code)
@@ -130,9 +130,9 @@ async def withdraw_stale(conn: AsyncConnection, case_id: int) -> None:
         )
     ).all()
     withdrawn = await outbox_.withdraw(conn, STATUS_KIND, [f"report:{code}" for code in codes])
-    if withdrawn:
-        untold = [subject.removeprefix("report:") for subject in withdrawn]
-        await conn.execute(update(reports).where(reports.c.code.in_(untold)).values(notified_status=None))
+    for subject, told in withdrawn.items():
+        code = subject.removeprefix("report:")
+        await conn.execute(update(reports).where(reports.c.code == code).values(notified_status=told))
 
 
 async def refresh(conn: AsyncConnection, case_id: int, now: datetime) -> None:
@@ -307,7 +307,14 @@ async def notify(conn: AsyncConnection, case_id: int, now: datetime, render: Ren
             continue
         text = render(told, r.language, r.code)
         await outbox_.enqueue(
-            conn, r.reporter_id, r.channel, STATUS_KIND, message(text), now, subject=f"report:{r.code}"
+            conn,
+            r.reporter_id,
+            r.channel,
+            STATUS_KIND,
+            message(text),
+            now,
+            subject=f"report:{r.code}",
+            says=told,
         )
         await conn.execute(update(reports).where(reports.c.id == r.id).values(notified_status=told))
         sent += 1

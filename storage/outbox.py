@@ -28,6 +28,7 @@ async def enqueue(
     now: datetime,
     not_before: datetime | None = None,
     subject: str | None = None,
+    says: str | None = None,
 ) -> int:
     """Queue one message inside the caller's transaction; its id. `subject` names what a status message
     is about, so that it can be withdrawn (`withdraw`) while undelivered."""
@@ -43,22 +44,34 @@ async def enqueue(
             next_attempt_at=not_before or now,
             created_at=now,
             subject=subject,
+            says=says,
         )
         .returning(outbox.c.id)
     )
     return int(new_id or 0)
 
 
-async def withdraw(conn: AsyncConnection, kind: str, subjects: list[str]) -> list[str]:
-    """Delete the undelivered messages of `kind` about these subjects; the subjects that had one."""
+async def withdraw(conn: AsyncConnection, kind: str, subjects: list[str]) -> dict[str, str | None]:
+    """Delete the undelivered messages of `kind` about these subjects. For each subject that had one:
+    what the last message about it that did leave said (None when none did)."""
     if not subjects:
-        return []
+        return {}
     rows = await conn.execute(
         delete(outbox)
         .where(outbox.c.status == "pending", outbox.c.kind == kind, outbox.c.subject.in_(subjects))
         .returning(outbox.c.subject)
     )
-    return [r.subject for r in rows]
+    withdrawn = {r.subject for r in rows}
+    told: dict[str, str | None] = dict.fromkeys(withdrawn)
+    if withdrawn:
+        sent = await conn.execute(
+            select(outbox.c.subject, outbox.c.says)
+            .where(outbox.c.status == "sent", outbox.c.kind == kind, outbox.c.subject.in_(withdrawn))
+            .order_by(outbox.c.id)
+        )
+        for r in sent:
+            told[r.subject] = r.says  # the newest wins
+    return told
 
 
 class Outbox:

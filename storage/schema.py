@@ -188,6 +188,7 @@ outbox = Table(
     # What a status message is about ("report:K7QM-2XD9"), so it can be withdrawn while still undelivered
     # when it stops being true (the case was reopened).
     Column("subject", String(32), index=True),
+    Column("says", String(16)),  # the reporter-facing status a status message tells
     Index("ix_outbox_pending", "status", "channel", "conversation_id"),
 )
 
