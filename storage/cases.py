@@ -122,17 +122,20 @@ async def receive(conn: AsyncConnection, case_id: int, report: NewReport, now: d
 async def withdraw_stale(conn: AsyncConnection, case_id: int) -> None:
     """A reopened case's undelivered "reviewed" or "action taken" messages are no longer true: withdraw
     them; what each reporter was last told is then what the last message that did leave said."""
-    codes = (
-        await conn.scalars(
-            select(reports.c.code)
+    notified = (
+        await conn.execute(
+            select(reports.c.id, reports.c.code)
             .join(case_reports, case_reports.c.report_id == reports.c.id)
             .where(case_reports.c.case_id == case_id, reports.c.notified_status.is_not(None))
         )
     ).all()
-    withdrawn = await outbox_.withdraw(conn, STATUS_KIND, [f"report:{code}" for code in codes])
-    for subject, told in withdrawn.items():
+    # A report with other links may still be "action taken" through another case: that message stays.
+    statuses = await case_statuses(conn, [r.id for r in notified])
+    true_now = {f"report:{r.code}": lifecycle.public(statuses[r.id]) for r in notified}
+    withdrawn = await outbox_.withdraw(conn, STATUS_KIND, true_now)
+    for subject, last_told in withdrawn.items():
         code = subject.removeprefix("report:")
-        await conn.execute(update(reports).where(reports.c.code == code).values(notified_status=told))
+        await conn.execute(update(reports).where(reports.c.code == code).values(notified_status=last_told))
 
 
 async def refresh(conn: AsyncConnection, case_id: int, now: datetime) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import audit
@@ -51,17 +51,23 @@ async def enqueue(
     return int(new_id or 0)
 
 
-async def withdraw(conn: AsyncConnection, kind: str, subjects: list[str]) -> dict[str, str | None]:
-    """Delete the undelivered messages of `kind` about these subjects. For each subject that had one:
-    what the last message about it that did leave said (None when none did)."""
-    if not subjects:
-        return {}
-    rows = await conn.execute(
-        delete(outbox)
-        .where(outbox.c.status == "pending", outbox.c.kind == kind, outbox.c.subject.in_(subjects))
-        .returning(outbox.c.subject)
-    )
-    withdrawn = {r.subject for r in rows}
+async def withdraw(conn: AsyncConnection, kind: str, true_now: dict[str, str]) -> dict[str, str | None]:
+    """Delete the undelivered messages of `kind` about these subjects that no longer say what is true
+    now (`true_now`: subject -> what a message would say today). For each subject that had one: what the
+    last message about it that did leave said (None when none did)."""
+    withdrawn: set[str] = set()
+    for subject, now_true in true_now.items():
+        rows = await conn.execute(
+            delete(outbox)
+            .where(
+                outbox.c.status == "pending",
+                outbox.c.kind == kind,
+                outbox.c.subject == subject,
+                or_(outbox.c.says.is_(None), outbox.c.says != now_true),
+            )
+            .returning(outbox.c.subject)
+        )
+        withdrawn.update(r.subject for r in rows)
     told: dict[str, str | None] = dict.fromkeys(withdrawn)
     if withdrawn:
         sent = await conn.execute(

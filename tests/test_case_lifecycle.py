@@ -417,3 +417,19 @@ async def test_an_undelivered_status_message_is_withdrawn_when_the_case_reopens(
     assert await status_of(storage, code) == "new"
     await claim_and_decide(queue, case_id, "escalated", seen_reports=2)
     assert [n.payload["text"] for n in await storage.outbox.take("webchat", "r5")] == [f"{code}:action_taken"]
+
+
+async def test_a_message_still_true_through_another_link_is_not_withdrawn(storage: Storage) -> None:
+    queue = Queue(storage)
+    code = await file_report(
+        storage, "https://facebook.com/both1", "https://facebook.com/both2", reporter="r6", consent=True
+    )
+    page = (await queue.list_cases(CaseFilter())).items
+    first, second = sorted(c["id"] for c in page)
+    await claim_and_decide(queue, first, "referred")  # "action taken" queued for r6
+    await claim_and_decide(queue, second, "no_action")  # still "action taken": nothing new to say
+    await file_report(storage, "https://facebook.com/both2")  # reopens the second case only
+    assert await status_of(storage, code) == "referred"
+    assert [n.payload["text"] for n in await storage.take_notifications("webchat", "r6")] == [
+        f"{code}:action_taken"
+    ]
