@@ -11,13 +11,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, exists, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
 from storage import audit, lifecycle, priority
 from storage import outbox as outbox_
 from storage.casekeys import CaseKey
+from storage.locking import lock_row, upsert
 from storage.records import NewReport, message
 from storage.schema import case_reports, cases, contacts, reporters, reports
 
@@ -35,17 +35,11 @@ STATUS_KIND = "status"  # outbox kind of a report's status notification
 Renderer = Callable[[str, str, str], str]
 
 
-def insert(conn: AsyncConnection, table: Any) -> Any:
-    """INSERT with the dialect's ON CONFLICT support."""
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
-
-
 async def lock(conn: AsyncConnection, case_id: int) -> Any:
-    """The case row, FOR UPDATE on PostgreSQL (SQLite's one writer holds the database already)."""
-    query = select(cases).where(cases.c.id == case_id)
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    return (await conn.execute(query)).one()
+    """The case row, locked to change it (it exists: reports and decisions never delete cases)."""
+    row = await lock_row(conn, cases, case_id)
+    assert row is not None, case_id
+    return row
 
 
 async def join(conn: AsyncConnection, key: CaseKey, report: NewReport, now: datetime) -> tuple[int, bool]:
@@ -55,7 +49,7 @@ async def join(conn: AsyncConnection, key: CaseKey, report: NewReport, now: date
     """
     column = cases.c[key.column]
     created = await conn.scalar(
-        insert(conn, cases)
+        upsert(conn, cases)
         .values(
             **{key.column: key.key},
             platform=key.platform,

@@ -26,9 +26,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.locking import upsert
 from storage.repository import FILE_KINDS, Storage, utcnow
 from storage.schema import evidence, evidence_files, reports
 
@@ -83,25 +83,22 @@ class KeptFiles:
             async with self.storage.db.read() as conn:
                 yield conn
 
-    def _upsert(self) -> postgresql.Insert | sqlite.Insert:
-        insert = postgresql.insert if self.storage.dialect == "postgresql" else sqlite.insert
-        return insert(evidence_files)
-
     async def record(
         self, channel: str, name: str, sha256: str, size: int, stored_at: datetime | None = None
     ) -> None:
         """A copy was written: remember its hash, and put the hash on the evidence rows naming it."""
         at = stored_at or utcnow()
-        stmt = self._upsert().values(
-            channel=channel, name=name, sha256=sha256, size=size, stored_at=at, purged_at=None
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[evidence_files.c.channel, evidence_files.c.name],
-            set_={"sha256": sha256, "size": size, "stored_at": at, "purged_at": None},
-        )
         of_channel = select(reports.c.id).where(reports.c.channel == channel)
         async with self._db(writing=True) as conn:
-            await conn.execute(stmt)
+            stmt = upsert(conn, evidence_files).values(
+                channel=channel, name=name, sha256=sha256, size=size, stored_at=at, purged_at=None
+            )
+            await conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[evidence_files.c.channel, evidence_files.c.name],
+                    set_={"sha256": sha256, "size": size, "stored_at": at, "purged_at": None},
+                )
+            )
             await conn.execute(
                 update(evidence)
                 .where(

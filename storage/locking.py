@@ -1,10 +1,12 @@
-"""Reading one row to change it: locked on PostgreSQL, where writers run side by side."""
+"""The dialect's way to change rows: one row read to change it (locked on PostgreSQL, where writers run
+side by side), and INSERT with ON CONFLICT."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from sqlalchemy import Table, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 
@@ -15,3 +17,8 @@ async def lock_row(conn: AsyncConnection, table: Table, row_id: int) -> Any:
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
     return (await conn.execute(query)).first()
+
+
+def upsert(conn: AsyncConnection, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """INSERT with the dialect's ON CONFLICT clauses (both dialects spell them alike)."""
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)

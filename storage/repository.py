@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -18,6 +17,7 @@ from storage import outbox as outbox_
 from storage.casekeys import FILE_KINDS, case_key, case_keys
 from storage.database import Database, StorageUnavailable, utcnow
 from storage.keys import derive_key
+from storage.locking import upsert
 from storage.outbox import Outbox
 from storage.records import (
     CommitResult,
@@ -85,9 +85,6 @@ class Storage:
     async def ping(self) -> bool:
         return await self.db.ping()
 
-    def _insert(self, table: Any) -> Any:
-        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
-
     # --- conversations and turns ---------------------------------------------------------------
 
     async def load_conversation(self, conversation_id: str) -> Conversation:
@@ -116,7 +113,7 @@ class Storage:
     async def _commit_turn(self, conn: AsyncConnection, turn: TurnRecord) -> CommitResult:
         now = utcnow()
         fresh = await conn.execute(
-            self._insert(processed_events)
+            upsert(conn, processed_events)
             .values(channel=turn.channel, event_id=turn.event_id, response=turn.response, created_at=now)
             .on_conflict_do_nothing()
             .returning(processed_events.c.event_id)
@@ -130,7 +127,7 @@ class Storage:
             raise _Abort(CommitResult(CommitStatus.DUPLICATE, list(stored or [])))
         if turn.expected_version == 0:
             saved = await conn.execute(
-                self._insert(conversations)
+                upsert(conn, conversations)
                 .values(
                     id=turn.conversation_id, channel=turn.channel, state=turn.state, version=1, updated_at=now
                 )
@@ -197,9 +194,9 @@ class Storage:
         self, conn: AsyncConnection, reporter_id: str, channel: str, sealed: bytes, now: datetime
     ) -> None:
         await conn.execute(
-            self._insert(reporters).values(id=reporter_id, created_at=now).on_conflict_do_nothing()
+            upsert(conn, reporters).values(id=reporter_id, created_at=now).on_conflict_do_nothing()
         )
-        stmt = self._insert(contacts).values(
+        stmt = upsert(conn, contacts).values(
             reporter_id=reporter_id, channel=channel, address=sealed, created_at=now
         )
         await conn.execute(
@@ -214,11 +211,11 @@ class Storage:
         """Store a report on every case it joins (one per link); (its first case, whether that existed)."""
         if report.reporter_id:
             await conn.execute(
-                self._insert(reporters).values(id=report.reporter_id, created_at=now).on_conflict_do_nothing()
+                upsert(conn, reporters).values(id=report.reporter_id, created_at=now).on_conflict_do_nothing()
             )
         keys = case_keys(report)
         joined: dict[str, tuple[int, bool]] = {}
-        # Cases are locked in key order, so two reports naming the same links never wait on each other.
+        # Cases are locked in key order, so two reports naming the same links never deadlock.
         for key in sorted(keys, key=lambda k: (k.column, k.key)):
             joined[key.key] = await cases_.join(conn, key, report, now)
         case_ids = list(dict.fromkeys(joined[k.key][0] for k in keys))  # merged links may meet on one case
