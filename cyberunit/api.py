@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from cyberunit.exports import FORMATS
+from cyberunit.exports import FORMATS, to_stix
 from cyberunit.openapi import served as openapi_document
 from cyberunit.priority import explain
 from cyberunit.problems import http_status, problem
@@ -243,8 +243,9 @@ def routes(storage: Storage, box: AddressBox) -> list[Route]:
             _when(request.query_params.get("until"), "until"),
             parse_statuses(request.query_params.get("status")),
         )
+        monitoring = _bool(request.query_params.get("include_monitoring"), "include_monitoring")
         return Response(
-            build(rows),
+            to_stix(rows, include_monitoring=bool(monitoring)) if kind == "stix" else build(rows),
             media_type=media,
             headers={"Content-Disposition": f'attachment; filename="raabta-cases.{suffix}"'},
         )

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cyberunit.api import render_status
-from cyberunit.exports import FORMATS
+from cyberunit.exports import FORMATS, to_stix
 from storage import audit
 from storage.queue import CaseFilter, Queue, QueueError, parse_statuses
 from storage.repository import Storage
@@ -178,10 +178,10 @@ async def export(storage: Storage, args: argparse.Namespace) -> int:
 
     since = datetime.fromisoformat(args.since) if args.since else None
     until = datetime.fromisoformat(args.until) if args.until else None
-    rows = await Queue(storage).export_rows(since, until)
+    rows = await Queue(storage).export_rows(since, until, parse_statuses(args.status))
     _, _, build = FORMATS[args.format]
     if args.format == "stix":
-        data = build(rows)  # one bundle: built whole
+        data = to_stix(rows, include_monitoring=args.include_monitoring)  # one bundle: built whole
         _progress(len(rows), len(rows))
     else:
         parts, step = [], 500
@@ -353,6 +353,12 @@ def add_commands(sub: Any) -> None:
     exporting.add_argument("--out", required=True, help="file path, or - for standard output")
     exporting.add_argument("--since")
     exporting.add_argument("--until")
+    exporting.add_argument("--status", help="comma-separated case statuses (default: all)")
+    exporting.add_argument(
+        "--include-monitoring",
+        action="store_true",
+        help="STIX: cases under monitoring too, marked as unconfirmed",
+    )
     exporting.set_defaults(func=_run(export))
 
     purging = sub.add_parser("purge", help="delete what is past RAABTA_RETENTION_DAYS now")

@@ -226,6 +226,11 @@ OPERATIONS: tuple[Operation, ...] = (
             Param("since", DATE_TIME, "Cases with a report at or after"),
             Param("until", DATE_TIME, "Cases first reported before"),
             Param("status", {"type": "string"}, "Comma-separated case statuses"),
+            Param(
+                "include_monitoring",
+                {"type": "boolean"},
+                "STIX: cases under monitoring too, as unconfirmed indicators (indicator_types unknown)",
+            ),
         ),
         media=EXPORT_MEDIA,
         headers={

@@ -831,6 +831,7 @@ QUERY_NAMES = [
     "limit",
     "format",
     "after",
+    "include_monitoring",
 ]
 DEEP = "[" * 5000  # deep enough to exhaust the JSON decoder's recursion, far below any size limit
 QUERY_VALUES = st.one_of(

@@ -99,7 +99,7 @@ async def test_every_route_is_documented_with_its_parameters_and_errors(
         "limit",
     }
     export = {p["name"] for p in spec["paths"][API + "/export"]["get"]["parameters"]}
-    assert export == {"format", "since", "until", "status"}
+    assert export == {"format", "since", "until", "status", "include_monitoring"}
     audit = {p["name"] for p in spec["paths"][API + "/audit"]["get"]["parameters"]}
     assert audit == {"after", "limit"}
 

@@ -204,3 +204,25 @@ async def test_a_referred_case_exported_through_the_api_is_valid_stix(
     assert indicator["confidence"] == 70
     again = (await client.get(API + "/export?format=stix", headers=analyst)).content
     assert indicators(again) == indicators(first)
+
+
+async def test_monitoring_cases_reach_partners_only_when_asked(
+    client: httpx.AsyncClient,
+    storage: Storage,
+    tokens: dict[str, str],  # noqa: F811 - the fixture
+) -> None:
+    await add_report(storage, "https://t.me/watched_channel")
+    analyst = auth(tokens["analyst"])
+    [held] = (await client.post(API + "/queue/claim", headers=analyst, json={})).json()["items"]
+    decision = {"status": "monitoring", "note": "keep watching"}
+    assert (
+        await client.post(f"{API}/cases/{held['id']}/decision", headers=analyst, json=decision)
+    ).is_success
+    plain = (await client.get(API + "/export?format=stix", headers=analyst)).content
+    assert indicators(plain) == {}
+    asked = (await client.get(API + "/export?format=stix&include_monitoring=true", headers=analyst)).content
+    assert_valid(asked)
+    [indicator] = indicators(asked).values()
+    assert indicator["indicator_types"] == ["unknown"]
+    bad = await client.get(API + "/export?format=stix&include_monitoring=maybe", headers=analyst)
+    assert bad.status_code == 400
