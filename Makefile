@@ -33,13 +33,14 @@ soak: install
 	RAABTA_SOAK_CYCLES=$${RAABTA_SOAK_CYCLES:-50} $(BIN)/pytest -q tests/test_crash.py
 
 # Benchmarks print figures (docs/benchmarks.md has them with the machine); run them on an idle machine.
-# The pipeline run prints the ratio against the bare echo app; RASA_URL adds Rasa DIET to the NLU run.
+# The pipeline run prints the ratio against the bare echo app; RASA_URL adds Rasa DIET to the NLU run. PG_URL adds PostgreSQL to the case-growth run.
 bench: install
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench.pipeline
 	$(BIN)/python -m bench.queue
 	$(BIN)/python -m bench.nlu $(if $(RASA_URL),--rasa-url $(RASA_URL))
 	$(BIN)/python -m bench.report_roundtrip 200
+	$(BIN)/python -m bench.case_growth 2000 $(if $(PG_URL),--pg $(PG_URL))
 	$(BIN)/python -m bench.telegram_update
 
 lint: install

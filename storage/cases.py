@@ -197,7 +197,10 @@ async def rescore(conn: AsyncConnection, now: datetime) -> int:
 
 async def flag_burst(conn: AsyncConnection, case_id: int, now: datetime) -> None:
     """Mark a case "needs care" when reporters without a track record pile onto it at once (possible
-    brigading): only a supervisor may then send it out of the unit."""
+    brigading): only a supervisor may then send it out of the unit. Flagged once, the flag stays: a case
+    already flagged is not weighed again (a viral page gets many reports an hour)."""
+    if await conn.scalar(select(cases.c.needs_care).where(cases.c.id == case_id)):
+        return
     start = now - BURST_WINDOW
     earlier = aliased(reports)
     earlier_case = aliased(case_reports)
@@ -225,10 +228,9 @@ async def flag_burst(conn: AsyncConnection, case_id: int, now: datetime) -> None
             .where(case_reports.c.case_id == case_id, reports.c.created_at >= start)
         )
     ).all()
-    weight, counted, anonymous = 0.0, set(), 0
+    weight, counted = 0.0, set()
     for r in rows:
         if r.reporter_id is None:
-            anonymous += 1
             weight += WEIGHT_NEW
         elif r.reporter_id not in counted:
             counted.add(r.reporter_id)
@@ -240,13 +242,10 @@ async def flag_burst(conn: AsyncConnection, case_id: int, now: datetime) -> None
                 weight += WEIGHT_KNOWN
     if weight < BURST_WEIGHT:
         return
-    flagged = await conn.scalar(select(cases.c.needs_care).where(cases.c.id == case_id))
-    if flagged:
-        return
     minutes = int(BURST_WINDOW.total_seconds() // 60)
     reason = (
-        f"{len(rows)} reports from new or anonymous reporters within {minutes} minutes "
-        f"(weight {weight:g}; {BURST_WEIGHT:g} flags)"
+        f"{len(rows)} reports within {minutes} minutes, weighing {weight:g} from reporters without a "
+        f"track record ({BURST_WEIGHT:g} flags)"
     )
     await conn.execute(update(cases).where(cases.c.id == case_id).values(needs_care=True, care_reason=reason))
     await audit.append(conn, now, "system", "case.needs_care", f"case:{case_id}", {"reason": reason})
