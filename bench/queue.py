@@ -58,11 +58,11 @@ def audit_disabled() -> Iterator[None]:
     async def nothing(*_args: Any, **_kwargs: Any) -> None:
         return None
 
-    audit.append_many = nothing  # type: ignore[assignment]
+    audit.append_many = nothing
     try:
         yield
     finally:
-        audit.append_many = original  # type: ignore[assignment]
+        audit.append_many = original
 
 
 @dataclass(frozen=True)
