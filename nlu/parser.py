@@ -46,6 +46,10 @@ HARMLESS = frozenset(INTENTS) - {"emergency", "report_content", "family_help", "
 
 # With a link, these say nothing more than "look at this": the link is the message.
 LINK_FILLERS = frozenset({"out_of_scope", "greet", "thanks", "goodbye", "affirm", "deny", "help"})
+# With a link and no reference code, these are misreadings: nobody checks a report's status by sending a
+# page's link, or cancels by sending one ("report <link>", "mujhe report karni hai <link>"); the link
+# would be lost.
+LINK_NEVER = frozenset({"check_status", "cancel"})
 
 # Danger words, matched on whole words of the model text (normalised; Roman Urdu folded).
 DANGER = re.compile(
@@ -137,7 +141,9 @@ def decide(prepared: Prepared, ranking: list[Intent]) -> list[Intent]:
         elif emergency >= max(EMERGENCY_FLOOR, EMERGENCY_SHARE * ranking[0].confidence):
             ranking = _promote(ranking, "emergency", emergency)
     has_link = any(e.entity == "url" for e in prepared.entities)
-    if has_link and (ranking[0].name in LINK_FILLERS or ranking[0].confidence < CONFIDENT):
+    has_code = any(e.entity == "reference" for e in prepared.entities)
+    misread = ranking[0].name in LINK_NEVER and not has_code
+    if has_link and (misread or ranking[0].name in LINK_FILLERS or ranking[0].confidence < CONFIDENT):
         # A bare link is someone showing us a page: treat it as a report.
         ranking = _promote(ranking, "report_content", LINK_CONFIDENCE)
     return ranking

@@ -86,6 +86,26 @@ def test_a_bare_link_or_a_link_with_small_talk_is_a_report() -> None:
         assert parse(text).intent.name == "report_content", text
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "report https://www.facebook.com/Some.Page",
+        "i need to report this https://t.me/some_channel",
+        "mujhe report karni hai https://facebook.com/x",
+        "mjhe shikayat krni h https://youtube.com/@chan",
+        "مجھے رپورٹ کرنی ہے https://t.me/abc",
+        "چھوڑیں یہ دیکھیں https://facebook.com/page",
+    ],
+)
+def test_a_link_without_a_reference_code_is_never_a_status_check_or_a_cancel(text: str) -> None:
+    """Nobody checks a report or cancels by sending a page's link: the link would be lost."""
+    assert parse(text).intent.name == "report_content"
+
+
+def test_a_link_with_a_reference_code_can_still_be_a_status_check() -> None:
+    assert parse("status K7QM-2XD9 https://facebook.com/x").intent.name == "check_status"
+
+
 def test_ranking_is_sorted_and_sums_to_at_most_one() -> None:
     understood = parse("mujhe ek page report karna hai")
     confidences = [i.confidence for i in understood.intent_ranking]
