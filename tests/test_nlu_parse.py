@@ -102,6 +102,14 @@ def test_a_link_without_a_reference_code_is_never_a_status_check_or_a_cancel(tex
     assert parse(text).intent.name == "report_content"
 
 
+@pytest.mark.parametrize(
+    "text", ["mujhe report karni hai", "mjhe shikayat krni h", "مجھے رپورٹ کرنی ہے", "i need to report"]
+)
+def test_saying_you_want_to_report_is_not_a_cancel_or_a_status_check(text: str) -> None:
+    """Typed mid-report, a cancel would wipe the draft; these phrasings are not in the training data."""
+    assert parse(text).intent.name == "report_content"
+
+
 def test_a_link_with_a_reference_code_can_still_be_a_status_check() -> None:
     assert parse("status K7QM-2XD9 https://facebook.com/x").intent.name == "check_status"
 
