@@ -244,8 +244,8 @@ async def flag_burst(conn: AsyncConnection, case_id: int, now: datetime) -> None
         return
     minutes = int(BURST_WINDOW.total_seconds() // 60)
     reason = (
-        f"{len(rows)} reports within {minutes} minutes, weighing {weight:g} from reporters without a "
-        f"track record ({BURST_WEIGHT:g} flags)"
+        f"{len(rows)} reports within {minutes} minutes from reporters without a track record "
+        f"(weight {weight:g}; {BURST_WEIGHT:g} marks a case)"
     )
     await conn.execute(update(cases).where(cases.c.id == case_id).values(needs_care=True, care_reason=reason))
     await audit.append(conn, now, "system", "case.needs_care", f"case:{case_id}", {"reason": reason})
