@@ -110,7 +110,8 @@ async def test_the_case_page_shows_link_reports_evidence_priority_care_notes_and
     assert page.count('<li class="report">') == 5
     assert '<p class="desc" dir="auto" lang="ur">رپورٹ 0</p>' in page
     assert '<span class="kind">link</span>' in page and "<img" not in page  # evidence as text, no thumbnails
-    assert "Needs care: possible brigading" in page and "5 reports within 60 minutes from reporters without a track record" in page
+    assert "Needs care: possible brigading" in page
+    assert "5 reports within 60 minutes from reporters without a track record" in page
     for part in ("category", "urgency", "reporters", "recency"):
         assert f'<th scope="row">{part.capitalize()}</th>' in page
     assert "report.received" in page and "case.needs_care" in page  # history from the audit log
