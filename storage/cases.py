@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, select, update
+from sqlalchemy import and_, bindparam, case, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
@@ -185,13 +185,19 @@ async def rescore(conn: AsyncConnection, now: datetime) -> int:
             ).where(cases.c.status.in_(lifecycle.OPEN))
         )
     ).all()
+    if not rows:
+        return 0
+    scored = []
     for r in rows:
         shown = priority.parts(r.categories or [], r.urgent, r.reporter_count, audit.as_utc(r.last_seen), now)
-        await conn.execute(
-            update(cases)
-            .where(cases.c.id == r.id)
-            .values(priority=priority.total(shown), priority_parts=shown)
-        )
+        scored.append({"case": r.id, "score": priority.total(shown), "shown": shown})
+    # One executemany: the ten-minute rescore holds SQLite's one writer for one round trip, not one per case.
+    await conn.execute(
+        update(cases)
+        .where(cases.c.id == bindparam("case"))
+        .values(priority=bindparam("score"), priority_parts=bindparam("shown")),
+        scored,
+    )
     return len(rows)
 
 
