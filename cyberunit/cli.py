@@ -150,6 +150,7 @@ async def queue_decide(storage: Storage, args: argparse.Namespace, who: Principa
         args.merge_into,
         render=render_status,
         supervisor=who.role == "supervisor",
+        seen_reports=args.seen_reports,
     )
     print(f"case {args.id}: {result.case['status']}; {result.notified} reporter(s) will be notified")
     return 0
@@ -238,7 +239,7 @@ async def audit_verify(storage: Storage, args: argparse.Namespace) -> int:
         print(
             "raabta: warning: no secret key: the audit chain is keyed from an empty secret", file=sys.stderr
         )
-    async with storage.reader.connect() as conn:
+    async with storage.db.read() as conn:
         verdict = await audit.verify(conn, anchors, storage.secret)
     for line in audit.report(verdict):
         print(line)
@@ -339,6 +340,11 @@ def add_commands(sub: Any) -> None:
     decide.add_argument("--note", required=True)
     decide.add_argument("--agency")
     decide.add_argument("--merge-into", type=int)
+    decide.add_argument(
+        "--seen-reports",
+        type=int,
+        help="the report count you read (`queue show`); default: the count when you claimed the case",
+    )
     release = queue_command("release", queue_release, "give a case you hold back to the queue")
     release.add_argument("id", type=int)
     extend = queue_command("extend", queue_extend, "extend the lease on a case you hold")

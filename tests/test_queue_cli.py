@@ -150,3 +150,21 @@ async def test_queue_commands_act_only_as_a_valid_analyst_or_supervisor_token(
     )
     assert decided.returncode == 0, decided.stderr
     assert await audit_trail(storage, "1") == [("sana", "case.claimed"), ("sana", "case.decided")]
+
+
+async def test_a_report_that_arrived_after_the_claim_is_read_before_deciding(
+    tmp_path: Path, db_url: str, storage: Storage
+) -> None:
+    env = {**env_for(tmp_path, RAABTA_DATABASE_URL=db_url)}
+    env["RAABTA_TOKEN"] = await create_token(env, "ayesha", "analyst")
+    await add_report(storage, "https://t.me/late_news")
+    assert (await raabta(env, "queue", "claim")).returncode == 0
+    await add_report(storage, "https://t.me/late_news", urgent=True)  # while the case is held
+    unseen = await raabta(env, "queue", "decide", "1", "--status", "no_action", "--note", "nothing")
+    assert unseen.returncode == 1 and "seen_reports=2" in unseen.stderr
+    shown = json.loads((await raabta(env, "queue", "show", "1")).stdout)
+    assert len(shown["reports"]) == 2 and shown["status"] == "in_review"
+    decided = await raabta(
+        env, "queue", "decide", "1", "--status", "escalated", "--note", "read both", "--seen-reports", "2"
+    )
+    assert decided.returncode == 0 and "escalated" in decided.stdout, decided.stderr
