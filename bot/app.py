@@ -9,7 +9,6 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-from sqlalchemy.exc import DBAPIError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -81,8 +80,9 @@ async def log_anchor(storage: Storage) -> None:
     """Log the signed head of the audit chain (`raabta audit anchor`'s line: counts, an id, a hash, a time
     and a signature; nothing about anyone), so that a log kept elsewhere can prove later truncation."""
     try:
-        anchor = await audit.take_anchor(storage.reader, storage.secret)
-    except (DBAPIError, OSError):
+        async with storage.db.read() as conn:
+            anchor = await audit.take_anchor(conn, storage.secret)
+    except StorageUnavailable:
         log.warning("audit_anchor_storage_unavailable")
         return
     except Exception:  # never stop the hourly task or the shutdown over an anchor: log the type, go on

@@ -209,7 +209,8 @@ def _progress(done: int, total: int) -> None:
 
 async def audit_anchor(storage: Storage, _args: argparse.Namespace) -> int:
     """Print the signed chain head as one JSON line, to be kept outside the database."""
-    anchor = await audit.take_anchor(storage.reader, storage.secret)
+    async with storage.db.read() as conn:
+        anchor = await audit.take_anchor(conn, storage.secret)
     print(anchor.to_json())
     print(
         f"anchor of {anchor.count} events (last event {anchor.last_id}); keep it outside the database and "

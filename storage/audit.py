@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.engine import AUDIT_KEY
 from storage.keys import derive_key
@@ -203,13 +203,12 @@ def parse_anchors(content: str) -> list[Anchor]:
     return found
 
 
-async def take_anchor(engine: AsyncEngine, secret: bytes | None, now: datetime | None = None) -> Anchor:
+async def take_anchor(conn: AsyncConnection, secret: bytes | None, now: datetime | None = None) -> Anchor:
     """The signed chain head now, to be kept outside the database."""
     count = select(func.count()).select_from(audit_events).scalar_subquery()
     # One statement: the count and the head come from one snapshot on either backend.
     query = select(audit_events.c.id, audit_events.c.hash, count).order_by(audit_events.c.id.desc()).limit(1)
-    async with engine.connect() as conn:
-        row = (await conn.execute(query)).first()
+    row = (await conn.execute(query)).first()
     at = as_utc(now or datetime.now(UTC)).isoformat()
     if row is None:
         return Anchor.signed(anchor_key(secret), 0, None, GENESIS, at)

@@ -40,7 +40,8 @@ async def check(storage: Storage, anchors: Sequence[Anchor] = (), secret: bytes 
 
 
 async def anchor_now(storage: Storage) -> Anchor:
-    return await audit.take_anchor(storage.reader, storage.secret)
+    async with storage.db.read() as conn:
+        return await audit.take_anchor(conn, storage.secret)
 
 
 async def rechain_from(storage: Storage, start: int, hasher: Hasher) -> None:
