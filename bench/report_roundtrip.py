@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 
 from bot.app import create_app
-from bot.config import load_settings
+from bot.shared.config import load_settings
 from storage.repository import Storage
 
 STEPS = (

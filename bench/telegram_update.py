@@ -24,7 +24,7 @@ from typing import Any
 
 from bot.app import make_pipeline
 from bot.channels.telegram import TelegramChannel
-from bot.config import load_settings
+from bot.shared.config import load_settings
 from storage.repository import Storage
 from tests.fakes.telegram_api import Citizen, FakeBotAPI, serving
 

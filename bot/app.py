@@ -17,13 +17,13 @@ from starlette.routing import Route
 from bot import logs, metrics
 from bot.channels import messenger, telegram, webchat
 from bot.channels.base import ChannelSetup
-from bot.config import Settings, secret_key
-from bot.delivery import Sender
-from bot.identity import Pseudonyms
 from bot.limits import Limits
 from bot.outbox import OutboxWorker
 from bot.pipeline import Pipeline
-from bot.sealing import AddressBox
+from bot.shared.config import Settings, secret_key
+from bot.shared.delivery import Sender
+from bot.shared.identity import Pseudonyms
+from bot.shared.sealing import AddressBox
 from cyberunit import api, console
 from cyberunit.alerts import AlertSender
 from cyberunit.problems import problem

@@ -10,8 +10,9 @@ import sys
 from collections.abc import Sequence
 
 from bot import logs
-from bot.config import load_settings, secret_key
+from bot.shared.config import load_settings, secret_key
 from cyberunit.cli import add_commands
+from responses.languages import LANGUAGES
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -134,7 +135,7 @@ def _content_check(_args: argparse.Namespace) -> int:
 
 def _messenger_setup(_args: argparse.Namespace) -> int:
     from bot.channels.messenger_profile import push_profile
-    from bot.delivery import Outcome
+    from bot.shared.delivery import Outcome
 
     settings = load_settings()
     answer = asyncio.run(push_profile(settings))
@@ -157,7 +158,7 @@ def parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_serve)
 
     chat = sub.add_parser("chat", help="talk to the bot in the terminal")
-    chat.add_argument("--lang", choices=["en", "ur", "ur-Latn"])
+    chat.add_argument("--lang", choices=list(LANGUAGES))
     chat.set_defaults(func=_chat)
 
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)

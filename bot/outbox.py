@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from datetime import timedelta
 
 from bot import logs, metrics
-from bot.delivery import DeliveryResult, Outcome, Sender
 from bot.dialogue import Button, Reply
-from bot.sealing import AddressBox
+from bot.shared.delivery import DeliveryResult, Outcome, Sender
+from bot.shared.sealing import AddressBox
 from storage.records import OutboxItem
 from storage.repository import Storage, StorageUnavailable, utcnow
 

@@ -19,9 +19,9 @@ from bot.dialogue import Button, Context, ForgetMe, Inbound, KeepContact, Reply,
 from bot.dialogue.flows.learn import wants_numbers
 from bot.dialogue.flows.status import codes_in
 from bot.dialogue.types import Effect, MonthNumbers, RequestSupport, Subscribe, Unsubscribe
-from bot.identity import Pseudonyms
 from bot.limits import FloodGuard, Limits, Verdict
-from bot.sealing import AddressBox
+from bot.shared.identity import Pseudonyms
+from bot.shared.sealing import AddressBox
 from nlu import Parse, aparse, parse
 from nlu.refcode import new_code
 from responses import Catalog, catalog

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 import httpx
 
-from bot.delivery import DeliveryResult, Outcome
 from bot.dialogue import Reply
-from bot.identity import derive_key
+from bot.shared.delivery import DeliveryResult, Outcome
+from bot.shared.identity import derive_key
 
 SIGNATURE_HEADER = "X-Raabta-Signature-256"
 

@@ -32,7 +32,7 @@ from storage.safety import Safety
 from storage.tokens import Principal, Tokens
 
 if TYPE_CHECKING:
-    from bot.sealing import AddressBox
+    from bot.shared.sealing import AddressBox
 
 CASE_ROLES = ("analyst", "supervisor")
 MAX_BODY = 64 * 1024

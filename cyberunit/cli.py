@@ -27,7 +27,7 @@ def _run(command: Command) -> Callable[[argparse.Namespace], int]:
     """Open the configured database, run the command, close; clear errors instead of tracebacks."""
 
     def main(args: argparse.Namespace) -> int:
-        from bot.config import load_settings, secret_key
+        from bot.shared.config import load_settings, secret_key
 
         settings = load_settings()
 
@@ -248,7 +248,7 @@ async def audit_verify(storage: Storage, args: argparse.Namespace) -> int:
 
 
 async def purge(storage: Storage, args: argparse.Namespace) -> int:
-    from bot.config import load_settings
+    from bot.shared.config import load_settings
 
     settings = load_settings()
     days = args.days or settings.retention_days

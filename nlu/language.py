@@ -25,8 +25,9 @@ from typing import Any
 
 from nlu import model as trained
 from nlu.normalize import normalize, words
+from responses.languages import LANGUAGES
 
-SERVED = ("en", "ur", "ur-Latn")
+SERVED = LANGUAGES
 OTHER = ("fa", "ar", "ps", "sd", "pa-Arab")
 
 _ARABIC_LETTER = re.compile("[\u0620-\u064a\u066e-\u06d3\u06d5\u06ee\u06ef\u06fa-\u06ff\u0750-\u077f]")

@@ -36,6 +36,7 @@ import numpy.typing as npt
 
 from nlu.data import INTENTS, TRAIN_DIR, Example, data_files, load_dir
 from nlu.normalize import fold_roman, normalize, words
+from responses.languages import LANGUAGES
 
 log = logging.getLogger(__name__)
 
@@ -269,7 +270,7 @@ def fit(train_dir: Path = TRAIN_DIR, key: str | None = None) -> Fitted:
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits
 
-    examples = [e for e in load_dir(train_dir) if e.language in ("en", "ur", "ur-Latn")]
+    examples = [e for e in load_dir(train_dir) if e.language in LANGUAGES]
     if not examples:
         raise ValueError(f"no training examples in {train_dir}")
     texts = [training_text(e) for e in examples]

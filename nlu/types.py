@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-LANGUAGES = ("en", "ur", "ur-Latn")
-
 
 @dataclass(frozen=True, slots=True)
 class Intent:

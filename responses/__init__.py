@@ -20,7 +20,8 @@ from typing import Any
 
 import yaml
 
-LANGUAGES = ("en", "ur", "ur-Latn")
+from responses.languages import LANGUAGES as LANGUAGES
+
 HERE = Path(__file__).parent
 HELPLINES = "helplines.yaml"
 # Placeholders the code fills in. A new one needs adding here, or the check fails as "unknown".

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from bot.app import create_app
-from bot.config import Settings, load_settings
+from bot.shared.config import Settings, load_settings
 from storage.repository import Storage
 
 PG_URL = os.environ.get("RAABTA_TEST_POSTGRES_URL")

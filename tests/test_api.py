@@ -15,7 +15,7 @@ import stix2
 from sqlalchemy import update
 
 from bot.app import create_app
-from bot.config import Settings
+from bot.shared.config import Settings
 from cyberunit.exports import COLUMNS, to_csv
 from storage.queue import Queue
 from storage.records import EvidenceRecord, NewReport, TurnRecord

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from bot.config import Settings, load_settings, secret_key
+from bot.shared.config import Settings, load_settings, secret_key
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, load_settings, secret_key
+from bot.shared.config import ConfigError, load_settings, secret_key
 
 
 def test_defaults_give_sqlite_and_the_web_chat(monkeypatch: pytest.MonkeyPatch) -> None:

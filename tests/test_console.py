@@ -11,7 +11,7 @@ import pytest
 from starlette.applications import Starlette
 
 from bot.app import create_app
-from bot.config import Settings, load_settings
+from bot.shared.config import Settings, load_settings
 from cyberunit.console.sessions import ABSOLUTE, COOKIE, IDLE, Session, Sessions
 from storage.repository import Storage
 from storage.tokens import Tokens, digest

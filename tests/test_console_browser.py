@@ -21,7 +21,7 @@ import pytest_asyncio
 from playwright.async_api import Browser, Page, Request, ViewportSize, async_playwright, expect
 
 from bot.app import create_app
-from bot.config import load_settings
+from bot.shared.config import load_settings
 from storage.queue import CaseFilter, Queue
 from storage.records import EvidenceRecord, NewReport, TurnRecord
 from storage.repository import Storage

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import func, select
 
-from bot.identity import Pseudonyms
+from bot.shared.identity import Pseudonyms
 from storage.repository import Storage
 from storage.schema import reports
 from tests.conftest import SECRET

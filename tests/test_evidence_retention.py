@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 
 from bot.app import create_app, make_pipeline
 from bot.channels.telegram import TelegramChannel
-from bot.config import Settings
+from bot.shared.config import Settings
 from storage.evidence_files import KeptFiles, evidence_dir
 from storage.queue import Queue
 from storage.records import EvidenceRecord, NewReport, TurnRecord

@@ -11,10 +11,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from bot.config import Settings, secret_key
 from bot.dialogue import KeepContact, SubmitReport
 from bot.dialogue.types import RequestSupport
-from bot.sealing import AddressBox
+from bot.shared.config import Settings, secret_key
+from bot.shared.sealing import AddressBox
 from responses import LANGUAGES, catalog
 from storage.repository import Storage
 from storage.schema import conversations, processed_events, support_requests

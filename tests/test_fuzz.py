@@ -50,14 +50,14 @@ from bot.app import create_app
 from bot.channels.messenger import PATH as MESSENGER_PATH
 from bot.channels.messenger import Dispatcher
 from bot.channels.telegram import SECRET_HEADER, WEBHOOK_PATH, TelegramChannel
-from bot.config import Settings
 from bot.dialogue import Attachment, Context, Inbound, State, handle
 from bot.dialogue.engine import FREE_TEXT_STEPS
 from bot.dialogue.flows import report as report_flow
 from bot.dialogue.types import CATEGORIES, MAX_DESCRIPTION, MAX_EVIDENCE, MAX_LINKS
 from bot.limits import FloodGuard, Limits
 from bot.pipeline import clean_text
-from bot.sealing import AddressBox
+from bot.shared.config import Settings
+from bot.shared.sealing import AddressBox
 from nlu import parse
 from nlu.refcode import new_code
 from responses import LANGUAGES, catalog

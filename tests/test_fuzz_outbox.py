@@ -24,9 +24,9 @@ from bot.app import make_pipeline
 from bot.channels.messenger_send import GraphClient, MessengerSender
 from bot.channels.telegram import TelegramChannel
 from bot.channels.telegram_send import ChatPacer
-from bot.config import Settings, load_settings
 from bot.outbox import OutboxWorker
-from bot.sealing import AddressBox
+from bot.shared.config import Settings, load_settings
+from bot.shared.sealing import AddressBox
 from storage.records import TurnRecord
 from storage.repository import Storage, utcnow
 from storage.schema import outbox

@@ -25,8 +25,8 @@ from starlette.applications import Starlette
 from bot import logs
 from bot.app import make_pipeline
 from bot.channels.messenger import MAX_BODY, PATH, Messenger, signature_ok
-from bot.config import Settings
 from bot.pipeline import Pipeline
+from bot.shared.config import Settings
 from nlu.refcode import ALPHABET
 from responses import catalog
 from storage.repository import Storage

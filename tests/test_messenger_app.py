@@ -19,7 +19,7 @@ from bot.channels import messenger
 from bot.channels.messenger import PATH
 from bot.channels.messenger_events import POSTBACKS
 from bot.channels.messenger_profile import MAX_GREETING, MAX_MENU_TITLE
-from bot.config import Settings
+from bot.shared.config import Settings
 from responses import catalog
 from storage.repository import Storage
 from tests.fakes.graph_api import FakeGraphAPI

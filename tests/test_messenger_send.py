@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 
 from bot.channels.messenger_render import MAX_TEXT, is_boundary, messages, split_text, title, units
 from bot.channels.messenger_send import GraphClient, MessengerSender, classify
-from bot.delivery import Outcome
 from bot.dialogue import Button, Reply
 from bot.outbox import OutboxWorker
-from bot.sealing import AddressBox
+from bot.shared.delivery import Outcome
+from bot.shared.sealing import AddressBox
 from storage.records import TurnRecord
 from storage.repository import Storage
 from storage.schema import contacts

@@ -11,7 +11,7 @@ from openapi_spec_validator import validate
 from starlette.routing import Route
 
 from bot.app import create_app
-from bot.config import Settings
+from bot.shared.config import Settings
 from cyberunit import models
 from cyberunit.openapi import OPERATIONS
 from storage.lifecycle import DECISIONS, OPEN

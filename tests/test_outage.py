@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from bot.app import create_app
-from bot.config import Settings
+from bot.shared.config import Settings
 from responses import catalog
 from storage.repository import Storage
 from tests.tcp_proxy import Proxy

@@ -8,10 +8,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from bot.delivery import DeliveryResult, Outcome
 from bot.dialogue import Reply
 from bot.outbox import OutboxWorker, backoff
-from bot.sealing import AddressBox
+from bot.shared.delivery import DeliveryResult, Outcome
+from bot.shared.sealing import AddressBox
 from storage.records import TurnRecord
 from storage.repository import Storage, utcnow
 from storage.schema import contacts, outbox

@@ -9,8 +9,8 @@ import httpx
 from sqlalchemy import select, update
 
 from bot.app import create_app
-from bot.config import Settings
 from bot.limits import FloodGuard, Limits, Verdict
+from bot.shared.config import Settings
 from responses import catalog
 from storage.blocklist import BlockList
 from storage.repository import Storage, utcnow

@@ -20,9 +20,9 @@ from starlette.applications import Starlette
 
 from bot.app import make_pipeline
 from bot.channels.telegram import TelegramChannel
-from bot.config import Settings
 from bot.outbox import OutboxWorker
 from bot.pipeline import Pipeline
+from bot.shared.config import Settings
 from responses import catalog
 from storage.repository import Storage, utcnow
 from storage.safety import Safety

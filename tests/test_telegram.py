@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 from bot.app import create_app, make_pipeline
 from bot.channels.telegram import SECRET_HEADER, WEBHOOK_PATH, TelegramChannel
 from bot.channels.telegram_send import ChatPacer, PacedRateLimiter
-from bot.config import Settings, load_settings
+from bot.shared.config import Settings, load_settings
 from nlu.refcode import ALPHABET
 from responses import catalog
 from storage.repository import Storage

@@ -18,11 +18,11 @@ from sqlalchemy import select
 from bot.app import make_pipeline
 from bot.channels.telegram import TelegramChannel, file_url, setup
 from bot.channels.telegram_send import ChatPacer, TelegramSender, button_rows, render
-from bot.config import ConfigError, Settings, load_settings
-from bot.delivery import DeliveryResult, Outcome
 from bot.dialogue import Button, Reply
 from bot.dialogue.types import CATEGORIES
 from bot.outbox import OutboxWorker
+from bot.shared.config import ConfigError, Settings, load_settings
+from bot.shared.delivery import DeliveryResult, Outcome
 from responses import HERE, catalog
 from storage.repository import Storage
 from storage.schema import evidence_files

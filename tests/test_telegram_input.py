@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 
 from bot.app import make_pipeline
 from bot.channels.telegram import SECRET_HEADER, WEBHOOK_PATH, TelegramChannel
-from bot.config import Settings
+from bot.shared.config import Settings
 from responses import catalog
 from storage.repository import Storage
 from tests.fakes.telegram_api import Citizen, FakeBotAPI, load_fixture, serving

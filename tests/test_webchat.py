@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from bot.app import create_app
-from bot.config import Settings
+from bot.shared.config import Settings
 from nlu.refcode import ALPHABET
 from responses import catalog
 from storage.repository import Storage

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from starlette.routing import BaseRoute
 
-from bot.delivery import Sender
+from bot.shared.delivery import Sender
 
 
 @dataclass

@@ -36,9 +36,9 @@ from bot import logs
 from bot.channels.base import ChannelSetup
 from bot.channels.messenger_events import CHANNEL, Event, parse_body
 from bot.channels.messenger_send import REPLY_ATTEMPTS, GraphClient, MessengerSender
-from bot.config import Settings
 from bot.dialogue import Reply
 from bot.pipeline import Pipeline
+from bot.shared.config import Settings
 
 log = logging.getLogger(__name__)
 PATH = "/webhooks/messenger"

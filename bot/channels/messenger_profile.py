@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from bot.channels.messenger_send import GraphAnswer, GraphClient
-from bot.config import ConfigError, Settings
+from bot.shared.config import ConfigError, Settings
 from responses import Catalog, catalog
 
 LOCALES = {"default": "en", "ur_PK": "ur"}

@@ -30,8 +30,8 @@ import httpx
 
 from bot import logs
 from bot.channels import messenger_render
-from bot.delivery import DeliveryResult, Outcome
 from bot.dialogue import Reply
+from bot.shared.delivery import DeliveryResult, Outcome
 
 log = logging.getLogger(__name__)
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)

@@ -66,10 +66,10 @@ from bot.channels.telegram_updates import (
     text_of,
     unsupported_kind,
 )
-from bot.config import ConfigError, Settings
-from bot.delivery import Outcome
 from bot.dialogue import Inbound, Reply
 from bot.pipeline import Handled, Pipeline
+from bot.shared.config import ConfigError, Settings
+from bot.shared.delivery import Outcome
 from responses import LANGUAGES
 from storage.evidence_files import KeptFiles, evidence_dir
 

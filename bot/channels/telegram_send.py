@@ -36,8 +36,8 @@ from telegram.ext import AIORateLimiter, BaseUpdateProcessor
 
 from bot import logs
 from bot.channels.telegram_updates import chat_key
-from bot.delivery import DeliveryResult, Outcome
 from bot.dialogue import Button, Reply
+from bot.shared.delivery import DeliveryResult, Outcome
 
 # Opt in to the library's coming time-period type now: otherwise every 429 (RetryAfter) warns that
 # `retry_after` will become a timedelta. Only python-telegram-bot reads this variable.

@@ -8,11 +8,12 @@ from urllib.parse import urlencode
 
 from cyberunit.priority import CATEGORY_WEIGHT
 from nlu.urls import PLATFORMS
+from responses.languages import NAMES
 from storage.queue import DECISIONS, OPEN, SORTS, CaseFilter
 from storage.refusal import Invalid
 
 CATEGORIES = tuple(CATEGORY_WEIGHT)
-LANGUAGES = {"en": "English", "ur": "Urdu", "ur-Latn": "Roman Urdu"}
+LANGUAGES = NAMES
 STATUSES = {
     "open": "Open",
     "all": "All",

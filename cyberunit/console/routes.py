@@ -6,8 +6,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from bot.config import Settings, secret_key
-from bot.sealing import AddressBox
+from bot.shared.config import Settings, secret_key
+from bot.shared.sealing import AddressBox
 from cyberunit.console import auth, cases, overview, people
 from cyberunit.console.sessions import Sessions
 from cyberunit.console.web import Console, secure

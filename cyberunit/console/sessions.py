@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from bot.identity import derive_key
+from bot.shared.identity import derive_key
 
 COOKIE = "raabta_console"
 LOGIN_COOKIE = "raabta_console_login"  # a nonce that binds the sign-in form's CSRF token to this browser

@@ -13,8 +13,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from bot.config import Settings
-from bot.sealing import AddressBox
+from bot.shared.config import Settings
+from bot.shared.sealing import AddressBox
 from cyberunit.console import sessions as S
 from cyberunit.console.static import Assets
 from cyberunit.problems import http_status

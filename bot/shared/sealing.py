@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from bot.identity import derive_key
+from bot.shared.identity import derive_key
 
 
 def _fernet(secret: bytes) -> Fernet:
