@@ -15,10 +15,25 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from bot import logs, metrics
-from bot.dialogue import Button, Context, ForgetMe, Inbound, KeepContact, Reply, State, SubmitReport, handle
-from bot.dialogue.flows.learn import wants_numbers
-from bot.dialogue.flows.status import codes_in
-from bot.dialogue.types import Effect, MonthNumbers, RequestSupport, Subscribe, Unsubscribe
+from bot.dialogue import (
+    REGISTRY,
+    Button,
+    Context,
+    Effect,
+    ForgetMe,
+    Inbound,
+    KeepContact,
+    MonthNumbers,
+    Needs,
+    Registry,
+    Reply,
+    RequestSupport,
+    State,
+    SubmitReport,
+    Subscribe,
+    Unsubscribe,
+    handle,
+)
 from bot.limits import FloodGuard, Limits, Verdict
 from bot.shared.identity import Pseudonyms
 from bot.shared.sealing import AddressBox
@@ -78,8 +93,10 @@ class Pipeline:
         texts: Catalog | None = None,
         retention_days: int = 180,
         limits: Limits | None = None,
+        flows: Registry = REGISTRY,
     ) -> None:
         self.storage = storage
+        self.flows = flows
         self.pseudonyms = pseudonyms
         self.box = box
         self.retention_days = retention_days
@@ -126,21 +143,14 @@ class Pipeline:
             for _ in range(ATTEMPTS):
                 stored = await self.storage.load_conversation(conversation)
                 state = State.from_dict(stored.state)
-                lookups = await self._lookups(inbound, understood, state)
-                known = await self._known_links(state)
+                needs = self.flows.needs(state, understood, inbound)
                 outcome = handle(
                     inbound,
                     understood,
                     state,
-                    Context(
-                        new_code(),
-                        lookups,
-                        known,
-                        self.retention_days,
-                        await self._may_report(conversation, state),
-                        numbers=await self._numbers(inbound),
-                    ),
+                    await self._context(conversation, needs),
                     self.texts,
+                    self.flows,
                 )
                 replies = list(outcome.replies)
                 result = await self.storage.commit_turn(
@@ -216,10 +226,19 @@ class Pipeline:
         logs.event(log, "flood_slowed", channel=inbound.channel)
         return answer("common.slow_down_user")
 
-    async def _may_report(self, conversation: str, state: State) -> bool:
-        """At the confirmation step: is this citizen within the reports-per-hour and per-day limits?"""
-        if state.step != "report.confirm":
-            return True
+    async def _context(self, conversation: str, needs: Needs) -> Context:
+        """What the flows declared this turn needs, looked up; nothing else is read."""
+        return Context(
+            new_code(),
+            await self._statuses(needs.codes),
+            await self._known_links(needs.links),
+            self.retention_days,
+            await self._may_report(conversation) if needs.quota else True,
+            numbers=MonthNumbers(*await month_numbers(self.storage)) if needs.numbers else None,
+        )
+
+    async def _may_report(self, conversation: str) -> bool:
+        """Is this citizen within the reports-per-hour and per-day limits?"""
         limits = self.floods.limits
         return (
             await self.safety.reports_since(conversation, 1) < limits.reports_per_hour
@@ -244,31 +263,15 @@ class Pipeline:
             if isinstance(e, RequestSupport)
         )
 
-    async def _numbers(self, inbound: Inbound) -> MonthNumbers | None:
-        """This month's figures, looked up only for a turn that may show them."""
-        if not wants_numbers(inbound):
-            return None
-        return MonthNumbers(*await month_numbers(self.storage))
+    async def _known_links(self, links: tuple[str, ...]) -> frozenset[str]:
+        """Which of these canonical links already have a case ("others reported it too")."""
+        return frozenset([link for link in links if await self.storage.reports.case_exists(link)])
 
-    async def _known_links(self, state: State) -> frozenset[str]:
-        """At the confirmation step: whether the reported link already has a case ("others reported it")."""
-        links = state.draft.get("links") if state.step == "report.confirm" else None
-        if not links:
-            return frozenset()
-        first = str(links[0]["canonical"])
-        return frozenset([first]) if await self.storage.reports.case_exists(first) else frozenset()
-
-    async def _lookups(self, inbound: Inbound, message: Parse, state: State) -> dict[str, str | None]:
-        """Statuses of the reference codes this message may ask about, looked up before the pure engine."""
-        if not inbound.text:
-            return {}
-        codes = (
-            codes_in(message, inbound.text) if state.step == "status.code" else message.values("reference")
-        )
+    async def _statuses(self, codes: tuple[str, ...]) -> dict[str, str | None]:
+        """What each code's reporter is told (storage.lifecycle.PUBLIC), None for an unknown code."""
         if not codes:
             return {}
-        found = await self.storage.reports.statuses(codes)
-        # What the reporter is told about each (storage.lifecycle.PUBLIC: received, under_review, ...).
+        found = await self.storage.reports.statuses(list(codes))
         return {code: lifecycle.PUBLIC[found[code]] if code in found else None for code in codes}
 
 

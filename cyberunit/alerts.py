@@ -8,8 +8,7 @@ from collections.abc import Sequence
 
 import httpx
 
-from bot.dialogue import Reply
-from bot.shared.delivery import DeliveryResult, Outcome
+from bot.shared.delivery import DeliveryResult, Outcome, Text
 from bot.shared.identity import derive_key
 
 SIGNATURE_HEADER = "X-Raabta-Signature-256"
@@ -31,7 +30,7 @@ class AlertSender:
         self.secret = secret
         self.client = client or httpx.AsyncClient(timeout=10)
 
-    async def deliver(self, address: str, replies: Sequence[Reply]) -> DeliveryResult:
+    async def deliver(self, address: str, replies: Sequence[Text]) -> DeliveryResult:
         body = replies[0].text.encode()
         try:
             response = await self.client.post(

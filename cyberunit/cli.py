@@ -285,7 +285,7 @@ def _iso_week(value: str) -> date:
 
 async def digest_send(storage: Storage, args: argparse.Namespace) -> int:
     """Queue this week's card for every subscriber, once per ISO week (running it again queues nothing)."""
-    from bot.dialogue.flows.learn import digest_message
+    from bot.shared.digest import digest_message
     from responses import catalog
     from storage.support import PAKISTAN, iso_week, queue_digest
 

@@ -24,6 +24,7 @@ from responses.languages import LANGUAGES as LANGUAGES
 
 HERE = Path(__file__).parent
 HELPLINES = "helplines.yaml"
+ROUTING = "routing.yaml"  # the words that route messages to flows: lists of phrases, not texts
 # Placeholders the code fills in. A new one needs adding here, or the check fails as "unknown".
 PARAMS = frozenset(
     {
@@ -84,6 +85,11 @@ class Catalog:
     keywords: dict[str, tuple[str, ...]] = field(default_factory=dict)  # card key -> typed words
     card_lists: dict[str, tuple[str, ...]] = field(default_factory=dict)  # file -> its cards, in order
     helplines: tuple[Helpline, ...] = ()
+    routing: dict[str, tuple[str, ...]] = field(default_factory=dict)  # list name -> phrases, every language
+
+    def phrases(self, name: str) -> tuple[str, ...]:
+        """The routing phrases of `name` in routing.yaml, all languages together (KeyError if unknown)."""
+        return self.routing[name]
 
     def text(self, key: str, lang: str, **params: Any) -> str:
         """The text for `key` in `lang` with its placeholders filled (a card ends with its source)."""
@@ -270,7 +276,7 @@ def load(directory: Path = HERE) -> Catalog:
     keywords: dict[str, tuple[str, ...]] = {}
     card_lists: dict[str, tuple[str, ...]] = {}
     for path in sorted(directory.glob("*.yaml")):
-        if path.name == HELPLINES:
+        if path.name in (HELPLINES, ROUTING):
             continue
         for name, entry in _read(path).items():
             key = f"{path.stem}.{name}"
@@ -291,10 +297,36 @@ def load(directory: Path = HERE) -> Catalog:
                     raise ContentError(f"{key}: keywords must be a list")
                 keywords[key] = tuple(str(w) for w in words)
     helplines = load_helplines(directory / HELPLINES)
+    routing = load_routing(directory / ROUTING)
     problems = check(texts, sources, card_lists, helplines)
     if problems:
         raise ContentError("; ".join(problems))
-    return Catalog(texts, sources, keywords, card_lists, helplines)
+    return Catalog(texts, sources, keywords, card_lists, helplines, routing)
+
+
+def load_routing(path: Path) -> dict[str, tuple[str, ...]]:
+    """routing.yaml: each list has phrases in every language (strings with a letter in them)."""
+    if not path.exists():
+        return {}
+    routing: dict[str, tuple[str, ...]] = {}
+    for name, entry in _read(path).items():
+        key = f"{path.stem}.{name}"
+        if not isinstance(entry, dict) or set(map(str, entry)) != set(LANGUAGES):
+            raise ContentError(f"{key}: expected phrase lists for exactly {', '.join(LANGUAGES)}")
+        phrases: list[str] = []
+        for lang in LANGUAGES:
+            listed = entry[lang]
+            if not isinstance(listed, list) or not listed:
+                raise ContentError(f"{key}.{lang}: expected a list of phrases")
+            for phrase in listed:
+                if not isinstance(phrase, str) or not any(c.isalpha() for c in phrase):
+                    raise ContentError(
+                        f"{key}.{lang}: {phrase!r} is not a phrase (quote words YAML reads as yes/no)"
+                    )
+                if phrase not in phrases:
+                    phrases.append(phrase.strip())
+        routing[str(name)] = tuple(phrases)
+    return routing
 
 
 @cache

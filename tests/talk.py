@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
-from bot.dialogue import Attachment, Context, Inbound, Outcome, State, SubmitReport, handle
+from bot.dialogue import (
+    REGISTRY,
+    Attachment,
+    Context,
+    Inbound,
+    Outcome,
+    Registry,
+    State,
+    SubmitReport,
+    handle,
+)
 from bot.dialogue.types import Effect
 from nlu import parse
+from responses import Catalog
 
 
 class Talk:
-    def __init__(self, reports: dict[str, str | None] | None = None) -> None:
+    def __init__(
+        self,
+        reports: dict[str, str | None] | None = None,
+        flows: Registry = REGISTRY,
+        texts: Catalog | None = None,
+    ) -> None:
+        self.flows = flows
+        self.texts = texts
         self.state = State()
         self.reports = reports or {}
         self.count = 0
@@ -32,9 +50,8 @@ class Talk:
             attachments=attachments,
             unsupported=unsupported,
         )
-        outcome = handle(
-            inbound, parse(text or ""), self.state, Context(f"TEST-{self.count:04d}", self.reports)
-        )
+        context = Context(f"TEST-{self.count:04d}", self.reports)
+        outcome = handle(inbound, parse(text or ""), self.state, context, self.texts, self.flows)
         self.state = outcome.state
         self.outcomes.append(outcome)
         self.effects.extend(outcome.effects)

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.dialogue import Attachment, Context, Inbound, KeepContact, State, SubmitReport, handle
-from bot.dialogue.engine import FREE_TEXT_STEPS, REPORT_EMERGENCY_FLOOR
+from bot.dialogue import REGISTRY, Attachment, Context, Inbound, KeepContact, State, SubmitReport, handle
 from bot.dialogue.flows import report as report_flow
-from bot.dialogue.types import CATEGORIES, MAX_EVIDENCE, MAX_TEXT, UNSUPPORTED_KINDS
+from bot.dialogue.flows.report import ReportDraft
+from bot.dialogue.types import CATEGORIES, MAX_EVIDENCE, MAX_TEXT, UNSUPPORTED_KINDS, Link
 from nlu import parse
 from responses import catalog
 from tests.talk import Talk
@@ -23,6 +23,11 @@ STEPS_AFTER_LINK = [
     "report.evidence",
     "report.confirm",
 ]
+
+
+def report_draft(talk: Talk) -> ReportDraft:
+    assert isinstance(talk.state.draft, ReportDraft), talk.state.draft
+    return talk.state.draft
 
 
 def full_report(talk: Talk, link: str = "https://m.facebook.com/Bad.Page?ref=bookmarks") -> None:
@@ -90,7 +95,7 @@ def test_a_first_message_with_a_link_skips_what_it_answered() -> None:
     talk.send("bhai ye facebook page report karna hai facebook.com/Some.Page")
     assert talk.step == "report.category"
     assert talk.state.lang == "ur-Latn"
-    assert talk.state.draft["links"][0]["canonical"] == "https://facebook.com/some.page"
+    assert report_draft(talk).links[0].canonical == "https://facebook.com/some.page"
 
 
 def test_a_first_message_wanting_to_report_without_a_link_asks_for_it() -> None:
@@ -120,7 +125,7 @@ def test_cancel_at_any_step_discards_the_draft(steps_in: int) -> None:
         talk.press("nav:back")
     talk.press("nav:cancel")
     assert talk.step == "menu"
-    assert talk.state.draft == {}
+    assert talk.state.draft is None
     assert talk.submitted == []
     assert talk.said.startswith(catalog().text("common.cancelled_report", "en"))
 
@@ -191,8 +196,8 @@ def test_an_emergency_typed_mid_report_is_answered_and_kept_as_the_description()
     talk.press("cat:violent_threat")
     talk.send("they say they will attack the school tomorrow with a bomb")
     assert catalog().text("emergency.now", "en") in talk.said
-    assert talk.state.draft["urgent"] is True
-    assert talk.state.draft["description"].startswith("they say")
+    assert report_draft(talk).urgent is True
+    assert report_draft(talk).description.startswith("they say")
     assert talk.step == "report.evidence"  # the danger question is already answered
 
 
@@ -204,10 +209,10 @@ def test_a_description_that_only_sounds_like_an_emergency_leaves_the_danger_ques
     talk.send("https://facebook.com/x.page")
     talk.press("cat:propaganda")
     unsure = parse("the man in this photo").intent
-    assert unsure.name == "emergency" and unsure.confidence < REPORT_EMERGENCY_FLOOR
+    assert unsure.name == "emergency" and unsure.confidence < report_flow.FLOW.emergency_floor
     talk.send("the man in this photo")
     assert catalog().text("emergency.now", "en") not in talk.said
-    assert not talk.state.draft["urgent"]
+    assert not report_draft(talk).urgent
     assert talk.step == "report.danger"
 
 
@@ -370,17 +375,7 @@ EVENTS = st.one_of(
 @given(st.lists(EVENTS, max_size=25))
 def test_any_sequence_of_events_keeps_a_valid_state(events: list[tuple[str, object]]) -> None:
     talk = Talk()
-    valid_steps = {
-        "start",
-        "language",
-        "menu",
-        "learn",
-        "family",
-        "updates",
-        "privacy",
-        "forget",
-        *FREE_TEXT_STEPS,
-    }
+    valid_steps = REGISTRY.steps()
     for kind, value in events:
         if kind == "text":
             talk.send(str(value))
@@ -406,7 +401,7 @@ def test_any_sequence_of_events_keeps_a_valid_state(events: list[tuple[str, obje
             "report.evidence",
             "report.confirm",
         ):
-            assert "links" in talk.state.draft
+            assert isinstance(talk.state.draft, ReportDraft)
     for report in talk.submitted:
         assert isinstance(report, SubmitReport) and report.category in CATEGORIES
         assert len(report.evidence) <= MAX_EVIDENCE
@@ -481,12 +476,9 @@ def test_links_supplied_by_the_channel_start_and_feed_a_report() -> None:
         Context("C0DE-0002"),
     )
     assert outcome.state.step == "report.category"
-    assert outcome.state.draft["links"] == [
-        {
-            "raw": "https://t.me/Some_Channel/42",
-            "canonical": "https://t.me/some_channel/42",
-            "platform": "telegram",
-        }
+    assert isinstance(outcome.state.draft, ReportDraft)
+    assert outcome.state.draft.links == [
+        Link("https://t.me/Some_Channel/42", "https://t.me/some_channel/42", "telegram")
     ]
 
 
@@ -520,7 +512,7 @@ def test_a_screenshot_at_a_button_step_is_kept_and_the_question_asked_again(step
     else:
         assert talk.last.replies[-1].text == question
     talk.send(attachments=photo(1))  # the same file again: still one
-    assert talk.state.draft["evidence"] == [{"kind": "photo", "ref": "file-1", "fingerprint": "uniq-1"}]
+    assert report_draft(talk).evidence == [Attachment("photo", "file-1", "uniq-1")]
     while talk.step != "report.confirm":
         talk.press(next(c for c in talk.state.offered if not c.startswith("nav:")))
     talk.press("confirm:submit")
@@ -544,7 +536,7 @@ def test_an_album_sent_as_the_link_keeps_every_photo() -> None:
             catalog().text("report.ask_category", "ur-Latn"),
         ]
     )
-    assert len(talk.state.draft["evidence"]) == 3
+    assert len(report_draft(talk).evidence) == 3
 
 
 @pytest.mark.parametrize(
@@ -568,9 +560,9 @@ def test_a_caption_answers_only_when_it_is_a_button(step: str, caption: str, mov
     talk = at_step(step)
     talk.send(caption, attachments=photo(7))
     assert talk.step == moved_to
-    assert talk.state.draft["evidence"][-1]["ref"] == "file-7"
+    assert report_draft(talk).evidence[-1].ref == "file-7"
     assert not talk.submitted
-    notes = talk.state.draft.get("notes", [])
+    notes = report_draft(talk).notes
     assert notes == ([] if moved_to != step else [" ".join(caption.split())])
 
 
@@ -600,8 +592,8 @@ def test_a_screenshot_at_the_description_step_is_kept_and_its_caption_is_the_des
     assert "desc:skip" in talk.state.offered  # now there is evidence
     talk.send("Asking for donations to buy weapons", attachments=photo(2))
     assert talk.step == "report.danger"
-    assert talk.state.draft["description"] == "Asking for donations to buy weapons"
-    assert len(talk.state.draft["evidence"]) == 2
+    assert report_draft(talk).description == "Asking for donations to buy weapons"
+    assert len(report_draft(talk).evidence) == 2
 
 
 def test_the_cap_on_evidence_is_kept_and_said() -> None:
@@ -618,7 +610,7 @@ def test_the_cap_on_evidence_is_kept_and_said() -> None:
     assert talk.step == "report.category"
     assert talk.last.replies[0].text == catalog().text("report.evidence_full", "en", limit=MAX_EVIDENCE)
     assert "cat:propaganda" in talk.state.offered
-    assert len(talk.state.draft["evidence"]) == MAX_EVIDENCE
+    assert len(report_draft(talk).evidence) == MAX_EVIDENCE
 
 
 def to_updates(talk: Talk) -> None:
@@ -665,7 +657,7 @@ def test_the_words_that_came_with_something_we_cannot_use_are_still_read() -> No
     talk.send("this channel t.me/some_channel", unsupported="video")  # a video with a caption
     assert talk.last.replies[0].text.startswith(catalog().text("common.unsupported_video", "en"))
     assert talk.step == "report.category"
-    assert talk.state.draft["links"][0]["canonical"] == "https://t.me/some_channel"
+    assert report_draft(talk).links[0].canonical == "https://t.me/some_channel"
 
 
 def test_a_first_message_we_cannot_use_asks_for_the_language() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import select, update
 
-from bot.dialogue.flows.learn import digest_message, week_card
+from bot.shared.digest import digest_message, week_card
 from responses import catalog
 from storage.records import TurnRecord
 from storage.repository import Storage

@@ -50,9 +50,9 @@ from bot.app import create_app
 from bot.channels.messenger import PATH as MESSENGER_PATH
 from bot.channels.messenger import Dispatcher
 from bot.channels.telegram import SECRET_HEADER, WEBHOOK_PATH, TelegramChannel
-from bot.dialogue import Attachment, Context, Inbound, State, handle
-from bot.dialogue.engine import FREE_TEXT_STEPS
+from bot.dialogue import REGISTRY, Attachment, Context, Draft, Inbound, State, handle
 from bot.dialogue.flows import report as report_flow
+from bot.dialogue.flows.report import ReportDraft
 from bot.dialogue.types import CATEGORIES, MAX_DESCRIPTION, MAX_EVIDENCE, MAX_LINKS
 from bot.limits import FloodGuard, Limits
 from bot.pipeline import clean_text
@@ -210,11 +210,9 @@ ATTACHMENT = st.builds(
 
 # --- what a valid state is ---------------------------------------------------------------------------
 
-VALID_STEPS = (
-    frozenset({"start", "language", "menu", "learn", "family", "updates", "privacy", "forget"})
-    | FREE_TEXT_STEPS
-    | REACHED_STEPS
-)
+# The steps the flows declare: exploring the flows must reach no other.
+VALID_STEPS = REGISTRY.steps()
+assert REACHED_STEPS <= VALID_STEPS, REACHED_STEPS - VALID_STEPS
 NEEDS_CATEGORY = frozenset({"report.description", "report.danger", "report.evidence", "report.confirm"})
 
 
@@ -229,15 +227,15 @@ def assert_valid_state(data: dict[str, Any] | None) -> None:
     assert state.lang is None or state.lang in LANGUAGES, state.lang
     assert all(step in VALID_STEPS for step in state.history), state.history
     assert all(isinstance(b, str) and 0 < len(b.encode()) <= MAX_BUTTON_BYTES for b in state.offered)
-    assert isinstance(state.draft, dict)
+    assert state.draft is None or isinstance(state.draft, Draft)
     if state.step in report_flow.STEPS:
         draft = state.draft
-        assert isinstance(draft.get("links"), list) and len(draft["links"]) <= MAX_LINKS
-        assert all({"raw", "canonical", "platform"} <= set(link) for link in draft["links"])
-        assert isinstance(draft.get("evidence"), list) and len(draft["evidence"]) <= MAX_EVIDENCE
-        assert len(str(draft.get("description") or "")) <= MAX_DESCRIPTION
+        assert isinstance(draft, ReportDraft), draft
+        assert len(draft.links) <= MAX_LINKS and all(link.canonical for link in draft.links)
+        assert len(draft.evidence) <= MAX_EVIDENCE
+        assert len(draft.description) <= MAX_DESCRIPTION
         if state.step in NEEDS_CATEGORY:
-            assert draft.get("category") in CATEGORIES, draft
+            assert draft.category in CATEGORIES, draft
 
 
 def assert_answer(body: Any) -> None:

@@ -7,9 +7,9 @@ from datetime import date
 
 import pytest
 
-from bot.dialogue import Attachment, Context, Inbound, Outcome, handle
-from bot.dialogue.flows import learn
+from bot.dialogue import REGISTRY, Attachment, Context, Inbound, Outcome, handle
 from bot.dialogue.types import KeepContact, MonthNumbers, SubmitReport, Subscribe, Unsubscribe
+from bot.shared import digest
 from nlu import parse
 from responses import LANGUAGES, catalog
 from tests.talk import Talk
@@ -59,7 +59,7 @@ class Reader(Talk):
         inbound = Inbound(
             "test", "user-1", str(self.count), text=text, choice=choice, attachments=attachments
         )
-        numbers = self.numbers if learn.wants_numbers(inbound) else None
+        numbers = self.numbers if REGISTRY.needs(self.state, parse(text or ""), inbound).numbers else None
         outcome = handle(
             inbound, parse(text or ""), self.state, Context(f"TEST-{self.count:04d}", numbers=numbers)
         )
@@ -220,18 +220,18 @@ def test_learn_never_submits_a_report() -> None:
 def test_one_card_a_week_in_turn() -> None:
     texts = catalog()
     weeks = [date(2026, 1, 5).fromordinal(date(2026, 1, 5).toordinal() + 7 * i) for i in range(10)]
-    picked = [learn.week_card(texts, day) for day in weeks]
+    picked = [digest.week_card(texts, day) for day in weeks]
     assert set(picked) == set(CARDS)
     assert picked[:5] == picked[5:]
-    assert learn.week_card(texts, date(2026, 1, 5)) == learn.week_card(texts, date(2026, 1, 11))
+    assert digest.week_card(texts, date(2026, 1, 5)) == digest.week_card(texts, date(2026, 1, 11))
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_the_digest_message_is_a_card_with_its_source_and_a_way_out(lang: str) -> None:
     texts = catalog()
     day = date(2026, 2, 2)
-    message = learn.digest_message(texts, lang, day)
-    card = learn.week_card(texts, day)
+    message = digest.digest_message(texts, lang, day)
+    card = digest.week_card(texts, day)
     assert texts.text(f"learn.{card}", lang) in message["text"]
     assert texts.sources[f"learn.{card}"][lang] in message["text"]
     assert message["text"].endswith(texts.text("digest.footer", lang))

@@ -1,34 +1,58 @@
-"""The dialogue engine: pure and channel-agnostic.
+"""The dialogue engine: pure and channel-agnostic, with its flows in a registry.
 
 `handle(inbound, parse, state, context) -> Outcome` turns one inbound event into replies, effects and the
-next state. It does no I/O: the caller looks up what the engine may need (reference codes) beforehand, and
-persists state, effects and the event id in one transaction before sending the replies.
+next state. It does no I/O: the caller asks the registry what the turn needs looked up
+(`REGISTRY.needs(state, parse, inbound)`), looks it up, and persists state, effects and the event id in
+one transaction before sending the replies. Channels read their command menus from `REGISTRY`.
 """
 
-from bot.dialogue.engine import handle
+from bot.dialogue.engine import GLOBAL_CHOICES, handle
+from bot.dialogue.flow import Command, Flow, Needs, Route, Step
+from bot.dialogue.flows import REGISTRY
+from bot.dialogue.registry import Registry
 from bot.dialogue.types import (
     Attachment,
     Button,
     Context,
+    Draft,
+    Effect,
     ForgetMe,
     Inbound,
     KeepContact,
+    MonthNumbers,
     Outcome,
     Reply,
+    RequestSupport,
     State,
     SubmitReport,
+    Subscribe,
+    Unsubscribe,
 )
 
 __all__ = [
+    "GLOBAL_CHOICES",
+    "REGISTRY",
     "Attachment",
     "Button",
+    "Command",
     "Context",
+    "Draft",
+    "Effect",
+    "Flow",
     "ForgetMe",
     "Inbound",
     "KeepContact",
+    "MonthNumbers",
+    "Needs",
     "Outcome",
+    "Registry",
     "Reply",
+    "RequestSupport",
+    "Route",
     "State",
+    "Step",
     "SubmitReport",
+    "Subscribe",
+    "Unsubscribe",
     "handle",
 ]

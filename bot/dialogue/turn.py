@@ -1,17 +1,24 @@
-"""One turn in progress: the state being changed, the replies said so far, the effects to persist."""
+"""One turn in progress: the state being changed, the replies said so far, the effects to persist.
+
+A turn carries the registry it runs under, so flows move between steps, show the menu and ask again
+without naming another flow's steps.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from bot.dialogue.types import Button, Context, Effect, Reply, State
+from bot.dialogue import words
+from bot.dialogue.flow import CONFIDENT, Step
+from bot.dialogue.types import Button, Context, Draft, Effect, Inbound, Reply, State
 from nlu.types import Parse
 from responses import Catalog
 
-# Buttons that are always understood, whatever was offered last.
-GLOBAL_CHOICES = frozenset({"lang:en", "lang:ur", "lang:ur-Latn", "nav:cancel", "nav:menu"})
-MENU = ("report", "learn", "family", "status", "privacy", "help")
+if TYPE_CHECKING:
+    from bot.dialogue.registry import Registry
+
+D = TypeVar("D", bound=Draft)
 
 
 @dataclass
@@ -20,6 +27,8 @@ class Turn:
     parse: Parse
     context: Context
     catalog: Catalog
+    flows: Registry
+    inbound: Inbound
     replies: list[Reply] = field(default_factory=list)
     effects: list[Effect] = field(default_factory=list)
 
@@ -27,8 +36,25 @@ class Turn:
     def lang(self) -> str:
         return self.state.lang or self.parse.language
 
+    @property
+    def at_start(self) -> bool:
+        """The conversation has not begun: no language chosen, nothing said yet."""
+        return self.state.step == self.flows.start
+
+    @property
+    def step(self) -> Step:
+        return self.flows.step(self.state.step)
+
     def t(self, key: str, **params: Any) -> str:
         return self.catalog.text(key, self.lang, **params)
+
+    def says(self, text: str, phrases: str) -> bool:
+        """Whether `text` holds one of the routing phrases `phrases` (responses/routing.yaml)."""
+        return words.any_of(text, self.catalog.phrases(phrases))
+
+    def sure(self, *intents: str) -> bool:
+        """The message's intent is one of `intents`, at least CONFIDENT sure."""
+        return self.parse.intent.name in intents and self.parse.intent.confidence >= CONFIDENT
 
     def button(self, button_id: str, label_key: str | None = None) -> Button:
         key = label_key or "buttons." + button_id.replace(":", "_").replace("-", "_")
@@ -48,12 +74,27 @@ class Turn:
         return [*([self.button("nav:back")] if back else []), self.button("nav:cancel")]
 
     def menu_buttons(self) -> list[Button]:
-        return [self.button(f"menu:{item}") for item in MENU]
+        return [self.button(f"menu:{flow.menu}", flow.menu_label) for flow in self.flows.menu_flows()]
 
     def goto(self, step: str) -> None:
         """Move to `step`, remembering where we were so that Back returns there."""
-        if self.state.step != step and self.state.step not in ("start", "language", "menu"):
-            self.state.history.append(self.state.step)
-        elif self.state.step in ("start", "language", "menu"):
+        if self.step.root:
             self.state.history = []
+        elif self.state.step != step:
+            self.state.history.append(self.state.step)
         self.state.step = step
+
+    def rest(self) -> None:
+        """Back on the main menu, with no way Back (the draft is the flows' to clear)."""
+        self.state.step = self.flows.home
+        self.state.history = []
+
+    def prompt(self) -> None:
+        """Ask again what the current step asks."""
+        self.step.prompt(self)
+
+    def draft(self, kind: type[D]) -> D:
+        """The draft of this kind, begun afresh when the conversation holds another (or none)."""
+        if not isinstance(self.state.draft, kind):
+            self.state.draft = kind()
+        return self.state.draft

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 CATEGORIES = (
     "violent_threat",
@@ -142,25 +142,93 @@ class MonthNumbers:
     monitored: int
 
 
-@dataclass
-class State:
-    """A conversation's state; JSON-serialisable through `to_dict` / `from_dict`."""
+class Draft:
+    """What a flow keeps between turns (a report being written, the family topics read), as a dataclass.
 
-    lang: str | None = None
-    step: str = "start"
-    history: list[str] = field(default_factory=list)
-    offered: list[str] = field(default_factory=list)
-    draft: dict[str, Any] = field(default_factory=dict)
+    Each kind registers itself by its `kind` name when its class is defined (in its flow's module), so a
+    stored state finds its class again. `to_dict` gives JSON; `from_dict` reads it back, tolerant of what
+    older versions stored: unknown keys are dropped and lists cut to their limits, never an error, so a
+    conversation in progress survives an upgrade. `V1_KEYS`: the keys that marked this kind in the untyped
+    drafts of state version 1.
+    """
+
+    kind: ClassVar[str] = ""
+    V1_KEYS: ClassVar[frozenset[str]] = frozenset()
+    KINDS: ClassVar[dict[str, type[Draft]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.kind:
+            Draft.KINDS[cls.kind] = cls
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        raise NotImplementedError
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Draft:
+        raise NotImplementedError
+
+    @staticmethod
+    def load(data: object) -> Draft | None:
+        """The draft a stored state holds: by its `kind`, or (version 1) by the keys it has."""
+        if not isinstance(data, Mapping) or not data:
+            return None
+        kind = data.get("kind")
+        if isinstance(kind, str):
+            found = Draft.KINDS.get(kind)
+            return found.from_dict(data) if found else None
+        for cls in Draft.KINDS.values():
+            if cls.V1_KEYS & set(data):
+                return cls.from_dict(data)
+        return None
+
+
+def strings(value: object, limit: int, size: int = MAX_TEXT) -> list[str]:
+    """A stored list of strings, cut to `limit` items of at most `size` characters."""
+    if not isinstance(value, list):
+        return []
+    return [str(v)[:size] for v in value if isinstance(v, str | int)][:limit]
+
+
+# Where every conversation begins: the one step named outside its flow's module, because a new State needs
+# it before any flow is loaded (the home flow declares it).
+START = "start"
+STATE_VERSION = 2  # 1: the draft was an untyped dict (before the registry of flows)
+
+
+@dataclass
+class State:
+    """A conversation's state; JSON through `to_dict` / `from_dict`, which also reads older versions."""
+
+    lang: str | None = None
+    step: str = START
+    history: list[str] = field(default_factory=list)
+    offered: list[str] = field(default_factory=list)
+    draft: Draft | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "lang": self.lang,
+            "step": self.step,
+            "history": list(self.history),
+            "offered": list(self.offered),
+            "draft": self.draft.to_dict() if self.draft is not None else None,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> State:
         if not data:
             return cls()
-        known = {k: data[k] for k in ("lang", "step", "history", "offered", "draft") if k in data}
-        return cls(**known)
+        lang = data.get("lang")
+        step = data.get("step")
+        return cls(
+            lang=lang if isinstance(lang, str) else None,
+            step=step if isinstance(step, str) and step else START,
+            history=strings(data.get("history"), 50, 64),
+            offered=strings(data.get("offered"), 20, 64),
+            draft=Draft.load(data.get("draft")),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,13 @@ class Outcome(Enum):
     EXPIRED = "expired"  # may not be sent any more (e.g. outside Messenger's 24-hour window)
 
 
+class Text(Protocol):
+    """What a sender that only needs the words reads of a reply (the alert webhook): any `Reply` is one."""
+
+    @property
+    def text(self) -> str: ...
+
+
 @dataclass(frozen=True, slots=True)
 class DeliveryResult:
     outcome: Outcome

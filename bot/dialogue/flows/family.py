@@ -10,77 +10,49 @@ with the request until it is closed or the retention period ends; a phone reques
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
-from bot.dialogue.flows import words
+from bot.dialogue import words
+from bot.dialogue.flow import Flow, Route, Step
 from bot.dialogue.turn import Turn
-from bot.dialogue.types import KeepContact, RequestSupport
+from bot.dialogue.types import Draft, Inbound, KeepContact, RequestSupport, strings
 from nlu.normalize import normalize
 
-STEPS = ("family.consent", "family.time", "family.phone")
+FAMILY = "family"
+CONSENT = "family.consent"
+TIME = "family.time"
+PHONE = "family.phone"
+STEPS = (CONSENT, TIME, PHONE)
 TOPIC = "family"  # support_requests.topic: the counsellors' queue for families
 TIMES = ("morning", "afternoon", "evening", "any")
-TIME_WORDS = {
-    "morning": ("morning", "subah", "subha", "sobah", "صبح"),
-    "afternoon": ("afternoon", "noon", "dopehar", "dopahar", "dophar", "دوپہر"),
-    "evening": ("evening", "night", "shaam", "sham", "raat", "شام", "رات"),
-    "any": ("any", "anytime", "any time", "kabhi bhi", "kisi bhi waqt", "koi bhi", "کبھی بھی", "کسی بھی وقت"),
-}
-CALLBACK_PHRASES = (
-    "counsellor",
-    "counsellors",
-    "counselor",
-    "counselling",
-    "counseling",
-    "call me",
-    "call me back",
-    "call back",
-    "callback",
-    "talk to someone",
-    "speak to someone",
-    "talk to a person",
-    "kisi se baat",
-    "mujhe call",
-    "call karein",
-    "call karo",
-    "rabta karein",
-    "کونسلر",
-    "کونسلنگ",
-    "مجھے کال",
-    "کال کریں",
-    "کسی سے بات",
-    "رابطہ کریں",
-)
-# A worried relative: "my son ...", "mera beta ...". Used when the classifier names no topic.
-RELATIVE_PHRASES = (
-    "my son",
-    "my daughter",
-    "my brother",
-    "my sister",
-    "my husband",
-    "my nephew",
-    "my child",
-    "my cousin",
-    "mera beta",
-    "meri beti",
-    "mera bhai",
-    "meri behan",
-    "mera shohar",
-    "mera bhatija",
-    "mera bhanja",
-    "mera bacha",
-    "mera cousin",
-    "میرا بیٹا",
-    "میری بیٹی",
-    "میرا بھائی",
-    "میری بہن",
-    "میرا شوہر",
-    "میرا بھتیجا",
-    "میرا بھانجا",
-    "میرا بچہ",
-)
-NO_PHONE = ("no", "no number", "nahi", "nahin", "na", "nope", "skip", "نہیں", "نمبر نہیں")
 _PHONE = re.compile(r"^\+?[0-9][0-9 ().-]*$")
 MIN_DIGITS, MAX_DIGITS = 7, 15
+MAX_SEEN = 20
+
+
+@dataclass
+class FamilyDraft(Draft):
+    """The family guidance read so far, and the time chosen for a callback (never a name or a number)."""
+
+    kind = "family"
+    V1_KEYS = frozenset({"seen", "time"})
+
+    seen: list[str] = field(default_factory=list)
+    time: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.time is not None and self.time not in TIMES:
+            raise ValueError(f"unknown time {self.time!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "seen": list(self.seen), "time": self.time}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FamilyDraft:
+        time = data.get("time")
+        return cls(seen=strings(data.get("seen"), MAX_SEEN, 64), time=time if time in TIMES else None)
 
 
 def topics(turn: Turn) -> tuple[str, ...]:
@@ -103,7 +75,7 @@ def _topic_buttons(turn: Turn, after: str | None = None) -> list[str]:
 
 def open_(turn: Turn, key: str = "family.intro") -> None:
     """The family menu: what this section is (no report, no names), and its topics."""
-    turn.goto("family")
+    turn.goto(FAMILY)
     turn.say(
         key,
         *[turn.button(f"family:{t}") for t in _topic_buttons(turn)],
@@ -114,9 +86,9 @@ def open_(turn: Turn, key: str = "family.intro") -> None:
 
 def show_topic(turn: Turn, topic: str) -> None:
     """A card, its source, then the next steps: the following topics, a counsellor, the menu."""
-    turn.goto("family")
-    seen = turn.state.draft.setdefault("seen", [])
-    if isinstance(seen, list) and topic not in seen:
+    turn.goto(FAMILY)
+    seen = turn.draft(FamilyDraft).seen
+    if topic not in seen and len(seen) < MAX_SEEN:
         seen.append(topic)
     turn.say(
         f"family.{topic}",
@@ -131,23 +103,19 @@ def topic_for(turn: Turn, text: str) -> str | None:
     return words.best(text, {t: turn.catalog.keywords.get(f"family.{t}", ()) for t in topics(turn)})
 
 
-def wants_callback(text: str) -> bool:
-    return words.any_of(text, CALLBACK_PHRASES)
-
-
-def mentions_relative(text: str) -> bool:
-    return words.any_of(text, RELATIVE_PHRASES)
+def wants_callback(turn: Turn, text: str) -> bool:
+    return turn.says(text, "callback")
 
 
 def on_free_text(turn: Turn, text: str) -> None:
     """A worried relative writes: a counsellor if asked, the topic named, or the guidance from the start."""
-    if wants_callback(text):
+    if wants_callback(turn, text):
         offer_callback(turn)
         return
     topic = topic_for(turn, text)
     if topic is not None:
         show_topic(turn, topic)
-    elif turn.state.step == "family":
+    elif turn.state.step == FAMILY:
         open_(turn)
     else:
         turn.say("family.welcome")
@@ -156,35 +124,35 @@ def on_free_text(turn: Turn, text: str) -> None:
 
 def offer_callback(turn: Turn) -> None:
     """Explicit consent first: what is kept, that this is no report, police only for danger to life."""
-    turn.goto("family.consent")
+    turn.goto(CONSENT)
     turn.say("family.callback_offer", turn.button("support:yes"), turn.button("support:no"), *turn.nav())
 
 
 def _ask_time(turn: Turn) -> None:
-    turn.goto("family.time")
+    turn.goto(TIME)
     turn.say("family.ask_time", *[turn.button(f"time:{t}") for t in TIMES], *turn.nav())
 
 
 def _ask_phone(turn: Turn) -> None:
     """A number for a call, or "Reply here": consent to keep this chat's address until the request is
     closed (or retention ends), which the text says; the address is kept only with the request."""
-    turn.goto("family.phone")
+    turn.goto(PHONE)
     turn.say("family.ask_phone", turn.button("support:chat"), *turn.nav(), days=turn.context.retention_days)
 
 
 def prompt(turn: Turn) -> None:
     """Ask again what the current callback step asks."""
     step = turn.state.step
-    if step == "family.consent":
+    if step == CONSENT:
         offer_callback(turn)
-    elif step == "family.time":
+    elif step == TIME:
         _ask_time(turn)
     else:
         _ask_phone(turn)
 
 
 def _decline(turn: Turn) -> None:
-    turn.state.draft.pop("time", None)
+    turn.draft(FamilyDraft).time = None
     open_(turn, "family.callback_declined")
 
 
@@ -195,14 +163,14 @@ def on_choice(turn: Turn, choice: str) -> None:
         show_topic(turn, value)
     elif choice == "family:callback":
         offer_callback(turn)
-    elif step == "family.consent" and choice == "support:yes":
+    elif step == CONSENT and choice == "support:yes":
         _ask_time(turn)
-    elif step == "family.consent" and choice == "support:no":
+    elif step == CONSENT and choice == "support:no":
         _decline(turn)
-    elif step == "family.time" and kind == "time" and value in TIMES:
-        turn.state.draft["time"] = value
+    elif step == TIME and kind == "time" and value in TIMES:
+        turn.draft(FamilyDraft).time = value
         _ask_phone(turn)
-    elif step == "family.phone" and choice == "support:chat":
+    elif step == PHONE and choice == "support:chat":
         _submit(turn, None)
     else:
         turn.say("common.stale_button")
@@ -223,19 +191,19 @@ def phone_number(text: str) -> str | None:
     return ("+" if typed.startswith("+") else "") + digits
 
 
-def on_text(turn: Turn, text: str) -> bool:
+def on_text(turn: Turn, inbound: Inbound, text: str) -> bool:
     """A typed answer at a callback step: yes or no, a time, a phone number. False: not an answer."""
     step = turn.state.step
     intent = turn.parse.intent.name
-    if step == "family.consent" and intent in ("affirm", "deny"):
+    if step == CONSENT and intent in ("affirm", "deny"):
         on_choice(turn, "support:yes" if intent == "affirm" else "support:no")
-    elif step == "family.time" and (time := words.best(text, TIME_WORDS)) is not None:
+    elif step == TIME and (time := words.best(text, _time_words(turn))) is not None:
         on_choice(turn, f"time:{time}")
-    elif step == "family.phone" and (phone := phone_number(text)) is not None:
+    elif step == PHONE and (phone := phone_number(text)) is not None:
         _submit(turn, phone)
-    elif step == "family.phone" and (intent == "deny" or words.any_of(text, NO_PHONE)):
+    elif step == PHONE and (intent == "deny" or turn.says(text, "no_phone")):
         _submit(turn, None)
-    elif step == "family.phone" and any(c.isdigit() for c in normalize(text)):
+    elif step == PHONE and any(c.isdigit() for c in normalize(text)):
         turn.say("family.phone_invalid")
         prompt(turn)
     else:
@@ -245,9 +213,9 @@ def on_text(turn: Turn, text: str) -> bool:
 
 def _note(turn: Turn) -> str:
     """What the counsellor sees besides the code: the time chosen, the topics read, how to reach them."""
-    seen = turn.state.draft.get("seen")
-    read = ", ".join(str(t) for t in seen) if isinstance(seen, list) and seen else "none"
-    return f"time: {turn.state.draft.get('time', 'any')}; read: {read}"
+    draft = turn.draft(FamilyDraft)
+    read = ", ".join(draft.seen) if draft.seen else "none"
+    return f"time: {draft.time or 'any'}; read: {read}"
 
 
 def _submit(turn: Turn, phone: str | None) -> None:
@@ -257,8 +225,47 @@ def _submit(turn: Turn, phone: str | None) -> None:
     turn.effects.append(RequestSupport(code, turn.lang, TOPIC, f"{_note(turn)}; reply by: {reach}", phone))
     if phone is None:  # "Reply here": the chat's address is kept, sealed, in the request's transaction
         turn.effects.append(KeepContact())
-    turn.state.step = "menu"
-    turn.state.history = []
-    turn.state.draft = {}
+    turn.rest()
+    turn.state.draft = None
     key = "family.callback_done_phone" if phone else "family.callback_done_chat"
     turn.say(key, *turn.menu_buttons(), code=code)
+
+
+def _time_words(turn: Turn) -> dict[str, tuple[str, ...]]:
+    return {time: turn.catalog.phrases(f"time_{time}") for time in TIMES}
+
+
+def _free_text(turn: Turn, inbound: Inbound, text: str) -> None:
+    on_free_text(turn, text)
+
+
+def _names_a_topic(turn: Turn, inbound: Inbound, text: str) -> bool:
+    return topic_for(turn, text) is not None
+
+
+FAMILY_HELP = frozenset({"family_help"})
+FLOW = Flow(
+    name="family",
+    doc="Guidance for families (warning signs, how to talk, where to get help) and a counsellor's callback.",
+    steps={
+        FAMILY: Step(prompt=lambda turn: open_(turn), place=True),
+        **{name: Step(prompt=prompt, on_text=on_text, asks=True) for name in STEPS},
+    },
+    choices=("family:", "support:", "time:"),
+    on_choice=on_choice,
+    menu="family",
+    open=lambda turn, inbound: open_(turn),
+    routes=(
+        Route(70, lambda t, i, x: offer_callback(t), phrases=("callback",), note="asks for a counsellor"),
+        Route(
+            73,
+            _free_text,
+            when=lambda t, i, x: t.state.step == FAMILY and _names_a_topic(t, i, x),
+            note="a topic named on the family menu",
+        ),
+        Route(73, _free_text, intents=FAMILY_HELP, sure=True, note="a worried relative"),
+        Route(75, _free_text, intents=FAMILY_HELP, note="a worried relative, less sure"),
+        Route(75, _free_text, when=_names_a_topic, note="a family card's keywords"),
+        Route(75, _free_text, phrases=("relative",), note="names a relative: my son, mera bhai"),
+    ),
+)

@@ -6,100 +6,17 @@ keywords it names. Every card ends with next steps: the other cards, family help
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Any
-
-from bot.dialogue.flows import words
+from bot.dialogue import words
+from bot.dialogue.flow import COMMANDS_RANK, Flow, Needs, Route, Step
 from bot.dialogue.turn import Turn
-from bot.dialogue.types import Button, Inbound, KeepContact, Subscribe, Unsubscribe
-from responses import Catalog
+from bot.dialogue.types import Inbound, KeepContact, State, Subscribe, Unsubscribe
+from nlu.types import Parse
+from responses import Catalog, catalog
 
+LEARN = "learn"
 NUMBERS = "info:numbers"
 HELPLINES = "info:helplines"
 DIGEST_CHOICES = ("digest:ask", "digest:on", "digest:off")
-# A typed question rather than a request to report: a question word or mark, and no word for reporting.
-QUESTION_CUES = (
-    "how",
-    "what",
-    "why",
-    "which",
-    "explain",
-    "tell me",
-    "kaise",
-    "kya",
-    "kyun",
-    "kyon",
-    "kaun",
-    "batao",
-    "bataen",
-    "batayein",
-    "کیسے",
-    "کیا",
-    "کیوں",
-    "کون",
-    "بتائیں",
-    "بتاؤ",
-)
-REPORT_WORDS = ("report", "reporting", "shikayat", "complain", "complaint", "رپورٹ", "شکایت")
-NUMBERS_PHRASES = (
-    "how many reports",
-    "how many pages",
-    "numbers this month",
-    "this month's numbers",
-    "statistics",
-    "stats",
-    "transparency",
-    "kitni reports",
-    "kitne pages",
-    "kitni shikayat",
-    "adaad o shumar",
-    "کتنی رپورٹس",
-    "کتنی رپورٹیں",
-    "کتنی شکایات",
-    "اعداد و شمار",
-)
-HELPLINE_PHRASES = (
-    "helpline",
-    "helplines",
-    "phone numbers",
-    "contact numbers",
-    "which number",
-    "kis number",
-    "ہیلپ لائن",
-    "ہیلپ لائنز",
-    "کس نمبر",
-)
-UNSUBSCRIBE_PHRASES = (
-    "unsubscribe",
-    "stop digest",
-    "stop the digest",
-    "stop weekly",
-    "stop the weekly",
-    "no more cards",
-    "digest band",
-    "band karo digest",
-    "band digest",
-    "weekly card band",
-    "card band karo",
-    "digest bund",
-    "ڈائجسٹ بند",
-    "بند کرو ڈائجسٹ",
-    "ہفتہ وار کارڈ بند",
-    "کارڈ بند کرو",
-    "ان سبسکرائب",
-)
-SUBSCRIBE_PHRASES = (
-    "subscribe",
-    "weekly card",
-    "weekly digest",
-    "digest",
-    "har hafte",
-    "sabscribe",
-    "ہفتہ وار",
-    "ہر ہفتے",
-    "سبسکرائب",
-    "ڈائجسٹ",
-)
 
 
 def cards(catalog: Catalog) -> tuple[str, ...]:
@@ -107,13 +24,8 @@ def cards(catalog: Catalog) -> tuple[str, ...]:
     return catalog.cards("learn")
 
 
-def handles(choice: str) -> bool:
-    """Whether a button id belongs to Learn."""
-    return choice.startswith("learn:") or choice in (NUMBERS, HELPLINES, *DIGEST_CHOICES)
-
-
 def open_menu(turn: Turn) -> None:
-    turn.goto("learn")
+    turn.goto(LEARN)
     turn.say(
         "learn.intro",
         *[turn.button(f"learn:{c}") for c in cards(turn.catalog)],
@@ -125,7 +37,7 @@ def open_menu(turn: Turn) -> None:
 
 def show_card(turn: Turn, card: str) -> None:
     """A card, its source, and the next steps: the other cards, family help, the digest, the menu."""
-    turn.goto("learn")
+    turn.goto(LEARN)
     every = cards(turn.catalog)
     at = every.index(card)
     others = [*every[at + 1 :], *every[:at]]
@@ -151,7 +63,7 @@ def on_choice(turn: Turn, choice: str) -> None:
     elif choice == "digest:on":
         subscribe(turn)
     elif choice == "digest:off":
-        unsubscribe(turn)
+        stop_digest(turn)
     else:
         turn.say("common.stale_button")
         open_menu(turn)
@@ -165,9 +77,9 @@ def card_for(turn: Turn, text: str) -> str | None:
 
 def asks_to_learn(turn: Turn, text: str) -> bool:
     """A question about a card's topic ("how do recruiters work?"), not a page to report."""
-    if card_for(turn, text) is None or words.any_of(text, REPORT_WORDS):
+    if card_for(turn, text) is None or turn.says(text, "report_words"):
         return False
-    return "?" in text or "؟" in text or words.any_of(text, QUESTION_CUES)
+    return "?" in text or "؟" in text or turn.says(text, "question")
 
 
 def on_text(turn: Turn, text: str) -> None:
@@ -179,22 +91,17 @@ def on_text(turn: Turn, text: str) -> None:
         show_card(turn, card)
 
 
-def wants_numbers(inbound: Inbound) -> bool:
+def wants_numbers(inbound: Inbound, texts: Catalog) -> bool:
     """Whether this event may show this month's numbers (the pipeline looks them up only then)."""
     if inbound.choice is not None:
         return inbound.choice == NUMBERS
-    return bool(inbound.text) and words.any_of(inbound.text or "", NUMBERS_PHRASES)
-
-
-def wants_helplines(text: str) -> bool:
-    return words.any_of(text, HELPLINE_PHRASES)
+    return bool(inbound.text) and words.any_of(inbound.text or "", texts.phrases("numbers"))
 
 
 def _settle(turn: Turn) -> None:
     """An answer shown from anywhere (numbers, helplines, the digest offer) leaves a half-done step."""
-    if turn.state.step not in ("menu", "learn", "family", "privacy"):
-        turn.state.step = "menu"
-        turn.state.history = []
+    if not turn.step.place:
+        turn.rest()
 
 
 def show_numbers(turn: Turn) -> None:
@@ -245,33 +152,79 @@ def unsubscribe(turn: Turn) -> None:
     turn.say("digest.unsubscribed", *turn.menu_buttons())
 
 
-def wants_unsubscribe(text: str) -> bool:
-    return words.any_of(text, UNSUBSCRIBE_PHRASES)
+def stop_digest(turn: Turn) -> None:
+    """Stop the digest, then carry on with the question in progress (or rest on the menu)."""
+    asks = turn.step.asks
+    unsubscribe(turn)
+    if asks:
+        turn.prompt()
+    else:
+        turn.rest()
 
 
-def wants_subscribe(text: str) -> bool:
-    return not wants_unsubscribe(text) and words.any_of(text, SUBSCRIBE_PHRASES)
+def _may_stop(turn: Turn, inbound: Inbound, text: str) -> bool:
+    # A screenshot captioned "stop the digest" during a report is evidence first (report.on_text).
+    return not (inbound.attachments and turn.step.content)
 
 
-def week_card(catalog: Catalog, week: date) -> str:
-    """The card of the ISO week that contains `week`: the cards in turn, one a week."""
-    every = cards(catalog)
-    monday = date.fromisocalendar(*week.isocalendar()[:2], 1)
-    return every[(monday.toordinal() // 7) % len(every)]
+def _wants_subscribe(turn: Turn, inbound: Inbound, text: str) -> bool:
+    return turn.says(text, "subscribe") and not turn.says(text, "unsubscribe")
 
 
-def digest_message(catalog: Catalog, lang: str, week: date) -> dict[str, Any]:
-    """The outbox payload of this week's card in `lang`: header, card with source, how to stop."""
-    card = week_card(catalog, week)
-    text = "\n\n".join(
-        (
-            catalog.text("digest.header", lang),
-            catalog.text(f"learn.{card}", lang),
-            catalog.text("digest.footer", lang),
-        )
-    )
-    buttons = [
-        Button("digest:off", catalog.text("buttons.digest_off", lang)),
-        Button("nav:menu", catalog.text("buttons.nav_menu", lang)),
-    ]
-    return {"text": text, "buttons": [{"id": b.id, "label": b.label} for b in buttons]}
+def _asks_to_learn(turn: Turn, inbound: Inbound, text: str) -> bool:
+    return asks_to_learn(turn, text)
+
+
+def _names_a_card(turn: Turn, inbound: Inbound, text: str) -> bool:
+    return card_for(turn, text) is not None
+
+
+def _card(turn: Turn, inbound: Inbound, text: str) -> None:
+    on_text(turn, text)
+
+
+def needs(state: State, parse: Parse, inbound: Inbound) -> Needs:
+    return Needs(numbers=wants_numbers(inbound, catalog()))
+
+
+FLOW = Flow(
+    name="learn",
+    doc="Counter-narrative cards with sources, the weekly digest, helplines, this month's numbers.",
+    steps={LEARN: Step(prompt=open_menu, place=True)},
+    choices=("learn:", "info:", "digest:"),
+    on_choice=on_choice,
+    always=("digest:off",),
+    menu="learn",
+    open=lambda turn, inbound: open_menu(turn),
+    interrupts=(
+        Route(
+            COMMANDS_RANK - 5,
+            lambda t, i, x: stop_digest(t),
+            phrases=("unsubscribe",),
+            when=_may_stop,
+            note="stop the digest (before cancel: 'band karo digest' is no cancel)",
+        ),
+    ),
+    routes=(
+        Route(40, lambda t, i, x: show_numbers(t), phrases=("numbers",), note="this month's numbers"),
+        Route(
+            45,
+            _card,
+            intents=frozenset({"report_content"}),
+            when=_asks_to_learn,
+            note="a question about a card's topic, not a page to report",
+        ),
+        Route(71, lambda t, i, x: offer_digest(t), when=_wants_subscribe, note="the weekly digest"),
+        Route(72, lambda t, i, x: show_helplines(t), phrases=("helplines",), note="helplines"),
+        Route(
+            74,
+            _card,
+            intents=frozenset({"counter_narrative", "report_content"}),
+            sure=True,
+            note="counter-narrative questions",
+        ),
+        Route(74, _card, when=_names_a_card, note="a card's keywords"),
+        Route(76, _card, intents=frozenset({"counter_narrative"}), note="counter-narrative, less sure"),
+    ),
+    needs=needs,
+)

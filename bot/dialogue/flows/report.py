@@ -8,7 +8,12 @@ the caption is kept as a note with the description.
 
 from __future__ import annotations
 
-from bot.dialogue.flows import info
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.dialogue.flow import Command, Flow, Needs, Route, Step
+from bot.dialogue.flows import home
 from bot.dialogue.turn import Turn
 from bot.dialogue.types import (
     CATEGORIES,
@@ -16,42 +21,125 @@ from bot.dialogue.types import (
     MAX_EVIDENCE,
     MAX_LINKS,
     Attachment,
+    Draft,
     Inbound,
     KeepContact,
     Link,
+    State,
     SubmitReport,
+    strings,
 )
+from nlu.types import Parse
 from nlu.urls import canonicalize, platform_of
-from responses import LANGUAGES
+from responses.languages import LANGUAGES
 
-STEPS = (
-    "report.link",
-    "report.category",
-    "report.description",
-    "report.danger",
-    "report.evidence",
-    "report.confirm",
-)
+LINK = "report.link"
+CATEGORY = "report.category"
+DESCRIPTION = "report.description"
+DANGER = "report.danger"
+EVIDENCE = "report.evidence"
+CONFIRM = "report.confirm"
+UPDATES = "updates"
+STEPS = (LINK, CATEGORY, DESCRIPTION, DANGER, EVIDENCE, CONFIRM)
 _DONE_INTENTS = frozenset({"affirm", "deny", "thanks", "goodbye"})
 _SMALL_TALK = _DONE_INTENTS | {"greet"}
+EVIDENCE_KINDS = ("photo", "document", "forward")
 
 
-def _links(turn: Turn) -> list[dict[str, str]]:
-    links = turn.state.draft.setdefault("links", [])
-    assert isinstance(links, list)
-    return links
+@dataclass
+class ReportDraft(Draft):
+    """A report being written. Checked when made: a known category, lists within their limits."""
+
+    kind = "report"
+    V1_KEYS = frozenset({"links", "handles", "evidence", "notes", "description", "category", "urgent"})
+
+    links: list[Link] = field(default_factory=list)
+    handles: list[str] = field(default_factory=list)
+    evidence: list[Attachment] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    description: str = ""
+    category: str | None = None
+    urgent: bool = False
+
+    def __post_init__(self) -> None:
+        if self.category is not None and self.category not in CATEGORIES:
+            raise ValueError(f"unknown category {self.category!r}")
+        if len(self.links) > MAX_LINKS or len(self.handles) > MAX_LINKS or len(self.evidence) > MAX_EVIDENCE:
+            raise ValueError("more links or evidence than a report holds")
+        if len(self.description) > MAX_DESCRIPTION:
+            raise ValueError("description longer than MAX_DESCRIPTION")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "links": [{"raw": x.raw, "canonical": x.canonical, "platform": x.platform} for x in self.links],
+            "handles": list(self.handles),
+            "evidence": [{"kind": e.kind, "ref": e.ref, "fingerprint": e.fingerprint} for e in self.evidence],
+            "notes": list(self.notes),
+            "description": self.description,
+            "category": self.category,
+            "urgent": self.urgent,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ReportDraft:
+        links = [
+            Link(str(x.get("raw", "")), str(x["canonical"]), str(x.get("platform", "web")))
+            for x in data.get("links") or ()
+            if isinstance(x, Mapping) and isinstance(x.get("canonical"), str)
+        ]
+        evidence = [
+            Attachment(
+                str(e["kind"]),
+                str(e["ref"]),
+                e["fingerprint"] if isinstance(e.get("fingerprint"), str) else None,
+            )
+            for e in data.get("evidence") or ()
+            if isinstance(e, Mapping) and e.get("kind") in EVIDENCE_KINDS and isinstance(e.get("ref"), str)
+        ]
+        category = data.get("category")
+        return cls(
+            links=links[:MAX_LINKS],
+            handles=strings(data.get("handles"), MAX_LINKS),
+            evidence=evidence[:MAX_EVIDENCE],
+            notes=strings(data.get("notes"), MAX_EVIDENCE, MAX_DESCRIPTION),
+            description=str(data.get("description") or "")[:MAX_DESCRIPTION],
+            category=category if category in CATEGORIES else None,
+            urgent=bool(data.get("urgent")),
+        )
 
 
-def _evidence(turn: Turn) -> list[dict[str, str | None]]:
-    evidence = turn.state.draft.setdefault("evidence", [])
-    assert isinstance(evidence, list)
-    return evidence
+@dataclass
+class Submitted(Draft):
+    """After the reference code: the report whose updates the next question is about."""
+
+    kind = "submitted"
+    V1_KEYS = frozenset({"report"})
+
+    report: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "report": self.report}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Submitted:
+        return cls(report=str(data.get("report") or ""))
+
+
+def _draft(turn: Turn) -> ReportDraft:
+    return turn.draft(ReportDraft)
+
+
+def _links(turn: Turn) -> list[Link]:
+    return _draft(turn).links
+
+
+def _evidence(turn: Turn) -> list[Attachment]:
+    return _draft(turn).evidence
 
 
 def _handles(turn: Turn) -> list[str]:
-    handles = turn.state.draft.setdefault("handles", [])
-    assert isinstance(handles, list)
-    return handles
+    return _draft(turn).handles
 
 
 def _where_count(turn: Turn) -> int:
@@ -71,11 +159,11 @@ def _found_links(turn: Turn, inbound: Inbound | None) -> list[tuple[str, str, st
 def _take_links(turn: Turn, inbound: Inbound | None = None) -> int:
     """Add the message's links and @handles to the draft; how many were new."""
     links = _links(turn)
-    known = {link["canonical"] for link in links}
+    known = {link.canonical for link in links}
     added = 0
     for raw, canonical, platform in _found_links(turn, inbound):
         if canonical not in known and len(links) < MAX_LINKS:
-            links.append({"raw": raw, "canonical": canonical, "platform": platform})
+            links.append(Link(raw, canonical, platform))
             known.add(canonical)
             added += 1
     handles = _handles(turn)
@@ -88,11 +176,11 @@ def _take_links(turn: Turn, inbound: Inbound | None = None) -> int:
 
 def _take_attachments(turn: Turn, inbound: Inbound) -> int:
     evidence = _evidence(turn)
-    known = {(e["kind"], e["ref"]) for e in evidence}
+    known = {(e.kind, e.ref) for e in evidence}
     added = 0
     for a in inbound.attachments:
         if (a.kind, a.ref) not in known and len(evidence) < MAX_EVIDENCE:
-            evidence.append({"kind": a.kind, "ref": a.ref, "fingerprint": a.fingerprint})
+            evidence.append(Attachment(a.kind, a.ref, a.fingerprint))
             known.add((a.kind, a.ref))
             added += 1
     return added
@@ -100,7 +188,7 @@ def _take_attachments(turn: Turn, inbound: Inbound) -> int:
 
 def _refused(turn: Turn, inbound: Inbound) -> int:
     """How many of the message's attachments are not on the draft (it already holds MAX_EVIDENCE)."""
-    kept = {(e["kind"], e["ref"]) for e in _evidence(turn)}
+    kept = {(e.kind, e.ref) for e in _evidence(turn)}
     return len({(a.kind, a.ref) for a in inbound.attachments} - kept)
 
 
@@ -115,16 +203,15 @@ def _note(turn: Turn, inbound: Inbound) -> None:
     words = " ".join(words.split())
     if turn.parse.intent.name in _SMALL_TALK and len(words.split()) <= 4:
         return  # "ok", "thanks": nothing to add to the description
-    notes = turn.state.draft.setdefault("notes", [])
-    assert isinstance(notes, list)
-    if any(c.isalnum() for c in words) and words not in notes:
+    notes = _draft(turn).notes
+    if any(c.isalnum() for c in words) and words not in notes and len(notes) < MAX_EVIDENCE:
         notes.append(words[:MAX_DESCRIPTION])
 
 
 def _description(turn: Turn) -> str:
     """The description with the notes kept from captions, within MAX_DESCRIPTION."""
-    draft = turn.state.draft
-    parts = [str(draft.get("description") or "").strip(), *(str(n) for n in draft.get("notes") or ())]
+    draft = _draft(turn)
+    parts = [draft.description.strip(), *draft.notes]
     return "\n".join(p for p in parts if p)[:MAX_DESCRIPTION]
 
 
@@ -183,11 +270,10 @@ def _on_evidence(turn: Turn, inbound: Inbound, text: str) -> None:
 
 def start(turn: Turn, inbound: Inbound | None = None) -> None:
     """Begin a report; what the first message already answered is skipped."""
-    urgent = bool(turn.state.draft.get("urgent")) if turn.state.step.startswith("report.") else False
-    turn.goto("report.link")
-    turn.state.draft = {"links": [], "handles": [], "evidence": [], "urgent": urgent}
-    if turn.parse.intent.name == "emergency":
-        turn.state.draft["urgent"] = True
+    draft = turn.state.draft
+    urgent = isinstance(draft, ReportDraft) and draft.urgent and turn.state.step in STEPS
+    turn.goto(LINK)
+    turn.state.draft = ReportDraft(urgent=urgent or turn.parse.intent.name == "emergency")
     found = _take_links(turn, inbound)
     if inbound is not None and inbound.attachments:
         _, refused = _take_evidence(turn, inbound)
@@ -201,18 +287,18 @@ def start(turn: Turn, inbound: Inbound | None = None) -> None:
 
 
 def _ask_link(turn: Turn) -> None:
-    turn.goto("report.link")
+    turn.goto(LINK)
     turn.say("report.ask_link", turn.button("link:none"), *turn.nav())
 
 
 def _ask_category(turn: Turn) -> None:
-    turn.goto("report.category")
+    turn.goto(CATEGORY)
     buttons = [turn.button(f"cat:{c}", f"categories.{c}") for c in CATEGORIES]
     turn.say("report.ask_category", *buttons, *turn.nav())
 
 
 def _ask_description(turn: Turn) -> None:
-    turn.goto("report.description")
+    turn.goto(DESCRIPTION)
     needs_words = not _where_count(turn) and not _evidence(turn)
     if needs_words:
         turn.say("report.ask_description_required", *turn.nav())
@@ -221,48 +307,42 @@ def _ask_description(turn: Turn) -> None:
 
 
 def _ask_danger(turn: Turn) -> None:
-    if turn.state.draft.get("urgent"):
+    if _draft(turn).urgent:
         _ask_evidence(turn)
         return
-    turn.goto("report.danger")
+    turn.goto(DANGER)
     turn.say("report.ask_danger", turn.button("danger:yes"), turn.button("danger:no"), *turn.nav())
 
 
 def _ask_evidence(turn: Turn) -> None:
-    turn.goto("report.evidence")
+    turn.goto(EVIDENCE)
     turn.say("report.ask_evidence", turn.button("evidence:done"), *turn.nav())
 
 
 def _summary(turn: Turn) -> str:
-    draft = turn.state.draft
-    where = [link["canonical"] for link in _links(turn)] + _handles(turn)
+    draft = _draft(turn)
+    where = [link.canonical for link in _links(turn)] + _handles(turn)
     lines = [turn.t("report.summary_title")]
     lines.append(turn.t("report.summary_where", where=", ".join(where) if where else turn.t("report.none")))
-    lines.append(turn.t("report.summary_category", category=turn.t(f"categories.{draft['category']}")))
+    lines.append(
+        turn.t("report.summary_category", category=turn.t(f"categories.{draft.category or 'other'}"))
+    )
     description = _description(turn)
     lines.append(turn.t("report.summary_description", description=description or turn.t("report.none")))
     lines.append(turn.t("report.summary_evidence", count=len(_evidence(turn))))
-    if draft.get("urgent"):
+    if draft.urgent:
         lines.append(turn.t("report.summary_urgent"))
     return "\n".join(lines)
 
 
 def ask_confirm(turn: Turn) -> None:
-    turn.goto("report.confirm")
+    turn.goto(CONFIRM)
     turn.say_text(_summary(turn), turn.button("confirm:submit"), *turn.nav())
 
 
 def prompt(turn: Turn) -> None:
     """Ask again what the current report step asks."""
-    asks = {
-        "report.link": _ask_link,
-        "report.category": _ask_category,
-        "report.description": _ask_description,
-        "report.danger": _ask_danger,
-        "report.evidence": _ask_evidence,
-        "report.confirm": ask_confirm,
-    }
-    asks[turn.state.step](turn)
+    ASKS.get(turn.state.step, _ask_link)(turn)
 
 
 def _category_from_text(turn: Turn, text: str) -> str | None:
@@ -280,27 +360,25 @@ def _submit(turn: Turn) -> None:
     if not turn.context.may_report:
         turn.say("report.quota", turn.button("confirm:submit"), *turn.nav())
         return
-    draft = turn.state.draft
+    draft = _draft(turn)
     code = turn.context.new_code
     first = _links(turn)[:1]
-    known = any(link["canonical"] in turn.context.known_links for link in first)
+    known = any(link.canonical in turn.context.known_links for link in first)
     turn.effects.append(
         SubmitReport(
             code=code,
-            category=str(draft["category"]),
+            category=draft.category or "other",
             description=_description(turn),
-            urgent=bool(draft.get("urgent")),
+            urgent=draft.urgent,
             language=turn.lang,
-            links=tuple(Link(x["raw"], x["canonical"], x["platform"]) for x in _links(turn)),
-            evidence=tuple(
-                Attachment(str(e["kind"]), str(e["ref"]), e.get("fingerprint")) for e in _evidence(turn)
-            ),
-            handles=tuple(_handles(turn)),
+            links=tuple(draft.links),
+            evidence=tuple(draft.evidence),
+            handles=tuple(draft.handles),
         )
     )
-    turn.state.draft = {"report": code}  # the report the updates question is about
+    turn.state.draft = Submitted(code)  # the report the updates question is about
     turn.state.history = []
-    turn.state.step = "updates"
+    turn.state.step = UPDATES
     turn.say("report.done", code=code)
     if known:
         turn.say("report.already_known")
@@ -314,44 +392,45 @@ def ask_updates(turn: Turn) -> None:
 
 def on_updates(turn: Turn, wanted: bool) -> None:
     """The answer to "would you like updates here?": only a yes keeps a way to reach the citizen."""
-    code = turn.state.draft.get("report")
+    draft = turn.state.draft
+    code = draft.report if isinstance(draft, Submitted) and draft.report else None
     if wanted:
-        turn.effects.append(KeepContact(reports=(code,) if isinstance(code, str) else ()))
-    turn.state.draft = {}
-    turn.state.step = "menu"
+        turn.effects.append(KeepContact(reports=(code,) if code else ()))
+    turn.state.draft = None
+    turn.rest()
     turn.say("report.updates_on" if wanted else "report.updates_off", *turn.menu_buttons())
 
 
 def on_choice(turn: Turn, choice: str) -> None:
     step = turn.state.step
-    draft = turn.state.draft
-    if step == "report.link" and choice == "link:none":
+    draft = _draft(turn)
+    if step == LINK and choice == "link:none":
         _ask_category(turn)
-    elif step == "report.category" and choice.startswith("cat:") and choice[4:] in CATEGORIES:
-        draft["category"] = choice[4:]
+    elif step == CATEGORY and choice.startswith("cat:") and choice[4:] in CATEGORIES:
+        draft.category = choice[4:]
         _ask_description(turn)
-    elif step == "report.description" and choice == "desc:skip":
+    elif step == DESCRIPTION and choice == "desc:skip":
         _ask_danger(turn)
-    elif step == "report.danger" and choice in ("danger:yes", "danger:no"):
+    elif step == DANGER and choice in ("danger:yes", "danger:no"):
         if choice == "danger:yes":
-            draft["urgent"] = True
-            info.emergency(turn, offer_buttons=False)
+            draft.urgent = True
+            _emergency_noted(turn)
         _ask_evidence(turn)
-    elif step == "report.evidence" and choice == "evidence:done":
+    elif step == EVIDENCE and choice == "evidence:done":
         ask_confirm(turn)
-    elif step == "report.confirm" and choice == "confirm:submit":
+    elif step == CONFIRM and choice == "confirm:submit":
         _submit(turn)
     else:
         turn.say("common.stale_button")
         prompt(turn)
 
 
-def on_text(turn: Turn, inbound: Inbound, text: str) -> None:
+def on_text(turn: Turn, inbound: Inbound, text: str) -> bool:
     """A typed answer (or attachment) at a report step. Nothing the citizen sends is dropped silently."""
     step = turn.state.step
-    draft = turn.state.draft
+    draft = _draft(turn)
     intent = turn.parse.intent.name
-    if step == "report.link":
+    if step == LINK:
         links = _take_links(turn, inbound)
         if inbound.attachments:
             _, refused = _take_evidence(turn, inbound)
@@ -363,19 +442,19 @@ def on_text(turn: Turn, inbound: Inbound, text: str) -> None:
         else:
             turn.say("report.no_link_found")
             _ask_link(turn)
-    elif step in ("report.category", "report.danger", "report.confirm") and _has_evidence(turn, inbound):
+    elif step in (CATEGORY, DANGER, CONFIRM) and _has_evidence(turn, inbound):
         _on_evidence(turn, inbound, text)
-    elif step == "report.category":
+    elif step == CATEGORY:
         code = _category_from_text(turn, text)
         if code is None:
             turn.say("report.choose_category")
             _ask_category(turn)
         else:
-            draft["category"] = code
+            draft.category = code
             _ask_description(turn)
-    elif step == "report.description":
+    elif step == DESCRIPTION:
         _on_description(turn, inbound, text)
-    elif step == "report.danger":
+    elif step == DANGER:
         if intent == "affirm":
             on_choice(turn, "danger:yes")
         elif intent == "deny":
@@ -383,14 +462,15 @@ def on_text(turn: Turn, inbound: Inbound, text: str) -> None:
         else:
             turn.say("report.answer_yes_no")
             _ask_danger(turn)
-    elif step == "report.evidence":
+    elif step == EVIDENCE:
         _on_more_evidence(turn, inbound, text)
-    elif step == "report.confirm":
+    elif step == CONFIRM:
         if intent == "affirm":
             _submit(turn)
         else:
             turn.say("report.confirm_hint")
             ask_confirm(turn)
+    return True
 
 
 def _on_description(turn: Turn, inbound: Inbound, text: str) -> None:
@@ -403,7 +483,7 @@ def _on_description(turn: Turn, inbound: Inbound, text: str) -> None:
         if skip is not None:
             on_choice(turn, skip)
         elif words:
-            turn.state.draft["description"] = words
+            _draft(turn).description = words
             _ask_danger(turn)
         elif text.strip():
             turn.say("report.description_too_long", limit=MAX_DESCRIPTION)
@@ -422,14 +502,14 @@ def _on_description(turn: Turn, inbound: Inbound, text: str) -> None:
             turn.say("report.link_received", count=_where_count(turn))
         _ask_description(turn)
         return
-    turn.state.draft["description"] = text.strip()
+    _draft(turn).description = text.strip()
     _ask_danger(turn)
 
 
 def _on_more_evidence(turn: Turn, inbound: Inbound, text: str) -> None:
     """The evidence step: files and links are added, words become a note, "done" goes to the summary."""
     buttons = [turn.button("evidence:done"), *turn.nav()]
-    draft = turn.state.draft
+    draft = _draft(turn)
     added, refused = _take_evidence(turn, inbound)
     if refused:
         turn.say("report.evidence_full", *buttons, limit=MAX_EVIDENCE)
@@ -440,6 +520,94 @@ def _on_more_evidence(turn: Turn, inbound: Inbound, text: str) -> None:
     elif turn.parse.intent.name in _DONE_INTENTS or not text.strip():
         ask_confirm(turn)
     else:
-        note = str(draft.get("description") or "")
-        draft["description"] = (note + "\n" + text.strip()).strip()[:MAX_DESCRIPTION]
+        draft.description = (draft.description + "\n" + text.strip()).strip()[:MAX_DESCRIPTION]
         turn.say("report.note_added", *buttons)
+
+
+ASKS = {
+    LINK: _ask_link,
+    CATEGORY: _ask_category,
+    DESCRIPTION: _ask_description,
+    DANGER: _ask_danger,
+    EVIDENCE: _ask_evidence,
+    CONFIRM: ask_confirm,
+}
+
+
+def _emergency_noted(turn: Turn) -> None:
+    home.emergency(turn, offer_buttons=False)
+    turn.say("report.marked_urgent")
+
+
+def _on_emergency(turn: Turn, inbound: Inbound, text: str) -> bool:
+    """A danger to life described inside a report: directions at once, the report marked urgent and the
+    message still taken as the answer to the question asked."""
+    _draft(turn).urgent = True
+    _emergency_noted(turn)
+    return on_text(turn, inbound, text)
+
+
+def _on_updates_text(turn: Turn, inbound: Inbound, text: str) -> bool:
+    """A typed yes or no to "updates here?"; anything else goes on to the routes."""
+    if turn.parse.intent.name not in ("affirm", "deny") or len(text.split()) > 4:
+        return False
+    on_updates(turn, turn.parse.intent.name == "affirm")
+    return True
+
+
+def needs(state: State, parse: Parse, inbound: Inbound) -> Needs:
+    """At the confirmation: the citizen's report quota, and whether the first link already has a case."""
+    if state.step != CONFIRM:
+        return Needs()
+    draft = state.draft
+    first = draft.links[0].canonical if isinstance(draft, ReportDraft) and draft.links else None
+    return Needs(links=(first,) if first else (), quota=True)
+
+
+def _open(turn: Turn, inbound: Inbound | None) -> None:
+    start(turn, inbound)
+
+
+def _has_something(turn: Turn, inbound: Inbound, text: str) -> bool:
+    return bool(inbound.attachments or inbound.links)
+
+
+FLOW = Flow(
+    name="report",
+    doc="A report: link, category, description, danger, evidence, confirmation, reference code, updates.",
+    steps={
+        **{
+            name: Step(
+                prompt=ask,
+                on_choice=on_choice,
+                on_text=on_text,
+                asks=True,
+                content=True,
+                cancelled="common.cancelled_report",
+            )
+            for name, ask in ASKS.items()
+        },
+        UPDATES: Step(prompt=ask_updates, on_text=_on_updates_text),
+    },
+    choices=("updates:",),
+    on_choice=lambda turn, choice: on_updates(turn, choice == "updates:yes"),
+    menu="report",
+    open=_open,
+    commands=(
+        Command(
+            "report",
+            lambda t, i, r: start(t, i),
+            10,
+            "buttons.menu_report",
+            "MENU_REPORT",
+            "messenger.menu_report",
+        ),
+    ),
+    routes=(
+        Route(30, lambda t, i, x: start(t, i), when=_has_something, note="a link, screenshot or forward"),
+        Route(50, lambda t, i, x: start(t, i), intents=frozenset({"report_content"}), note="wants to report"),
+    ),
+    needs=needs,
+    on_emergency=_on_emergency,
+    emergency_floor=0.6,
+)

@@ -1,0 +1,134 @@
+"""Home: the welcome, the choice of language, the main menu, and what the engine's global interrupts say
+(cancel, emergency directions). Small talk outside a flow comes back here.
+"""
+
+from __future__ import annotations
+
+from bot.dialogue import words
+from bot.dialogue.flow import CONFIDENT, Command, Flow, Route, Step
+from bot.dialogue.turn import Turn
+from bot.dialogue.types import START, Button, Inbound
+from responses.languages import LANGUAGES
+
+LANGUAGE = "language"
+HOME = "menu"
+LANGUAGE_MAX_WORDS = 4  # "urdu please", "roman urdu mein": a longer message is not a choice of language
+
+
+def language_buttons(turn: Turn) -> list[Button]:
+    # Each language's name is written in that language, whatever language the bot speaks now.
+    return [turn.button(f"lang:{lang}") for lang in LANGUAGES]
+
+
+def language_named(turn: Turn, text: str) -> str | None:
+    """The language a short message names ("urdu", "roman urdu", "انگریزی"), by routing.yaml's lists."""
+    if len(text.split()) > LANGUAGE_MAX_WORDS:
+        return None
+    return words.best(text, {lang: turn.catalog.phrases(f"language_{lang}") for lang in LANGUAGES})
+
+
+def welcome(turn: Turn) -> None:
+    turn.state.step = LANGUAGE
+    turn.state.history = []
+    turn.say("welcome.hello")
+    turn.say("welcome.choose_language", *language_buttons(turn))
+
+
+def ask_language(turn: Turn) -> None:
+    turn.goto(LANGUAGE)
+    turn.say("welcome.choose_language", *language_buttons(turn))
+
+
+def set_language(turn: Turn, lang: str) -> None:
+    """Speak `lang` from now on: the menu the first time, else the step in progress asked again."""
+    first_time = turn.state.step in (START, LANGUAGE)
+    turn.state.lang = lang
+    if first_time:
+        menu(turn, "menu.first")
+    else:
+        turn.say("common.language_set")
+        turn.prompt()
+
+
+def menu(turn: Turn, key: str = "menu.prompt") -> None:
+    turn.rest()
+    turn.state.draft = None
+    turn.say(key, *turn.menu_buttons())
+
+
+def cancel(turn: Turn) -> None:
+    """Leave the flow in progress; what was cancelled is said in its own words."""
+    menu(turn, turn.step.cancelled)
+
+
+def back(turn: Turn) -> None:
+    if turn.state.history:
+        turn.state.step = turn.state.history.pop()
+        turn.prompt()
+    else:
+        menu(turn)
+
+
+def is_emergency(turn: Turn, text: str, floor: float = 0.0) -> bool:
+    """The classifier's emergency (at least `floor` sure), or an unmistakable phrase in any language."""
+    intent = turn.parse.intent
+    return (intent.name == "emergency" and intent.confidence >= floor) or turn.says(text, "emergency")
+
+
+def emergency(turn: Turn, offer_buttons: bool = True) -> None:
+    """Emergency directions, at once. Inside a report (no buttons), the report goes on afterwards."""
+    if offer_buttons:
+        turn.say("emergency.now", turn.button("menu:report", "buttons.report_it"), turn.button("nav:menu"))
+        turn.rest()
+    else:
+        turn.say("emergency.now")
+
+
+def _on_language_text(turn: Turn, inbound: Inbound, text: str) -> bool:
+    named = language_named(turn, text)
+    if named is None:
+        return False
+    set_language(turn, named)
+    return True
+
+
+def _start(turn: Turn, inbound: Inbound, rest: str) -> None:
+    if turn.at_start or turn.state.lang is None:
+        welcome(turn)
+    else:
+        menu(turn, "menu.greet")
+
+
+def _small_talk(turn: Turn, inbound: Inbound, text: str) -> None:
+    key = {"greet": "menu.greet", "thanks": "menu.thanks", "goodbye": "menu.goodbye"}
+    menu(turn, key[turn.parse.intent.name])
+
+
+def _not_understood(turn: Turn, inbound: Inbound, text: str) -> None:
+    intent = turn.parse.intent
+    unsure = intent.confidence < CONFIDENT or intent.name in ("affirm", "deny", "out_of_scope")
+    menu(turn, "menu.not_understood" if unsure else "menu.prompt")
+
+
+FLOW = Flow(
+    name="home",
+    doc="The welcome, the language, the main menu; small talk and what nothing else understood.",
+    steps={
+        START: Step(prompt=ask_language, root=True),
+        LANGUAGE: Step(prompt=ask_language, on_text=_on_language_text, root=True),
+        HOME: Step(prompt=menu, place=True, root=True),
+    },
+    commands=(
+        Command("start", _start, 0, describe="buttons.nav_menu", postback="GET_STARTED"),
+        Command(
+            "language", lambda t, i, r: ask_language(t), 40, "", "MENU_LANGUAGE", "messenger.menu_language"
+        ),
+        Command("cancel", lambda t, i, r: cancel(t), 60, describe="buttons.nav_cancel"),
+        Command("menu", lambda t, i, r: menu(t), 70, postback="MENU_MAIN", menu_title="messenger.menu_main"),
+    ),
+    routes=(
+        Route(90, lambda t, i, x: welcome(t), when=lambda t, i, x: t.at_start, note="first message: welcome"),
+        Route(92, _small_talk, intents=frozenset({"greet", "thanks", "goodbye"}), note="small talk"),
+        Route(100, _not_understood, note="anything else: the menu"),
+    ),
+)

@@ -1,0 +1,128 @@
+"""The registry of flows: where the engine, the channels, the fuzz test and the docs look flows up.
+
+Built once from the flows' declarations (bot/dialogue/flows/__init__.py) and checked when built: each
+step, menu item, command and owned button has exactly one flow. A registry is a value: `with_flow` gives
+a new one with one more flow, which is how a test adds a toy flow without touching the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from bot.dialogue.flow import Command, Flow, Needs, Route, Step
+from bot.dialogue.types import Inbound, State
+from nlu.types import Parse
+
+
+class RegistryError(ValueError):
+    """Two flows claim the same thing, or the start or home step is missing."""
+
+
+@dataclass(frozen=True)
+class Registry:
+    flows: tuple[Flow, ...]
+    start: str  # the step of a conversation that has not begun (no language chosen yet)
+    home: str  # the step the bot rests on between flows: the main menu
+    _steps: dict[str, tuple[Flow, Step]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        steps: dict[str, tuple[Flow, Step]] = {}
+        names = [flow.name for flow in self.flows]
+        if len(set(names)) != len(names):
+            raise RegistryError(f"two flows share a name: {names}")
+        for flow in self.flows:
+            for name, step in flow.steps.items():
+                if name in steps:
+                    raise RegistryError(f"step {name!r} is declared by {steps[name][0].name} and {flow.name}")
+                steps[name] = (flow, step)
+        for name in (self.start, self.home):
+            if name not in steps:
+                raise RegistryError(f"no flow declares the step {name!r}")
+        menu = [flow.menu for flow in self.flows if flow.menu]
+        if len(set(menu)) != len(menu):
+            raise RegistryError(f"two flows share a menu item: {menu}")
+        if any(flow.menu and flow.open is None for flow in self.flows):
+            raise RegistryError("a flow with a menu item needs `open`")
+        commands = [c.name for flow in self.flows for c in flow.commands]
+        if len(set(commands)) != len(commands):
+            raise RegistryError(f"two flows share a command: {commands}")
+        owned = [c for flow in self.flows for c in flow.choices]
+        if len(set(owned)) != len(owned):
+            raise RegistryError(f"two flows own the same buttons: {owned}")
+        object.__setattr__(self, "_steps", steps)
+
+    def with_flow(self, flow: Flow) -> Registry:
+        """This registry with one more flow (last in every order)."""
+        return Registry((*self.flows, flow), self.start, self.home)
+
+    # --- steps ---------------------------------------------------------------------------------------
+
+    def steps(self) -> frozenset[str]:
+        """Every step a stored conversation may be at."""
+        return frozenset(self._steps)
+
+    def step(self, name: str) -> Step:
+        """The step called `name`; an unknown name (a step since removed) is the home menu."""
+        return self._steps.get(name, self._steps[self.home])[1]
+
+    def flow_of(self, step: str) -> Flow:
+        return self._steps.get(step, self._steps[self.home])[0]
+
+    # --- buttons and entry points --------------------------------------------------------------------
+
+    def owner(self, choice: str) -> Flow | None:
+        """The flow that owns a button id, if one does."""
+        return next((flow for flow in self.flows if flow.owns(choice)), None)
+
+    def always(self, choice: str) -> Flow | None:
+        """The flow that honours this button even when it was not offered (the digest's stop)."""
+        return next((flow for flow in self.flows if choice in flow.always), None)
+
+    def menu(self) -> tuple[str, ...]:
+        """The main menu's items, in the registry's order."""
+        return tuple(flow.menu for flow in self.flows if flow.menu)
+
+    def menu_flows(self) -> tuple[Flow, ...]:
+        return tuple(flow for flow in self.flows if flow.menu)
+
+    def opener(self, item: str) -> Flow | None:
+        return next((flow for flow in self.flows if flow.menu == item), None)
+
+    def commands(self) -> tuple[Command, ...]:
+        """Every slash command, in menu order."""
+        return tuple(sorted((c for flow in self.flows for c in flow.commands), key=lambda c: c.order))
+
+    def command(self, name: str) -> Command | None:
+        return next((c for c in self.commands() if c.name == name), None)
+
+    def postback(self, payload: str) -> Command | None:
+        """The command a Messenger postback payload runs."""
+        return next((c for c in self.commands() if c.postback == payload), None)
+
+    def choices(self) -> tuple[str, ...]:
+        """Owned button ids and prefixes, for channels that must recognise our buttons."""
+        return tuple(c for flow in self.flows for c in flow.choices)
+
+    # --- routing -------------------------------------------------------------------------------------
+
+    def _ordered(self, attribute: str) -> Iterator[Route]:
+        ranked = [
+            (route.rank, at, index, route)
+            for at, flow in enumerate(self.flows)
+            for index, route in enumerate(getattr(flow, attribute))
+        ]
+        return (entry[3] for entry in sorted(ranked, key=lambda entry: entry[:3]))
+
+    def interrupts(self) -> tuple[Route, ...]:
+        return tuple(self._ordered("interrupts"))
+
+    def routes(self) -> tuple[Route, ...]:
+        return tuple(self._ordered("routes"))
+
+    def needs(self, state: State, parse: Parse, inbound: Inbound) -> Needs:
+        """Everything any flow needs looked up for this event."""
+        needs = Needs()
+        for flow in self.flows:
+            needs = needs | flow.needs(state, parse, inbound)
+        return needs
