@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -17,6 +17,8 @@ from starlette.routing import Route
 from bot import logs, metrics
 from bot.channels import messenger, telegram, webchat
 from bot.channels.base import ChannelSetup
+from bot.channels.evidence import EvidenceUnavailable
+from bot.dialogue import REGISTRY, Registry
 from bot.limits import Limits
 from bot.outbox import OutboxWorker
 from bot.pipeline import Pipeline
@@ -29,15 +31,47 @@ from cyberunit.alerts import AlertSender
 from cyberunit.problems import problem
 from nlu import model as nlu_model
 from nlu.parser import configure as configure_nlu
-from responses import catalog
+from responses import Catalog, catalog
 from storage import audit
+from storage.evidence_files import KeptFiles, evidence_dir
 from storage.queue import Queue
-from storage.repository import Storage, StorageUnavailable
+from storage.repository import FILE_KINDS, Storage, StorageUnavailable
 from storage.safety import Safety
 
 log = logging.getLogger(__name__)
 RETRY_AFTER = 5  # seconds a client is asked to wait while the database is unreachable
-CHANNEL_SETUPS: list[Callable[[Settings, Pipeline], ChannelSetup | None]] = [telegram.setup, messenger.setup]
+
+
+class StoredEvidence:
+    """The evidence store the app gives channels (`bot.channels.evidence.EvidenceStore`): copies under
+    `<data_dir>/evidence/<channel>/`, their hashes in the database; the database being down reaches the
+    channel as `EvidenceUnavailable`, so channels never import storage."""
+
+    def __init__(self, storage: Storage, data_dir: Path) -> None:
+        self.kept = KeptFiles(storage)
+        self.data_dir = data_dir
+
+    def keeps(self, kind: str) -> bool:
+        return kind in FILE_KINDS
+
+    def directory(self, channel: str) -> Path:
+        return evidence_dir(self.data_dir, channel)
+
+    async def record(self, channel: str, name: str, sha256: str, size: int) -> None:
+        try:
+            await self.kept.record(channel, name, sha256, size)
+        except StorageUnavailable as exc:
+            raise EvidenceUnavailable(str(exc)) from exc
+
+
+def channel_setups(settings: Settings, pipeline: Pipeline, storage: Storage) -> list[ChannelSetup]:
+    """The configured channels: each channel module offers `setup(settings, pipeline, ...) -> ChannelSetup |
+    None` (None: not configured), given here what it needs from the app."""
+    found = [
+        telegram.setup(settings, pipeline, StoredEvidence(storage, settings.data_dir)),
+        messenger.setup(settings, pipeline),
+    ]
+    return [c for c in found if c is not None]
 
 
 async def reap_leases(storage: Storage, interval: float = 30.0, rescore_every: int = 20) -> None:
@@ -98,8 +132,10 @@ async def anchor_hourly(storage: Storage, interval: float = 3600.0) -> None:
         await asyncio.sleep(interval)
 
 
-def make_pipeline(settings: Settings, storage: Storage) -> Pipeline:
-    """The shared message path, keyed from the configured secret."""
+def make_pipeline(
+    settings: Settings, storage: Storage, flows: Registry = REGISTRY, texts: Catalog | None = None
+) -> Pipeline:
+    """The shared message path, keyed from the configured secret, running `flows` (the shipped ones)."""
     secret = secret_key(settings)
     configure_nlu(settings.nlu, settings.rasa_url)
     limits = Limits(
@@ -112,9 +148,10 @@ def make_pipeline(settings: Settings, storage: Storage) -> Pipeline:
         storage,
         Pseudonyms(secret),
         AddressBox(secret),
-        texts=catalog(),
+        texts=texts or catalog(),
         retention_days=settings.retention_days,
         limits=limits,
+        flows=flows,
     )
 
 
@@ -123,8 +160,7 @@ def create_app(settings: Settings, storage: Storage | None = None) -> Starlette:
     owned = storage is None
     store = storage or Storage(settings.database_url, secret_key(settings))
     pipeline = make_pipeline(settings, store)
-    # Each channel module offers `setup(settings, pipeline) -> ChannelSetup | None` (None: not configured).
-    channels = [c for c in (setup(settings, pipeline) for setup in CHANNEL_SETUPS) if c is not None]
+    channels = channel_setups(settings, pipeline, store)
     senders: dict[str, Sender] = {c.name: c.sender for c in channels if c.sender is not None}
     if settings.alert_webhook_url:
         store.alerts = True

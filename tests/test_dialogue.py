@@ -665,3 +665,45 @@ def test_a_first_message_we_cannot_use_asks_for_the_language() -> None:
     talk.send(unsupported="sticker")
     assert talk.last.replies[0].text.startswith(catalog().text("common.unsupported_sticker", "en"))
     assert talk.state.offered == ["lang:en", "lang:ur", "lang:ur-Latn"]
+
+
+@pytest.mark.parametrize(
+    ("lang", "text"),
+    [("en", "call me back please"), ("ur-Latn", "mujhe call back karein"), ("ur", "مجھے کال کریں")],
+)
+def test_asking_to_be_called_back_is_no_back_button(lang: str, text: str) -> None:
+    """ "call me back" holds "back": a flow's routing phrase outranks the bare navigation word."""
+    talk = Talk()
+    talk.send("/start")
+    talk.press(f"lang:{lang}")
+    talk.press("menu:learn")
+    talk.press("learn:recruiters")
+    talk.send(text)
+    assert talk.step == "family.consent"
+    assert talk.said == catalog().text("family.callback_offer", lang)
+
+
+def test_a_slash_status_with_an_unknown_code_says_so() -> None:
+    talk = Talk(reports={"ABCD-EFGH": "received"})
+    talk.send("/start")
+    talk.press("lang:en")
+    talk.send("/status ABCD-1234")
+    assert catalog().text("status.not_found", "en", code="ABCD-1234") in talk.said
+    assert talk.step == "status.code"
+    talk.send("/status abcdefgh")
+    assert talk.said == catalog().text("status.received", "en", code="ABCD-EFGH")
+
+
+@pytest.mark.parametrize(
+    ("lang", "text"), [("ur-Latn", "shaam ko"), ("en", "evening please"), ("ur", "شام کو")]
+)
+def test_a_time_typed_at_the_callback_question_is_a_yes(lang: str, text: str) -> None:
+    talk = Talk()
+    talk.send("/start")
+    talk.press(f"lang:{lang}")
+    talk.press("menu:family")
+    talk.press("family:callback")
+    talk.send(text)
+    assert talk.step == "family.phone"
+    talk.press("support:chat")
+    assert any("time: evening" in getattr(e, "note", "") for e in talk.effects)

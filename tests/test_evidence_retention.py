@@ -16,7 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from bot.app import create_app, make_pipeline
+from bot.app import StoredEvidence, create_app, make_pipeline
 from bot.channels.telegram import TelegramChannel
 from bot.shared.config import Settings
 from storage.evidence_files import KeptFiles, evidence_dir
@@ -53,7 +53,8 @@ async def api() -> AsyncIterator[FakeBotAPI]:
 async def report_with_files(settings: Settings, storage: Storage, api: FakeBotAPI) -> str:
     """A Telegram report with a screenshot and a PDF, downloads on; its reference code."""
     on = telegram_settings(settings, api, "webhook", telegram_download_files=True)
-    channel = TelegramChannel(on, make_pipeline(on, storage), pacer=fast())
+    evidence = StoredEvidence(storage, on.data_dir)
+    channel = TelegramChannel(on, make_pipeline(on, storage), pacer=fast(), evidence=evidence)
     async with serving(channel, api) as deliver:
         citizen = Citizen(api, deliver)
         await to_the_evidence_step(citizen)

@@ -352,3 +352,23 @@ def test_the_flows_page_lists_a_toy_flow(toy_texts: Catalog) -> None:
 
     page = describe(TOY_REGISTRY, toy_texts)
     assert "## quiz" in page and "`/quiz`" in page and '"quiz me"' in page
+
+
+@pytest.mark.parametrize(
+    ("listing", "problem"),
+    [
+        ("forget_too:\n  en: [forget me]\n  ur: [مجھے بھول جاؤ]\n", "exactly en, ur, ur-Latn"),
+        ("no_words:\n  en: [no]\n  ur: [نہیں]\n  ur-Latn: [nahi]\n", "is not a phrase"),
+        ("empty:\n  en: []\n  ur: [نہیں]\n  ur-Latn: [nahi]\n", "expected a list of phrases"),
+    ],
+)
+def test_routing_words_are_checked_content(tmp_path: Path, listing: str, problem: str) -> None:
+    """`raabta content check` refuses a routing list without every language, or with YAML's yes/no."""
+    from responses import ContentError
+
+    for path in (ROOT / "responses").glob("*.yaml"):
+        shutil.copy(path, tmp_path / path.name)
+    with (tmp_path / "routing.yaml").open("a", encoding="utf-8") as routing:
+        routing.write("\n" + listing)
+    with pytest.raises(ContentError, match=problem):
+        load(tmp_path)

@@ -5,6 +5,7 @@ transport (tests/fakes/graph_api.py). The helpers at the top are shared by the o
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import hashlib
 import hmac
@@ -24,13 +25,15 @@ from starlette.applications import Starlette
 
 from bot import logs
 from bot.app import make_pipeline
-from bot.channels.messenger import MAX_BODY, PATH, Messenger, signature_ok
+from bot.channels.http import signature_ok
+from bot.channels.messenger import MAX_BODY, PATH, Messenger
 from bot.pipeline import Pipeline
 from bot.shared.config import Settings
 from nlu.refcode import ALPHABET
 from responses import catalog
 from storage.repository import Storage
 from tests.fakes.graph_api import RATE_LIMITED, SERVER_ERROR, Call, FakeGraphAPI, slow
+from tests.test_channel_parts import broken_pipeline
 
 FIXTURES = Path(__file__).parent / "fixtures" / "messenger"
 APP_SECRET = "test_app_secret"
@@ -186,11 +189,18 @@ class Citizen:
 
 
 @asynccontextmanager
-async def open_page(settings: Settings, storage: Storage, graph: FakeGraphAPI) -> AsyncIterator[Page]:
-    """The Messenger channel on the test database, talking to `graph` without sockets."""
+async def open_page(
+    settings: Settings,
+    storage: Storage,
+    graph: FakeGraphAPI,
+    pipeline: Pipeline | None = None,
+    **options: float,
+) -> AsyncIterator[Page]:
+    """The Messenger channel on the test database, talking to `graph` without sockets (`options`: the
+    channel's other keyword arguments, e.g. body_timeout)."""
     configured = messenger_settings(settings, graph.base_url)
-    pipeline = make_pipeline(configured, storage)
-    channel = Messenger(configured, pipeline, transport=graph.transport, backoff=0.001)
+    pipeline = pipeline or make_pipeline(configured, storage)
+    channel = Messenger(configured, pipeline, transport=graph.transport, backoff=0.001, **options)
     app = Starlette(routes=channel.routes())
     transport = httpx.ASGITransport(app=app)
     try:
@@ -621,6 +631,56 @@ async def test_a_huge_body_is_refused_before_it_is_read_in_full(page: Page) -> N
     response = await page.http.post(PATH, content=stream(), headers={"X-Hub-Signature-256": "sha256=00"})
     assert response.status_code == 413
     assert await page.processed() == 0
+
+
+async def test_a_body_that_does_not_arrive_in_time_gets_a_408_and_changes_nothing(
+    settings: Settings, storage: Storage, graph: FakeGraphAPI
+) -> None:
+    body = raw("text")
+
+    async def trickle() -> AsyncIterator[bytes]:
+        yield body[:20]
+        await asyncio.sleep(30)  # a client holding the request open
+        yield body[20:]
+
+    async with open_page(settings, storage, graph, body_timeout=0.2) as page:
+        started = asyncio.get_running_loop().time()
+        response = await page.http.post(PATH, content=trickle(), headers={"X-Hub-Signature-256": sign(body)})
+        assert response.status_code == 408
+        assert asyncio.get_running_loop().time() - started < 5
+        assert (await page.post(body)).status_code == 200  # the next delivery is read as usual
+        await page.channel.dispatcher.idle()
+    assert await storage.count("processed_events") == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("میں ایک فیس بک پیج کی رپورٹ کرنا چاہتا ہوں", "ur"),
+        ("mujhe ek page ki report karni hai", "ur-Latn"),
+        ("I want to report a page", "en"),
+    ],
+)
+async def test_a_crash_while_handling_is_answered_in_the_citizens_language_and_keeps_nothing(
+    settings: Settings,
+    storage: Storage,
+    graph: FakeGraphAPI,
+    caplog: pytest.LogCaptureFixture,
+    text: str,
+    lang: str,
+) -> None:
+    pipeline = broken_pipeline(messenger_settings(settings, graph.base_url), storage)
+    async with open_page(settings, storage, graph, pipeline) as page:
+        citizen, other = Citizen(page, PSID_A), Citizen(page, PSID_B)
+        await citizen.say(text)
+        assert citizen.said == catalog().text("common.unavailable", lang)
+        await other.postback("GET_STARTED")  # read as the command /start: English
+        assert other.said == catalog().text("common.unavailable", "en")
+        await citizen.say(text)  # the sender's queue goes on after a crash
+        assert citizen.said == catalog().text("common.unavailable", lang)
+    assert await storage.count("processed_events") == 0
+    failures = [r for r in caplog.records if r.getMessage() == "channel_handling_failed"]
+    assert len(failures) == 3 and all(r.exc_info for r in failures)
 
 
 async def test_shutdown_finishes_held_events_then_refuses_new_ones(

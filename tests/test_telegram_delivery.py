@@ -15,7 +15,7 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from bot.app import make_pipeline
+from bot.app import StoredEvidence, make_pipeline
 from bot.channels.telegram import TelegramChannel, file_url, setup
 from bot.channels.telegram_send import ChatPacer, TelegramSender, button_rows, render
 from bot.dialogue import Button, Reply
@@ -250,6 +250,24 @@ async def test_webhook_mode_needs_a_well_formed_secret(tmp_path: Path) -> None:
     await storage.close()
 
 
+async def test_downloads_need_the_evidence_store_the_app_passes_in(tmp_path: Path) -> None:
+    """Channels never import storage: the copies of evidence files go through the app's store."""
+    settings = load_settings(
+        data_dir=tmp_path,
+        secret_key=SECRET,
+        telegram_token="1:x",
+        telegram_webhook_url="https://bot.example.org/webhooks/telegram",
+        telegram_webhook_secret="hook-secret",
+        telegram_download_files=True,
+    )
+    storage = Storage(f"sqlite+aiosqlite:///{tmp_path}/unused.db")
+    pipeline = make_pipeline(settings, storage)
+    with pytest.raises(ConfigError, match="evidence store"):
+        setup(settings, pipeline)
+    assert setup(settings, pipeline, StoredEvidence(storage, tmp_path)) is not None
+    await storage.close()
+
+
 async def test_serve_with_a_bad_token_exits_naming_the_token(tmp_path: Path, api: FakeBotAPI) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAABTA_")}
     env.update(
@@ -275,7 +293,8 @@ async def test_evidence_files_are_kept_with_their_sha256_in_the_database_when_sw
     content = b"\x89PNG fake screenshot bytes"
     api.add_file("AgACAgQAAxkBAAML_large", content)
     on = telegram_settings(settings, api, "webhook", telegram_download_files=True)
-    channel = TelegramChannel(on, make_pipeline(settings, storage), pacer=fast())
+    evidence = StoredEvidence(storage, on.data_dir)
+    channel = TelegramChannel(on, make_pipeline(settings, storage), pacer=fast(), evidence=evidence)
     async with serving(channel, api) as deliver:
         citizen = Citizen(api, deliver)
         await citizen.say("/start")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -13,11 +14,12 @@ import pytest
 from starlette.applications import Starlette
 
 from bot.app import make_pipeline
-from bot.channels.telegram import SECRET_HEADER, WEBHOOK_PATH, TelegramChannel
+from bot.channels.telegram import MAX_BODY, SECRET_HEADER, WEBHOOK_PATH, TelegramChannel
 from bot.shared.config import Settings
 from responses import catalog
 from storage.repository import Storage
 from tests.fakes.telegram_api import Citizen, FakeBotAPI, load_fixture, serving
+from tests.test_channel_parts import broken_pipeline
 from tests.test_telegram import CODE, WEBHOOK_SECRET, fast, telegram_settings
 
 
@@ -67,13 +69,71 @@ async def test_a_post_without_the_right_secret_is_refused(hook: Hook, secret: st
         b'{"update_id": true}',
         b'{"update_id": 7, "message": {"text": "no chat, no date"}}',
         b'{"update_id": 7, "callback_query": 12}',
-        b"{" + b" " * (1024 * 1024) + b"}",
     ],
 )
 async def test_a_body_that_is_not_an_update_gets_400(hook: Hook, body: bytes) -> None:
     response = await hook.post(body)
     assert response.status_code == 400
     assert hook.api.sent() == []
+
+
+async def test_a_body_over_the_cap_gets_413_before_it_is_read_in_full(hook: Hook) -> None:
+    declared = await hook.post(b"{" + b" " * MAX_BODY + b"}")
+    assert declared.status_code == 413
+
+    async def endless() -> AsyncIterator[bytes]:
+        for _ in range(MAX_BODY // 65536 + 10):
+            yield b" " * 65536
+
+    headers = {SECRET_HEADER: WEBHOOK_SECRET}
+    streamed = await hook.http.post(WEBHOOK_PATH, content=endless(), headers=headers)
+    assert streamed.status_code == 413
+    await hook.channel.drain()
+    assert hook.api.sent() == []
+
+
+async def test_a_body_that_does_not_arrive_in_time_gets_408_and_the_next_one_is_handled(
+    settings: Settings, storage: Storage
+) -> None:
+    update = json.dumps(load_fixture("start")).encode()
+
+    async def trickle() -> AsyncIterator[bytes]:
+        yield update[:10]
+        await asyncio.sleep(30)  # a client holding the request open
+        yield update[10:]
+
+    async with FakeBotAPI() as api:
+        configured = telegram_settings(settings, api, "webhook")
+        channel = TelegramChannel(
+            configured, make_pipeline(settings, storage), pacer=fast(), body_timeout=0.2
+        )
+        async with serving(channel, api) as deliver:
+            transport = httpx.ASGITransport(app=Starlette(routes=channel.channel_setup().routes))
+            async with httpx.AsyncClient(transport=transport, base_url="http://raabta") as http:
+                headers = {SECRET_HEADER: WEBHOOK_SECRET}
+                response = await http.post(WEBHOOK_PATH, content=trickle(), headers=headers)
+                assert response.status_code == 408
+                await channel.drain()
+                assert api.sent() == []
+                await deliver(load_fixture("start"))  # the same update, sent in time
+                assert api.sent(111111111)
+
+
+@pytest.mark.parametrize(("language_code", "lang"), [("ur", "ur"), ("en", "en")])
+async def test_a_crash_while_handling_is_answered_in_the_citizens_telegram_language(
+    settings: Settings, storage: Storage, caplog: pytest.LogCaptureFixture, language_code: str, lang: str
+) -> None:
+    async with FakeBotAPI() as api:
+        configured = telegram_settings(settings, api, "webhook")
+        channel = TelegramChannel(configured, broken_pipeline(settings, storage), pacer=fast())
+        async with serving(channel, api) as deliver:
+            citizen = Citizen(api, deliver, language_code=language_code)
+            await citizen.say("/start")
+            assert citizen.said == catalog().text("common.unavailable", lang)
+            await citizen.say("/start")  # the chat goes on after a crash
+            assert citizen.said == catalog().text("common.unavailable", lang)
+    assert await storage.count("processed_events") == 0
+    assert [r.getMessage() for r in caplog.records].count("channel_handling_failed") == 2
 
 
 async def test_a_valid_post_is_accepted_at_once(hook: Hook) -> None:

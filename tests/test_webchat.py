@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 import uuid
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
-from bot.app import create_app
+from bot.app import create_app, make_pipeline
+from bot.channels import webchat
+from bot.channels.webchat import MAX_BODY
 from bot.shared.config import Settings
 from nlu.refcode import ALPHABET
 from responses import catalog
 from storage.repository import Storage
+from tests.test_channel_parts import broken_pipeline
 
 CODE = re.compile(rf"\b([{ALPHABET}]{{4}}-[{ALPHABET}]{{4}})\b")
 API = "/webchat/api/messages"
@@ -114,6 +121,48 @@ async def test_malformed_requests_get_a_4xx_with_a_reason(
 async def test_an_oversized_body_is_refused(client: httpx.AsyncClient) -> None:
     response = await client.post(API, content=b"{" + b" " * 300_000 + b"}")
     assert response.status_code == 413
+
+    async def endless() -> AsyncIterator[bytes]:  # no content-length: refused as it streams in
+        for _ in range(MAX_BODY // 65536 + 10):
+            yield b" " * 65536
+
+    streamed = await client.post(API, content=endless())
+    assert streamed.status_code == 413
+    assert streamed.json()["error"]
+
+
+async def test_a_body_that_does_not_arrive_in_time_gets_408(settings: Settings, storage: Storage) -> None:
+    body = json.dumps({"session": "abcdefgh12345678", "text": "hi"}).encode()
+
+    async def trickle() -> AsyncIterator[bytes]:
+        yield body[:10]
+        await asyncio.sleep(30)  # a client holding the request open
+        yield body[10:]
+
+    app = Starlette(routes=webchat.routes(make_pipeline(settings, storage), 0, body_timeout=0.2))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://a") as http:
+        response = await http.post(API, content=trickle())
+        assert response.status_code == 408
+        assert response.json()["error"]
+        assert (await http.post(API, content=body)).status_code == 200  # sent in time: handled
+    assert await storage.count("processed_events") == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [("میں ایک رپورٹ درج کرنا چاہتا ہوں", "ur"), ("mujhe report karni hai", "ur-Latn"), ("hello", "en")],
+)
+async def test_a_crash_while_handling_is_answered_in_the_citizens_language(
+    settings: Settings, storage: Storage, text: str, lang: str
+) -> None:
+    app = Starlette(routes=webchat.routes(broken_pipeline(settings, storage), 0))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://a") as http:
+        response = await http.post(API, json={"session": "abcdefgh12345678", "text": text})
+    assert response.status_code == 503  # not kept: the page shows the answer, the citizen sends it again
+    assert response.json()["messages"] == [
+        {"text": catalog().text("common.unavailable", lang), "buttons": []}
+    ]
+    assert await storage.count("processed_events") == 0
 
 
 async def test_odd_messages_get_clear_replies_and_lose_nothing(

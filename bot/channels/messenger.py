@@ -1,12 +1,17 @@
 """Facebook Messenger: a verified webhook in, the Send API out.
 
 `GET /webhooks/messenger` answers Meta's subscription check. `POST /webhooks/messenger` reads at most
-MAX_BODY bytes (413 beyond), verifies `X-Hub-Signature-256` (HMAC-SHA256 of the raw bytes with the app
-secret, compared in constant time; 403 when missing or wrong), parses every event of every entry (400 when
-the body is not JSON) and hands them to the dispatcher. The dispatcher handles the events of one sender in
-order and different senders concurrently; the webhook answers 200 as soon as every event of the body is
-stored (the pipeline's one transaction) or after ACK_DEADLINE seconds, whichever comes first, so Meta is
-answered fast and, normally, only once the events are safe. Replies are sent afterwards.
+MAX_BODY bytes (413 beyond, 408 when the body does not arrive in time), verifies `X-Hub-Signature-256`
+(HMAC-SHA256 of the raw bytes with the app secret, compared in constant time; 403 when missing or wrong),
+parses every event of every entry (400 when the body is not JSON) and hands them to the dispatcher (the
+body reader and the checks are the ones every channel shares: `bot.channels.http`). The dispatcher
+handles the events of one sender in order and different senders concurrently (`bot.channels.order`);
+the webhook answers 200 as soon as every event of the body is stored (the pipeline's one transaction) or
+after ACK_DEADLINE seconds, whichever comes first, so Meta is answered fast and, normally, only once the
+events are safe. Replies are sent afterwards.
+
+A handling that fails unexpectedly is answered by the shared crash fallback (`bot.channels.fallback`):
+"please send it again" in the citizen's language, as far as the message tells it.
 
 Redeliveries: the message `mid` (a postback's `mid`, or a hash of sender, time and payload) is the
 idempotency key; a redelivered event changes nothing and its replies are not sent again.
@@ -20,11 +25,8 @@ within the grace period, can be lost.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import logging
-from collections import deque
 from dataclasses import dataclass, field
 
 import httpx
@@ -34,9 +36,11 @@ from starlette.routing import BaseRoute, Route
 
 from bot import logs
 from bot.channels.base import ChannelSetup
-from bot.channels.messenger_events import CHANNEL, Event, parse_body
+from bot.channels.fallback import handle_or_fallback
+from bot.channels.http import BODY_TIMEOUT, Unread, read_body, secret_ok, signature_ok
+from bot.channels.messenger_events import CHANNEL, Event, parse_body, postbacks
 from bot.channels.messenger_send import REPLY_ATTEMPTS, GraphClient, MessengerSender
-from bot.dialogue import Reply
+from bot.channels.order import InOrder
 from bot.pipeline import Pipeline
 from bot.shared.config import Settings
 
@@ -48,14 +52,6 @@ ACK_DEADLINE = 3.0  # seconds; Meta expects an answer within a few seconds
 GRACE = 20.0  # seconds to finish held events on shutdown
 
 
-def signature_ok(secret: bytes, body: bytes, header: str | None) -> bool:
-    """Whether `header` is "sha256=" + the hex HMAC-SHA256 of the raw `body`, compared in constant time."""
-    if not header:
-        return False
-    expected = b"sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest().encode()
-    return hmac.compare_digest(expected, header.strip().encode("latin-1", "replace"))
-
-
 @dataclass
 class _Job:
     event: Event
@@ -64,67 +60,55 @@ class _Job:
 
 @dataclass
 class Dispatcher:
-    """Per-sender queues: one worker task per sender with work, none when idle."""
+    """One task per event, taking its sender's turn (`InOrder`): a sender's events in arrival order,
+    different senders concurrently; nothing is held for a sender with no work."""
 
     pipeline: Pipeline
     client: GraphClient
-    _queues: dict[str, deque[_Job]] = field(default_factory=dict)
-    _workers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    order: InOrder[str] = field(default_factory=InOrder)
+    _jobs: dict[asyncio.Task[None], _Job] = field(default_factory=dict)
     closing: bool = False
 
     def submit(self, event: Event) -> asyncio.Future[None]:
         """Queue `event` behind its sender's earlier ones; the future resolves once it is stored."""
         job = _Job(event, asyncio.get_running_loop().create_future())
-        self._queues.setdefault(event.sender, deque()).append(job)
-        if event.sender not in self._workers:
-            self._workers[event.sender] = asyncio.create_task(self._work(event.sender))
+        task = asyncio.create_task(self._run(job))
+        self._jobs[task] = job
+        task.add_done_callback(self._jobs.pop)
         return job.stored
 
-    async def _work(self, sender: str) -> None:
-        queue = self._queues[sender]
+    async def _run(self, job: _Job) -> None:
         try:
-            while queue:
-                job = queue[0]
-                try:
-                    await self._handle(job)
-                finally:
-                    queue.popleft()
-                    if not job.stored.done():
-                        job.stored.set_result(None)
+            async with self.order.turn(job.event.sender):
+                await self._handle(job)
         finally:
-            del self._queues[sender]
-            del self._workers[sender]
+            if not job.stored.done():
+                job.stored.set_result(None)
 
     async def _handle(self, job: _Job) -> None:
-        """Store the event through the pipeline, then send its replies (unless it was a redelivery)."""
-        try:
-            handled = await self.pipeline.handle(job.event.inbound)
-        except Exception:  # a bug must not stop this sender's queue; the citizen is asked to send again
-            log.exception("messenger_event_failed")
-            replies = [Reply(self.pipeline.texts.text("common.unavailable", "en"))]
-        else:
-            if handled.duplicate:
-                return
-            replies = handled.replies
+        """Store the event through the pipeline, then send its replies (unless it was a redelivery). A bug
+        must not stop this sender's queue: the crash fallback asks the citizen to send it again."""
+        handled = await handle_or_fallback(self.pipeline, job.event.inbound)
         job.stored.set_result(None)
-        result = await self.client.send(job.event.sender, replies, "RESPONSE", REPLY_ATTEMPTS)
+        if handled.duplicate:
+            return
+        result = await self.client.send(job.event.sender, handled.replies, "RESPONSE", REPLY_ATTEMPTS)
         logs.event(log, "messenger_replied", outcome=result.outcome.value, reason=result.reason)
 
     async def idle(self) -> None:
         """Wait until every queued event is handled and its replies sent."""
-        while self._workers:
-            await asyncio.gather(*list(self._workers.values()), return_exceptions=True)
+        while self._jobs:
+            await asyncio.gather(*list(self._jobs), return_exceptions=True)
 
     async def close(self, grace: float = GRACE) -> None:
         """Stop taking events; finish held ones for up to `grace` seconds, then cancel the rest."""
         self.closing = True
-        workers = list(self._workers.values())
-        if workers:
-            await asyncio.wait(workers, timeout=grace)
-        unfinished = sum(not job.stored.done() for queue in self._queues.values() for job in queue)
-        for task in list(self._workers.values()):
+        if self._jobs:
+            await asyncio.wait(list(self._jobs), timeout=grace)
+        unfinished = sum(not job.stored.done() for job in self._jobs.values())
+        for task in list(self._jobs):
             task.cancel()
-        await asyncio.gather(*list(self._workers.values()), return_exceptions=True)
+        await asyncio.gather(*list(self._jobs), return_exceptions=True)
         logs.event(log, "messenger_shutdown", unfinished=unfinished)
 
 
@@ -139,6 +123,7 @@ class Messenger:
         transport: httpx.AsyncBaseTransport | None = None,
         backoff: float = 0.5,
         ack_deadline: float = ACK_DEADLINE,
+        body_timeout: float = BODY_TIMEOUT,
     ) -> None:
         assert settings.messenger_page_token and settings.messenger_app_secret
         assert settings.messenger_verify_token
@@ -152,8 +137,10 @@ class Messenger:
             backoff=backoff,
         )
         self.dispatcher = Dispatcher(pipeline, self.client)
+        self.postbacks = postbacks(pipeline.flows)  # the flows' commands behind the menu's payloads
         self.sender = MessengerSender(self.client)
         self.ack_deadline = ack_deadline
+        self.body_timeout = body_timeout
 
     def routes(self) -> list[BaseRoute]:
         """GET (subscription check) and POST (events) on /webhooks/messenger."""
@@ -165,11 +152,10 @@ class Messenger:
     async def verify(self, request: Request) -> Response:
         """Meta's subscription check: echo hub.challenge when the mode and verify token are right."""
         query = request.query_params
-        token = query.get("hub.verify_token", "").encode("utf-8", "replace")
         challenge = query.get("hub.challenge", "")
         if (
             query.get("hub.mode") != "subscribe"
-            or not hmac.compare_digest(token, self.verify_token)
+            or not secret_ok(self.verify_token, query.get("hub.verify_token"))
             or not 0 < len(challenge) <= MAX_CHALLENGE
         ):
             logs.event(log, "messenger_verify_refused")
@@ -180,9 +166,9 @@ class Messenger:
         """Webhook events: capped, verified, acknowledged once stored (or after the deadline)."""
         if self.dispatcher.closing:
             return PlainTextResponse("shutting down", status_code=503)
-        body = await _read_capped(request)
-        if body is None:
-            return PlainTextResponse("body too large", status_code=413)
+        body = await read_body(request, MAX_BODY, self.body_timeout)
+        if isinstance(body, Unread):
+            return PlainTextResponse(body.reason, status_code=body.status)
         if not signature_ok(self.app_secret, body, request.headers.get("x-hub-signature-256")):
             logs.event(log, "messenger_signature_refused", bytes=len(body))
             return PlainTextResponse("forbidden", status_code=403)
@@ -192,7 +178,7 @@ class Messenger:
             return PlainTextResponse("body must be JSON", status_code=400)
         if not isinstance(data, dict):
             return PlainTextResponse("body must be a JSON object", status_code=400)
-        batch = parse_body(data)
+        batch = parse_body(data, self.postbacks)
         if self.dispatcher.closing:  # shutdown began while the body was read: Meta will deliver it again
             return PlainTextResponse("shutting down", status_code=503)
         stored = [self.dispatcher.submit(event) for event in batch.events]
@@ -215,21 +201,6 @@ class Messenger:
     def channel(self) -> ChannelSetup:
         """What the app mounts and starts: routes, the notification sender, and the stop hook."""
         return ChannelSetup(CHANNEL, self.routes(), self.sender, None, self.stop)
-
-
-async def _read_capped(request: Request, limit: int = MAX_BODY) -> bytes | None:
-    """The raw body, or None as soon as it is (or is declared) longer than `limit`."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def setup(

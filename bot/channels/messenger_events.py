@@ -16,11 +16,12 @@ import hashlib
 import logging
 import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from bot.dialogue import Attachment, Inbound
+from bot.dialogue import REGISTRY, Attachment, Inbound, Registry
 
 log = logging.getLogger(__name__)
 CHANNEL = "messenger"
@@ -29,16 +30,14 @@ MAX_PSID = 64
 MAX_URL = 4096
 # Our button ids ("cat:violent_threat", "lang:ur-Latn", "nav:back"): a payload of another shape is not ours.
 BUTTON_ID = re.compile(r"^[a-z][a-z_]{0,15}:[A-Za-z0-9_-]{1,47}$")
-# Get Started and the persistent menu (set by `raabta messenger setup`) map to the engine's slash commands.
-POSTBACKS = {
-    "GET_STARTED": "/start",
-    "MENU_REPORT": "/report",
-    "MENU_STATUS": "/status",
-    "MENU_LANGUAGE": "/language",
-    "MENU_PRIVACY": "/privacy",
-    "MENU_HELP": "/help",
-    "MENU_MAIN": "/menu",
-}
+
+
+def postbacks(flows: Registry) -> dict[str, str]:
+    """Get Started and the persistent menu's payloads -> the slash commands the flows declare for them."""
+    return {c.postback: f"/{c.name}" for c in flows.commands() if c.postback}
+
+
+POSTBACKS = postbacks(REGISTRY)  # the shipped flows' (`raabta messenger setup` sets the same menu)
 KIND = re.compile(r"^[a-z_]{1,24}$")  # an attachment type safe to name in a log line
 EVIDENCE_KINDS = {"image": "photo", "file": "document"}
 # File names we take as evidence, as Telegram does: images and PDF (SVG can carry scripts, so it is not).
@@ -110,8 +109,9 @@ def fingerprint(url: str) -> str:
     return hashlib.sha256(urlsplit(url).path.encode()).hexdigest()
 
 
-def parse_body(data: object) -> Batch:
-    """Every event of every entry of a webhook body, in order; anything else is counted and skipped."""
+def parse_body(data: object, commands: Mapping[str, str] = POSTBACKS) -> Batch:
+    """Every event of every entry of a webhook body, in order; anything else is counted and skipped.
+    `commands`: postback payloads -> slash commands (`postbacks(registry)`)."""
     batch = Batch()
     body = _dict(data)
     if body.get("object") != "page":
@@ -126,14 +126,14 @@ def parse_body(data: object) -> Batch:
             batch.skipped["entry_without_messaging"] += 1
         for item in items:
             try:
-                _parse_item(_dict(item), batch)
+                _parse_item(_dict(item), batch, commands)
             except Exception:  # one malformed item must not drop the rest of the batch
                 log.exception("messenger_item_unparsed")
                 batch.skipped["unparsed"] += 1
     return batch
 
 
-def _parse_item(item: dict[str, Any], batch: Batch) -> None:
+def _parse_item(item: dict[str, Any], batch: Batch, commands: Mapping[str, str]) -> None:
     sender = _str(_dict(item.get("sender")).get("id"), MAX_PSID)
     if sender is None:
         batch.skipped["no_sender"] += 1
@@ -145,7 +145,7 @@ def _parse_item(item: dict[str, Any], batch: Batch) -> None:
             return
         inbound = _message(sender, message, batch)
     elif "postback" in item:
-        inbound = _postback(sender, item, batch)
+        inbound = _postback(sender, item, batch, commands)
     else:
         kind = next((k for k in IGNORED_KINDS if k in item), "unknown")
         batch.skipped[kind] += 1
@@ -214,7 +214,7 @@ def _attachments(
     return tuple(evidence), tuple(links), named[0] if named else None
 
 
-def _postback(sender: str, item: dict[str, Any], batch: Batch) -> Inbound | None:
+def _postback(sender: str, item: dict[str, Any], batch: Batch, commands: Mapping[str, str]) -> Inbound | None:
     postback = _dict(item.get("postback"))
     payload = postback.get("payload")
     if not isinstance(payload, str):
@@ -224,8 +224,8 @@ def _postback(sender: str, item: dict[str, Any], batch: Batch) -> Inbound | None
     if mid is None:  # before Graph v11 postbacks had no mid: sender, time and payload identify the tap
         stamp = f"{sender}|{item.get('timestamp')}|{payload}"
         mid = "pb:" + hashlib.sha256(stamp.encode()).hexdigest()
-    if payload in POSTBACKS:
-        return Inbound(CHANNEL, sender, event_id(mid), text=POSTBACKS[payload])
+    if payload in commands:
+        return Inbound(CHANNEL, sender, event_id(mid), text=commands[payload])
     if BUTTON_ID.match(payload):
         return Inbound(CHANNEL, sender, event_id(mid), choice=payload)
     batch.skipped["foreign_postback"] += 1

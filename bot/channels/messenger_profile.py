@@ -12,31 +12,29 @@ from typing import Any
 import httpx
 
 from bot.channels.messenger_send import GraphAnswer, GraphClient
+from bot.dialogue import REGISTRY, Registry
 from bot.shared.config import ConfigError, Settings
 from responses import Catalog, catalog
 
 LOCALES = {"default": "en", "ur_PK": "ur"}
-MENU = (
-    ("MENU_REPORT", "messenger.menu_report"),
-    ("MENU_STATUS", "messenger.menu_status"),
-    ("MENU_MAIN", "messenger.menu_main"),
-    ("MENU_LANGUAGE", "messenger.menu_language"),
-    ("MENU_PRIVACY", "messenger.menu_privacy"),
-    ("MENU_HELP", "messenger.menu_help"),
-)
 MAX_GREETING = 160
 MAX_MENU_TITLE = 30
 
 
-def _menu(texts: Catalog, lang: str) -> list[dict[str, str]]:
-    return [{"type": "postback", "title": texts.text(key, lang), "payload": payload} for payload, key in MENU]
+def _menu(texts: Catalog, lang: str, flows: Registry) -> list[dict[str, str]]:
+    """The persistent menu: the flows' commands that name a Messenger title, in their order."""
+    return [
+        {"type": "postback", "title": texts.text(c.menu_title, lang), "payload": c.postback}
+        for c in flows.commands()
+        if c.postback and c.menu_title
+    ]
 
 
-def profile(texts: Catalog | None = None) -> dict[str, Any]:
+def profile(texts: Catalog | None = None, flows: Registry = REGISTRY) -> dict[str, Any]:
     """The messenger_profile body; raises ValueError when a text is over Meta's limit."""
     texts = texts or catalog()
     greetings = {loc: texts.text("messenger.greeting", lang) for loc, lang in LOCALES.items()}
-    menus = {loc: _menu(texts, lang) for loc, lang in LOCALES.items()}
+    menus = {loc: _menu(texts, lang, flows) for loc, lang in LOCALES.items()}
     too_long = [loc for loc, text in greetings.items() if len(text) > MAX_GREETING] + [
         item["payload"] for items in menus.values() for item in items if len(item["title"]) > MAX_MENU_TITLE
     ]

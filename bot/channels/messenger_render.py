@@ -17,8 +17,7 @@ import re
 import unicodedata
 from typing import Any
 
-from bot.dialogue import Button, Reply
-from bot.dialogue.turn import GLOBAL_CHOICES
+from bot.dialogue import GLOBAL_CHOICES, Button, Reply
 
 MAX_TEXT = 1990  # below Meta's 2,000
 MAX_TEMPLATE_TEXT = 640

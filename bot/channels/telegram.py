@@ -22,7 +22,6 @@ are sent again only if this process has not sent them (a crash between commit an
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import re
@@ -47,6 +46,9 @@ from telegram.request import HTTPXRequest
 
 from bot import logs, metrics
 from bot.channels.base import ChannelSetup
+from bot.channels.evidence import EvidenceStore
+from bot.channels.fallback import handle_or_fallback
+from bot.channels.http import BODY_TIMEOUT, Unread, read_body, secret_ok
 from bot.channels.telegram_files import EvidenceFiles
 from bot.channels.telegram_send import (
     MAX_TEXT,
@@ -66,12 +68,11 @@ from bot.channels.telegram_updates import (
     text_of,
     unsupported_kind,
 )
-from bot.dialogue import Inbound, Reply
+from bot.dialogue import Inbound
 from bot.pipeline import Handled, Pipeline
 from bot.shared.config import ConfigError, Settings
 from bot.shared.delivery import Outcome
 from responses import LANGUAGES
-from storage.evidence_files import KeptFiles, evidence_dir
 
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/webhooks/telegram"
@@ -81,16 +82,6 @@ ALLOWED_UPDATES = ("message", "callback_query")
 MAX_BODY = 1024 * 1024
 POLL_TIMEOUT = timedelta(seconds=30)
 REMEMBERED = 10_000  # update ids whose replies this process sent
-# Commands in Telegram's menu, described with the matching button labels from responses/.
-COMMANDS = {
-    "start": "buttons.nav_menu",
-    "report": "buttons.menu_report",
-    "status": "buttons.menu_status",
-    "help": "buttons.menu_help",
-    "language": "",  # described by the three language names
-    "privacy": "buttons.menu_privacy",
-    "cancel": "buttons.nav_cancel",
-}
 COMMAND_LANGUAGES = (("en", None), ("ur", "ur"))  # (our language, Telegram's language_code)
 
 
@@ -117,6 +108,8 @@ class TelegramChannel:
         pipeline: Pipeline,
         poll_timeout: timedelta = POLL_TIMEOUT,
         pacer: ChatPacer | None = None,
+        evidence: EvidenceStore | None = None,
+        body_timeout: float = BODY_TIMEOUT,
     ) -> None:
         assert settings.telegram_token is not None
         self.pipeline = pipeline
@@ -131,13 +124,14 @@ class TelegramChannel:
             raise ConfigError("RAABTA_TELEGRAM_WEBHOOK_SECRET: 1 to 256 characters among A-Z a-z 0-9 _ -")
         self.poll_timeout = poll_timeout
         self.max_bytes = settings.telegram_max_file_mb * 1024 * 1024
+        if settings.telegram_download_files and evidence is None:
+            raise ConfigError("RAABTA_TELEGRAM_DOWNLOAD_FILES needs the evidence store the app passes in")
         self.files = (
-            EvidenceFiles(
-                evidence_dir(settings.data_dir, "telegram"), self.max_bytes, KeptFiles(pipeline.storage)
-            )
-            if settings.telegram_download_files
+            EvidenceFiles(evidence, self.max_bytes)
+            if settings.telegram_download_files and evidence is not None
             else None
         )
+        self.body_timeout = body_timeout
         self.pacer = pacer or ChatPacer()
         self.processor = ChatOrderProcessor()
         self.max_backlog = settings.telegram_max_backlog
@@ -240,9 +234,10 @@ class TelegramChannel:
         """The command menu in English (the default) and Urdu; a failure is logged, not fatal."""
         names = " · ".join(self.texts.text(f"buttons.lang_{x.replace('-', '_')}", "en") for x in LANGUAGES)
         for lang, code in COMMAND_LANGUAGES:
-            commands = [
-                BotCommand(name, self.texts.text(key, lang) if key else names)
-                for name, key in COMMANDS.items()
+            commands = [  # as the flows declare them, described by button labels ("": the language names)
+                BotCommand(c.name, self.texts.text(c.describe, lang) if c.describe else names)
+                for c in self.pipeline.flows.commands()
+                if c.describe is not None
             ]
             try:
                 await self.bot.set_my_commands(commands, language_code=code)
@@ -250,12 +245,15 @@ class TelegramChannel:
                 logs.event(log, "telegram_commands_failed", error=type(exc).__name__)
 
     async def webhook(self, request: Request) -> Response:
-        """POST /webhooks/telegram: 403 without the secret, 400 for a body that is not an update, 503 while
-        starting or with `telegram_max_backlog` updates waiting (Telegram sends it again later), else 200."""
-        given = request.headers.get(SECRET_HEADER, "")
-        if not hmac.compare_digest(given.encode(), (self.secret or "").encode()):
+        """POST /webhooks/telegram: 403 without the secret, 413 for a body over MAX_BODY bytes, 408 for one
+        that does not arrive in time, 400 for a body that is not an update, 503 while starting or with
+        `telegram_max_backlog` updates waiting (Telegram sends it again later), else 200."""
+        if not secret_ok(self.secret, request.headers.get(SECRET_HEADER)):
             return JSONResponse({"error": "forbidden"}, status_code=403)
-        update = await self._read_update(request)
+        body = await read_body(request, MAX_BODY, self.body_timeout)
+        if isinstance(body, Unread):
+            return JSONResponse({"error": body.reason}, status_code=body.status)
+        update = self._read_update(body)
         if update is None:
             return JSONResponse({"error": "the body is not a Telegram update"}, status_code=400)
         if not self.application.running:
@@ -268,12 +266,7 @@ class TelegramChannel:
         await self.application.update_queue.put(update)
         return Response(status_code=200)
 
-    async def _read_update(self, request: Request) -> Update | None:
-        body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BODY:
-                return None
+    def _read_update(self, body: bytes) -> Update | None:
         try:
             data = json.loads(body)
             if not isinstance(data, dict) or type(data.get("update_id")) is not int:
@@ -352,12 +345,9 @@ class TelegramChannel:
         log.error("telegram_handler_error", exc_info=exc_info)
 
     async def _converse(self, inbound: Inbound, chat_id: int, lang: str, query: CallbackQuery | None) -> None:
-        """Handle one event through the pipeline and send its replies."""
-        try:
-            handled = await self.pipeline.handle(inbound)
-        except Exception:
-            log.exception("telegram_pipeline_error")
-            handled = Handled([Reply(self.texts.text("common.unavailable", lang))], saved=False)
+        """Handle one event through the pipeline (or the crash fallback, in `lang` when the citizen's
+        Telegram says it) and send its replies."""
+        handled = await handle_or_fallback(self.pipeline, inbound, lang)
         if handled.duplicate and inbound.event_id in self._sent:
             logs.event(log, "telegram_redelivery_ignored")
             return
@@ -395,8 +385,11 @@ class TelegramChannel:
             self._sent.popitem(last=False)
 
 
-def setup(settings: Settings, pipeline: Pipeline) -> ChannelSetup | None:
-    """The Telegram channel when RAABTA_TELEGRAM_TOKEN is set."""
+def setup(
+    settings: Settings, pipeline: Pipeline, evidence: EvidenceStore | None = None
+) -> ChannelSetup | None:
+    """The Telegram channel when RAABTA_TELEGRAM_TOKEN is set; `evidence` keeps the copies of evidence
+    files when RAABTA_TELEGRAM_DOWNLOAD_FILES is on."""
     if settings.telegram_token is None:
         return None
-    return TelegramChannel(settings, pipeline).channel_setup()
+    return TelegramChannel(settings, pipeline, evidence=evidence).channel_setup()

@@ -6,7 +6,8 @@ written to `<data_dir>/evidence/telegram/<file_unique_id>`; its sha256 goes to t
 `evidence_files`, and the `sha256` of every evidence row naming the file), so a file can be found from
 its evidence row and checked. Equal files are fetched once. The retention purge deletes the copy after
 RAABTA_RETENTION_DAYS (storage.evidence_files); the hash stays. Failures are logged and never stop the
-conversation.
+conversation. The folder and the recording come from the evidence store the app passes in
+(`bot.channels.evidence`): this module knows nothing of the database.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from telegram import Bot
 from telegram.error import TelegramError
 
 from bot import logs
+from bot.channels.evidence import EvidenceStore, EvidenceUnavailable
+from bot.channels.telegram_updates import CHANNEL
 from bot.dialogue import Attachment
-from storage.evidence_files import KeptFiles
-from storage.repository import FILE_KINDS, StorageUnavailable
 
 log = logging.getLogger(__name__)
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
@@ -33,10 +34,10 @@ SAFE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 class EvidenceFiles:
     """Downloads evidence files in the background, a few at a time."""
 
-    def __init__(self, directory: Path, max_bytes: int, kept: KeptFiles, parallel: int = 4) -> None:
-        self.directory = directory
+    def __init__(self, store: EvidenceStore, max_bytes: int, parallel: int = 4) -> None:
+        self.store = store
+        self.directory = store.directory(CHANNEL)
         self.max_bytes = max_bytes
-        self.kept = kept
         self._slots = asyncio.Semaphore(parallel)
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -47,7 +48,7 @@ class EvidenceFiles:
         """Start downloading the photos and documents among `attachments` that are not kept yet."""
         for item in attachments:
             name = item.fingerprint or ""
-            if item.kind in FILE_KINDS and SAFE_NAME.match(name) and not self.path_of(name).exists():
+            if self.store.keeps(item.kind) and SAFE_NAME.match(name) and not self.path_of(name).exists():
                 task = asyncio.create_task(self._download(bot, item.ref, name))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
@@ -74,8 +75,8 @@ class EvidenceFiles:
             digest = hashlib.sha256(data).hexdigest()
             await asyncio.to_thread(self._write, unique_id, data)
             try:
-                await self.kept.record("telegram", unique_id, digest, len(data))
-            except StorageUnavailable:  # the next retention purge finds the file and records it
+                await self.store.record(CHANNEL, unique_id, digest, len(data))
+            except EvidenceUnavailable:  # the next retention purge finds the file and records it
                 logs.event(log, "telegram_file_unrecorded")
             logs.event(log, "telegram_file_kept", bytes=len(data))
 

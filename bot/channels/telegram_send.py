@@ -35,6 +35,7 @@ from telegram.error import (
 from telegram.ext import AIORateLimiter, BaseUpdateProcessor
 
 from bot import logs
+from bot.channels.order import InOrder
 from bot.channels.telegram_updates import chat_key
 from bot.dialogue import Button, Reply
 from bot.shared.delivery import DeliveryResult, Outcome
@@ -118,8 +119,7 @@ class ChatOrderProcessor(BaseUpdateProcessor):
     def __init__(self, workers: int = 64) -> None:
         super().__init__(max_concurrent_updates=1_000_000)
         self._working = asyncio.Semaphore(workers)
-        self._chats: dict[int, asyncio.Lock] = {}
-        self._waiting: dict[int, int] = {}
+        self._chats: InOrder[int] = InOrder()
         self.in_flight = 0  # updates taken from the update queue and not yet handled
 
     async def do_process_update(self, update: object, coroutine: Any) -> None:
@@ -138,15 +138,8 @@ class ChatOrderProcessor(BaseUpdateProcessor):
             async with self._working:
                 await coroutine
             return
-        lock = self._chats.setdefault(key, asyncio.Lock())
-        self._waiting[key] = self._waiting.get(key, 0) + 1
-        try:
-            async with lock, self._working:
-                await coroutine
-        finally:
-            self._waiting[key] -= 1
-            if not self._waiting[key]:
-                del self._waiting[key], self._chats[key]
+        async with self._chats.turn(key), self._working:
+            await coroutine
 
     async def initialize(self) -> None:
         """Nothing to set up."""

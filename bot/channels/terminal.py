@@ -10,6 +10,7 @@ import sys
 import uuid
 from typing import TextIO
 
+from bot.channels.fallback import handle_or_fallback
 from bot.dialogue import Button, Inbound, Reply
 from bot.pipeline import Pipeline
 
@@ -39,7 +40,8 @@ async def chat(
     async def send(text: str | None = None, choice: str | None = None) -> list[Button]:
         nonlocal counter
         counter += 1
-        handled = await pipeline.handle(Inbound(CHANNEL, user, f"{user}:{counter}", text=text, choice=choice))
+        inbound = Inbound(CHANNEL, user, f"{user}:{counter}", text=text, choice=choice)
+        handled = await handle_or_fallback(pipeline, inbound, lang)
         return render(handled.replies, out)
 
     offered = await send(choice=f"lang:{lang}") if lang else await send(text="/start")

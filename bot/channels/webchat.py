@@ -15,6 +15,8 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from bot.channels.fallback import handle_or_fallback
+from bot.channels.http import BODY_TIMEOUT, Unread, read_body
 from bot.dialogue import Inbound
 from bot.pipeline import Pipeline
 from responses import catalog
@@ -53,15 +55,10 @@ class ClientLimiter:
         return self._counts[(client, window)] <= self.per_minute
 
 
-async def _read_json(request: Request) -> dict[str, Any] | JSONResponse:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY:
-        return problem(413, f"message body larger than {MAX_BODY} bytes")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            return problem(413, f"message body larger than {MAX_BODY} bytes")
+async def _read_json(request: Request, time_limit: float) -> dict[str, Any] | JSONResponse:
+    body = await read_body(request, MAX_BODY, time_limit)
+    if isinstance(body, Unread):
+        return problem(body.status, body.reason)
     try:
         data = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # RecursionError: nested too deep
@@ -87,7 +84,9 @@ def _inbound(data: dict[str, Any]) -> Inbound | JSONResponse:
     return Inbound(CHANNEL, session, event_id or uuid.uuid4().hex, text=text, choice=choice)
 
 
-def routes(pipeline: Pipeline, ip_limit: int) -> list[Route | Mount]:
+def routes(pipeline: Pipeline, ip_limit: int, body_timeout: float = BODY_TIMEOUT) -> list[Route | Mount]:
+    """The page, its static files and the messages API; a message's body must arrive within
+    `body_timeout` seconds, and a handling that fails unexpectedly gets the crash fallback (503)."""
     limiter = ClientLimiter(ip_limit)
 
     async def page(_request: Request) -> Response:
@@ -101,13 +100,13 @@ def routes(pipeline: Pipeline, ip_limit: int) -> list[Route | Mount]:
                 status_code=429,
                 headers={"Retry-After": "60"},
             )
-        data = await _read_json(request)
+        data = await _read_json(request, body_timeout)
         if isinstance(data, JSONResponse):
             return data
         inbound = _inbound(data)
         if isinstance(inbound, JSONResponse):
             return inbound
-        handled = await pipeline.handle(inbound)
+        handled = await handle_or_fallback(pipeline, inbound)
         body = {"messages": [r.to_dict() for r in handled.replies]}
         return JSONResponse(body, status_code=200 if handled.saved else 503)
 

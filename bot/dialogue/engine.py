@@ -102,6 +102,13 @@ def _first(turn: Turn, routes: tuple[Route, ...], inbound: Inbound, text: str) -
     return False
 
 
+def _names_a_route(turn: Turn, text: str) -> bool:
+    """The text holds a flow's routing phrase ("call me back", "mera data mita do"): then it is no bare
+    "back" or "cancel", whatever the classifier thinks."""
+    routes = (*turn.flows.interrupts(), *turn.flows.routes())
+    return any(turn.says(text, name) for route in routes for name in route.phrases)
+
+
 def _command(turn: Turn, inbound: Inbound, text: str) -> bool:
     """Slash commands (Telegram's menu, Messenger's postbacks, typed anywhere). False if unknown."""
     name = text[1:].split(maxsplit=1)[0].split("@")[0].casefold() if len(text) > 1 else ""
@@ -141,7 +148,7 @@ def _on_message(turn: Turn, inbound: Inbound) -> None:
     # A screenshot sent during a report is kept whatever its caption says.
     evidence = bool(inbound.attachments) and turn.step.content
     intent = parse.intent
-    short = len(text.split()) <= COMMAND_MAX_WORDS
+    short = len(text.split()) <= COMMAND_MAX_WORDS and not _names_a_route(turn, text)
     if intent.name in COMMAND_INTENTS and short and intent.confidence >= CONFIDENT and not evidence:
         if intent.name == "cancel":
             home.cancel(turn)

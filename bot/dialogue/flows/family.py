@@ -197,6 +197,9 @@ def on_text(turn: Turn, inbound: Inbound, text: str) -> bool:
     intent = turn.parse.intent.name
     if step == CONSENT and intent in ("affirm", "deny"):
         on_choice(turn, "support:yes" if intent == "affirm" else "support:no")
+    elif step == CONSENT and (time := words.best(text, _time_words(turn))) is not None:
+        turn.draft(FamilyDraft).time = time  # "shaam ko": a time is a yes
+        _ask_phone(turn)
     elif step == TIME and (time := words.best(text, _time_words(turn))) is not None:
         on_choice(turn, f"time:{time}")
     elif step == PHONE and (phone := phone_number(text)) is not None:

@@ -45,12 +45,11 @@ def _on_code(turn: Turn, inbound: Inbound, text: str) -> bool:
 
 
 def _command(turn: Turn, inbound: Inbound, rest: str) -> None:
-    codes = codes_in(turn.parse, rest)
-    if not (codes and any(answer(turn, code) for code in codes)):
-        ask_code(turn)
+    _asks_status(turn, inbound, rest)
 
 
 def _asks_status(turn: Turn, inbound: Inbound, text: str) -> None:
+    """Its status for a known code; "not found" (and the question again) for a code we do not know."""
     codes = codes_in(turn.parse, text)
     if codes and not any(answer(turn, code) for code in codes):
         turn.say("status.not_found", *turn.nav(), code=codes[0])
