@@ -8,6 +8,7 @@ run concurrently. A reply that names a reference code exists only after its tran
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import time
@@ -34,13 +35,13 @@ from bot.dialogue import (
     Unsubscribe,
     handle,
 )
+from bot.dialogue.types import ReportStatus
 from bot.limits import FloodGuard, Limits, Verdict
 from bot.shared.identity import Pseudonyms
 from bot.shared.sealing import AddressBox
 from nlu import Parse, aparse, parse
 from nlu.refcode import new_code
 from responses import Catalog, catalog
-from storage import lifecycle
 from storage.blocklist import BlockList
 from storage.records import CommitStatus, EvidenceRecord, NewReport, NewSupportRequest, TurnRecord
 from storage.repository import Storage, StorageUnavailable
@@ -205,17 +206,27 @@ class Pipeline:
 
     async def _refuse(self, conversation: str, inbound: Inbound) -> Handled | None:
         """A polite answer instead of handling, for blocked citizens and floods; None to go on."""
+        text = inbound.text or ""
+        understood = functools.cache(lambda: self.parse(text))  # parsed only when refusing
 
         def answer(key: str) -> Handled:
-            lang = self.parse(inbound.text).language if inbound.text else "en"
+            lang = understood().language if text else "en"
             return Handled([Reply(self.texts.text(key, lang))], saved=False)
+
+        def crisis() -> bool:
+            """Someone in crisis writing again and again is never refused as a flood; and a citizen blocked
+            for abuse who speaks of harming themselves still gets the number to call (nothing is kept)."""
+            return bool(text) and self.flows.unrefused(understood(), text, self.texts)
 
         try:
             if await self.blocked.contains(conversation):
                 logs.event(log, "blocked_message", channel=inbound.channel)
-                return answer("common.blocked")
+                return answer("crisis.now" if crisis() else "common.blocked")
             verdict = self.floods.check(conversation)
             if verdict is Verdict.OK:
+                return None
+            if crisis():
+                self.floods.forgive(conversation)
                 return None
             if verdict is Verdict.BLOCK:
                 await self.safety.block(conversation, "repeated message floods")
@@ -267,12 +278,18 @@ class Pipeline:
         """Which of these canonical links already have a case ("others reported it too")."""
         return frozenset([link for link in links if await self.storage.reports.case_exists(link)])
 
-    async def _statuses(self, codes: tuple[str, ...]) -> dict[str, str | None]:
-        """What each code's reporter is told (storage.lifecycle.PUBLIC), None for an unknown code."""
+    async def _statuses(self, codes: tuple[str, ...]) -> dict[str, ReportStatus | None]:
+        """What each code's reporter is told of it (storage.reports.told: the status in their words, its
+        dates and the decision's reason), None for an unknown code."""
         if not codes:
             return {}
-        found = await self.storage.reports.statuses(list(codes))
-        return {code: lifecycle.PUBLIC[found[code]] if code in found else None for code in codes}
+        found = await self.storage.reports.told(list(codes))
+        return {
+            code: ReportStatus(t.word, t.received, t.reviewed, t.decided, t.reason)
+            if (t := found.get(code))
+            else None
+            for code in codes
+        }
 
 
 def _subscribed(effects: tuple[Effect, ...]) -> str | None:

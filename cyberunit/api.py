@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.shared.status import status_text
 from cyberunit.exports import FORMATS, to_stix
 from cyberunit.openapi import served as openapi_document
 from cyberunit.priority import explain
@@ -26,6 +27,7 @@ from storage.queue import (
     parse_statuses,
     support_page,
 )
+from storage.records import ReportTold
 from storage.refusal import Invalid, NotFound, TooLarge
 from storage.repository import Storage
 from storage.safety import Safety
@@ -40,9 +42,9 @@ INT32 = 2**31  # ids and counts must fit the database's integer columns
 Handler = Callable[[Request, Principal], Awaitable[Response]]
 
 
-def render_status(public: str, language: str, code: str) -> str:
-    """The notification a reporter gets, in their language."""
-    return catalog().text(f"status.{public}", language, code=code)
+def render_status(told: ReportTold) -> str:
+    """The notification a reporter gets, in their language: the same words `status CODE` answers."""
+    return status_text(catalog(), told.language, told.code, told)
 
 
 def _int(value: str | None, name: str, default: int | None = None) -> int:
@@ -172,13 +174,17 @@ def routes(storage: Storage, box: AddressBox) -> list[Route]:
         return JSONResponse({"items": [explain(c) for c in items]})
 
     async def decide(request: Request, who: Principal) -> Response:
-        """Decide a case you hold (referred, escalated, monitoring, no_action, merged)."""
+        """Decide a case you hold (referred, escalated, monitoring, no_action, merged), with the reason its
+        reporters are told (required for no_action)."""
         body = await _body(request)
         status, note, agency = body.get("status"), body.get("note"), body.get("agency")
+        reason = body.get("reason")
         if not isinstance(status, str) or not isinstance(note, str):
             raise Invalid("status and note are required strings")
         if agency is not None and not isinstance(agency, str):
             raise Invalid("agency must be a string")
+        if reason is not None and not isinstance(reason, str):
+            raise Invalid("reason must be a string")
         merge_into = body.get("merge_into")
         if merge_into is not None and (
             isinstance(merge_into, bool) or not isinstance(merge_into, int) or not 0 < merge_into < INT32
@@ -199,6 +205,7 @@ def routes(storage: Storage, box: AddressBox) -> list[Route]:
             render=render_status,
             supervisor=who.role == "supervisor",
             seen_reports=seen,
+            reason=reason,
         )
         return JSONResponse({"case": explain(result.case), "notified": result.notified})
 

@@ -15,6 +15,7 @@ from typing import Any
 from cyberunit.api import render_status
 from cyberunit.exports import FORMATS, to_stix
 from storage import audit
+from storage.lifecycle import REASONS
 from storage.queue import CaseFilter, Queue, QueueError, parse_statuses
 from storage.repository import Storage
 from storage.safety import Safety
@@ -151,8 +152,10 @@ async def queue_decide(storage: Storage, args: argparse.Namespace, who: Principa
         render=render_status,
         supervisor=who.role == "supervisor",
         seen_reports=args.seen_reports,
+        reason=args.reason,
     )
-    print(f"case {args.id}: {result.case['status']}; {result.notified} reporter(s) will be notified")
+    why = f" ({result.case['reason']})" if result.case.get("reason") else ""
+    print(f"case {args.id}: {result.case['status']}{why}; {result.notified} reporter(s) will be notified")
     return 0
 
 
@@ -341,6 +344,13 @@ def add_commands(sub: Any) -> None:
     decide.add_argument("--note", required=True)
     decide.add_argument("--agency")
     decide.add_argument("--merge-into", type=int)
+    decide.add_argument(
+        "--reason",
+        choices=tuple(REASONS),
+        metavar="REASON",
+        help="why, as the case's reporters are told it; required for no_action. "
+        + "; ".join(f"{reason} ({', '.join(fits)})" for reason, fits in REASONS.items()),
+    )
     decide.add_argument(
         "--seen-reports",
         type=int,

@@ -37,6 +37,7 @@ COLUMNS = (
     "needs_care",
     "care_reason",
     "agency",
+    "reason",
     "merged_into",
     "first_seen",
     "last_seen",

@@ -17,6 +17,16 @@ INT32_MAX = 2**31 - 1  # ids and counts are the database's integer columns
 CaseStatus = Literal["new", "in_review", "referred", "escalated", "monitoring", "no_action", "merged"]
 DecisionStatus = Literal["referred", "escalated", "monitoring", "no_action", "merged"]
 Agency = Literal["platform", "PTA", "NCCIA", "CTD"]
+# storage.lifecycle.REASONS: why a case was decided, as its reporters are told it
+Reason = Literal[
+    "referred_to_platform",
+    "passed_to_investigators",
+    "kept_under_watch",
+    "not_extremist",
+    "already_removed",
+    "not_enough_information",
+    "duplicate",
+]
 SupportStatus = Literal["new", "in_progress", "done"]
 
 
@@ -85,6 +95,12 @@ class Case(Model):
     )
     claimed_reports: int | None = Field(
         default=None, description="report_count when the case was claimed: a decision must have seen them"
+    )
+    claimed_at: datetime | None = Field(
+        default=None, description='When it was last claimed or assigned (its reporters: "under review since")'
+    )
+    reason: Reason | None = Field(
+        default=None, description="Why it was decided, as every reporter of the case is told it"
     )
 
 
@@ -176,6 +192,14 @@ class Decision(Model):
         le=INT32_MAX,
         description="The report_count you saw; the decision is refused (409) if the case has more now. "
         "By default, the count when you claimed it.",
+    )
+    reason: Reason | None = Field(
+        default=None,
+        description="Why, as every reporter of the case is told it (in their language, with the date). "
+        "Required for no_action; it must fit the decision: referred_to_platform (referred), "
+        "passed_to_investigators (referred, escalated), kept_under_watch (monitoring), not_extremist, "
+        "already_removed, duplicate (no_action), not_enough_information (no_action, monitoring); none "
+        "for a merge.",
     )
 
 

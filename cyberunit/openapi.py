@@ -147,9 +147,13 @@ OPERATIONS: tuple[Operation, ...] = (
         body=M.Decision,
         params=(CASE_ID,),
         errors=(400, 403, 404, 409, 413),
-        description="A referral needs `agency`; a merge needs `merge_into`, an open case. A case that needs "
-        "care leaves the unit (referred, escalated) only by a supervisor's decision.",
+        description="A referral needs `agency`; a merge needs `merge_into`, an open case. Closing with "
+        "no_action needs a `reason`, and any reason must fit the decision (400 otherwise): the case's "
+        "reporters are told it, with the date. A case that needs care leaves the unit (referred, escalated) "
+        "only by a supervisor's decision.",
         error_notes={
+            400: "A field is missing, of the wrong type or does not fit the decision: no reason for "
+            "no_action, a reason that does not fit, a referral without an agency, a merge without a target",
             403: "Your role may not use this route, or the case needs care and only a supervisor may "
             "send it out",
             409: "You do not hold the case (or your lease expired), reports arrived since you looked "

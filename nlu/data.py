@@ -21,7 +21,8 @@ TRAIN_DIR = DATA_DIR / "train"
 TEST_DIR = DATA_DIR / "test"
 FORMAT_VERSION = "3.1"
 
-# The intents the dialogue engine knows: DESIGN's fifteen plus `back`.
+# The intents the dialogue engine knows: DESIGN's fifteen plus `back`, `self_harm` (a person speaking of
+# harming or killing themselves) and `at_risk_self` (the person themselves being drawn into extremism).
 INTENTS = (
     "greet",
     "goodbye",
@@ -30,6 +31,8 @@ INTENTS = (
     "family_help",
     "counter_narrative",
     "emergency",
+    "self_harm",
+    "at_risk_self",
     "check_status",
     "privacy",
     "help",

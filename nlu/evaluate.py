@@ -2,6 +2,8 @@
 
 Intent figures count the languages we serve (en, ur, ur-Latn); language figures count every test file,
 including Arabic-script languages we recognise but do not serve (they must not come out as Urdu).
+The intents where a miss costs most (`WATCHED`: a danger to others, a person in crisis, a person being drawn
+in) get their recall and every miss printed.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from nlu.data import INTENTS, TEST_DIR, Example, load_dir
 from nlu.language import SERVED
 from nlu.parser import prepare
 from nlu.types import Parse
+
+# Intents whose misses are listed one by one: each sends the citizen somewhere no other intent does.
+WATCHED = ("emergency", "self_harm", "at_risk_self")
 
 
 @dataclass(frozen=True)
@@ -34,13 +39,21 @@ class Report:
     macro_f1: float = 0.0
     by_intent: dict[str, Scores] = field(default_factory=dict)
     confusions: list[tuple[str, str, int]] = field(default_factory=list)
-    emergency_recall: float = 0.0
-    emergency_misses: list[tuple[str, str]] = field(default_factory=list)  # (text, predicted)
+    recall: dict[str, float] = field(default_factory=dict)  # WATCHED intent -> recall
+    misses: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # intent -> [(text, predicted)]
     language_accuracy: float = 0.0
     language_accuracy_two_words: float = 0.0
     language_examples: int = 0
     language_errors: list[tuple[str, str, str]] = field(default_factory=list)  # (text, gold, found)
     intent_errors: list[tuple[str, str, str, str]] = field(default_factory=list)  # (lang, text, gold, found)
+
+    @property
+    def emergency_recall(self) -> float:
+        return self.recall.get("emergency", 0.0)
+
+    @property
+    def emergency_misses(self) -> list[tuple[str, str]]:
+        return self.misses.get("emergency", [])
 
 
 def _scores(pairs: list[tuple[str, str]], label: str) -> Scores:
@@ -73,7 +86,7 @@ def evaluate(
 
         parser = parse
     items = examples if examples is not None else load_dir(test_dir)
-    report = Report(examples=len(items))
+    report = Report(examples=len(items), misses={name: [] for name in WATCHED})
     pairs_by_language: dict[str, list[tuple[str, str]]] = {}
     language_hits = language_total = two_hits = two_total = 0
     for example in items:
@@ -91,8 +104,8 @@ def evaluate(
         pairs_by_language.setdefault(example.language, []).append((example.intent, predicted))
         if predicted != example.intent:
             report.intent_errors.append((example.language, example.text, example.intent, predicted))
-        if example.intent == "emergency" and predicted != "emergency":
-            report.emergency_misses.append((example.text, predicted))
+        if example.intent in WATCHED and predicted != example.intent:
+            report.misses[example.intent].append((example.text, predicted))
 
     everything = [pair for pairs in pairs_by_language.values() for pair in pairs]
     report.intent_accuracy = _share(sum(g == p for g, p in everything), len(everything))
@@ -104,8 +117,9 @@ def evaluate(
     report.by_intent = {i: _scores(everything, i) for i in INTENTS if any(g == i for g, _ in everything)}
     confused = Counter((g, p) for g, p in everything if g != p)
     report.confusions = [(g, p, n) for (g, p), n in sorted(confused.items(), key=lambda kv: (-kv[1], kv[0]))]
-    emergencies = [(g, p) for g, p in everything if g == "emergency"]
-    report.emergency_recall = _share(sum(p == "emergency" for _, p in emergencies), len(emergencies))
+    for name in WATCHED:
+        gold = [p for g, p in everything if g == name]
+        report.recall[name] = _share(sum(p == name for p in gold), len(gold))
     report.language_examples = language_total
     report.language_accuracy = _share(language_hits, language_total)
     report.language_accuracy_two_words = _share(two_hits, two_total)
@@ -118,7 +132,7 @@ def format_report(report: Report, errors: bool = False) -> str:
         f"test examples: {report.examples}",
         f"intent accuracy: {report.intent_accuracy:.4f}",
         f"intent macro F1: {report.macro_f1:.4f}",
-        f"emergency recall: {report.emergency_recall:.4f}",
+        *(f"{name} recall: {report.recall.get(name, 0.0):.4f}" for name in WATCHED),
         f"language accuracy: {report.language_accuracy:.4f} ({report.language_examples} examples)",
         f"language accuracy, two words or more: {report.language_accuracy_two_words:.4f}",
         "",
@@ -131,8 +145,9 @@ def format_report(report: Report, errors: bool = False) -> str:
         lines.append(f"{intent:<20} {s.precision:>9.4f} {s.recall:>7.4f} {s.f1:>7.4f} {s.support:>8}")
     lines += ["", "confusion pairs (expected -> got: count)"]
     lines += [f"  {g} -> {p}: {n}" for g, p, n in report.confusions] or ["  none"]
-    lines += ["", "emergencies missed"]
-    lines += [f"  {text!r} -> {p}" for text, p in report.emergency_misses] or ["  none"]
+    for name in WATCHED:
+        lines += ["", "emergencies missed" if name == "emergency" else f"{name} missed"]
+        lines += [f"  {text!r} -> {p}" for text, p in report.misses.get(name, [])] or ["  none"]
     if errors:
         lines += ["", "intent errors"]
         lines += [f"  [{lang}] {text!r}: {g} -> {p}" for lang, text, g, p in report.intent_errors] or [

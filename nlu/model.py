@@ -1,4 +1,4 @@
-"""The trained classifiers: intents (16 classes) and English vs Roman Urdu for Latin-script text.
+"""The trained classifiers: intents (18 classes) and English vs Roman Urdu for Latin-script text.
 
 Features follow Rasa's default pipeline (see nlu/rasa/config.yml): character n-grams inside word
 boundaries (char_wb, 1-4) and word n-grams (1-2), each TF-IDF weighted (sublinear tf) and L2-normalised;

@@ -6,7 +6,8 @@
   diacritics or tatweel, Eastern digits to ASCII, case folded, elongations cut ("pleaseee" -> "please").
 - `fold_roman`: Roman Urdu spelling variants to one spelling (nahin/nai -> nahi, he/hy -> hai, kia -> kya,
   mujhay -> mujhe, krna -> karna, ...). Only for text already known to be Roman Urdu: "he" and "me" are
-  English words too.
+  English words too. "kiya" is also the verb "did": before "ja", "gaya" ... ("bharti kiya ja raha hai",
+  "report kiya gaya") it stays, since it is not "kya" (what) there.
 
 Each function is idempotent: applying it twice gives the same text as applying it once.
 """
@@ -176,9 +177,20 @@ def normalize(text: str) -> str:
     return once if _SAFE.fullmatch(once) else _fixpoint(_normalize_once, once)
 
 
+# After "kiya", these make it the verb (passive or past: "kiya ja raha", "kiya gaya"), not "kya" (what).
+_VERB_AFTER_KIYA = re.compile(r" (?:ja|jaa|jata|jati|jate|jaye|jayega|jaega|gaya|gya|gayi|gai|gaye)(?!\w)")
+
+
+def _fold_word(match: re.Match[str]) -> str:
+    word = match.group(0)
+    if word == "kiya" and _VERB_AFTER_KIYA.match(match.string, match.end()):
+        return word
+    return ROMAN_VARIANTS.get(word, word)
+
+
 def fold_roman(normalized: str) -> str:
     """Roman Urdu spelling variants folded to one spelling, word by word."""
-    return _WORD.sub(lambda m: ROMAN_VARIANTS.get(m.group(0), m.group(0)), normalized)
+    return _WORD.sub(_fold_word, normalized)
 
 
 def words(text: str) -> list[str]:

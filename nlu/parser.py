@@ -8,8 +8,16 @@ embedded model. `aparse` is the same for async callers: it awaits the Rasa call 
 After the classifier, a few deterministic rules:
 - an exact training example ("cancel", "back", "واپس", "salam") gets its label with high confidence;
 - a message with no word the model has ever seen ("qwertyuiop zxcv") and no clear intent is out of scope;
+- a person in crisis never comes out harmless either: words no one uses lightly of themselves ("kill
+  myself", "khudkushi", "خودکشی", "marna chahti hun", "apne saath kuch kar lunga") put `self_harm` first
+  over a harmless intent or `at_risk_self` (someone being drawn in who speaks of ending their life needs
+  the crisis answer first);
 - an imminent threat never comes out harmless: danger words, or an emergency probability within reach of
-  the top, put `emergency` first;
+  the top, put `emergency` first. Danger words also overrule `at_risk_self` ("they are taking me to
+  attack the school tomorrow") and `self_harm` without crisis words ("I'm going to blow myself up at the
+  rally"). Without danger words those two are kept ("standing on the roof, about to jump", "they gave me
+  a phone to hide"): their answers start with the emergency number or offer it, and the ranking still
+  carries `emergency`'s score;
 - a link with no other clear intent is someone showing us a page: `report_content`.
 """
 
@@ -41,8 +49,17 @@ UNKNOWN_CONFIDENCE = 0.9
 LINK_CONFIDENCE = 0.9
 CONFIDENT = 0.45  # the dialogue engine's bar (bot/dialogue/engine.py)
 
-# Intents that would send an imminent threat down a harmless path.
-HARMLESS = frozenset(INTENTS) - {"emergency", "report_content", "family_help", "counter_narrative"}
+# Intents that would send an imminent threat down a harmless path. A person speaking of killing themselves
+# ("I'm going to kill myself") or being drawn in is not harmless: their own path answers them, with the
+# emergency number first.
+HARMLESS = frozenset(INTENTS) - {
+    "emergency",
+    "self_harm",
+    "at_risk_self",
+    "report_content",
+    "family_help",
+    "counter_narrative",
+}
 
 # With a link, these say nothing more than "look at this": the link is the message.
 LINK_FILLERS = frozenset({"out_of_scope", "greet", "thanks", "goodbye", "affirm", "deny", "help"})
@@ -57,12 +74,46 @@ DANGER = re.compile(
     r"emergency|bombs?|blasts?|explosives?|explosion|grenades?|suicide (?:vest|jacket|bomber)s?|hostages?"
     r"|gunmen|armed men|firing|shooting|under attack|being attacked|kidnapped|in danger"
     r"|(?:going to|will|plan(?:ning)? to|about to) (?:attack|bomb|kill|shoot|blow)"
+    r"|blow(?:ing)? (?:my|him|her|them|your)sel(?:f|ves) up|khud ko uda\w*|خود کو اڑا\w*"
     r"|dhamak[aeo]|barood|khudkush (?:hamla|jacket|bomber)|goliyan|yarghamal|agwa"
     r"|hamla (?:ho|kar|hone)\w*|khatre main|maar (?:denge|dega|dalenge|dain ge)"
     r"|ایمرجنسی|بم|دھماک[ہے]|بارود|خودکش (?:حملہ|جیکٹ|بمبار)|فائرنگ|گولیاں|یرغمال|اغوا"
     r"|حملہ (?:ہو|کر)\w*|خطرے میں|مار دیں گے|مار دے گا"
     r")(?!\w)"
 )
+# The part of DANGER that is an attack whoever says it, even of themselves ("I'll blow myself up at the
+# rally"): not pills ("goliyan" are also bullets), not "going to kill" (myself), not "in danger".
+ATTACK = re.compile(
+    r"(?<!\w)(?:"
+    r"bombs?|blasts?|explosives?|explosion|grenades?|suicide (?:vest|jacket|bomber)s?|hostages?|gunmen"
+    r"|(?:going to|will|plan(?:ning)? to|about to) (?:attack|bomb|shoot|blow)"
+    r"|blow(?:ing)? (?:my|him|her|them|your)sel(?:f|ves) up|khud ko uda\w*|خود کو اڑا\w*"
+    r"|dhamak[aeo]|barood|khudkush (?:hamla|jacket|bomber)|yarghamal|hamla (?:ho|kar|hone)\w*"
+    r"|بم|دھماک[ہے]|بارود|خودکش (?:حملہ|جیکٹ|بمبار)|یرغمال|حملہ (?:ہو|کر)\w*"
+    r")(?!\w)"
+)
+
+# Crisis words: a person speaking of killing or harming themselves, matched like DANGER. Not "suicide
+# bomber", "khudkush hamla" or "خودکش حملہ" (an attack, not a crisis): those carry no `i`/`ی` ending.
+CRISIS = re.compile(
+    r"(?<!\w)(?:"
+    r"suicid(?:e|al)(?!\s+(?:vests?|jackets?|bomb\w*|attack\w*|mission\w*|squads?)\b)"
+    r"|kill(?:ing)? my ?self|end(?:ing)? my (?:own )?life|tak(?:e|ing) my (?:own )?life|kms"
+    r"|(?:want|wanna|wish) (?:to )?(?:die|be dead)|hurt(?:ing)? my ?self|self ?harm\w*"
+    r"|khud ?kh?[ua]shi|(?:marna|mar jana) chaht[aie]|jaan de (?:dun|dunga|dungi|du)"
+    r"|apni jaan (?:le|de)\w*|khud ko (?:maar|khatam)|zindagi khatam kar\w*|jeena nahi|zinda nahi rehna"
+    r"|(?:apne|khud) (?:aap )?(?:ke )?sath kuch (?:kar|kr) ?(?:l|bai|bet|de|du|da)\w*"  # "... kar lunga"
+    r"|kuch (?:kar|kr) ?(?:l|bai|bet|de|du|da)\w*(?: \w+)? apne (?:aap )?(?:ke )?sath"  # the other way round
+    r"|خود ?کشی|(?:مرنا|مر جانا) چاہت[اےی]|جان دے دوں|اپنی جان (?:لے|دے)\w*|خود کو (?:مار|ختم)"
+    r"|زندگی ختم کر\w*|جینا نہیں|زندہ نہیں رہنا|(?:اپنے|خود) (?:آپ )?(?:کے )?ساتھ کچھ کر (?:ل|بیٹھ|د)\w*"
+    r")(?!\w)"
+)
+SELF_HARM_FLOOR = CONFIDENT
+# What crisis words overrule: intents that would answer a person in crisis with something else.
+OVERRULED_BY_CRISIS = HARMLESS | {"at_risk_self"}
+# Paths that answer a person about themselves and carry emergency guidance of their own: a near-tie with
+# `emergency` does not take them over (danger words do).
+OWN_PATH = frozenset({"self_harm", "at_risk_self"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,10 +185,19 @@ def decide(prepared: Prepared, ranking: list[Intent]) -> list[Intent]:
         ranking = _promote(ranking, model.classes[model.memory[text]], MEMORY_CONFIDENCE)
     elif model.known_words(text) == 0 and ranking[0].confidence < CONFIDENT:
         ranking = _promote(ranking, "out_of_scope", UNKNOWN_CONFIDENCE)
+    crisis = CRISIS.search(text)
+    if ranking[0].name in OVERRULED_BY_CRISIS and crisis:
+        ranking = _promote(ranking, "self_harm", SELF_HARM_FLOOR)
     if ranking[0].name != "emergency":
         emergency = next((i.confidence for i in ranking if i.name == "emergency"), 0.0)
-        if ranking[0].name in HARMLESS and DANGER.search(text):
+        danger = DANGER.search(text)
+        top = ranking[0].name
+        if top == "self_harm":
+            danger = None if crisis else ATTACK.search(text)
+        if danger and (top in HARMLESS or top in OWN_PATH):
             ranking = _promote(ranking, "emergency", CONFIDENT)
+        elif top in OWN_PATH:
+            pass  # "standing on the roof, about to jump": the crisis answer, not a threat report
         elif emergency >= max(EMERGENCY_FLOOR, EMERGENCY_SHARE * ranking[0].confidence):
             ranking = _promote(ranking, "emergency", emergency)
     has_link = any(e.entity == "url" for e in prepared.entities)

@@ -4,7 +4,9 @@ A key is `<file>.<name>`: `report.ask_link` is `ask_link` in `report.yaml`. A te
 in braces: the ones the code fills (`{code}`, listed in PARAMS) and the helplines of `helplines.yaml`
 (`{police}`), which every text gets filled in automatically. A file may list its cards under `_cards`; a
 card carries a `source` (in every language) that is shown under it, and `keywords` that map typed
-questions to it. `raabta content check` runs `load()`; docs/content.md explains how to edit.
+questions to it. Helplines carry purposes (`for:`); `Catalog.helplines_for("crisis")` gives the verified
+ones of a purpose, and an entry that is not verified is shown nowhere. `raabta content check` runs `load()`;
+docs/content.md explains how to edit.
 """
 
 from __future__ import annotations
@@ -40,13 +42,27 @@ PARAMS = frozenset(
         "monitored",
         "month",
         "name",
+        "number",
         "contact",
         "lines",
         "time",
         "card",
+        "received_on",
+        "reviewed_on",
+        "decided_on",
+        "reason",
     }
 )
-HELPLINE_STATUSES = ("verified", "unconfirmed", "hidden")
+HELPLINE_STATUSES = ("verified", "hidden")  # an unconfirmed number is shown nowhere: it is hidden
+# What a helpline is for (`for:` in helplines.yaml); the flows ask for one with Catalog.helplines_for().
+HELPLINE_PURPOSES = (
+    "emergency",  # someone's life is in danger now: police, rescue
+    "crisis",  # someone speaks of harming or killing themselves: suicide and mental-health crisis lines
+    "family",  # a worried relative: family counselling, child protection, families abroad
+    "cyber",  # cybercrime and online harassment: NCCIA, DRF
+    "report",  # unlawful online content reported to the authorities outside Raabta: PTA
+)
+CONFIDENCE = ("V-high", "V-med", "V-low", "U")  # the research's marks (shared/reference/content.md)
 WEAK_CONFIDENCE = ("V-low", "U")
 BUTTON_FILES = ("buttons.", "categories.")
 MAX_BUTTON = 20
@@ -66,9 +82,15 @@ class Helpline:
 
     id: str
     contact: str
-    status: str  # verified | unconfirmed | hidden
+    status: str  # verified | hidden
     verified_on: date
     name: dict[str, str]
+    purposes: tuple[str, ...] = ()  # what it is for: some of HELPLINE_PURPOSES
+
+    @property
+    def shown(self) -> bool:
+        """Only a verified number is ever shown; anything else stays in the file for the operator."""
+        return self.status == "verified"
 
 
 class _Fill(dict[str, Any]):
@@ -110,18 +132,24 @@ class Catalog:
         return self.card_lists.get(topic, ())
 
     def numbers(self, lang: str) -> dict[str, str]:
-        """Each shown helpline's placeholder value; an unconfirmed one says so."""
-        values = {}
-        for line in self.helplines:
-            if line.status == "verified":
-                values[line.id] = line.contact
-            elif line.status == "unconfirmed":
-                entry = self.texts["common.unconfirmed"]
-                values[line.id] = _render(entry.get(lang) or entry["en"], {"contact": line.contact})
-        return values
+        """Each verified helpline's placeholder value (the same in every language; `lang` is for callers
+        that fill a text of one language). A hidden entry has no value: the check stops texts using it."""
+        return {line.id: line.contact for line in self.helplines if line.shown}
 
     def shown_helplines(self) -> tuple[Helpline, ...]:
-        return tuple(line for line in self.helplines if line.status != "hidden")
+        """The helplines list (Help → Helplines): every verified entry, in file order."""
+        return tuple(line for line in self.helplines if line.shown)
+
+    def helplines_for(self, purpose: str) -> tuple[Helpline, ...]:
+        """The verified helplines marked `for: [purpose]`, in file order; empty when none is verified.
+
+        Never an unverified number. `crisis` gives only the crisis lines, which come as extras: the crisis
+        texts name {police} and {rescue} themselves (from `emergency`, which the check requires to have a
+        verified entry). An unknown purpose is a programming error (ValueError), not an empty list.
+        """
+        if purpose not in HELPLINE_PURPOSES:
+            raise ValueError(f"unknown helpline purpose {purpose!r}; known: {', '.join(HELPLINE_PURPOSES)}")
+        return tuple(line for line in self.helplines if line.shown and purpose in line.purposes)
 
 
 def _render(template: str, values: dict[str, Any]) -> str:
@@ -187,8 +215,6 @@ def check(
                 problems += _entry_problems(f"{key}.source", sources[key], known)
             if f"buttons.{topic}_{name}" not in texts:
                 problems.append(f"{key}: a card without a button label (buttons.{topic}_{name})")
-    if any(line.status == "unconfirmed" for line in helplines) and "common.unconfirmed" not in texts:
-        problems.append("common.unconfirmed: needed to show the helplines marked unconfirmed")
     return problems
 
 
@@ -201,16 +227,46 @@ def _as_date(value: object) -> date | None:
         return None
 
 
+_HELPLINE_FIELDS = frozenset({"contact", "status", "verified_on", "confidence", "source", "name", "for"})
+
+
+def _purposes(value: object) -> tuple[str, ...] | None:
+    """The `for:` list as a tuple of strings (absent: no purpose), or None when it is not a list of words."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        return None
+    return tuple(value)
+
+
 def _helpline_problems(name: str, data: object) -> list[str]:
     """One helplines.yaml entry's problems; empty when it can be used."""
     where = f"{HELPLINES}: {name}"
     if not isinstance(data, dict):
-        return [f"{where}: expected contact, status, verified_on, confidence, source and name"]
+        return [f"{where}: expected contact, status, verified_on, confidence, source, name and for"]
     problems = []
+    extra = sorted(str(k) for k in data if str(k) not in _HELPLINE_FIELDS)
+    if extra:
+        problems.append(f"{where}: unknown field {', '.join(extra)}")
     if not str(data.get("contact") or "").strip():
         problems.append(f"{where}: no contact")
-    if data.get("status") not in HELPLINE_STATUSES:
+    if data.get("status") == "unconfirmed":
+        problems.append(
+            f"{where}: status unconfirmed is gone: an unverified number is shown nowhere, mark it hidden"
+        )
+    elif data.get("status") not in HELPLINE_STATUSES:
         problems.append(f"{where}: status must be one of {', '.join(HELPLINE_STATUSES)}")
+    purposes = _purposes(data.get("for"))
+    if purposes is None:
+        problems.append(f"{where}: for must be a list of purposes ({', '.join(HELPLINE_PURPOSES)})")
+    else:
+        unknown = [p for p in purposes if p not in HELPLINE_PURPOSES]
+        if unknown:
+            problems.append(
+                f"{where}: unknown purpose {', '.join(unknown)} (known: {', '.join(HELPLINE_PURPOSES)})"
+            )
+    if data.get("confidence") not in CONFIDENCE:
+        problems.append(f"{where}: confidence must be one of {', '.join(CONFIDENCE)}")
     if "verified_on" not in data or data["verified_on"] is None:
         problems.append(f"{where}: no verified_on date")
     elif _as_date(data["verified_on"]) is None:
@@ -228,23 +284,31 @@ def _helpline_problems(name: str, data: object) -> list[str]:
 
 
 def load_helplines(path: Path) -> tuple[Helpline, ...]:
-    """Read helplines.yaml; every entry needs a contact, a status and a verified_on date."""
+    """Read helplines.yaml; every entry needs a contact, a status, a verified_on date, a confidence mark,
+    a source and a name, and may list its purposes under `for`. At least one verified `emergency` entry
+    must exist: the emergency and crisis answers always give a number to call."""
     if not path.exists():
         return ()
     data = _read(path)
     problems = [p for name, entry in data.items() for p in _helpline_problems(str(name), entry)]
     if problems:
         raise ContentError("; ".join(problems))
-    return tuple(
+    helplines = tuple(
         Helpline(
             id=str(name),
             contact=str(entry["contact"]).strip(),
             status=str(entry["status"]),
             verified_on=_as_date(entry["verified_on"]) or date.min,
             name={lang: str(entry["name"][lang]).strip() for lang in LANGUAGES},
+            purposes=_purposes(entry.get("for")) or (),
         )
         for name, entry in data.items()
     )
+    if data and not any(line.shown and "emergency" in line.purposes for line in helplines):
+        raise ContentError(
+            f"{HELPLINES}: no verified entry for emergency (the emergency and crisis answers need one)"
+        )
+    return helplines
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -6,11 +6,11 @@ Every function works inside the caller's transaction; storage.lifecycle holds th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, exists, func, select, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, case, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
@@ -18,7 +18,7 @@ from storage import audit, lifecycle, priority
 from storage import outbox as outbox_
 from storage.casekeys import CaseKey
 from storage.locking import lock_row, upsert
-from storage.records import NewReport, message
+from storage.records import NewReport, ReportTold, message
 from storage.schema import case_reports, cases, contacts, reporters, reports
 
 BURST_WINDOW = timedelta(hours=1)
@@ -31,8 +31,8 @@ WEIGHT_KNOWN = 0.5
 WEIGHT_TRUSTED = 0.0
 
 STATUS_KIND = "status"  # outbox kind of a report's status notification
-# (public status, language, code) -> the notification's text in the reporter's language
-Renderer = Callable[[str, str, str], str]
+# What a reporter is told of their report -> the notification's text in the report's language
+Renderer = Callable[[ReportTold], str]
 
 
 async def lock(conn: AsyncConnection, case_id: int) -> Any:
@@ -272,6 +272,56 @@ async def case_statuses(conn: AsyncConnection, report_ids: Sequence[int]) -> dic
     return found
 
 
+def told_query(where: ColumnElement[bool]) -> Select[Any]:
+    """The rows `tell` reads: each report (of `where`) with every case it is on."""
+    return (
+        select(
+            reports.c.id,
+            reports.c.code,
+            reports.c.language,
+            reports.c.created_at,
+            cases.c.status,
+            cases.c.claimed_at,
+            cases.c.decided_at,
+            cases.c.reason,
+        )
+        .join(case_reports, case_reports.c.report_id == reports.c.id)
+        .join(cases, cases.c.id == case_reports.c.case_id)
+        .where(where)
+    )
+
+
+_EPOCH = datetime.min.replace(tzinfo=UTC)
+
+
+def tell(rows: Iterable[Any]) -> dict[int, ReportTold]:
+    """What each report's reporter is told (rows of `told_query`): the most telling of its cases' statuses
+    (storage.lifecycle.report_status), with the dates and reason of that case (the latest, when several
+    share that status). A decision without a reason is told the one its status says by itself, if any."""
+    by_report: dict[int, list[Any]] = {}
+    for row in rows:
+        by_report.setdefault(row.id, []).append(row)
+    found = {}
+    for report_id, on in by_report.items():
+        status = lifecycle.report_status(r.status for r in on)
+        chosen = max(
+            (r for r in on if r.status == status),
+            key=lambda r: audit.as_utc(r.decided_at or r.claimed_at or _EPOCH),
+        )
+        word = lifecycle.PUBLIC[status]
+        final = word in lifecycle.FINAL
+        found[report_id] = ReportTold(
+            code=chosen.code,
+            language=chosen.language,
+            word=word,
+            received=audit.as_utc(chosen.created_at),
+            reviewed=audit.as_utc(chosen.claimed_at) if word != "received" and chosen.claimed_at else None,
+            decided=audit.as_utc(chosen.decided_at) if final and chosen.decided_at else None,
+            reason=(chosen.reason or lifecycle.DEFAULT_REASON.get(status)) if final else None,
+        )
+    return found
+
+
 async def notify(conn: AsyncConnection, case_id: int, now: datetime, render: Renderer) -> int:
     """Tell each reporter of the case who asked for updates on that report, when its reporter-facing
     status became final (action taken, reviewed) and differs from what they were last told. A report
@@ -301,23 +351,22 @@ async def notify(conn: AsyncConnection, case_id: int, now: datetime, render: Ren
             )
         )
     ).all()
-    statuses = await case_statuses(conn, [r.id for r in rows])
+    told = tell(await conn.execute(told_query(reports.c.id.in_([r.id for r in rows])))) if rows else {}
     sent = 0
     for r in rows:
-        told = lifecycle.public(statuses[r.id])
-        if told not in lifecycle.FINAL or told == r.notified_status:
+        now_told = told[r.id]
+        if now_told.word not in lifecycle.FINAL or now_told.word == r.notified_status:
             continue
-        text = render(told, r.language, r.code)
         await outbox_.enqueue(
             conn,
             r.reporter_id,
             r.channel,
             STATUS_KIND,
-            message(text),
+            message(render(now_told)),
             now,
             subject=f"report:{r.code}",
-            says=told,
+            says=now_told.word,
         )
-        await conn.execute(update(reports).where(reports.c.id == r.id).values(notified_status=told))
+        await conn.execute(update(reports).where(reports.c.id == r.id).values(notified_status=now_told.word))
         sent += 1
     return sent

@@ -40,6 +40,23 @@ PUBLIC = {
     "merged": "under_review",
 }
 FINAL = ("action_taken", "reviewed")  # the public statuses a notification announces
+
+# Why a case was decided, as its reporters are told it (each in every language in responses/reasons.yaml),
+# and the decisions each reason fits. The analyst picks one with the decision: `no_action` needs one (a
+# reporter must never hear only "reviewed"), the others may have one; a merge has none. The reason is the
+# case's, so every report on the case is told it.
+REASONS: dict[str, tuple[str, ...]] = {
+    "referred_to_platform": ("referred",),
+    "passed_to_investigators": ("referred", "escalated"),
+    "kept_under_watch": ("monitoring",),
+    "not_extremist": ("no_action",),
+    "already_removed": ("no_action",),
+    "not_enough_information": ("no_action", "monitoring"),
+    "duplicate": ("no_action",),
+}
+NEEDS_REASON = ("no_action",)
+# What a reporter is told when the analyst picked no reason: only where the decision says it by itself.
+DEFAULT_REASON = {"escalated": "passed_to_investigators", "monitoring": "kept_under_watch"}
 # A report with several links is on several cases; it is told the most telling of their statuses.
 _PRECEDENCE = ("referred", "escalated", "in_review", "new", "monitoring", "no_action", "merged")
 
@@ -57,3 +74,23 @@ def report_status(case_statuses: Iterable[str]) -> str:
 
 def public(case_statuses: Iterable[str]) -> str:
     return PUBLIC[report_status(case_statuses)]
+
+
+def reasons_for(status: str) -> tuple[str, ...]:
+    """The reasons that fit a decision, in the order they are offered."""
+    return tuple(reason for reason, fits in REASONS.items() if status in fits)
+
+
+def reason_refusal(status: str, reason: str | None) -> str | None:
+    """Why `reason` cannot go with a `status` decision, in words an analyst can act on; None if it can."""
+    fitting = reasons_for(status)
+    if reason is None:
+        if status in NEEDS_REASON:
+            return f"a {status} decision needs a reason for its reporters: one of {', '.join(fitting)}"
+        return None
+    if reason not in REASONS:
+        return f"reason must be one of {', '.join(REASONS)}"
+    if status not in REASONS[reason]:
+        fits = f"one of {', '.join(fitting)}" if fitting else "none"
+        return f"the reason {reason} does not fit a {status} decision (for {status}: {fits})"
+    return None

@@ -20,7 +20,7 @@ from storage import audit
 from storage import cases as cases_
 from storage.lifecycle import DECISIONS as DECISIONS
 from storage.lifecycle import OPEN as OPEN
-from storage.lifecycle import SHARED
+from storage.lifecycle import SHARED, reason_refusal
 from storage.locking import lock_row
 from storage.refusal import Conflict, Invalid, NotAllowed, NotFound, Refused
 from storage.repository import FILE_KINDS, Storage, utcnow
@@ -129,7 +129,15 @@ class DecisionResult:
 def case_item(row: Any) -> dict[str, Any]:
     """The analyst-facing view of a case row: no reporter anywhere."""
     data = dict(row._mapping)
-    for key in ("first_seen", "last_seen", "lease_until", "decided_at", "updated_at", "shared_at"):
+    for key in (
+        "first_seen",
+        "last_seen",
+        "lease_until",
+        "decided_at",
+        "updated_at",
+        "shared_at",
+        "claimed_at",
+    ):
         if data.get(key) is not None:
             data[key] = audit.as_utc(data[key]).isoformat()
     return data
@@ -364,6 +372,7 @@ class Queue:
             "assignee": assignee,
             "lease_until": now + timedelta(seconds=lease_seconds),
             "claimed_reports": cases.c.report_count,
+            "claimed_at": now,
             "updated_at": now,
         }
         async with self.storage.db.transaction() as conn:
@@ -423,6 +432,7 @@ class Queue:
                     assignee=assignee,
                     lease_until=now + timedelta(seconds=lease_seconds),
                     claimed_reports=cases.c.report_count,
+                    claimed_at=now,
                     updated_at=now,
                 )
             )
@@ -470,8 +480,13 @@ class Queue:
         render: Renderer | None = None,
         supervisor: bool = False,
         seen_reports: int | None = None,
+        reason: str | None = None,
     ) -> DecisionResult:
         """Decide a case the actor holds; tell its reporters who asked for updates what changed for them.
+
+        `reason` is what every reporter of the case is told about why (storage.lifecycle.REASONS): one that
+        fits the decision, required to close with no action, none for a merge. It is kept on the case and
+        audited with the decision.
 
         `seen_reports` is the report count the analyst saw (by default, the count when they claimed the
         case): a decision on fewer reports than the case now has is refused, so a report that arrives
@@ -497,6 +512,9 @@ class Queue:
             raise Invalid("merging needs merge_into: the id of the case to merge into")
         if status != "merged" and merge_into is not None:
             raise Invalid("merge_into belongs only to a merge")
+        refusal = reason_refusal(status, reason)
+        if refusal is not None:
+            raise Invalid(refusal)
         async with self.storage.db.transaction() as conn:
             row = await self._held(conn, case_id, actor)
             if status in SHARED and row.needs_care and not supervisor:
@@ -523,6 +541,7 @@ class Queue:
                 .values(
                     status=status,
                     agency=agency,
+                    reason=reason,
                     merged_into=target,
                     decided_at=now,
                     lease_until=None,
@@ -545,7 +564,7 @@ class Queue:
                 actor,
                 "case.decided",
                 f"case:{case_id}",
-                {"status": status, "agency": agency, "merge_into": target},
+                {"status": status, "agency": agency, "merge_into": target, "reason": reason},
             )
             notified = await cases_.notify(conn, target or case_id, now, render) if render else 0
             result = case_item((await conn.execute(select(cases).where(cases.c.id == case_id))).one())

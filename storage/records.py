@@ -62,6 +62,24 @@ class TurnRecord:
     unsubscribe: bool = False  # stop the weekly digest (and drop any digest not yet delivered)
 
 
+@dataclass(frozen=True, slots=True)
+class ReportTold:
+    """What a report's reporter is told of it, and nothing more: no analyst, no agency, no case internals.
+
+    `word` is the reporter-facing status (storage.lifecycle.PUBLIC) of the most telling of the report's
+    cases, and the dates and reason are that case's: `reviewed` when it came under review (for a report
+    under review or decided), `decided` when it was decided and `reason` why (storage.lifecycle.REASONS),
+    for a decided one."""
+
+    code: str
+    language: str
+    word: str  # received | under_review | action_taken | reviewed
+    received: datetime
+    reviewed: datetime | None = None
+    decided: datetime | None = None
+    reason: str | None = None
+
+
 class CommitStatus(Enum):
     OK = "ok"
     DUPLICATE = "duplicate"  # this event was handled before

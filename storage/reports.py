@@ -9,7 +9,9 @@ from typing import Any
 from sqlalchemy import select
 
 from storage import lifecycle
+from storage.cases import tell, told_query
 from storage.database import Database
+from storage.records import ReportTold
 from storage.schema import case_reports, cases, evidence, reports
 
 
@@ -36,6 +38,17 @@ class Reports:
         for row in rows:
             found.setdefault(row.code, []).append(row.status)
         return {code: lifecycle.report_status(statuses) for code, statuses in found.items()}
+
+    async def told(self, codes: Iterable[str]) -> dict[str, ReportTold]:
+        """What each known code's reporter is told of it: its status in their words, when it was received,
+        came under review and was decided, and why (storage.cases.tell); unknown codes are absent. At most
+        10 codes are read."""
+        wanted = sorted(set(codes))[:10]
+        if not wanted:
+            return {}
+        async with self.db.read() as conn:
+            rows = (await conn.execute(told_query(reports.c.code.in_(wanted)))).all()
+        return {told.code: told for told in tell(rows).values()}
 
     async def case_exists(self, canonical_url: str) -> bool:
         async with self.db.read() as conn:

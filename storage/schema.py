@@ -93,6 +93,10 @@ cases = Table(
     Column("claimed_reports", Integer),
     # When the case was first referred or escalated (shared with partners); its STIX indicator's `created`.
     Column("shared_at", DateTime(timezone=True)),
+    # When the case was last claimed or assigned: a reporter is told "under review since" this date.
+    Column("claimed_at", DateTime(timezone=True)),
+    # Why it was decided (storage.lifecycle.REASONS), as every reporter of the case is told it.
+    Column("reason", String(32)),
     Index("ix_cases_status_priority", "status", "priority"),
     Index("ix_cases_lease", "status", "lease_until"),
 )

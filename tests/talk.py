@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
 from bot.dialogue import (
     REGISTRY,
     Attachment,
@@ -13,22 +16,36 @@ from bot.dialogue import (
     SubmitReport,
     handle,
 )
-from bot.dialogue.types import Effect
+from bot.dialogue.types import Effect, ReportStatus
 from nlu import parse
 from responses import Catalog
+
+# The dates `status(word)` gives a report: received on 1 Dec 2026, under review from 2 Dec, decided on 3 Dec.
+RECEIVED = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+REVIEWED = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
+DECIDED = datetime(2026, 12, 3, 11, 0, tzinfo=UTC)
+
+
+def status(word: str, reason: str | None = None) -> ReportStatus:
+    """What a reporter is told of a report whose status is `word`, with the fixed dates above."""
+    decided = word in ("action_taken", "reviewed")
+    return ReportStatus(
+        word, RECEIVED, REVIEWED if word != "received" else None, DECIDED if decided else None, reason
+    )
 
 
 class Talk:
     def __init__(
         self,
-        reports: dict[str, str | None] | None = None,
+        reports: Mapping[str, ReportStatus | str | None] | None = None,
         flows: Registry = REGISTRY,
         texts: Catalog | None = None,
     ) -> None:
         self.flows = flows
         self.texts = texts
         self.state = State()
-        self.reports = reports or {}
+        # a known code's status, or just its word (received, under_review, ...: `status(word)`)
+        self.reports = {c: status(r) if isinstance(r, str) else r for c, r in (reports or {}).items()}
         self.count = 0
         self.outcomes: list[Outcome] = []
         self.effects: list[Effect] = []

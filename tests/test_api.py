@@ -16,7 +16,9 @@ from sqlalchemy import update
 
 from bot.app import create_app
 from bot.shared.config import Settings
+from bot.shared.status import status_text
 from cyberunit.exports import COLUMNS, to_csv
+from responses import catalog
 from storage.queue import Queue
 from storage.records import EvidenceRecord, NewReport, TurnRecord
 from storage.repository import Storage, utcnow
@@ -183,7 +185,7 @@ async def test_eight_analysts_claiming_at_once_never_share_a_case(
 
 
 async def test_a_decision_reaches_the_reporters_who_asked_for_updates(
-    client: httpx.AsyncClient, tokens: dict[str, str]
+    client: httpx.AsyncClient, storage: Storage, tokens: dict[str, str]
 ) -> None:
     reporters = []
     for lang, consent in (("ur", "updates:yes"), ("en", "updates:no"), ("ur-Latn", "updates:yes")):
@@ -213,17 +215,17 @@ async def test_a_decision_reaches_the_reporters_who_asked_for_updates(
     )
     assert decided.status_code == 200, decided.text
     assert decided.json()["notified"] == 2
-    from responses import catalog
-
     for chat, lang, code, wanted in reporters:
         pulled = (await client.get("/webchat/api/messages", params={"session": chat.session})).json()[
             "messages"
         ]
-        expected = [{"text": catalog().text("status.action_taken", lang, code=code), "buttons": []}]
+        told = (await storage.reports.told([code]))[code]
+        expected = [{"text": status_text(catalog(), lang, code, told), "buttons": []}]
         assert pulled == (expected if wanted else [])
+        assert told.word == "action_taken" and told.decided is not None
     status = WebChat(client)
     await status.send(f"status {reporters[1][2]}")
-    assert "action taken" in status.said
+    assert "Action was taken on" in status.said
 
 
 async def test_lease_rules(client: httpx.AsyncClient, storage: Storage, tokens: dict[str, str]) -> None:
@@ -234,7 +236,8 @@ async def test_lease_rules(client: httpx.AsyncClient, storage: Storage, tokens: 
     ]
     path = f"{API}/cases/{case['id']}"
     assert (await client.post(API + "/queue/claim", headers=two, json={})).json()["items"] == []
-    for action, body in (("decision", {"status": "no_action", "note": "x"}), ("release", {}), ("extend", {})):
+    close = {"status": "no_action", "note": "x", "reason": "not_extremist"}
+    for action, body in (("decision", close), ("release", {}), ("extend", {})):
         refused = await client.post(f"{path}/{action}", headers=two, json=body)
         assert refused.status_code == 409 and "not held by you" in refused.json()["detail"]
     assert (await client.post(f"{path}/extend", headers=one, json={"lease_seconds": 1200})).status_code == 200
@@ -243,7 +246,7 @@ async def test_lease_rules(client: httpx.AsyncClient, storage: Storage, tokens: 
     assert again["id"] == case["id"]
     async with storage.writer.begin() as conn:
         await conn.execute(update(cases).values(lease_until=utcnow() - timedelta(seconds=1)))
-    expired = await client.post(f"{path}/decision", headers=two, json={"status": "no_action", "note": "x"})
+    expired = await client.post(f"{path}/decision", headers=two, json=close)
     assert expired.status_code == 409 and "expired" in expired.json()["detail"]
     assert await Queue(storage).reap_expired() == 1
     [third] = (await client.post(API + "/queue/claim", headers=one, json={})).json()["items"]
@@ -265,9 +268,17 @@ async def test_merging_and_its_illegal_forms(
         ({"status": "merged", "note": "dup", "merge_into": 999}, 404),
         ({"status": "closed", "note": "x"}, 400),
         ({"status": "referred", "note": "x"}, 400),
-        ({"status": "no_action", "note": ""}, 400),
-        ({"status": "no_action", "note": "x" * 2001}, 400),
-        ({"status": "no_action", "note": "x", "agency": "'; DROP TABLE cases; --"}, 400),
+        ({"status": "no_action", "note": "", "reason": "duplicate"}, 400),
+        ({"status": "no_action", "note": "x" * 2001, "reason": "duplicate"}, 400),
+        (
+            {"status": "no_action", "note": "x", "reason": "duplicate", "agency": "'; DROP TABLE cases; --"},
+            400,
+        ),
+        ({"status": "no_action", "note": "x"}, 400),  # closing with no action needs a reason
+        ({"status": "no_action", "note": "x", "reason": "kept_under_watch"}, 400),  # does not fit
+        ({"status": "monitoring", "note": "x", "reason": "because"}, 400),
+        ({"status": "monitoring", "note": "x", "reason": ["kept_under_watch"]}, 400),
+        ({"status": "merged", "note": "dup", "merge_into": second, "reason": "duplicate"}, 400),
         ({"status": "merged", "note": "dup", "merge_into": "2"}, 400),
     ):
         response = await client.post(decide, headers=analyst, json=body)

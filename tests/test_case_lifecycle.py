@@ -17,16 +17,16 @@ from sqlalchemy import select, update
 from storage import lifecycle
 from storage.casekeys import case_keys, normalise
 from storage.queue import CaseFilter, Queue, QueueError, urgent_open_cases
-from storage.records import EvidenceRecord, NewReport, TurnRecord
-from storage.refusal import Conflict, NotAllowed
+from storage.records import EvidenceRecord, NewReport, ReportTold, TurnRecord
+from storage.refusal import Conflict, Invalid, NotAllowed
 from storage.repository import Storage, utcnow
 from storage.schema import cases, contacts, outbox, reporters, reports
 
 _codes = itertools.count(1)
 
 
-def render(public: str, language: str, code: str) -> str:
-    return f"{code}:{public}"
+def render(told: ReportTold) -> str:
+    return f"{told.code}:{told.word}"
 
 
 async def file_report(
@@ -85,6 +85,8 @@ async def claim_and_decide(
         if other["id"] != case_id:
             await queue.release(other["id"], analyst)
     agency = {"referred": "platform"}.get(status)
+    if status == "no_action":
+        kwargs.setdefault("reason", "not_extremist")
     result = await queue.decide(
         case_id, analyst, status, "decided", agency=agency, render=render, supervisor=True, **kwargs
     )
@@ -223,7 +225,9 @@ async def test_reporters_never_get_two_contradicting_notifications(storage: Stor
     await queue.claim("a1", limit=2)
     await queue.decide(x1, "a1", "merged", "dup", merge_into=x2, render=render)
     assert await status_of(storage, code) == "in_review"  # under review again, and told nothing
-    await queue.decide(x2, "a1", "no_action", "still nothing", render=render, seen_reports=3)
+    await queue.decide(
+        x2, "a1", "no_action", "still nothing", render=render, seen_reports=3, reason="not_extremist"
+    )
     async with storage.reader.connect() as conn:
         texts = list((await conn.scalars(select(outbox.c.payload).order_by(outbox.c.id))).all())
     assert [t["text"] for t in texts] == [f"{code}:reviewed"]  # no "under review" after "reviewed"
@@ -361,7 +365,7 @@ async def test_the_audit_records_the_agency_the_case_has(storage: Storage) -> No
     case_id = await case_id_of(storage, await file_report(storage, "https://facebook.com/agency"))
     await queue.claim("a1")
     with pytest.raises(QueueError):
-        await queue.decide(case_id, "a1", "no_action", "x", agency="PTA")  # an agency on no action
+        await queue.decide(case_id, "a1", "no_action", "x", agency="PTA", reason="duplicate")  # an agency
     done = await queue.decide(case_id, "a1", "escalated", "to investigators", agency="CTD")
     decided = [h for h in (await queue.get_case(case_id))["history"] if h["action"] == "case.decided"]
     assert decided[-1]["detail"]["agency"] == done.case["agency"] == "CTD"
@@ -373,7 +377,7 @@ async def test_a_decision_on_a_case_that_got_reports_since_the_claim_is_refused(
     await queue.claim("a1")
     late = await file_report(storage, "https://facebook.com/late", urgent=True)
     with pytest.raises(QueueError) as refused:
-        await queue.decide(case_id, "a1", "no_action", "nothing here")
+        await queue.decide(case_id, "a1", "no_action", "nothing here", reason="not_extremist")
     assert isinstance(refused.value, Conflict) and "seen_reports=2" in refused.value.message
     assert await status_of(storage, late) == "in_review"
     done = await queue.decide(case_id, "a1", "escalated", "read both", seen_reports=2)
@@ -386,7 +390,7 @@ async def test_decisions_on_cases_you_do_not_hold_change_nothing(storage: Storag
     await queue.claim("a1")
     before = await queue.get_case(case_id)
     with pytest.raises(QueueError) as refused:
-        await queue.decide(case_id, "a2", "no_action", "not mine")
+        await queue.decide(case_id, "a2", "no_action", "not mine", reason="not_extremist")
     assert isinstance(refused.value, Conflict)
     assert await queue.get_case(case_id) == before
 
@@ -433,3 +437,115 @@ async def test_a_message_still_true_through_another_link_is_not_withdrawn(storag
     assert [n.payload["text"] for n in await storage.take_notifications("webchat", "r6")] == [
         f"{code}:action_taken"
     ]
+
+
+# --- the reason a reporter is told ------------------------------------------------------------------------
+
+
+async def test_a_decision_reason_is_required_for_no_action_and_must_fit_the_decision(
+    storage: Storage,
+) -> None:
+    queue = Queue(storage)
+    case_id = await case_id_of(storage, await file_report(storage, "https://facebook.com/why"))
+    await queue.claim("a1")
+    before = await queue.get_case(case_id)
+    for status, reason, words in (
+        ("no_action", None, "needs a reason"),
+        ("no_action", "kept_under_watch", "does not fit"),
+        ("referred", "not_extremist", "does not fit"),
+        ("monitoring", "made_up", "reason must be one of"),
+        ("merged", "duplicate", "does not fit"),
+    ):
+        with pytest.raises(Invalid) as refused:
+            await queue.decide(
+                case_id,
+                "a1",
+                status,
+                "x",
+                agency="platform" if status == "referred" else None,
+                merge_into=999 if status == "merged" else None,
+                reason=reason,
+            )
+        assert words in refused.value.message, (status, reason, refused.value.message)
+    assert await queue.get_case(case_id) == before  # nothing changed
+    done = await queue.decide(case_id, "a1", "no_action", "gone", reason="already_removed")
+    assert done.case["reason"] == "already_removed"
+    decided = [h for h in (await queue.get_case(case_id))["history"] if h["action"] == "case.decided"]
+    assert decided[-1]["detail"]["reason"] == "already_removed"  # audited with the decision
+    assert await storage.verify_audit_chain()
+
+
+def test_every_reason_fits_a_decision_and_every_decision_but_a_merge_has_one() -> None:
+    assert lifecycle.NEEDS_REASON == ("no_action",)
+    for reason, fits in lifecycle.REASONS.items():
+        assert fits and set(fits) <= set(lifecycle.DECISIONS) - {"merged"}, reason
+    for status in set(lifecycle.DECISIONS) - {"merged"}:
+        assert lifecycle.reasons_for(status), status
+        assert lifecycle.reason_refusal(status, lifecycle.reasons_for(status)[0]) is None
+    for status, reason in lifecycle.DEFAULT_REASON.items():
+        assert status in lifecycle.REASONS[reason]
+
+
+async def test_a_reporter_is_told_the_dates_and_the_reason_of_the_case_and_no_more(storage: Storage) -> None:
+    queue = Queue(storage)
+    code = await file_report(storage, "https://facebook.com/told", reporter="r7", consent=True)
+    other = await file_report(storage, "https://facebook.com/told")  # a second report on the same case
+    case_id = await case_id_of(storage, code)
+    received = (await storage.reports.told([code]))[code]
+    assert (received.word, received.reviewed, received.decided, received.reason) == (
+        "received",
+        None,
+        None,
+        None,
+    )
+    await queue.claim("a1")
+    under = (await storage.reports.told([code]))[code]
+    assert under.word == "under_review" and under.reviewed is not None and under.decided is None
+    assert under.received == received.received
+    told: list[ReportTold] = []
+
+    def keep(t: ReportTold) -> str:
+        told.append(t)
+        return f"{t.code}:{t.word}:{t.reason}"
+
+    await queue.decide(case_id, "a1", "no_action", "nothing", render=keep, reason="not_extremist")
+    both = await storage.reports.told([code, other, "NONE-0000"])
+    assert set(both) == {code, other}  # an unknown code is absent
+    for each in both.values():  # the case's reason applies to every report on it
+        assert each.word == "reviewed" and each.reason == "not_extremist" and each.decided is not None
+    assert told == [both[code]]  # the notification was rendered from the same facts
+    assert [n.payload["text"] for n in await storage.take_notifications("webchat", "r7")] == [
+        f"{code}:reviewed:not_extremist"
+    ]
+    # reopened: "received" again, and the old decision's date and reason are not told
+    await file_report(storage, "https://facebook.com/told")
+    again = (await storage.reports.told([code]))[code]
+    assert (again.word, again.decided, again.reason) == ("received", None, None)
+
+
+async def test_without_a_reason_a_decision_is_told_what_it_says_by_itself(storage: Storage) -> None:
+    queue = Queue(storage)
+    watched = await file_report(storage, "https://facebook.com/watched")
+    escalated = await file_report(storage, "https://facebook.com/escalated")
+    referred = await file_report(storage, "https://facebook.com/referred")
+    await claim_and_decide(queue, await case_id_of(storage, watched), "monitoring")
+    await claim_and_decide(queue, await case_id_of(storage, escalated), "escalated")
+    await claim_and_decide(queue, await case_id_of(storage, referred), "referred")
+    told = await storage.reports.told([watched, escalated, referred])
+    assert told[watched].reason == "kept_under_watch"
+    assert told[escalated].reason == "passed_to_investigators"
+    assert told[referred].reason is None  # the platform or an agency: the text says it plainly
+    case = await queue.get_case(await case_id_of(storage, watched))
+    assert case["reason"] is None  # stored as the analyst decided it
+
+
+def test_reasons_yaml_has_exactly_the_reasons_of_the_lifecycle_and_docs_list_them() -> None:
+    from responses import catalog
+
+    written = {key.removeprefix("reasons.") for key in catalog().texts if key.startswith("reasons.")}
+    assert written == set(lifecycle.REASONS)
+    text = (Path(__file__).parent.parent / "docs" / "cases.md").read_text()
+    for reason, fits in lifecycle.REASONS.items():
+        row = re.search(rf"^\| `{reason}` \|([^|]+)\|", text, re.M)
+        assert row, f"docs/cases.md has no row for the reason {reason}"
+        assert {c.strip(" `") for c in row.group(1).split(",")} == set(fits), reason

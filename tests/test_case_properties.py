@@ -34,7 +34,7 @@ from storage import lifecycle
 from storage.audit import as_utc
 from storage.casekeys import case_keys
 from storage.queue import DecisionResult, Queue, QueueError, urgent_open_cases
-from storage.records import CommitResult, CommitStatus, EvidenceRecord, NewReport, TurnRecord
+from storage.records import CommitResult, CommitStatus, EvidenceRecord, NewReport, ReportTold, TurnRecord
 from storage.refusal import Conflict, NotAllowed
 from storage.repository import Storage
 from storage.schema import audit_events, case_notes, case_reports, cases, metadata, outbox, reports
@@ -57,8 +57,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def render(public: str, language: str, code: str) -> str:
-    return f"{code}: {public}"
+def render(told: ReportTold) -> str:
+    return f"{told.code}: {told.word}"
+
+
+def reason(status: str) -> str | None:
+    """A reason that fits the decision (no action needs one)."""
+    return {"no_action": "not_extremist"}.get(status)
 
 
 # --- the operations ----------------------------------------------------------------------------------
@@ -453,6 +458,7 @@ async def decide(storage: Storage, model: Model, op: Decide) -> None:
             render=render,
             supervisor=True,
             seen_reports=seen,
+            reason=reason(op.status),
         )
     except QueueError as exc:
         note(f"decide {case_id} {op.status} by {analyst} -> refused: {exc}")
@@ -617,7 +623,9 @@ async def test_reports_racing_a_decision_are_never_lost_and_the_case_ends_open(s
         case_id = claimed[0]["id"]
         racing = NewReport(f"R{i:03d}-BBBB", None, CHANNEL, "en", "violent_threat", "attack", True, link)
         report = storage.commit_turn(TurnRecord(CHANNEL, f"rb{i}", f"rb{i}", 0, {}, [], (racing,)))
-        decision = queue.decide(case_id, "a1", "no_action", "nothing there", render=render)
+        decision = queue.decide(
+            case_id, "a1", "no_action", "nothing there", render=render, reason="not_extremist"
+        )
         # Either one starts first, the other up to a few milliseconds later, so both outcomes happen.
         head_start = STAGGER[i % len(STAGGER)]
         committed: CommitResult | BaseException
@@ -647,7 +655,7 @@ async def test_reports_racing_a_decision_are_never_lost_and_the_case_ends_open(s
         # Close the case, so that the next round's claim takes the next round's case.
         if row["status"] == "new":
             assert [c["id"] for c in await queue.claim("a1")] == [case_id]
-        await queue.decide(case_id, "a1", "no_action", "seen both", seen_reports=2)
+        await queue.decide(case_id, "a1", "no_action", "seen both", seen_reports=2, reason="duplicate")
     assert await storage.verify_audit_chain()
     print(f"{storage.dialect}: {outcomes.count('refused')} refused, {outcomes.count('reopened')} reopened")
 
@@ -681,7 +689,9 @@ async def test_a_withdrawn_message_never_makes_the_reporter_hear_a_status_twice(
     async def decide_next(status: str) -> None:
         (case,) = await queue.claim("a1")
         agency = "platform" if status == "referred" else None
-        await queue.decide(case["id"], "a1", status, "decided", agency=agency, render=render)
+        await queue.decide(
+            case["id"], "a1", status, "decided", agency=agency, render=render, reason=reason(status)
+        )
 
     async def delivered() -> list[str]:
         return [n.payload["text"] for n in await storage.take_notifications(CHANNEL, "r1")]

@@ -14,6 +14,7 @@ from sqlalchemy import update
 from starlette.applications import Starlette
 
 from cyberunit.console import charts
+from storage.lifecycle import REASONS
 from storage.repository import Storage, utcnow
 from storage.schema import cases, support_requests
 from storage.tokens import Tokens
@@ -184,6 +185,35 @@ async def test_deciding_from_the_case_page_and_its_refusals(
     assert "Decided: <strong>referred</strong>, to platform" in page and "case.decided" in page
     [decided] = [c for c in await storage_cases(storage) if c["id"] == 1]
     assert decided["status"] == "referred" and decided["agency"] == "platform"
+
+
+async def test_closing_from_the_case_page_asks_for_the_reason_its_reporters_are_told(
+    storage: Storage, signed: dict[str, Signed]
+) -> None:
+    code = await add_report(storage, "https://facebook.com/gone.page", "propaganda")
+    analyst = signed["analyst"]
+    assert (await analyst.post("/console/queue/claim")).headers["location"] == "/console/cases/1"
+    page = (await analyst.get("/console/cases/1")).text
+    assert '<select id="decision-reason" name="reason"' in page
+    for reason, fits in REASONS.items():  # every reason offered, with the decisions it fits
+        assert f'<option value="{reason}" data-fits="{" ".join(fits)}"' in page
+    assert "Reporters read: The page had already been taken down" in page
+    missing = await analyst.post("/console/cases/1/decision", {"status": "no_action", "note": "gone"})
+    assert missing.status_code == 400 and "needs a reason" in missing.text
+    assert 'value="no_action" required checked' in missing.text and ">gone</textarea>" in missing.text
+    unfit = {"status": "no_action", "note": "gone", "reason": "kept_under_watch"}
+    refused = await analyst.post("/console/cases/1/decision", unfit)
+    assert refused.status_code == 400 and "does not fit a no_action decision" in refused.text
+    assert 'value="kept_under_watch" data-fits="monitoring" title=' in refused.text
+    assert re.search(r'value="kept_under_watch"[^>]* selected>', refused.text)  # kept as chosen
+    done = await analyst.post(
+        "/console/cases/1/decision", {"status": "no_action", "note": "gone", "reason": "already_removed"}
+    )
+    assert done.status_code == 303, done.text
+    page = (await analyst.get("/console/cases/1")).text
+    assert "<dt>Reason</dt><dd>Already removed</dd>" in page and "reason: already_removed" in page
+    told = (await storage.reports.told([code]))[code]
+    assert (told.word, told.reason) == ("reviewed", "already_removed")
 
 
 async def test_the_overview_draws_every_chart_with_labelled_bars(

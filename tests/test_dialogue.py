@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -11,10 +12,11 @@ from hypothesis import strategies as st
 from bot.dialogue import REGISTRY, Attachment, Context, Inbound, KeepContact, State, SubmitReport, handle
 from bot.dialogue.flows import report as report_flow
 from bot.dialogue.flows.report import ReportDraft
-from bot.dialogue.types import CATEGORIES, MAX_EVIDENCE, MAX_TEXT, UNSUPPORTED_KINDS, Link
+from bot.dialogue.types import CATEGORIES, MAX_EVIDENCE, MAX_TEXT, UNSUPPORTED_KINDS, Link, ReportStatus
+from bot.shared.status import status_text
 from nlu import parse
 from responses import catalog
-from tests.talk import Talk
+from tests.talk import Talk, status
 
 STEPS_AFTER_LINK = [
     "report.category",
@@ -216,13 +218,48 @@ def test_a_description_that_only_sounds_like_an_emergency_leaves_the_danger_ques
     assert talk.step == "report.danger"
 
 
-def test_an_emergency_outside_a_report_gets_directions_at_once() -> None:
+@pytest.mark.parametrize(
+    ("lang", "text"),
+    [
+        ("ur-Latn", "kal masjid pe hamla hoga https://t.me/some_channel/7"),
+        ("ur-Latn", "khatra hai, hamla hone wala hai"),
+        ("en", "they are going to attack the school tomorrow, see facebook.com/bad.page"),
+        ("ur", "کل مسجد پر حملہ ہونے والا ہے"),
+    ],
+)
+def test_a_threat_typed_anywhere_gets_directions_then_is_kept_as_an_urgent_draft(
+    lang: str, text: str
+) -> None:
+    """The number first; then what was typed (and its links) is an urgent report the citizen only sends."""
     talk = Talk()
     talk.send("/start")
-    talk.press("lang:ur-Latn")
-    talk.send("khatra hai, hamla hone wala hai")
-    assert talk.said.startswith(catalog().text("emergency.now", "ur-Latn"))
-    assert "menu:report" in talk.state.offered
+    talk.press(f"lang:{lang}")
+    talk.send(text)
+    assert talk.said.startswith(catalog().text("emergency.now", lang))
+    assert catalog().text("emergency.kept", lang) in talk.said
+    assert talk.step == "report.confirm"
+    draft = report_draft(talk)
+    assert draft.urgent and draft.category == "violent_threat" and draft.description == text
+    assert [link.canonical for link in draft.links] == [
+        c
+        for c in ("https://t.me/some_channel/7", "https://facebook.com/bad.page")
+        if c.split("//")[1] in text
+    ]
+    talk.press("confirm:submit")
+    (report,) = talk.submitted
+    assert report.urgent and report.description == text
+    talk.press("nav:back") if "nav:back" in talk.state.offered else None
+
+
+def test_back_from_a_kept_threat_goes_to_the_category_and_cancel_drops_it() -> None:
+    talk = Talk()
+    talk.send("/start")
+    talk.press("lang:en")
+    talk.send("there is a bomb blast planned at the bazaar")
+    talk.press("nav:back")
+    assert talk.step == "report.category"
+    talk.press("nav:cancel")
+    assert talk.state.draft is None and not talk.submitted
 
 
 def test_no_link_path_requires_a_description_and_takes_handles() -> None:
@@ -271,15 +308,49 @@ def test_status_check_with_known_unknown_and_malformed_codes() -> None:
     talk.send("abcd-12e4")
     assert talk.said == catalog().text("status.not_found", "en", code="ABCD-12E4")
     talk.send("abcd1234")
-    assert talk.said == catalog().text("status.received", "en", code="ABCD-1234")
+    assert talk.said == status_text(catalog(), "en", "ABCD-1234", status("received"))
+    assert "received on 1 Dec 2026" in talk.said
     talk.send("status wxyz 5678")
-    assert talk.said == catalog().text("status.action_taken", "en", code="WXYZ-5678")
+    assert talk.said == status_text(catalog(), "en", "WXYZ-5678", status("action_taken"))
 
 
 def test_status_from_a_new_conversation() -> None:
     talk = Talk(reports={"ABCD-1234": "under_review"})
     talk.send("status ABCD-1234")
-    assert talk.said == catalog().text("status.under_review", "en", code="ABCD-1234")
+    assert talk.said == status_text(catalog(), "en", "ABCD-1234", status("under_review"))
+    assert talk.said == "Report ABCD-1234: received on 1 Dec 2026. Under review since 2 Dec 2026."
+
+
+@pytest.mark.parametrize(
+    ("lang", "received", "decided"),
+    [
+        ("en", "1 Dec 2026", "3 Dec 2026"),
+        ("ur", "1 دسمبر 2026", "3 دسمبر 2026"),
+        ("ur-Latn", "1 Dec 2026", "3 Dec 2026"),
+    ],
+)
+def test_a_closed_report_says_when_why_and_what_next(lang: str, received: str, decided: str) -> None:
+    talk = Talk(reports={"ABCD-1234": status("reviewed", "already_removed")})
+    talk.send("/start")
+    talk.press(f"lang:{lang}")
+    talk.send("ABCD-1234")
+    said = talk.said
+    assert received in said and decided in said
+    assert catalog().text("reasons.already_removed", lang) in said
+    assert "15" in said.split("\n\n")[-1]  # what to do next ends with the police number
+    assert said == status_text(catalog(), lang, "ABCD-1234", status("reviewed", "already_removed"))
+    assert said != catalog().text("status.reviewed", lang)  # every placeholder filled
+
+
+def test_a_decision_without_a_reason_still_says_why_and_dates_are_pakistan_days() -> None:
+    late = datetime(2026, 12, 2, 20, 30, tzinfo=UTC)  # 01:30 on 3 Dec in Pakistan
+    told = ReportStatus("action_taken", late, late, late, None)
+    text = status_text(catalog(), "en", "ABCD-1234", told)
+    assert "received on 3 Dec 2026" in text and "Action was taken on 3 Dec 2026" in text
+    assert catalog().text("status.why_action_taken", "en") in text
+    monitored = status_text(catalog(), "ur-Latn", "ABCD-1234", ReportStatus("reviewed", late, None, late))
+    assert catalog().text("status.why_reviewed", "ur-Latn") in monitored
+    assert "{" not in text + monitored
 
 
 def test_empty_and_oversized_messages_get_a_clear_reply_and_change_nothing() -> None:
@@ -691,7 +762,7 @@ def test_a_slash_status_with_an_unknown_code_says_so() -> None:
     assert catalog().text("status.not_found", "en", code="ABCD-1234") in talk.said
     assert talk.step == "status.code"
     talk.send("/status abcdefgh")
-    assert talk.said == catalog().text("status.received", "en", code="ABCD-EFGH")
+    assert talk.said == status_text(catalog(), "en", "ABCD-EFGH", status("received"))
 
 
 @pytest.mark.parametrize(

@@ -278,7 +278,7 @@ async def test_done_when_an_urdu_emergency_gets_police_15_first(client: httpx.As
     await citizen.send("فوری مدد، کسی کی جان خطرے میں ہے")
     first = str(citizen.messages[0]["text"])
     assert first == catalog().text("emergency.now", "ur")
-    assert first.startswith("اگر کوئی اس وقت خطرے میں ہے تو ابھی 15 (پولیس)")
+    assert first.startswith("کوئی خطرے میں ہو تو ابھی 15 (پولیس)")
 
 
 async def test_forget_me_takes_the_phone_number_and_the_chat_link_off_a_callback_request(

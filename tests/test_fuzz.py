@@ -68,6 +68,7 @@ from storage.tokens import Tokens
 from tests.fakes.graph_api import FakeGraphAPI
 from tests.fakes.telegram_api import FIXTURES as TELEGRAM_FIXTURES
 from tests.fakes.telegram_api import FakeBotAPI
+from tests.talk import status
 
 MESSENGER_FIXTURES = Path(__file__).parent / "fixtures" / "messenger"
 APP_SECRET = "fuzz_app_secret"
@@ -283,7 +284,7 @@ def test_the_engine_keeps_a_valid_state_whatever_it_is_sent(
         )
         context = Context(
             f"FUZZ-{number:04d}",
-            {"ABCD-1234": "received"},
+            {"ABCD-1234": status("received")},
             frozenset({"https://facebook.com/bad.page"}) if known else frozenset(),
             180,
             may_report,

@@ -31,9 +31,18 @@ def test_eval_prints_the_figures_on_the_test_split() -> None:
     out = result.stdout
     assert figure(out, "intent accuracy") >= 0.95
     assert figure(out, "emergency recall") >= 0.98
+    assert figure(out, "self_harm recall") >= 0.98
+    assert figure(out, "at_risk_self recall") >= 0.95
     assert figure(out, "language accuracy, two words or more") >= 0.98
     assert figure(out, "intent macro F1") > 0.9
-    for heading in ("language   accuracy  macro F1", "intent               precision", "confusion pairs"):
+    for heading in (
+        "language   accuracy  macro F1",
+        "intent               precision",
+        "confusion pairs",
+        "emergencies missed",
+        "self_harm missed",
+        "at_risk_self missed",
+    ):
         assert heading in out
     for language in ("en", "ur", "ur-Latn"):
         assert re.search(rf"^{re.escape(language)} +[0-9.]+ +[0-9.]+$", out, re.M), language

@@ -13,7 +13,7 @@ from nlu.data import INTENTS, TEST_DIR, TRAIN_DIR, DataError, counts, load_dir, 
 from nlu.evaluate import evaluate, format_report
 from nlu.language import SERVED
 
-MAIN = ("report_content", "family_help", "counter_narrative", "emergency")
+MAIN = ("report_content", "family_help", "counter_narrative", "emergency", "self_harm", "at_risk_self")
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +177,16 @@ def test_accuracy_targets_on_the_test_split(report: object) -> None:
     for language in SERVED:
         assert report.accuracy_by_language[language] >= 0.92, language
     assert report.emergency_recall >= 0.98, report.emergency_misses
+    assert report.recall["self_harm"] >= 0.98, report.misses["self_harm"]
+    assert report.recall["at_risk_self"] >= 0.95, report.misses["at_risk_self"]
     assert report.language_accuracy_two_words >= 0.98, report.language_errors
+
+
+def test_the_test_split_measures_crisis_and_being_drawn_in_in_every_language() -> None:
+    found = counts(load_dir(TEST_DIR))
+    for language in SERVED:
+        for intent in ("self_harm", "at_risk_self"):
+            assert found.get((language, intent), 0) >= 40, (language, intent)
 
 
 def test_no_emergency_comes_out_harmless(report: object) -> None:

@@ -84,3 +84,10 @@ def test_roman_urdu_spellings_meet(typed: str, folded: str) -> None:
 def test_words_split_on_punctuation_and_emoji() -> None:
     assert words("hello,world!😀کیا؟ok") == ["hello", "world", "کیا", "ok"]
     assert tokens("kia he") == ["kya", "hai"]
+
+
+def test_kiya_the_verb_is_not_folded_into_kya_the_question() -> None:
+    assert fold_roman("mujhe bharti kiya ja raha hai kiya karun") == "mujhe bharti kiya ja raha hai kya karun"
+    assert fold_roman("page report kiya gaya tha") == "page report kiya gaya tha"
+    assert fold_roman("kiya hal hai") == "kya hal hai"
+    assert fold_roman(fold_roman("kiya ja")) == "kiya ja"

@@ -41,6 +41,111 @@ def test_intents_and_languages(text: str, language: str, intent: str) -> None:
     assert (understood.language, understood.intent.name) == (language, intent)
 
 
+# Issue 16's messages (a person speaking of harming themselves; a person being drawn in), in each
+# language, and the neighbours they must not swallow: a threat to others, a family's worry, a question, a
+# report. None of the self_harm or at_risk_self phrasings here is a training example.
+@pytest.mark.parametrize(
+    ("text", "language", "intent"),
+    [
+        ("I want to kill myself", "en", "self_harm"),
+        ("main khudkushi karna chahta hun", "ur-Latn", "self_harm"),
+        ("میں خودکشی کرنا چاہتا ہوں", "ur", "self_harm"),
+        ("zindagi se tang aa gaya hun, jaan dena chahta hun", "ur-Latn", "self_harm"),
+        ("main marna chahti hun", "ur-Latn", "self_harm"),
+        ("میں مرنا چاہتی ہوں", "ur", "self_harm"),
+        ("khud kushi kar lunga 😭", "ur-Latn", "self_harm"),
+        ("I don't want to live anymore https://youtu.be/AbC_12", "en", "self_harm"),
+        ("I want to join the mujahideen, how do I join", "en", "at_risk_self"),
+        ("مجھے جہاد میں شامل ہونا ہے", "ur", "at_risk_self"),
+        ("group wale keh rahe hain jihad par chalo, main kya karun", "ur-Latn", "at_risk_self"),
+        ("someone online is telling me to go to a camp", "en", "at_risk_self"),
+        ("online koi mujhe camp jane ko keh raha hai", "ur-Latn", "at_risk_self"),
+        ("آن لائن کوئی مجھے کیمپ جانے کا کہہ رہا ہے", "ur", "at_risk_self"),
+        ("I feel like the people in this group understand me, they want me to fight", "en", "at_risk_self"),
+        ("I'm confused, they say fighting the state is jihad", "en", "at_risk_self"),
+        ("main confuse hun, wo kehte hain riyasat se larna jihad hai", "ur-Latn", "at_risk_self"),
+        ("میں الجھن میں ہوں وہ کہتے ہیں ریاست سے لڑنا جہاد ہے", "ur", "at_risk_self"),
+        ("kal masjid pe hamla hoga", "ur-Latn", "emergency"),
+        ("my son wants to join jihad", "en", "family_help"),
+        ("mera beta jihad pe jana chahta hai", "ur-Latn", "family_help"),
+        ("میرا بیٹا جہاد میں جانا چاہتا ہے", "ur", "family_help"),
+        ("what does Islam say about jihad?", "en", "counter_narrative"),
+        ("islam jihad ke bare mein kya kehta hai?", "ur-Latn", "counter_narrative"),
+        ("اسلام میں جہاد کا کیا حکم ہے؟", "ur", "counter_narrative"),
+        ("is suicide bombing allowed in islam", "en", "counter_narrative"),
+        ("kya khudkush hamla jaiz hai", "ur-Latn", "counter_narrative"),
+        ("this page recruits for jihad", "en", "report_content"),
+        ("ye page jihad ke liye bharti karta hai", "ur-Latn", "report_content"),
+        ("یہ پیج جہاد کے لیے بھرتی کرتا ہے", "ur", "report_content"),
+        ("report this page that tells people to kill themselves", "en", "report_content"),
+        ("ye page logon ko khudkushi ka kehta hai, report karo", "ur-Latn", "report_content"),
+        ("یہ پیج لوگوں کو خودکشی کا کہتا ہے رپورٹ کریں", "ur", "report_content"),
+    ],
+)
+def test_crisis_and_being_drawn_in_apart_from_their_neighbours(text: str, language: str, intent: str) -> None:
+    understood = parse(text)
+    assert (understood.language, understood.intent.name) == (language, intent)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "this movie killed me 😂",
+        "I'm dying of laughter",
+        "that joke killed me lol",
+        "the exam is killing me",
+        "this heat is killing me",
+        "mar gaya hansi se",
+        "hans hans ke mar gaye yaar 😂",
+        "garmi se mar gaye aaj",
+        "ہنسی سے مر گیا 😂",
+    ],
+)
+def test_figures_of_speech_about_dying_are_not_a_crisis(text: str) -> None:
+    assert parse(text).intent.name not in ("self_harm", "at_risk_self", "emergency")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "hello, I want to kill myself",
+        "ok thanks. main khudkushi kar lungi",
+        "شکریہ، میں اپنی جان دے دوں گا",
+        "main marna chahta hun https://t.me/some_channel",
+    ],
+)
+def test_crisis_words_never_come_out_harmless_or_as_a_report(text: str) -> None:
+    understood = parse(text)
+    assert understood.intent.name == "self_harm"
+    assert understood.intent.confidence >= CONFIDENT
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'm going to blow myself up at the rally tomorrow",
+        "main kal jalse mein khud ko uda dunga",
+        "میں کل جلسے میں خود کو اڑا دوں گا",
+        "group wale kehte hain kal school pe hamla karna hai, mujhe bhi sath le ja rahe hain",
+    ],
+)
+def test_an_attack_said_in_the_first_person_is_an_emergency(text: str) -> None:
+    """Blowing oneself up among others is a threat, not a crisis; being taken along to an attack, too."""
+    assert parse(text).intent.name == "emergency"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "neend ki saari goliyan kha lun gi aaj",  # goliyan: pills here, not bullets
+        "chhat pe khara hun, koodne wala hun",
+        "I'm going to kill myself tonight",
+    ],
+)
+def test_a_person_about_to_harm_themselves_gets_the_crisis_path_not_a_threat_report(text: str) -> None:
+    assert parse(text).intent.name == "self_harm"
+
+
 @pytest.mark.parametrize(
     "text", ["cancel", "band karo", "رہنے دو", "back", "wapas", "واپس", "change language"]
 )

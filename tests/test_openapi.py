@@ -14,7 +14,7 @@ from bot.app import create_app
 from bot.shared.config import Settings
 from cyberunit import models
 from cyberunit.openapi import OPERATIONS
-from storage.lifecycle import DECISIONS, OPEN
+from storage.lifecycle import DECISIONS, OPEN, REASONS
 from storage.queue import AGENCIES
 from storage.repository import Storage
 from storage.support import STATUSES
@@ -152,10 +152,14 @@ async def test_real_answers_conform_to_the_documented_schemas(
         "note": "threat",
         "agency": "CTD",
         "seen_reports": held["report_count"],
+        "reason": "passed_to_investigators",
     }
+    conforms(spec, "Decision", decision)
     decided = await client.post(f"{API}/cases/{held['id']}/decision", headers=analyst, json=decision)
     assert decided.status_code == 200, decided.text
     conforms(spec, "DecisionResult", decided.json())
+    assert decided.json()["case"]["reason"] == "passed_to_investigators"
+    assert decided.json()["case"]["claimed_at"] is not None
 
     detail = await client.get(f"{API}/cases/{held['id']}", headers=analyst)
     assert detail.status_code == 200
@@ -188,6 +192,7 @@ async def test_real_answers_conform_to_the_documented_schemas(
         (models.DecisionStatus, DECISIONS),
         (models.Agency, AGENCIES),
         (models.SupportStatus, STATUSES),
+        (models.Reason, tuple(REASONS)),
     ],
 )
 def test_the_enums_are_the_ones_storage_knows(literal: Any, values: tuple[str, ...]) -> None:

@@ -102,7 +102,7 @@ async def test_a_forgotten_citizen_gets_nothing_more_and_reports_stay(
         assert (await conn.execute(select(outbox))).all() == []
     status = WebChat(client)
     await status.send(f"status {code}")
-    assert "action taken" in status.said  # the report lives on, anonymous
+    assert "Action was taken on" in status.said  # the report lives on, anonymous
 
 
 async def test_the_database_and_logs_hold_no_raw_ids_or_chat_text(

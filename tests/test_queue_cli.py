@@ -72,7 +72,18 @@ async def test_tokens_queue_export_and_audit_from_the_command_line(
     assert (await raabta(ayesha, "queue", "release", case_id)).returncode == 1  # no longer held
     await raabta(ayesha, "queue", "claim")
     wrong = await raabta(
-        env, "queue", "decide", case_id, "--token", other, "--status", "no_action", "--note", "x"
+        env,
+        "queue",
+        "decide",
+        case_id,
+        "--token",
+        other,
+        "--status",
+        "no_action",
+        "--note",
+        "x",
+        "--reason",
+        "not_extremist",
     )
     assert wrong.returncode == 1 and "not held by you" in wrong.stderr
     decided = await raabta(
@@ -146,7 +157,18 @@ async def test_queue_commands_act_only_as_a_valid_analyst_or_supervisor_token(
     claimed = await raabta(env, "queue", "claim", "--token", supervisor)
     assert claimed.returncode == 0, claimed.stderr
     decided = await raabta(
-        env, "queue", "decide", "1", "--token", supervisor, "--status", "no_action", "--note", "not extremism"
+        env,
+        "queue",
+        "decide",
+        "1",
+        "--token",
+        supervisor,
+        "--status",
+        "no_action",
+        "--note",
+        "not extremism",
+        "--reason",
+        "not_extremist",
     )
     assert decided.returncode == 0, decided.stderr
     assert await audit_trail(storage, "1") == [("sana", "case.claimed"), ("sana", "case.decided")]
@@ -160,7 +182,9 @@ async def test_a_report_that_arrived_after_the_claim_is_read_before_deciding(
     await add_report(storage, "https://t.me/late_news")
     assert (await raabta(env, "queue", "claim")).returncode == 0
     await add_report(storage, "https://t.me/late_news", urgent=True)  # while the case is held
-    unseen = await raabta(env, "queue", "decide", "1", "--status", "no_action", "--note", "nothing")
+    unseen = await raabta(
+        env, "queue", "decide", "1", "--status", "no_action", "--note", "nothing", "--reason", "not_extremist"
+    )
     assert unseen.returncode == 1 and "seen_reports=2" in unseen.stderr
     shown = json.loads((await raabta(env, "queue", "show", "1")).stdout)
     assert len(shown["reports"]) == 2 and shown["status"] == "in_review"
@@ -168,3 +192,34 @@ async def test_a_report_that_arrived_after_the_claim_is_read_before_deciding(
         env, "queue", "decide", "1", "--status", "escalated", "--note", "read both", "--seen-reports", "2"
     )
     assert decided.returncode == 0 and "escalated" in decided.stdout, decided.stderr
+
+
+async def test_queue_decide_takes_the_reason_its_reporters_are_told(
+    tmp_path: Path, db_url: str, storage: Storage
+) -> None:
+    env = {**env_for(tmp_path, RAABTA_DATABASE_URL=db_url)}
+    env["RAABTA_TOKEN"] = await create_token(env, "ayesha", "analyst")
+    code = await add_report(storage, "https://t.me/gone_already")
+    assert (await raabta(env, "queue", "claim")).returncode == 0
+    decide = ("queue", "decide", "1", "--status", "no_action", "--note", "the channel is gone")
+    missing = await raabta(env, *decide)
+    assert (
+        missing.returncode == 1 and "needs a reason" in missing.stderr and "already_removed" in missing.stderr
+    )
+    unfit = await raabta(env, *decide, "--reason", "kept_under_watch")
+    assert unfit.returncode == 1 and "does not fit a no_action decision" in unfit.stderr
+    unknown = await raabta(env, *decide, "--reason", "because")
+    assert unknown.returncode == 2 and "invalid choice" in unknown.stderr
+    helped = await raabta(env, "queue", "decide", "--help")
+    assert "already_removed (no_action)" in helped.stdout
+    assert json.loads((await raabta(env, "queue", "show", "1")).stdout)["status"] == "in_review"
+    decided = await raabta(env, *decide, "--reason", "already_removed")
+    assert decided.returncode == 0, decided.stderr
+    assert "no_action (already_removed)" in decided.stdout
+    shown = json.loads((await raabta(env, "queue", "show", "1")).stdout)
+    assert shown["reason"] == "already_removed"
+    assert [h["detail"]["reason"] for h in shown["history"] if h["action"] == "case.decided"] == [
+        "already_removed"
+    ]
+    told = (await storage.reports.told([code]))[code]
+    assert (told.word, told.reason) == ("reviewed", "already_removed")

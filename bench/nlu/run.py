@@ -191,12 +191,13 @@ def rasa_figures(url: str, examples: list[Example]) -> list[tuple[str, str]]:
     import httpx
 
     from nlu import parse as our_parse
+    from nlu.evaluate import WATCHED
     from nlu.parser import configure, reset_backend
     from nlu.rasa_client import ranking_from
 
     served = [e for e in examples if e.language in SERVED]
     hits: dict[str, list[bool]] = {}
-    emergencies = []
+    watched: dict[str, list[bool]] = {name: [] for name in WATCHED}
     times = []
     with httpx.Client(timeout=10.0) as client:
         for e in served:
@@ -206,8 +207,8 @@ def rasa_figures(url: str, examples: list[Example]) -> list[tuple[str, str]]:
             ranking = ranking_from(response.json()) or []
             name = ranking[0].name if ranking else "none"
             hits.setdefault(e.language, []).append(name == e.intent)
-            if e.intent == "emergency":
-                emergencies.append(name == "emergency")
+            if e.intent in watched:
+                watched[e.intent].append(name == e.intent)
     everything = [h for values in hits.values() for h in values]
     configure("rasa", url)
     try:
@@ -216,7 +217,9 @@ def rasa_figures(url: str, examples: list[Example]) -> list[tuple[str, str]]:
         reset_backend()
     rows = [("Rasa intent accuracy (raw)", f"{sum(everything) / len(everything):.4f}")]
     rows += [(f"Rasa accuracy {lang}", f"{sum(v) / len(v):.4f}") for lang, v in sorted(hits.items())]
-    rows.append(("Rasa emergency recall (raw)", f"{sum(emergencies) / len(emergencies):.4f}"))
+    for intent, found in watched.items():
+        if found:
+            rows.append((f"Rasa {intent} recall (raw)", f"{sum(found) / len(found):.4f}"))
     rows.append(("Rasa + our rules (RAABTA_NLU=rasa) accuracy", f"{sum(with_rules) / len(with_rules):.4f}"))
     rows.append(
         (
@@ -258,7 +261,9 @@ def main(argv: list[str] | None = None) -> int:
             f"| intent accuracy {language} (macro F1) | {accuracy:.4f} "
             f"({report.macro_f1_by_language[language]:.4f}) |"
         )
-    print(f"| emergency recall | {report.emergency_recall:.4f} |")
+    for intent, recall in report.recall.items():
+        support = report.by_intent[intent].support if intent in report.by_intent else 0
+        print(f"| {intent} recall | {recall:.4f} ({support - len(report.misses[intent])} of {support}) |")
     print(
         f"| language accuracy, all / two words or more | {report.language_accuracy:.4f} / "
         f"{report.language_accuracy_two_words:.4f} |"

@@ -177,8 +177,12 @@ def _emergency(turn: Turn, inbound: Inbound, text: str) -> bool:
     floor = flow.emergency_floor if inside is not None else 0.0
     if not home.is_emergency(turn, text, floor=floor):
         return False
+    keeper = turn.flows.threat_keeper()
     if inside is not None:
         inside(turn, inbound, text)
+    elif keeper is not None and keeper.on_threat is not None:
+        home.emergency(turn, offer_buttons=False)  # the directions first, then what was said is kept
+        keeper.on_threat(turn, inbound, text)
     else:
         home.emergency(turn)
     return True

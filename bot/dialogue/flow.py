@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from bot.dialogue.types import Inbound, State
 from nlu.types import Parse
+from responses import Catalog
 
 if TYPE_CHECKING:
     from bot.dialogue.turn import Turn
@@ -126,8 +127,10 @@ class Flow:
     `buttons.menu_<menu>`), opened by `open`. `interrupts`: routes tried before the current step answers
     (rank below COMMANDS_RANK: even before cancel and back). `routes`: ways in for a typed message no step
     answered. `on_emergency`: a danger to life said inside this flow's content steps (see Step.content),
-    with `emergency_floor` the classifier's certainty needed there. `needs`: what the pipeline must look
-    up before this turn (see Needs).
+    with `emergency_floor` the classifier's certainty needed there. `on_threat`: a danger to life said
+    anywhere else, after the emergency directions (the report flow keeps it as an urgent draft).
+    `unrefused`: messages never refused as a flood (someone in crisis writing again and again).
+    `needs`: what the pipeline must look up before this turn (see Needs).
     """
 
     name: str
@@ -144,6 +147,8 @@ class Flow:
     needs: NeedsOf = needs_nothing
     on_emergency: OnText | None = None
     emergency_floor: float = 0.0
+    on_threat: OnText | None = None
+    unrefused: Callable[[Parse, str, Catalog], bool] | None = None
     doc: str = field(default="", compare=False)
 
     def owns(self, choice: str) -> bool:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from bot.dialogue.flow import Command, Flow, Needs, Route, Step
 from bot.dialogue.types import Inbound, State
 from nlu.types import Parse
+from responses import Catalog
 
 
 class RegistryError(ValueError):
@@ -119,6 +120,14 @@ class Registry:
 
     def routes(self) -> tuple[Route, ...]:
         return tuple(self._ordered("routes"))
+
+    def unrefused(self, parse: Parse, text: str, texts: Catalog) -> bool:
+        """Whether a flow says this message must be answered even from a citizen sending too many."""
+        return any(flow.unrefused(parse, text, texts) for flow in self.flows if flow.unrefused is not None)
+
+    def threat_keeper(self) -> Flow | None:
+        """The flow that keeps a danger to life said outside any flow (the report flow)."""
+        return next((flow for flow in self.flows if flow.on_threat is not None), None)
 
     def needs(self, state: State, parse: Parse, inbound: Inbound) -> Needs:
         """Everything any flow needs looked up for this event."""

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.dialogue import words
 from bot.dialogue.flow import CONFIDENT, Step
-from bot.dialogue.types import Button, Context, Draft, Effect, Inbound, Reply, State
+from bot.dialogue.types import Button, Call, Context, Draft, Effect, Inbound, Reply, State
 from nlu.types import Parse
 from responses import Catalog
 
@@ -64,6 +64,20 @@ class Turn:
         """Add a reply; the buttons of the last reply are the ones on offer."""
         self.replies.append(Reply(self.t(key, **params), tuple(buttons)))
         self.state.offered = [b.id for b in buttons]
+
+    def calls(self) -> tuple[Call, ...]:
+        """The emergency numbers (helplines.yaml: police, rescue) as tap-to-call links."""
+        numbers = self.catalog.numbers(self.lang)
+        return tuple(
+            Call(numbers[name], self.t("emergency.call", number=numbers[name]))
+            for name in ("police", "rescue")
+            if numbers.get(name, "").isdigit()
+        )
+
+    def say_calling(self, key: str, **params: Any) -> None:
+        """A reply whose first line is a number to call, with tap-to-call links where the channel can."""
+        self.replies.append(Reply(self.t(key, **params), (), self.calls()))
+        self.state.offered = []
 
     def say_text(self, text: str, *buttons: Button) -> None:
         self.replies.append(Reply(text, tuple(buttons)))

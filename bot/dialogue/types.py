@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar
 
 CATEGORIES = (
@@ -42,12 +43,29 @@ class Button:
 
 
 @dataclass(frozen=True, slots=True)
+class Call:
+    """A number to call from the reply at one tap, where the channel can (the web chat's `tel:` link)."""
+
+    number: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     text: str
     buttons: tuple[Button, ...] = ()
+    calls: tuple[Call, ...] = ()  # never choices: a channel that cannot dial leaves them out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "buttons": [{"id": b.id, "label": b.label} for b in self.buttons]}
+        data: dict[str, Any] = {
+            "text": self.text,
+            "buttons": [{"id": b.id, "label": b.label} for b in self.buttons],
+        }
+        if self.calls:
+            data["calls"] = [
+                {"number": c.number, "label": c.label, "href": f"tel:{c.number}"} for c in self.calls
+            ]
+        return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +109,9 @@ class SubmitReport:
     links: tuple[Link, ...]
     evidence: tuple[Attachment, ...]
     handles: tuple[str, ...] = ()
+    # The citizen went on past the scope notice (a report about opinion or a blasphemy accusation, which
+    # they believe incites violence): analysts see a "scope check" mark.
+    scope_check: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,12 +253,26 @@ class State:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportStatus:
+    """What a reporter may be told of a report: its status in their words (received, under_review,
+    action_taken, reviewed), when it was received, when it came under review and when it was decided, and
+    the reason picked with the decision (responses/reasons.yaml); never who decided or anything else of
+    the case. Times are aware datetimes; the text says their day in Pakistan."""
+
+    word: str
+    received: datetime
+    reviewed: datetime | None = None
+    decided: datetime | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Context:
     """What the caller looked up for this turn, so the engine stays pure."""
 
     new_code: str  # the reference code to use if this turn submits a report
-    # code -> what its reporter is told (received, under_review, action_taken, reviewed), None if unknown
-    reports: Mapping[str, str | None] = field(default_factory=dict)
+    # code -> what its reporter is told of it, None if no report has that code
+    reports: Mapping[str, ReportStatus | None] = field(default_factory=dict)
     known_links: frozenset[str] = frozenset()  # canonical links that already have a case
     retention_days: int = 180
     may_report: bool = True  # False when this citizen reached the reports-per-hour or per-day limit

@@ -15,6 +15,8 @@ from cyberunit.console.web import Console, Ctx
 from cyberunit.console.web import number as row_id
 from cyberunit.priority import explain
 from cyberunit.problems import http_status
+from responses import catalog
+from storage.lifecycle import NEEDS_REASON, REASONS
 from storage.queue import (
     AGENCIES,
     DECISIONS,
@@ -36,6 +38,30 @@ DECISION_LABELS = {
     "no_action": "Close: no action",
     "merged": "Merge into another case",
 }
+# storage.lifecycle.REASONS as analysts pick them; reporters are told responses/reasons.yaml's sentence.
+REASON_LABELS = {
+    "referred_to_platform": "Passed to the platform for removal",
+    "passed_to_investigators": "Passed to investigators",
+    "kept_under_watch": "Kept under watch",
+    "not_extremist": "Not extremist content",
+    "already_removed": "Already removed",
+    "not_enough_information": "Not enough information to find or confirm it",
+    "duplicate": "Already looked at after an earlier report",
+}
+
+
+def reason_choices() -> list[dict[str, Any]]:
+    """The decision form's reasons: value, label, the decisions each fits, what reporters are told (en)."""
+    texts = catalog()
+    return [
+        {
+            "value": reason,
+            "label": REASON_LABELS.get(reason, reason),
+            "fits": fits,
+            "told": texts.text(f"reasons.{reason}", "en"),
+        }
+        for reason, fits in REASONS.items()
+    ]
 
 
 def open_link(url: object) -> str | None:
@@ -150,6 +176,9 @@ def routes(console: Console) -> list[Route]:
             lease_minutes=minutes_left(case),
             is_open=case["status"] in OPEN,
             decisions=DECISION_LABELS,
+            reasons=reason_choices(),
+            reason_labels=REASON_LABELS,
+            needs_reason=NEEDS_REASON,
             agencies=AGENCIES,
             languages=F.LANGUAGES,
             max_note=MAX_NOTE,
@@ -181,6 +210,7 @@ def routes(console: Console) -> list[Route]:
                 render=render_status,
                 supervisor=ctx.principal.role == "supervisor",
                 seen_reports=row_id(form.get("seen_reports", "")),
+                reason=form.get("reason", "").strip() or None,
             )
         except QueueError as error:
             return await show(

@@ -41,6 +41,19 @@
     disableOldButtons();
     messages.forEach(function (m) {
       bubble(m.text, "bot");
+      if (m.calls && m.calls.length) {  // tap-to-call: the phone's dialler opens with the number
+        var calls = document.createElement("li");
+        calls.className = "calls";
+        m.calls.forEach(function (c) {
+          var link = document.createElement("a");
+          link.className = "call";
+          link.href = "tel:" + String(c.number).replace(/[^0-9+]/g, "");
+          link.setAttribute("dir", "auto");
+          link.textContent = c.label;
+          calls.appendChild(link);
+        });
+        log.appendChild(calls);
+      }
       if (m.buttons && m.buttons.length) {
         var row = document.createElement("li");
         row.className = "buttons";

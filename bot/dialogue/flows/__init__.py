@@ -4,12 +4,22 @@ The order here is the order of the main menu and of ties between routes of the s
 module declaring `FLOW` (see bot.dialogue.flow), its texts in responses/, and a line here.
 """
 
-from bot.dialogue.flows import family, help, home, learn, privacy, report, status
+from bot.dialogue.flows import at_risk, crisis, family, help, home, learn, privacy, report, status
 from bot.dialogue.registry import Registry
 from bot.dialogue.types import START
 
 REGISTRY = Registry(
-    (home.FLOW, report.FLOW, learn.FLOW, family.FLOW, status.FLOW, privacy.FLOW, help.FLOW),
+    (
+        home.FLOW,
+        crisis.FLOW,
+        report.FLOW,
+        learn.FLOW,
+        family.FLOW,
+        at_risk.FLOW,
+        status.FLOW,
+        privacy.FLOW,
+        help.FLOW,
+    ),
     start=START,
     home=home.HOME,
 )

@@ -26,6 +26,10 @@ TIME = "family.time"
 PHONE = "family.phone"
 STEPS = (CONSENT, TIME, PHONE)
 TOPIC = "family"  # support_requests.topic: the counsellors' queue for families
+# Who a callback is for (support_requests.topic, shown to counsellors): a family, or the person themselves
+# in crisis (crisis.py) or being drawn in (at_risk.py). Each has its own consent text, decline and "done".
+TOPICS = ("family", "self_harm", "at_risk")
+CONSENT_TEXT = {"family": "family.callback_offer", "at_risk": "at_risk.callback_offer"}
 TIMES = ("morning", "afternoon", "evening", "any")
 _PHONE = re.compile(r"^\+?[0-9][0-9 ().-]*$")
 MIN_DIGITS, MAX_DIGITS = 7, 15
@@ -41,18 +45,25 @@ class FamilyDraft(Draft):
 
     seen: list[str] = field(default_factory=list)
     time: str | None = None
+    topic: str = "family"  # who the callback is for (TOPICS)
 
     def __post_init__(self) -> None:
         if self.time is not None and self.time not in TIMES:
             raise ValueError(f"unknown time {self.time!r}")
+        if self.topic not in TOPICS:
+            raise ValueError(f"unknown callback topic {self.topic!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "seen": list(self.seen), "time": self.time}
+        return {"kind": self.kind, "seen": list(self.seen), "time": self.time, "topic": self.topic}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FamilyDraft:
-        time = data.get("time")
-        return cls(seen=strings(data.get("seen"), MAX_SEEN, 64), time=time if time in TIMES else None)
+        time, topic = data.get("time"), data.get("topic")
+        return cls(
+            seen=strings(data.get("seen"), MAX_SEEN, 64),
+            time=time if time in TIMES else None,
+            topic=topic if topic in TOPICS else "family",
+        )
 
 
 def topics(turn: Turn) -> tuple[str, ...]:
@@ -122,10 +133,19 @@ def on_free_text(turn: Turn, text: str) -> None:
         show_topic(turn, topics(turn)[0])
 
 
-def offer_callback(turn: Turn) -> None:
+def offer_callback(turn: Turn, topic: str | None = None) -> None:
     """Explicit consent first: what is kept, that this is no report, police only for danger to life."""
+    draft = turn.draft(FamilyDraft)
+    draft.topic = topic or draft.topic
     turn.goto(CONSENT)
-    turn.say("family.callback_offer", turn.button("support:yes"), turn.button("support:no"), *turn.nav())
+    key = CONSENT_TEXT.get(draft.topic, "family.callback_offer")
+    turn.say(key, turn.button("support:yes"), turn.button("support:no"), *turn.nav())
+
+
+def start_callback(turn: Turn, topic: str) -> None:
+    """A callback whose consent was already given with the offer (the crisis answer says what is kept)."""
+    turn.draft(FamilyDraft).topic = topic
+    _ask_time(turn)
 
 
 def _ask_time(turn: Turn) -> None:
@@ -152,8 +172,16 @@ def prompt(turn: Turn) -> None:
 
 
 def _decline(turn: Turn) -> None:
-    turn.draft(FamilyDraft).time = None
-    open_(turn, "family.callback_declined")
+    draft = turn.draft(FamilyDraft)
+    draft.time = None
+    if draft.topic == "family":
+        open_(turn, "family.callback_declined")
+    elif draft.topic == "at_risk":
+        turn.say("at_risk.declined", *turn.menu_buttons())
+        turn.rest()
+    else:
+        turn.say("crisis.stay")
+        turn.rest()
 
 
 def on_choice(turn: Turn, choice: str) -> None:
@@ -225,11 +253,15 @@ def _submit(turn: Turn, phone: str | None) -> None:
     """Queue the request; its code is shown only in this turn's replies, which follow the commit."""
     code = turn.context.new_code
     reach = "phone" if phone else "chat"
-    turn.effects.append(RequestSupport(code, turn.lang, TOPIC, f"{_note(turn)}; reply by: {reach}", phone))
+    topic = turn.draft(FamilyDraft).topic
+    turn.effects.append(RequestSupport(code, turn.lang, topic, f"{_note(turn)}; reply by: {reach}", phone))
     if phone is None:  # "Reply here": the chat's address is kept, sealed, in the request's transaction
         turn.effects.append(KeepContact())
     turn.rest()
     turn.state.draft = None
+    if topic == "self_harm":  # someone in crisis: the number again, and no menu
+        turn.say("crisis.callback_done", code=code)
+        return
     key = "family.callback_done_phone" if phone else "family.callback_done_chat"
     turn.say(key, *turn.menu_buttons(), code=code)
 

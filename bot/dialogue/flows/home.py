@@ -78,10 +78,11 @@ def is_emergency(turn: Turn, text: str, floor: float = 0.0) -> bool:
 def emergency(turn: Turn, offer_buttons: bool = True) -> None:
     """Emergency directions, at once. Inside a report (no buttons), the report goes on afterwards."""
     if offer_buttons:
-        turn.say("emergency.now", turn.button("menu:report", "buttons.report_it"), turn.button("nav:menu"))
+        turn.say_calling("emergency.now")
+        turn.say("emergency.next", turn.button("menu:report", "buttons.report_it"), turn.button("nav:menu"))
         turn.rest()
     else:
-        turn.say("emergency.now")
+        turn.say_calling("emergency.now")
 
 
 def _on_language_text(turn: Turn, inbound: Inbound, text: str) -> bool:

@@ -29,6 +29,7 @@ def open_menu(turn: Turn) -> None:
     turn.say(
         "learn.intro",
         *[turn.button(f"learn:{c}") for c in cards(turn.catalog)],
+        turn.button("at_risk:open", "at_risk.button_learn"),  # "Is this me?": the at-risk path
         turn.button("digest:ask"),
         turn.button(NUMBERS),
         turn.button("nav:menu"),
@@ -122,7 +123,7 @@ def show_numbers(turn: Turn) -> None:
 
 
 def show_helplines(turn: Turn) -> None:
-    """Every helpline of responses/helplines.yaml that is not hidden; unconfirmed ones say so."""
+    """Every verified helpline of responses/helplines.yaml (hidden ones are never shown)."""
     _settle(turn)
     values = turn.catalog.numbers(turn.lang)
     lines = [

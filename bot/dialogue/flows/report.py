@@ -39,8 +39,9 @@ DESCRIPTION = "report.description"
 DANGER = "report.danger"
 EVIDENCE = "report.evidence"
 CONFIRM = "report.confirm"
+SCOPE = "report.scope"
 UPDATES = "updates"
-STEPS = (LINK, CATEGORY, DESCRIPTION, DANGER, EVIDENCE, CONFIRM)
+STEPS = (LINK, CATEGORY, DESCRIPTION, DANGER, EVIDENCE, CONFIRM)  # in order; SCOPE comes only when needed
 _DONE_INTENTS = frozenset({"affirm", "deny", "thanks", "goodbye"})
 _SMALL_TALK = _DONE_INTENTS | {"greet"}
 EVIDENCE_KINDS = ("photo", "document", "forward")
@@ -60,6 +61,7 @@ class ReportDraft(Draft):
     description: str = ""
     category: str | None = None
     urgent: bool = False
+    scope_check: bool = False  # went on past the scope notice: analysts see the mark
 
     def __post_init__(self) -> None:
         if self.category is not None and self.category not in CATEGORIES:
@@ -79,6 +81,7 @@ class ReportDraft(Draft):
             "description": self.description,
             "category": self.category,
             "urgent": self.urgent,
+            "scope_check": self.scope_check,
         }
 
     @classmethod
@@ -106,6 +109,7 @@ class ReportDraft(Draft):
             description=str(data.get("description") or "")[:MAX_DESCRIPTION],
             category=category if category in CATEGORIES else None,
             urgent=bool(data.get("urgent")),
+            scope_check=bool(data.get("scope_check")),
         )
 
 
@@ -271,16 +275,40 @@ def _on_evidence(turn: Turn, inbound: Inbound, text: str) -> None:
 def start(turn: Turn, inbound: Inbound | None = None) -> None:
     """Begin a report; what the first message already answered is skipped."""
     draft = turn.state.draft
-    urgent = isinstance(draft, ReportDraft) and draft.urgent and turn.state.step in STEPS
+    urgent = isinstance(draft, ReportDraft) and draft.urgent and turn.state.step in ASKS
     turn.goto(LINK)
     turn.state.draft = ReportDraft(urgent=urgent or turn.parse.intent.name == "emergency")
     found = _take_links(turn, inbound)
     if inbound is not None and inbound.attachments:
         _, refused = _take_evidence(turn, inbound)
         _acknowledge(turn, inbound, refused)
-        _ask_category(turn)
     elif found:
         turn.say("report.link_received", count=_where_count(turn))
+    if inbound is not None and _out_of_scope(turn, inbound.text or ""):
+        _ask_scope(turn)
+    else:
+        _after_scope(turn)
+
+
+def _out_of_scope(turn: Turn, text: str) -> bool:
+    """A report about opinion, politics or a blasphemy accusation, not yet past the scope notice."""
+    return bool(text) and not _draft(turn).scope_check and turn.says(text, "scope")
+
+
+def _ask_scope(turn: Turn) -> None:
+    """What Raabta is for, and that an accusation can cost a life; the citizen may still go on."""
+    turn.goto(SCOPE)
+    turn.say("scope.notice", turn.button("scope:continue", "scope.button_continue"), *turn.nav())
+
+
+def _after_scope(turn: Turn) -> None:
+    """The next question the draft has not answered yet."""
+    draft = _draft(turn)
+    if draft.description:
+        _ask_danger(turn)
+    elif draft.category:
+        _ask_description(turn)
+    elif _where_count(turn) or draft.evidence:
         _ask_category(turn)
     else:
         _ask_link(turn)
@@ -374,6 +402,7 @@ def _submit(turn: Turn) -> None:
             links=tuple(draft.links),
             evidence=tuple(draft.evidence),
             handles=tuple(draft.handles),
+            scope_check=draft.scope_check,
         )
     )
     turn.state.draft = Submitted(code)  # the report the updates question is about
@@ -420,6 +449,9 @@ def on_choice(turn: Turn, choice: str) -> None:
         ask_confirm(turn)
     elif step == CONFIRM and choice == "confirm:submit":
         _submit(turn)
+    elif step == SCOPE and choice == "scope:continue":
+        draft.scope_check = True
+        _after_scope(turn)
     else:
         turn.say("common.stale_button")
         prompt(turn)
@@ -454,6 +486,8 @@ def on_text(turn: Turn, inbound: Inbound, text: str) -> bool:
             _ask_description(turn)
     elif step == DESCRIPTION:
         _on_description(turn, inbound, text)
+    elif step == SCOPE:
+        _on_scope_text(turn, inbound, text)
     elif step == DANGER:
         if intent == "affirm":
             on_choice(turn, "danger:yes")
@@ -470,6 +504,36 @@ def on_text(turn: Turn, inbound: Inbound, text: str) -> bool:
         else:
             turn.say("report.confirm_hint")
             ask_confirm(turn)
+    return True
+
+
+def _on_scope_text(turn: Turn, inbound: Inbound, text: str) -> None:
+    """At the scope notice: yes goes on (marked for a scope check), no cancels, evidence is kept."""
+    intent = turn.parse.intent.name
+    if _has_evidence(turn, inbound):
+        _, refused = _take_evidence(turn, inbound)
+        _acknowledge(turn, inbound, refused)
+        _ask_scope(turn)
+    elif intent == "affirm":
+        on_choice(turn, "scope:continue")
+    elif intent == "deny":
+        home.menu(turn, "common.cancelled_report")
+    else:
+        _ask_scope(turn)
+
+
+def keep_threat(turn: Turn, inbound: Inbound, text: str) -> bool:
+    """A danger to life said outside a report, after the emergency directions: an urgent report draft that
+    keeps the words, links and files sent, so the citizen only checks and sends it (Back: the category)."""
+    turn.state.draft = None
+    turn.rest()
+    turn.goto(CATEGORY)
+    turn.state.draft = ReportDraft(urgent=True, category="violent_threat")
+    _take_links(turn, inbound)
+    _take_attachments(turn, inbound)
+    _draft(turn).description = text.strip()[:MAX_DESCRIPTION]
+    turn.say("emergency.kept")
+    ask_confirm(turn)
     return True
 
 
@@ -503,7 +567,10 @@ def _on_description(turn: Turn, inbound: Inbound, text: str) -> None:
         _ask_description(turn)
         return
     _draft(turn).description = text.strip()
-    _ask_danger(turn)
+    if _out_of_scope(turn, text):
+        _ask_scope(turn)
+    else:
+        _ask_danger(turn)
 
 
 def _on_more_evidence(turn: Turn, inbound: Inbound, text: str) -> None:
@@ -531,6 +598,7 @@ ASKS = {
     DANGER: _ask_danger,
     EVIDENCE: _ask_evidence,
     CONFIRM: ask_confirm,
+    SCOPE: _ask_scope,
 }
 
 
@@ -610,4 +678,5 @@ FLOW = Flow(
     needs=needs,
     on_emergency=_on_emergency,
     emergency_floor=0.6,
+    on_threat=keep_threat,
 )

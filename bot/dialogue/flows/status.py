@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.dialogue.flow import Command, Flow, Needs, Route, Step
 from bot.dialogue.turn import Turn
 from bot.dialogue.types import Inbound, State
+from bot.shared.status import status_text
 from nlu.refcode import parse_code
 from nlu.types import Parse
 
@@ -26,12 +27,13 @@ def codes_in(message: Parse, text: str) -> list[str]:
 
 
 def answer(turn: Turn, code: str) -> bool:
-    """Tell the status of `code`; False when no report has that code."""
-    public = turn.context.reports.get(code)
-    if public is None:
+    """Tell the status of `code` (with its dates, and for a decided report why and what next); False
+    when no report has that code."""
+    told = turn.context.reports.get(code)
+    if told is None:
         return False
     turn.rest()
-    turn.say(f"status.{public}", *turn.menu_buttons(), code=code)
+    turn.say_text(status_text(turn.catalog, turn.lang, code, told), *turn.menu_buttons())
     return True
 
 

@@ -232,10 +232,29 @@
     }
   });
 
+  // The decision form offers only the reasons that fit the chosen outcome (the server checks it too).
+  function fitReasons(form) {
+    var select = form ? form.querySelector("select[name=reason]") : null;
+    var radio = form ? form.querySelector("input[name=status]:checked") : null;
+    if (!select || !radio) {
+      return;
+    }
+    Array.prototype.forEach.call(select.options, function (option) {
+      var fits = option.getAttribute("data-fits");
+      option.disabled = fits !== null && fits.split(" ").indexOf(radio.value) < 0;
+    });
+    if (select.selectedOptions.length && select.selectedOptions[0].disabled) {
+      select.value = "";
+    }
+  }
+
   document.addEventListener("change", function (event) {
     var el = event.target;
     if (el && el.hasAttribute && el.hasAttribute("data-autosubmit") && el.form) {
       submit(el.form);
+    }
+    if (el && el.name === "status" && el.form && el.form.id === "decision-form") {
+      fitReasons(el.form);
     }
   });
 
@@ -250,5 +269,6 @@
     if (window.location.hash === "#decide") {
       focusDecision();
     }
+    fitReasons(document.getElementById("decision-form"));
   });
 })();
