@@ -56,6 +56,12 @@ class Turn:
         """The message's intent is one of `intents`, at least CONFIDENT sure."""
         return self.parse.intent.name in intents and self.parse.intent.confidence >= CONFIDENT
 
+    def yes_or_no(self, text: str) -> bool | None:
+        """A short typed yes (True) or no (False) to the question on offer; None for anything else."""
+        if self.parse.intent.name not in ("affirm", "deny") or len(text.split()) > 4:
+            return None
+        return self.parse.intent.name == "affirm"
+
     def button(self, button_id: str, label_key: str | None = None) -> Button:
         key = label_key or "buttons." + button_id.replace(":", "_").replace("-", "_")
         return Button(button_id, self.t(key))

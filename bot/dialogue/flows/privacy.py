@@ -49,10 +49,10 @@ def _on_choice(turn: Turn, choice: str) -> None:
 
 def _on_forget_text(turn: Turn, inbound: Inbound, text: str) -> bool:
     """A typed yes or no to "delete everything?"; anything else goes on to the routes."""
-    if turn.parse.intent.name not in ("affirm", "deny") or len(text.split()) > 4:
-        return False
-    forget(turn, turn.parse.intent.name == "affirm")
-    return True
+    answer = turn.yes_or_no(text)
+    if answer is not None:
+        forget(turn, answer)
+    return answer is not None
 
 
 def _asks_to_forget(turn: Turn, inbound: Inbound, text: str) -> bool:

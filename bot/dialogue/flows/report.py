@@ -617,10 +617,10 @@ def _on_emergency(turn: Turn, inbound: Inbound, text: str) -> bool:
 
 def _on_updates_text(turn: Turn, inbound: Inbound, text: str) -> bool:
     """A typed yes or no to "updates here?"; anything else goes on to the routes."""
-    if turn.parse.intent.name not in ("affirm", "deny") or len(text.split()) > 4:
-        return False
-    on_updates(turn, turn.parse.intent.name == "affirm")
-    return True
+    answer = turn.yes_or_no(text)
+    if answer is not None:
+        on_updates(turn, answer)
+    return answer is not None
 
 
 def needs(state: State, parse: Parse, inbound: Inbound) -> Needs:
