@@ -105,8 +105,7 @@ def _first(turn: Turn, routes: tuple[Route, ...], inbound: Inbound, text: str) -
 def _names_a_route(turn: Turn, text: str) -> bool:
     """The text holds a flow's routing phrase ("call me back", "mera data mita do"): then it is no bare
     "back" or "cancel", whatever the classifier thinks."""
-    routes = (*turn.flows.interrupts(), *turn.flows.routes())
-    return any(turn.says(text, name) for route in routes for name in route.phrases)
+    return any(turn.says(text, name) for name in turn.flows.phrase_lists)
 
 
 def _command(turn: Turn, inbound: Inbound, text: str) -> bool:
@@ -148,8 +147,9 @@ def _on_message(turn: Turn, inbound: Inbound) -> None:
     # A screenshot sent during a report is kept whatever its caption says.
     evidence = bool(inbound.attachments) and turn.step.content
     intent = parse.intent
-    short = len(text.split()) <= COMMAND_MAX_WORDS and not _names_a_route(turn, text)
-    if intent.name in COMMAND_INTENTS and short and intent.confidence >= CONFIDENT and not evidence:
+    short = len(text.split()) <= COMMAND_MAX_WORDS
+    navigates = intent.name in COMMAND_INTENTS and intent.confidence >= CONFIDENT
+    if navigates and short and not evidence and not _names_a_route(turn, text):
         if intent.name == "cancel":
             home.cancel(turn)
         elif intent.name == "back":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from bot.dialogue.flow import Command, Flow, Needs, Route, Step
 from bot.dialogue.types import Inbound, State
@@ -92,18 +93,22 @@ class Registry:
 
     def commands(self) -> tuple[Command, ...]:
         """Every slash command, in menu order."""
+        return self._commands
+
+    @cached_property
+    def _commands(self) -> tuple[Command, ...]:
         return tuple(sorted((c for flow in self.flows for c in flow.commands), key=lambda c: c.order))
 
+    @cached_property
+    def _by_name(self) -> dict[str, Command]:
+        return {c.name: c for c in self._commands}
+
     def command(self, name: str) -> Command | None:
-        return next((c for c in self.commands() if c.name == name), None)
+        return self._by_name.get(name)
 
     def postback(self, payload: str) -> Command | None:
         """The command a Messenger postback payload runs."""
         return next((c for c in self.commands() if c.postback == payload), None)
-
-    def choices(self) -> tuple[str, ...]:
-        """Owned button ids and prefixes, for channels that must recognise our buttons."""
-        return tuple(c for flow in self.flows for c in flow.choices)
 
     # --- routing -------------------------------------------------------------------------------------
 
@@ -115,11 +120,27 @@ class Registry:
         ]
         return (entry[3] for entry in sorted(ranked, key=lambda entry: entry[:3]))
 
-    def interrupts(self) -> tuple[Route, ...]:
+    # A registry never changes after it is built: every message reads these orderings, so they are
+    # sorted once, on first use.
+    @cached_property
+    def _interrupts(self) -> tuple[Route, ...]:
         return tuple(self._ordered("interrupts"))
 
-    def routes(self) -> tuple[Route, ...]:
+    @cached_property
+    def _routes(self) -> tuple[Route, ...]:
         return tuple(self._ordered("routes"))
+
+    @cached_property
+    def phrase_lists(self) -> tuple[str, ...]:
+        """The routing.yaml lists any interrupt or route is matched by."""
+        routes = (*self._interrupts, *self._routes)
+        return tuple(dict.fromkeys(name for route in routes for name in route.phrases))
+
+    def interrupts(self) -> tuple[Route, ...]:
+        return self._interrupts
+
+    def routes(self) -> tuple[Route, ...]:
+        return self._routes
 
     def unrefused(self, parse: Parse, text: str, texts: Catalog) -> bool:
         """Whether a flow says this message must be answered even from a citizen sending too many."""

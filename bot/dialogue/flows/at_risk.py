@@ -50,8 +50,7 @@ def _drawn_in(turn: Turn, inbound: Inbound, text: str) -> bool:
     the words of a report being written."""
     if turn.step.content or turn.says(text, "relative"):
         return False
-    intent = turn.parse.intent
-    return (intent.name == "at_risk_self" and intent.confidence >= 0.45) or turn.says(text, "at_risk")
+    return turn.sure("at_risk_self") or turn.says(text, "at_risk")
 
 
 def _respond(turn: Turn, inbound: Inbound, text: str) -> None:

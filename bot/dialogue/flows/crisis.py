@@ -8,6 +8,7 @@ safe-messaging guidance (docs/content.md): help first, short, hopeful, no method
 
 from __future__ import annotations
 
+from bot.dialogue import words
 from bot.dialogue.flow import Flow, Route, Step
 from bot.dialogue.flows import family, home
 from bot.dialogue.turn import Turn
@@ -25,8 +26,6 @@ CONTENT_FLOOR = 0.85  # inside a report's own words, an even surer classificatio
 
 def in_crisis(parse: Parse, text: str, texts: Catalog) -> bool:
     """Whether a message speaks of self-harm: the classifier's `self_harm`, or a first-person phrase."""
-    from bot.dialogue import words
-
     sure = parse.intent.name == "self_harm" and parse.intent.confidence >= FLOOR
     return sure or words.any_of(text, texts.phrases("crisis"))
 
