@@ -126,8 +126,11 @@ def test_cancel_at_any_step_discards_the_draft(steps_in: int) -> None:
     for _ in range(5 - steps_in):
         talk.press("nav:back")
     talk.press("nav:cancel")
+    assert talk.step == "discard", "a report with a link is deleted only after a yes"
+    assert talk.said == catalog().text("common.discard_ask", "en")
+    talk.press("discard:yes")
     assert talk.step == "menu"
-    assert talk.state.draft is None
+    assert talk.state.draft is None and talk.state.paused == []
     assert talk.submitted == []
     assert talk.said.startswith(catalog().text("common.cancelled_report", "en"))
 
@@ -511,13 +514,13 @@ def test_a_question_instead_of_an_answer_keeps_no_contact() -> None:
 @pytest.mark.parametrize(
     ("command", "step"),
     [
-        ("/report", "report.link"),
+        ("/report", "report.confirm"),  # the report being written goes on
         ("/status", "status.code"),
         ("/language", "language"),
         ("/help", "menu"),
         ("/privacy", "privacy"),
-        ("/cancel", "menu"),
-        ("/start@RaabtaBot", "menu"),
+        ("/cancel", "discard"),  # "Delete this report?"
+        ("/start@RaabtaBot", "resume"),  # "You have an unfinished report: continue, or start a new one?"
     ],
 )
 def test_slash_commands_work_from_any_step(command: str, step: str) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from bot.dialogue.types import Inbound, State
+from bot.dialogue.types import Draft, Inbound, State
 from nlu.types import Parse
 from responses import Catalog
 
@@ -130,6 +130,8 @@ class Flow:
     with `emergency_floor` the classifier's certainty needed there. `on_threat`: a danger to life said
     anywhere else, after the emergency directions (the report flow keeps it as an urgent draft).
     `unrefused`: messages never refused as a flood (someone in crisis writing again and again).
+    `draft`: the kind of draft its steps write; leaving its steps with an unfinished one puts it aside, and
+    Back or "Continue" takes it up again at the step it was left at.
     `needs`: what the pipeline must look up before this turn (see Needs).
     """
 
@@ -148,6 +150,7 @@ class Flow:
     on_emergency: OnText | None = None
     emergency_floor: float = 0.0
     on_threat: OnText | None = None
+    draft: type[Draft] | None = None
     unrefused: Callable[[Parse, str, Catalog], bool] | None = None
     doc: str = field(default="", compare=False)
 

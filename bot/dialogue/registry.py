@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from bot.dialogue.flow import Command, Flow, Needs, Route, Step
-from bot.dialogue.types import Inbound, State
+from bot.dialogue.types import Draft, Inbound, State
 from nlu.types import Parse
 from responses import Catalog
 
@@ -70,6 +70,14 @@ class Registry:
 
     def flow_of(self, step: str) -> Flow:
         return self._steps.get(step, self._steps[self.home])[0]
+
+    def first_step(self, kind: type[Draft]) -> str | None:
+        """The first step of the flow that writes drafts of `kind`, if one does."""
+        flow = self.draft_flow(kind)
+        return next(iter(flow.steps), None) if flow is not None else None
+
+    def draft_flow(self, kind: type[Draft]) -> Flow | None:
+        return next((f for f in self.flows if f.draft is kind), None)
 
     # --- buttons and entry points --------------------------------------------------------------------
 

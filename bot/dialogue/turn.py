@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.dialogue import words
 from bot.dialogue.flow import CONFIDENT, Step
-from bot.dialogue.types import Button, Call, Context, Draft, Effect, Inbound, Reply, State
+from bot.dialogue.types import MAX_PAUSED, Button, Call, Context, Draft, Effect, Inbound, Paused, Reply, State
 from nlu.types import Parse
 from responses import Catalog
 
@@ -94,10 +94,14 @@ class Turn:
         return [*([self.button("nav:back")] if back else []), self.button("nav:cancel")]
 
     def menu_buttons(self) -> list[Button]:
-        return [self.button(f"menu:{flow.menu}", flow.menu_label) for flow in self.flows.menu_flows()]
+        """The main menu; "Continue my report" first when an unfinished draft was set aside."""
+        resume = [self.button("resume:continue")] if self.state.paused else []
+        return [*resume, *(self.button(f"menu:{f.menu}", f.menu_label) for f in self.flows.menu_flows())]
 
     def goto(self, step: str) -> None:
-        """Move to `step`, remembering where we were so that Back returns there."""
+        """Move to `step`, remembering where we were so that Back returns there. Leaving the steps of an
+        unfinished draft's flow puts the draft aside (see `set_aside`)."""
+        self._leaving_for(step)
         if self.step.root:
             self.state.history = []
         elif self.state.step != step:
@@ -105,16 +109,62 @@ class Turn:
         self.state.step = step
 
     def rest(self) -> None:
-        """Back on the main menu, with no way Back (the draft is the flows' to clear)."""
+        """Back on the main menu, with no way Back. An unfinished draft is put aside, never dropped."""
+        self._leaving_for(self.flows.home)
         self.state.step = self.flows.home
         self.state.history = []
+
+    def _leaving_for(self, step: str) -> None:
+        draft = self.state.draft
+        if draft is not None and draft.unfinished and self.flows.flow_of(step).draft is not type(draft):
+            self.set_aside()
+
+    def set_aside(self) -> None:
+        """Put an unfinished draft aside with the step it was last at, so that Back, "Continue my report" or
+        a new tab takes it up again there; a draft with nothing in it is simply dropped."""
+        draft, self.state.draft = self.state.draft, None
+        if draft is None or not draft.unfinished:
+            return
+        trail = [*self.state.history, self.state.step]
+        step = next((s for s in reversed(trail) if self.flows.flow_of(s).draft is type(draft)), None)
+        if step is None:
+            step = self.flows.first_step(type(draft))
+        if step is not None:
+            self.state.paused = [*self.state.paused, Paused(step, draft)][-MAX_PAUSED:]
+
+    def take_up(self, step: str) -> bool:
+        """Coming back to `step` (by Back, or after a change of language): if its flow's draft was set
+        aside, it is the conversation's draft again. False when there was none to take up."""
+        kind = self.flows.flow_of(step).draft
+        if kind is None or isinstance(self.state.draft, kind):
+            return False
+        found = next((p for p in reversed(self.state.paused) if isinstance(p.draft, kind)), None)
+        if found is None:
+            return False
+        self.state.paused.remove(found)
+        self.state.draft = found.draft
+        return True
+
+    def resume(self) -> bool:
+        """Take up the draft set aside last, at its step, and ask its question again."""
+        if not self.state.paused:
+            return False
+        found = self.state.paused.pop()
+        self.state.draft = found.draft
+        self.state.step = found.step
+        self.state.history = []
+        self.say("resume.back")
+        self.prompt()
+        return True
 
     def prompt(self) -> None:
         """Ask again what the current step asks."""
         self.step.prompt(self)
 
     def draft(self, kind: type[D]) -> D:
-        """The draft of this kind, begun afresh when the conversation holds another (or none)."""
+        """The draft of this kind, begun afresh when the conversation holds another (or none); an
+        unfinished draft of another kind is put aside first."""
         if not isinstance(self.state.draft, kind):
+            self.set_aside()
             self.state.draft = kind()
         return self.state.draft

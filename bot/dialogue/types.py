@@ -182,6 +182,18 @@ class Draft:
         if cls.kind:
             Draft.KINDS[cls.kind] = cls
 
+    @property
+    def unfinished(self) -> bool:
+        """It holds something the citizen wrote or sent (a link, words, a file): leaving its flow puts it
+        aside (`State.paused`), never drops it."""
+        return False
+
+    @property
+    def precious(self) -> bool:
+        """Losing it would cost more than typing a line again (a link, a file, an urgent mark): Cancel asks
+        before it deletes."""
+        return False
+
     def to_dict(self) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -215,6 +227,25 @@ def strings(value: object, limit: int, size: int = MAX_TEXT) -> list[str]:
 # it before any flow is loaded (the home flow declares it).
 START = "start"
 STATE_VERSION = 2  # 1: the draft was an untyped dict (before the registry of flows)
+MAX_PAUSED = 3  # unfinished drafts set aside at once; a fourth pushes out the oldest
+
+
+@dataclass
+class Paused:
+    """An unfinished draft set aside when the citizen went elsewhere, and the step to take it up again."""
+
+    step: str
+    draft: Draft
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "draft": self.draft.to_dict()}
+
+    @staticmethod
+    def load(data: object) -> Paused | None:
+        if not isinstance(data, Mapping) or not isinstance(data.get("step"), str):
+            return None
+        draft = Draft.load(data.get("draft"))
+        return Paused(str(data["step"])[:64], draft) if draft is not None else None
 
 
 @dataclass
@@ -226,9 +257,10 @@ class State:
     history: list[str] = field(default_factory=list)
     offered: list[str] = field(default_factory=list)
     draft: Draft | None = None
+    paused: list[Paused] = field(default_factory=list)  # unfinished drafts set aside, newest last
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "version": STATE_VERSION,
             "lang": self.lang,
             "step": self.step,
@@ -236,6 +268,9 @@ class State:
             "offered": list(self.offered),
             "draft": self.draft.to_dict() if self.draft is not None else None,
         }
+        if self.paused:
+            data["paused"] = [p.to_dict() for p in self.paused]
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> State:
@@ -249,7 +284,15 @@ class State:
             history=strings(data.get("history"), 50, 64),
             offered=strings(data.get("offered"), 20, 64),
             draft=Draft.load(data.get("draft")),
+            paused=_paused(data.get("paused")),
         )
+
+
+def _paused(value: object) -> list[Paused]:
+    if not isinstance(value, list):
+        return []
+    found = (Paused.load(item) for item in value[-MAX_PAUSED:])
+    return [p for p in found if p is not None]
 
 
 @dataclass(frozen=True, slots=True)

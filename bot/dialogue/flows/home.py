@@ -12,6 +12,8 @@ from responses.languages import LANGUAGES
 
 LANGUAGE = "language"
 HOME = "menu"
+DISCARD = "discard"  # "Delete this report?": Cancel on a draft with a link, a file or an urgent mark
+RESUME = "resume"  # "You have an unfinished report: continue, or start again?"
 LANGUAGE_MAX_WORDS = 4  # "urdu please", "roman urdu mein": a longer message is not a choice of language
 
 
@@ -40,14 +42,18 @@ def ask_language(turn: Turn) -> None:
 
 
 def set_language(turn: Turn, lang: str) -> None:
-    """Speak `lang` from now on: the menu the first time, else the step in progress asked again."""
-    first_time = turn.state.step in (START, LANGUAGE)
+    """Speak `lang` from now on: the menu the first time; else back to the step the citizen left for the
+    language question (a report's draft with it), asked again."""
     turn.state.lang = lang
-    if first_time:
+    if turn.state.step == LANGUAGE and turn.state.history:
+        step = turn.state.history.pop()
+        turn.take_up(step)
+        turn.state.step = step
+    elif turn.state.step in (START, LANGUAGE):
         menu(turn, "menu.first")
-    else:
-        turn.say("common.language_set")
-        turn.prompt()
+        return
+    turn.say("common.language_set")
+    turn.prompt()
 
 
 def menu(turn: Turn, key: str = "menu.prompt") -> None:
@@ -57,16 +63,87 @@ def menu(turn: Turn, key: str = "menu.prompt") -> None:
 
 
 def cancel(turn: Turn) -> None:
-    """Leave the flow in progress; what was cancelled is said in its own words."""
-    menu(turn, turn.step.cancelled)
+    """Leave the flow in progress; what was cancelled is said in its own words. A draft with a link, a file
+    or an urgent mark is deleted only after a yes ("Delete this report?")."""
+    draft = turn.state.draft
+    owner = turn.flows.flow_of(turn.state.step).draft
+    if draft is not None and draft.precious and isinstance(draft, owner or ()):
+        turn.goto(DISCARD)
+        _ask_discard(turn)
+        return
+    drop(turn, turn.step.cancelled)
+
+
+def drop(turn: Turn, key: str) -> None:
+    """Delete the draft being written (the citizen said so) and show the menu."""
+    turn.state.draft = None
+    menu(turn, key)
+
+
+def _ask_discard(turn: Turn) -> None:
+    turn.say("common.discard_ask", turn.button("discard:yes"), turn.button("discard:no"))
+
+
+def _discard_answer(turn: Turn, yes: bool) -> None:
+    if turn.state.step != DISCARD:
+        _ask_discard(turn)
+    elif yes:
+        step = turn.state.history[-1] if turn.state.history else turn.flows.home
+        turn.take_up(step)  # set aside while the question was asked: this is the one to delete
+        drop(turn, turn.flows.step(step).cancelled)
+    else:
+        back(turn)
+
+
+def _on_discard_text(turn: Turn, inbound: Inbound, text: str) -> bool:
+    answer = turn.yes_or_no(text)
+    if answer is None:
+        return False
+    _discard_answer(turn, answer)
+    return True
 
 
 def back(turn: Turn) -> None:
+    """The step before, with the draft it was writing (taken up again if it was set aside)."""
     if turn.state.history:
-        turn.state.step = turn.state.history.pop()
+        step = turn.state.history.pop()
+        turn.take_up(step)
+        turn.state.step = step
         turn.prompt()
     else:
         menu(turn)
+
+
+def offer_resume(turn: Turn) -> None:
+    """An unfinished draft was set aside: continue it, or start again (a new tab, /start, Report)."""
+    turn.rest()
+    if not turn.state.paused:
+        menu(turn)
+        return
+    turn.state.step = RESUME
+    turn.say("resume.ask", turn.button("resume:continue"), turn.button("resume:new"), turn.button("nav:menu"))
+
+
+def _on_resume(turn: Turn, choice: str) -> None:
+    if choice == "resume:continue":
+        if not turn.resume():
+            menu(turn)
+        return
+    paused = turn.state.paused.pop() if turn.state.paused else None  # "start again": the old one goes
+    flow = turn.flows.draft_flow(type(paused.draft)) if paused is not None else None
+    if flow is not None and flow.open is not None:
+        turn.say("resume.deleted")
+        flow.open(turn, None)
+    else:
+        menu(turn)
+
+
+def _on_resume_text(turn: Turn, inbound: Inbound, text: str) -> bool:
+    answer = turn.yes_or_no(text)
+    if answer is None:
+        return False
+    _on_resume(turn, "resume:continue" if answer else "resume:new")
+    return True
 
 
 def is_emergency(turn: Turn, text: str, floor: float = 0.0) -> bool:
@@ -94,8 +171,14 @@ def _on_language_text(turn: Turn, inbound: Inbound, text: str) -> bool:
 
 
 def _start(turn: Turn, inbound: Inbound, rest: str) -> None:
+    """/start (a new tab of the web chat sends it, as Telegram's Start does): a draft in progress is put
+    aside and offered back, never dropped."""
     if turn.at_start or turn.state.lang is None:
         welcome(turn)
+        return
+    turn.set_aside()
+    if turn.state.paused:
+        offer_resume(turn)
     else:
         menu(turn, "menu.greet")
 
@@ -118,7 +201,15 @@ FLOW = Flow(
         START: Step(prompt=ask_language, root=True),
         LANGUAGE: Step(prompt=ask_language, on_text=_on_language_text, root=True),
         HOME: Step(prompt=menu, place=True, root=True),
+        DISCARD: Step(prompt=_ask_discard, on_text=_on_discard_text),
+        RESUME: Step(prompt=lambda turn: offer_resume(turn), on_text=_on_resume_text, root=True),
     },
+    choices=("resume:", "discard:"),
+    on_choice=lambda turn, choice: (
+        _on_resume(turn, choice)
+        if choice.startswith("resume:")
+        else _discard_answer(turn, choice == "discard:yes")
+    ),
     commands=(
         Command("start", _start, 0, describe="buttons.nav_menu", postback="GET_STARTED"),
         Command(

@@ -63,6 +63,19 @@ class ReportDraft(Draft):
     urgent: bool = False
     scope_check: bool = False  # went on past the scope notice: analysts see the mark
 
+    @property
+    def unfinished(self) -> bool:
+        return (
+            bool(
+                self.links or self.handles or self.evidence or self.notes or self.description or self.category
+            )
+            or self.urgent
+        )
+
+    @property
+    def precious(self) -> bool:
+        return bool(self.links or self.handles or self.evidence) or self.urgent
+
     def __post_init__(self) -> None:
         if self.category is not None and self.category not in CATEGORIES:
             raise ValueError(f"unknown category {self.category!r}")
@@ -273,11 +286,20 @@ def _on_evidence(turn: Turn, inbound: Inbound, text: str) -> None:
 
 
 def start(turn: Turn, inbound: Inbound | None = None) -> None:
-    """Begin a report; what the first message already answered is skipped."""
+    """Begin a report; what the first message already answered is skipped. A report already being written
+    goes on (with what this message brought); one set aside is offered back before a new one begins."""
     draft = turn.state.draft
-    urgent = isinstance(draft, ReportDraft) and draft.urgent and turn.state.step in ASKS
+    if isinstance(draft, ReportDraft) and draft.unfinished and turn.state.step in ASKS:
+        _go_on(turn, inbound)
+        return
+    brings = inbound is not None and (
+        _has_evidence(turn, inbound) or bool(inbound.text and turn.parse.urls())
+    )
+    if turn.state.paused and not brings:
+        home.offer_resume(turn)
+        return
     turn.goto(LINK)
-    turn.state.draft = ReportDraft(urgent=urgent or turn.parse.intent.name == "emergency")
+    turn.state.draft = ReportDraft(urgent=turn.parse.intent.name == "emergency")
     found = _take_links(turn, inbound)
     if inbound is not None and inbound.attachments:
         _, refused = _take_evidence(turn, inbound)
@@ -288,6 +310,17 @@ def start(turn: Turn, inbound: Inbound | None = None) -> None:
         _ask_scope(turn)
     else:
         _after_scope(turn)
+
+
+def _go_on(turn: Turn, inbound: Inbound | None) -> None:
+    """ "Report" said again mid-report: what the message brought is kept, and the report goes on."""
+    if inbound is not None and _has_evidence(turn, inbound):
+        _, refused = _take_evidence(turn, inbound, note=False)
+        _acknowledge(turn, inbound, refused)
+    if turn.state.step == LINK:
+        _after_scope(turn)
+    else:
+        prompt(turn)
 
 
 def _out_of_scope(turn: Turn, text: str) -> bool:
@@ -517,7 +550,7 @@ def _on_scope_text(turn: Turn, inbound: Inbound, text: str) -> None:
     elif intent == "affirm":
         on_choice(turn, "scope:continue")
     elif intent == "deny":
-        home.menu(turn, "common.cancelled_report")
+        home.drop(turn, "common.cancelled_report")
     else:
         _ask_scope(turn)
 
@@ -525,8 +558,8 @@ def _on_scope_text(turn: Turn, inbound: Inbound, text: str) -> None:
 def keep_threat(turn: Turn, inbound: Inbound, text: str) -> bool:
     """A danger to life said outside a report, after the emergency directions: an urgent report draft that
     keeps the words, links and files sent, so the citizen only checks and sends it (Back: the category)."""
-    turn.state.draft = None
     turn.rest()
+    turn.state.draft = None
     turn.goto(CATEGORY)
     turn.state.draft = ReportDraft(urgent=True, category="violent_threat")
     _take_links(turn, inbound)
@@ -679,4 +712,5 @@ FLOW = Flow(
     on_emergency=_on_emergency,
     emergency_floor=0.6,
     on_threat=keep_threat,
+    draft=ReportDraft,
 )
