@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from bot.channels.messenger_render import MAX_TEXT, is_boundary, messages, split_text, title, units
 from bot.channels.messenger_send import GraphClient, MessengerSender, classify
 from bot.dialogue import Button, Reply
+from bot.dialogue.types import Call
 from bot.outbox import OutboxWorker
 from bot.shared.delivery import Outcome
 from bot.shared.sealing import AddressBox
@@ -118,6 +119,22 @@ def test_many_buttons_become_13_quick_replies_keeping_back_and_cancel() -> None:
     [message] = messages(Reply("Pick one", buttons))
     payloads = [q["payload"] for q in message["quick_replies"]]
     assert len(payloads) == 13 and payloads[-2:] == ["nav:back", "nav:cancel"]
+
+
+def test_a_full_international_number_becomes_a_call_button_and_a_short_code_stays_in_the_text() -> None:
+    # Meta's call button (developers.facebook.com, Messenger Platform > Buttons > Call button): type
+    # phone_number, payload "+<country code><number>", title within 20, in a button template.
+    reply = Reply("Call now", calls=(Call("15", "Call 15"), Call("+924235761999", "Call the line")))
+    [message] = messages(reply)
+    payload = message["attachment"]["payload"]
+    assert payload["template_type"] == "button" and payload["text"] == "Call now"
+    assert payload["buttons"] == [
+        {"type": "phone_number", "title": "Call the line", "payload": "+924235761999"}
+    ]
+    # Only short codes (Pakistan's 15 and 1122): no button can dial them; the number is the first line.
+    assert messages(Reply("15\nCall the police", calls=(Call("15", "Call 15"),))) == [
+        {"text": "15\nCall the police"}
+    ]
 
 
 def test_a_long_reply_with_buttons_puts_them_on_its_last_part() -> None:

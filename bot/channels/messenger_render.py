@@ -18,6 +18,7 @@ import unicodedata
 from typing import Any
 
 from bot.dialogue import GLOBAL_CHOICES, Button, Reply
+from bot.dialogue.types import Call
 
 MAX_TEXT = 1990  # below Meta's 2,000
 MAX_TEMPLATE_TEXT = 640
@@ -25,6 +26,10 @@ MAX_QUICK_REPLIES = 13
 MAX_TEMPLATE_BUTTONS = 3
 MAX_TITLE = 20
 ELLIPSIS = "…"
+# Meta's call button dials only a full international number ("+" country code number). Pakistan's short
+# emergency codes (15, 1122) have none: "+9215" would dial a wrong number, so they stay in the text's first
+# line and only numbers written in full get a button.
+E164 = re.compile(r"\+[1-9]\d{6,14}")
 _BREAKS = (
     re.compile(r"\n\s*\n"),  # paragraphs
     re.compile(r"\n"),  # lines
@@ -138,8 +143,18 @@ def uses_template(reply: Reply) -> bool:
     )
 
 
+def dialable(reply: Reply) -> list[Call]:
+    """The reply's numbers that a call button can dial (at most 3, the template's limit)."""
+    return [c for c in reply.calls if E164.fullmatch(c.number)][:MAX_TEMPLATE_BUTTONS]
+
+
 def messages(reply: Reply) -> list[dict[str, Any]]:
     """The Send API `message` objects for one reply, in order; the last one carries the buttons."""
+    calls = dialable(reply)
+    if calls and not reply.buttons and 0 < units(reply.text.strip()) <= MAX_TEMPLATE_TEXT:
+        buttons = [{"type": "phone_number", "title": title(c.label), "payload": c.number} for c in calls]
+        template = {"template_type": "button", "text": reply.text.strip(), "buttons": buttons}
+        return [{"attachment": {"type": "template", "payload": template}}]
     if uses_template(reply):
         buttons = [
             {"type": "postback", "title": title(b.label or b.id), "payload": b.id} for b in reply.buttons

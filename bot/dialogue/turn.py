@@ -77,7 +77,7 @@ class Turn:
         return tuple(
             Call(numbers[name], self.t("emergency.call", number=numbers[name]))
             for name in ("police", "rescue")
-            if numbers.get(name, "").isdigit()
+            if numbers.get(name, "").removeprefix("+").isdigit()
         )
 
     def say_calling(self, key: str, **params: Any) -> None:
