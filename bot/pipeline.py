@@ -81,6 +81,7 @@ def to_records(effect: SubmitReport, reporter_id: str, channel: str) -> NewRepor
         description=effect.description,
         urgent=effect.urgent,
         evidence=tuple(items),
+        scope_check=effect.scope_check,
     )
 
 

@@ -153,6 +153,7 @@ def routes(storage: Storage, box: AddressBox) -> list[Route]:
             since=_when(q.get("since"), "since"),
             until=_when(q.get("until"), "until"),
             needs_care=_bool(q.get("needs_care"), "needs_care"),
+            scope_check=_bool(q.get("scope_check"), "scope_check"),
             sort=q.get("sort", "priority"),
             descending=order == "desc",
         )

@@ -89,6 +89,7 @@ CASE_COLUMNS = (
     "report_count",
     "reporter_count",
     "needs_care",
+    "scope_check",
     "assignee",
     "canonical_url",
 )

@@ -6,6 +6,13 @@ The STIX bundle is what partners keep: one indicator per case an analyst shared 
 escalated), under an id that never changes, so a later export updates the same object (`modified`) or
 revokes it (`revoked: true`) instead of adding a duplicate. It passes the OASIS validator with `--strict
 --interop` (tests/test_stix.py).
+
+What the analyst decided is said in words: the indicator's description says the decision and, when one was
+picked, its reason (storage.lifecycle.REASONS, in the console's words). What the reports were is said in
+labels: the categories, and `scope-check` when a report went on past the scope notice (it was about
+opinion, criticism of the state or army, sectarian disagreement or a blasphemy accusation): a partner who
+acts on the indicator knows the page touches speech that must not be taken down as extremism by mistake.
+Both are standard properties (no custom ones: the bundle is built with `allow_custom=False`).
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ from typing import Any
 
 import stix2
 
+from cyberunit.labels import REASON_LABELS
+
 COLUMNS = (
     "id",
     "canonical_url",
@@ -35,6 +44,7 @@ COLUMNS = (
     "priority",
     "urgent",
     "needs_care",
+    "scope_check",
     "care_reason",
     "agency",
     "reason",
@@ -77,6 +87,7 @@ PRODUCER = stix2.Identity(
 # edge (30).
 CONFIDENCE = {"escalated": 85, "referred": 70, "monitoring": 30}
 SHARED = ("referred", "escalated")  # what partners receive as a live indicator
+SCOPE_CHECK_LABEL = "scope-check"  # a case with a report that went on past the scope notice
 DECIDED = ("monitoring", "no_action", "merged")  # once shared, these come back revoked
 
 
@@ -179,6 +190,10 @@ def _indicator(case: dict[str, Any], include_monitoring: bool) -> stix2.Indicato
             about = "Revoked: on review, no action is warranted."
         else:
             about = "Revoked: no longer shared; kept under monitoring, not confirmed."
+    reason = case.get("reason")
+    if reason:
+        about += f" Reason: {REASON_LABELS.get(str(reason), str(reason))}."
+    labels = categories + ([SCOPE_CHECK_LABEL] if case.get("scope_check") else [])
     properties: dict[str, Any] = {
         "id": stix_id("indicator", case["id"], "indicator"),
         "created_by_ref": PRODUCER_ID,
@@ -191,7 +206,7 @@ def _indicator(case: dict[str, Any], include_monitoring: bool) -> stix2.Indicato
         "pattern_type": "stix",
         "pattern_version": "2.1",
         "valid_from": min(first_seen or created, created),
-        "labels": categories,
+        "labels": labels,
         "object_marking_refs": MARKINGS,
     }
     if revoked:

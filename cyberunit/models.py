@@ -102,6 +102,11 @@ class Case(Model):
     reason: Reason | None = Field(
         default=None, description="Why it was decided, as every reporter of the case is told it"
     )
+    scope_check: bool = Field(
+        default=False,
+        description="One of its reports went on past the scope notice (see Report.scope_check): check that "
+        "this is not opinion or a blasphemy accusation",
+    )
 
 
 class KeptCopy(Model):
@@ -131,6 +136,13 @@ class Report(Model):
     category: str
     description: str
     urgent: bool
+    scope_check: bool = Field(
+        default=False,
+        description="The reporter was told Raabta is for violence, recruitment, financing, threats and "
+        "weapons, and that accusing someone can endanger lives, after a report about opinion, criticism of "
+        "the state or army, sectarian disagreement or a blasphemy accusation (the scope notice); they went "
+        "on believing it incites violence",
+    )
     created_at: datetime
     evidence: list[Evidence]
 

@@ -92,6 +92,11 @@ LIST_PARAMS = (
     Param("since", DATE_TIME, "Last report at or after"),
     Param("until", DATE_TIME, "First report before"),
     Param("needs_care", {"type": "boolean"}),
+    Param(
+        "scope_check",
+        {"type": "boolean"},
+        "Cases with (true) or without (false) a report whose citizen went on past the scope notice",
+    ),
     Param("sort", {"type": "string", "enum": ["priority", "last_seen", "first_seen", "report_count"]}),
     Param("order", {"type": "string", "enum": ["asc", "desc"]}, "Default desc"),
     Param("cursor", {"type": "string"}, "The `next` of the previous page"),

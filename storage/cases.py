@@ -56,6 +56,7 @@ async def join(conn: AsyncConnection, key: CaseKey, report: NewReport, now: date
             title=key.title,
             status="new",
             urgent=report.urgent,
+            scope_check=report.scope_check,
             priority=0.0,
             categories=[report.category],
             report_count=0,
@@ -101,15 +102,14 @@ async def receive(conn: AsyncConnection, case_id: int, report: NewReport, now: d
         # Urgent until a decision that saw it (decisions refuse unseen reports, so a timestamp race
         # between this report and a decision cannot hide it).
         await conn.execute(update(cases).where(cases.c.id == case_id).values(urgent=True))
+    if report.scope_check and not row.scope_check:
+        # Marked for good: the mark says what a report is, which no decision changes.
+        await conn.execute(update(cases).where(cases.c.id == case_id).values(scope_check=True))
     await refresh(conn, case_id, now)
-    await audit.append(
-        conn,
-        now,
-        "citizen",
-        "report.received",
-        f"case:{case_id}",
-        {"code": report.code, "category": report.category, "urgent": report.urgent},
-    )
+    received: dict[str, Any] = {"code": report.code, "category": report.category, "urgent": report.urgent}
+    if report.scope_check:
+        received["scope_check"] = True
+    await audit.append(conn, now, "citizen", "report.received", f"case:{case_id}", received)
     await flag_burst(conn, case_id, now)
 
 

@@ -106,6 +106,7 @@ class CaseFilter:
     since: datetime | None = None
     until: datetime | None = None
     needs_care: bool | None = None
+    scope_check: bool | None = None
     sort: str = "priority"
     descending: bool = True
 
@@ -228,6 +229,8 @@ class Queue:
             conditions.append(cases.c.first_seen < f.until)
         if f.needs_care is not None:
             conditions.append(cases.c.needs_care == f.needs_care)
+        if f.scope_check is not None:
+            conditions.append(cases.c.scope_check == f.scope_check)
         return conditions
 
     async def get_case(self, case_id: int) -> dict[str, Any]:
@@ -246,6 +249,7 @@ class Queue:
                         reports.c.category,
                         reports.c.description,
                         reports.c.urgent,
+                        reports.c.scope_check,
                         reports.c.created_at,
                     )
                     .join(case_reports, case_reports.c.report_id == reports.c.id)
@@ -321,6 +325,7 @@ class Queue:
                 "category": r.category,
                 "description": r.description,
                 "urgent": r.urgent,
+                "scope_check": r.scope_check,
                 "created_at": audit.as_utc(r.created_at).isoformat(),
                 "evidence": by_report.get(r.id, []),
             }
@@ -590,8 +595,8 @@ class Queue:
         return target
 
     async def _merge(self, conn: AsyncConnection, source: Any, target: Any, actor: str, now: datetime) -> int:
-        """Move a case's reports, notes and "needs care" flag to an open case; the target's history names
-        the case merged into it."""
+        """Move a case's reports, notes, "needs care" flag and scope check mark to an open case; the
+        target's history names the case merged into it."""
         case_id, target_id = int(source.id), int(target.id)
         on_target = select(case_reports.c.report_id).where(case_reports.c.case_id == target_id)
         # A report on both cases (two of its links) stays once on the target.
@@ -609,6 +614,8 @@ class Queue:
         )
         if source.urgent and not target.urgent:  # urgent reports nobody has decided on move with them
             await conn.execute(update(cases).where(cases.c.id == target_id).values(urgent=True))
+        if source.scope_check and not target.scope_check:  # the marked reports are the target's now
+            await conn.execute(update(cases).where(cases.c.id == target_id).values(scope_check=True))
         if source.needs_care and not target.needs_care:
             await conn.execute(
                 update(cases)

@@ -27,6 +27,9 @@ class NewReport:
     description: str
     urgent: bool
     evidence: tuple[EvidenceRecord, ...] = ()
+    # The citizen went on past the scope notice (a report about opinion, criticism of the state or army,
+    # sectarian disagreement or a blasphemy accusation, which they believe incites violence).
+    scope_check: bool = False
 
 
 @dataclass(frozen=True, slots=True)

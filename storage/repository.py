@@ -231,6 +231,7 @@ class Storage:
                 category=report.category,
                 description=report.description,
                 urgent=report.urgent,
+                scope_check=report.scope_check,
                 created_at=now,
             )
             .returning(reports.c.id)

@@ -97,6 +97,9 @@ cases = Table(
     Column("claimed_at", DateTime(timezone=True)),
     # Why it was decided (storage.lifecycle.REASONS), as every reporter of the case is told it.
     Column("reason", String(32)),
+    # One of its reports carries the scope check mark (reports.scope_check); never cleared, merges carry
+    # it (migration 0012 says why it is kept here rather than derived).
+    Column("scope_check", Boolean, nullable=False, server_default=false()),
     Index("ix_cases_status_priority", "status", "priority"),
     Index("ix_cases_lease", "status", "lease_until"),
 )
@@ -128,6 +131,9 @@ reports = Table(
     Column("updates", Boolean, nullable=False, server_default=false()),
     # The reporter-facing status last sent to the reporter; a notification goes only when it changes.
     Column("notified_status", String(16)),
+    # The citizen went on past the scope notice: the report is about opinion, criticism of the state or
+    # army, sectarian disagreement or a blasphemy accusation, and they believe it incites violence.
+    Column("scope_check", Boolean, nullable=False, server_default=false()),
 )
 
 # Every case a report is on: one per link (the first is reports.case_id), all under one reference code.

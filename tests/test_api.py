@@ -37,6 +37,7 @@ async def add_report(
     urgent: bool = False,
     language: str = "en",
     description: str = "seen",
+    scope_check: bool = False,
 ) -> str:
     code = (
         f"T{uuid.uuid4().hex[:3].upper()}-{uuid.uuid4().int % 9000 + 1000}".replace("I", "1")
@@ -46,7 +47,15 @@ async def add_report(
     )
     evidence = (EvidenceRecord("link", url, url, "facebook"),) if url else ()
     report = NewReport(
-        code, reporter or uuid.uuid4().hex, "webchat", language, category, description, urgent, evidence
+        code,
+        reporter or uuid.uuid4().hex,
+        "webchat",
+        language,
+        category,
+        description,
+        urgent,
+        evidence,
+        scope_check=scope_check,
     )
     result = await storage.commit_turn(
         TurnRecord("test", uuid.uuid4().hex, uuid.uuid4().hex, 0, {}, [], (report,))

@@ -48,6 +48,7 @@ class Site:
         language: str = "en",
         urgent: bool = False,
         description: str = "seen it",
+        scope_check: bool = False,
     ) -> None:
         code = "".join(ch for ch in uuid.uuid4().hex.upper() if ch in "0123456789ABCDEFGHJKMNPQRSTVWXYZ")[:8]
         report = NewReport(
@@ -59,6 +60,7 @@ class Site:
             description,
             urgent,
             (EvidenceRecord("link", url, url, platform),),
+            scope_check=scope_check,
         )
         result = await self.storage.commit_turn(
             TurnRecord("test", uuid.uuid4().hex, uuid.uuid4().hex, 0, {}, [], (report,))
@@ -138,7 +140,7 @@ async def tab(chromium: Browser, request: pytest.FixtureRequest, shots: Path) ->
 async def test_an_analyst_signs_in_claims_and_decides(site: Site, tab: Tab) -> None:
     page = tab.page
     await site.seed("https://t.me/threats_now", "violent_threat", "telegram", "ur-Latn", urgent=True)
-    await site.seed("https://facebook.com/recruiters", "recruitment")
+    await site.seed("https://facebook.com/recruiters", "recruitment", scope_check=True)
     await page.goto(f"{site.base}/console/queue")
     assert "/console/login" in page.url
     await page.locator("input[name=token]").fill("rbt_not-a-real-token")
@@ -151,6 +153,9 @@ async def test_an_analyst_signs_in_claims_and_decides(site: Site, tab: Tab) -> N
     urgent = page.locator(".lane-urgent tr[data-case-row]")
     await expect(urgent).to_have_count(1)
     await expect(urgent).to_contain_text("https://t.me/threats_now")
+    scope = page.locator('.lane-all tr[data-case-row]:has-text("recruiters") .badge.scope')
+    await expect(scope).to_have_text("scope check")
+    await expect(scope).to_have_attribute("title", re.compile("not opinion or a blasphemy accusation"))
 
     await page.get_by_role("button", name="Claim next").click()
     await expect(page).to_have_url(re.compile(r"/console/cases/1$"))

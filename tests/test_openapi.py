@@ -93,6 +93,7 @@ async def test_every_route_is_documented_with_its_parameters_and_errors(
         "since",
         "until",
         "needs_care",
+        "scope_check",
         "sort",
         "order",
         "cursor",

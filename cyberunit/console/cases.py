@@ -13,6 +13,7 @@ from cyberunit.api import render_status
 from cyberunit.console import filters as F
 from cyberunit.console.web import Console, Ctx
 from cyberunit.console.web import number as row_id
+from cyberunit.labels import REASON_LABELS
 from cyberunit.priority import explain
 from cyberunit.problems import http_status
 from responses import catalog
@@ -37,16 +38,6 @@ DECISION_LABELS = {
     "monitoring": "Keep monitoring",
     "no_action": "Close: no action",
     "merged": "Merge into another case",
-}
-# storage.lifecycle.REASONS as analysts pick them; reporters are told responses/reasons.yaml's sentence.
-REASON_LABELS = {
-    "referred_to_platform": "Passed to the platform for removal",
-    "passed_to_investigators": "Passed to investigators",
-    "kept_under_watch": "Kept under watch",
-    "not_extremist": "Not extremist content",
-    "already_removed": "Already removed",
-    "not_enough_information": "Not enough information to find or confirm it",
-    "duplicate": "Already looked at after an earlier report",
 }
 
 

@@ -26,6 +26,7 @@ SORT_LABELS = {
     "report_count": "Report count",
 }
 CARE = {"": "Any", "yes": "Needs care", "no": "No care flag"}
+SCOPE = {"": "Any", "yes": "Scope check", "no": "No scope check"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,7 @@ class QueueView:
     platform: str = ""
     language: str = ""
     care: str = ""
+    scope: str = ""
     sort: str = "priority"
     order: str = "desc"
     cursor: str = ""
@@ -53,6 +55,7 @@ class QueueView:
             platform=self.platform or None,
             language=self.language or None,
             needs_care={"yes": True, "no": False}.get(self.care),
+            scope_check={"yes": True, "no": False}.get(self.scope),
             sort=self.sort,
             descending=self.order == "desc",
         )
@@ -67,6 +70,7 @@ def parse_view(params: Mapping[str, str]) -> QueueView:
         "platform": ("", *PLATFORMS),
         "language": ("", *LANGUAGES),
         "care": CARE,
+        "scope": SCOPE,
         "sort": tuple(SORTS),
         "order": ("asc", "desc"),
     }

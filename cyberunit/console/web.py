@@ -17,6 +17,7 @@ from bot.shared.config import Settings
 from bot.shared.sealing import AddressBox
 from cyberunit.console import sessions as S
 from cyberunit.console.static import Assets
+from cyberunit.labels import SCOPE_CHECK_HELP
 from cyberunit.problems import http_status
 from storage.queue import Queue, QueueError, principal_by_token_hash
 from storage.refusal import Invalid, TooLarge
@@ -159,6 +160,7 @@ class Console:
             lstrip_blocks=True,
         )
         self.env.globals["static"] = self.assets.url
+        self.env.globals["scope_check_help"] = SCOPE_CHECK_HELP
         self.env.filters["when"] = when
 
     # --- responses ----------------------------------------------------------------------------------
