@@ -1,6 +1,8 @@
 """Training and test examples in Rasa's `nlu.yml` format (version "3.1"), so the same files train Rasa.
 
 Layout: `nlu/data/train/*.yml` trains the model; `nlu/data/test/*.yml` measures it and is never trained on.
+In the test directory, `wrong.yml` holds the "phrasings we got wrong" (messages citizens really sent that
+an earlier model misread, issue 17): measured and reported on their own, not part of the held-out split.
 The language of an example is, in order: its own `metadata.language`, its intent block's
 `metadata.language`, or the file name (`en.yml`, `ur.yml`, `ur-Latn.yml`). Entity annotations
 (`[K7QM-2XD9](reference)`, `[text]{"entity": ...}`) are reduced to their text.
@@ -20,6 +22,7 @@ DATA_DIR = Path(__file__).parent / "data"
 TRAIN_DIR = DATA_DIR / "train"
 TEST_DIR = DATA_DIR / "test"
 FORMAT_VERSION = "3.1"
+WRONG_FILE = "wrong.yml"  # in a test directory: the phrasings we got wrong, reported apart
 
 # The intents the dialogue engine knows: DESIGN's fifteen plus `back`, `self_harm` (a person speaking of
 # harming or killing themselves) and `at_risk_self` (the person themselves being drawn into extremism).
@@ -123,12 +126,24 @@ def data_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.iterdir() if p.suffix in (".yml", ".yaml") and p.is_file())
 
 
-def load_dir(directory: Path) -> list[Example]:
-    """Every example of every `.yml` file in `directory`, in a stable order."""
+def load_dir(directory: Path, skip: tuple[str, ...] = ()) -> list[Example]:
+    """Every example of every `.yml` file in `directory` (but those named in `skip`), in a stable order."""
     examples: list[Example] = []
     for path in data_files(directory):
-        examples.extend(load_file(path))
+        if path.name not in skip:
+            examples.extend(load_file(path))
     return examples
+
+
+def load_held_out(directory: Path = TEST_DIR) -> list[Example]:
+    """The held-out split: every test file but the phrasings we got wrong."""
+    return load_dir(directory, skip=(WRONG_FILE,))
+
+
+def load_wrong(directory: Path = TEST_DIR) -> list[Example]:
+    """The phrasings we got wrong (`wrong.yml`), or nothing when the directory has none."""
+    path = directory / WRONG_FILE
+    return load_file(path) if path.is_file() else []
 
 
 def counts(examples: Iterable[Example]) -> dict[tuple[str, str], int]:

@@ -3,7 +3,16 @@
 Intent figures count the languages we serve (en, ur, ur-Latn); language figures count every test file,
 including Arabic-script languages we recognise but do not serve (they must not come out as Urdu).
 The intents where a miss costs most (`WATCHED`: a danger to others, a person in crisis, a person being drawn
-in) get their recall and every miss printed.
+in) get their recall and every miss printed; emergency its precision too (a film's bomb scene answered
+with the emergency text is a miss of its own kind).
+
+Calibration: the expected calibration error (ECE) of the confidence `parse` returns, over BINS equal-width
+bins (the mean over bins of |accuracy - mean confidence|, weighted by the share of messages in the bin),
+and a text reliability diagram: for each bin, how many messages and how many of them were right.
+
+The phrasings we got wrong (`wrong.yml`, issue 17) are scored apart: intent and language accuracy and
+every miss. Their language is what `parse` answers (a letterless "👍" keeps the conversation's language:
+`en`, the default, here).
 """
 
 from __future__ import annotations
@@ -13,13 +22,33 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nlu.data import INTENTS, TEST_DIR, Example, load_dir
+from nlu.data import INTENTS, TEST_DIR, Example, load_held_out, load_wrong
 from nlu.language import SERVED
 from nlu.parser import prepare
 from nlu.types import Parse
 
 # Intents whose misses are listed one by one: each sends the citizen somewhere no other intent does.
 WATCHED = ("emergency", "self_harm", "at_risk_self")
+BINS = 10
+
+
+@dataclass(frozen=True)
+class Bin:
+    low: float
+    high: float
+    count: int
+    confidence: float  # mean confidence in the bin
+    accuracy: float
+
+
+@dataclass
+class Wrong:
+    """The phrasings we got wrong, scored on their own."""
+
+    examples: int = 0
+    intent_accuracy: float = 0.0
+    language_accuracy: float = 0.0
+    errors: list[tuple[str, str, str, str, str]] = field(default_factory=list)  # text, gold, got, lang, got
 
 
 @dataclass(frozen=True)
@@ -46,14 +75,56 @@ class Report:
     language_examples: int = 0
     language_errors: list[tuple[str, str, str]] = field(default_factory=list)  # (text, gold, found)
     intent_errors: list[tuple[str, str, str, str]] = field(default_factory=list)  # (lang, text, gold, found)
+    ece: float = 0.0
+    reliability: list[Bin] = field(default_factory=list)
+    wrong: Wrong | None = None
 
     @property
     def emergency_recall(self) -> float:
         return self.recall.get("emergency", 0.0)
 
     @property
+    def emergency_precision(self) -> float:
+        found = self.by_intent.get("emergency")
+        return found.precision if found else 0.0
+
+    @property
     def emergency_misses(self) -> list[tuple[str, str]]:
         return self.misses.get("emergency", [])
+
+
+def calibration(outcomes: list[tuple[float, bool]], bins: int = BINS) -> tuple[float, list[Bin]]:
+    """Expected calibration error and the reliability diagram of (confidence, right) pairs."""
+    found: list[Bin] = []
+    ece = 0.0
+    for index in range(bins):
+        low, high = index / bins, (index + 1) / bins
+        inside = [(c, ok) for c, ok in outcomes if low <= c < high or (index == bins - 1 and c >= high)]
+        if inside:
+            confidence = sum(c for c, _ in inside) / len(inside)
+            accuracy = sum(ok for _, ok in inside) / len(inside)
+            ece += len(inside) / len(outcomes) * abs(accuracy - confidence)
+        else:
+            confidence = accuracy = 0.0
+        found.append(Bin(low, high, len(inside), confidence, accuracy))
+    return ece, found
+
+
+def evaluate_wrong(examples: list[Example], parser: Callable[[str], Parse]) -> Wrong:
+    """Intent and language accuracy on the phrasings we got wrong."""
+    wrong = Wrong(examples=len(examples))
+    intent_hits = language_hits = 0
+    for example in examples:
+        understood = parser(example.text)
+        intent_hits += understood.intent.name == example.intent
+        language_hits += understood.language == example.language
+        if understood.intent.name != example.intent or understood.language != example.language:
+            wrong.errors.append(
+                (example.text, example.intent, understood.intent.name, example.language, understood.language)
+            )
+    wrong.intent_accuracy = _share(intent_hits, len(examples))
+    wrong.language_accuracy = _share(language_hits, len(examples))
+    return wrong
 
 
 def _scores(pairs: list[tuple[str, str]], label: str) -> Scores:
@@ -79,14 +150,19 @@ def evaluate(
     test_dir: Path = TEST_DIR,
     parser: Callable[[str], Parse] | None = None,
     examples: list[Example] | None = None,
+    wrong: list[Example] | None = None,
 ) -> Report:
-    """Parse every test example and score intents, emergencies and languages."""
+    """Parse every held-out example and score intents, emergencies, calibration and languages; then the
+    phrasings we got wrong (`wrong`, or the directory's wrong.yml when `examples` is not given)."""
     if parser is None:
         from nlu.parser import parse
 
         parser = parse
-    items = examples if examples is not None else load_dir(test_dir)
+    items = examples if examples is not None else load_held_out(test_dir)
+    if wrong is None and examples is None:
+        wrong = load_wrong(test_dir)
     report = Report(examples=len(items), misses={name: [] for name in WATCHED})
+    outcomes: list[tuple[float, bool]] = []
     pairs_by_language: dict[str, list[tuple[str, str]]] = {}
     language_hits = language_total = two_hits = two_total = 0
     for example in items:
@@ -100,7 +176,9 @@ def evaluate(
             report.language_errors.append((example.text, example.language, found_language))
         if example.language not in SERVED:
             continue
-        predicted = parser(example.text).intent.name
+        intent = parser(example.text).intent
+        predicted = intent.name
+        outcomes.append((intent.confidence, predicted == example.intent))
         pairs_by_language.setdefault(example.language, []).append((example.intent, predicted))
         if predicted != example.intent:
             report.intent_errors.append((example.language, example.text, example.intent, predicted))
@@ -123,6 +201,9 @@ def evaluate(
     report.language_examples = language_total
     report.language_accuracy = _share(language_hits, language_total)
     report.language_accuracy_two_words = _share(two_hits, two_total)
+    report.ece, report.reliability = calibration(outcomes)
+    if wrong:
+        report.wrong = evaluate_wrong(wrong, parser)
     return report
 
 
@@ -133,6 +214,8 @@ def format_report(report: Report, errors: bool = False) -> str:
         f"intent accuracy: {report.intent_accuracy:.4f}",
         f"intent macro F1: {report.macro_f1:.4f}",
         *(f"{name} recall: {report.recall.get(name, 0.0):.4f}" for name in WATCHED),
+        f"emergency precision: {report.emergency_precision:.4f}",
+        f"expected calibration error: {report.ece:.4f} ({BINS} bins)",
         f"language accuracy: {report.language_accuracy:.4f} ({report.language_examples} examples)",
         f"language accuracy, two words or more: {report.language_accuracy_two_words:.4f}",
         "",
@@ -140,6 +223,13 @@ def format_report(report: Report, errors: bool = False) -> str:
     ]
     for language, accuracy in report.accuracy_by_language.items():
         lines.append(f"{language:<10} {accuracy:>8.4f}  {report.macro_f1_by_language[language]:>8.4f}")
+    lines += ["", "reliability diagram (confidence of the parsed intent: messages, share right)"]
+    lines.append("confidence   count  confidence  accuracy")
+    for b in report.reliability:
+        bar = "#" * round(b.accuracy * 20) if b.count else ""
+        share = f"{b.accuracy:>8.4f}" if b.count else f"{'-':>8}"
+        mean = f"{b.confidence:>10.4f}" if b.count else f"{'-':>10}"
+        lines.append(f"{b.low:.1f}-{b.high:.1f}  {b.count:>8}  {mean}  {share}  {bar}")
     lines += ["", "intent               precision  recall      F1  support"]
     for intent, s in report.by_intent.items():
         lines.append(f"{intent:<20} {s.precision:>9.4f} {s.recall:>7.4f} {s.f1:>7.4f} {s.support:>8}")
@@ -148,6 +238,18 @@ def format_report(report: Report, errors: bool = False) -> str:
     for name in WATCHED:
         lines += ["", "emergencies missed" if name == "emergency" else f"{name} missed"]
         lines += [f"  {text!r} -> {p}" for text, p in report.misses.get(name, [])] or ["  none"]
+    if report.wrong is not None:
+        w = report.wrong
+        lines += [
+            "",
+            f"phrasings we got wrong (wrong.yml): {w.examples} examples",
+            f"wrong.yml intent accuracy: {w.intent_accuracy:.4f}",
+            f"wrong.yml language accuracy: {w.language_accuracy:.4f}",
+        ]
+        lines += [
+            f"  {text!r}: {gold} -> {got} ({lang} -> {got_lang})"
+            for text, gold, got, lang, got_lang in w.errors
+        ] or ["  all right"]
     if errors:
         lines += ["", "intent errors"]
         lines += [f"  [{lang}] {text!r}: {g} -> {p}" for lang, text, g, p in report.intent_errors] or [

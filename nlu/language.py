@@ -9,9 +9,12 @@ Script decides first (letters counted after links, handles and codes are taken o
   confirmed by lingua (restricted to Urdu, Persian and Arabic) mean Persian or Arabic. Otherwise Urdu: a
   short Urdu message ("سلام") must not turn Persian. Result: `ur`, `fa`, `ar`, `ps`, `sd` or `pa-Arab`.
 - Latin script: a small table of greetings and one-word replies ("salam", "aoa" -> ur-Latn; "hi" -> en);
-  then any Roman Urdu grammar word (hai, ka, ko, karo, nahi ...) makes it `ur-Latn`, so code-mixed Roman
-  Urdu ("bhai ye facebook page report karna hai") counts as Roman Urdu; otherwise our English vs Roman
-  Urdu classifier, trained on our data (nlu/model.py).
+  then any Roman Urdu grammar word (hai, ka, ko, karo, nahi, and their spellings kr, rha, h ...) makes
+  it `ur-Latn`, so code-mixed Roman Urdu ("bhai ye facebook page report karna hai") counts as Roman Urdu.
+  Loanwords that English speakers in Pakistan use too ("bhai", "yaar") are no grammar: without a
+  grammar word, two English function words or more ("my bhai is getting brainwashed by some group",
+  "yaar this page is spreading hate") make it English. Otherwise our English vs Roman Urdu classifier,
+  trained on our data (nlu/model.py).
 - No letters (digits, emoji, symbols only), or another script: None (the caller's fallback applies).
 
 Deterministic: the same text always gives the same answer.
@@ -60,13 +63,23 @@ PERSIAN_WORDS = frozenset(
 ARABIC_WORDS = frozenset("في من على هذا هذه أن إلى عن مع كيف ما لا هو هي يوجد هناك الذي التي".split())
 
 # Roman Urdu grammar words that English never uses: one of them makes a Latin message Roman Urdu, however
-# much English it mixes in ("status check karo", "language badlo").
+# much English it mixes in ("status check karo", "language badlo"). Common spellings count too (mjhe, krna,
+# rha, h). Not "bhai" or "yaar": English typed in Pakistan borrows them ("my bhai is getting brainwashed").
 ROMAN_URDU_GRAMMAR = frozenset(
     """
-    hai hain ka ki ke ko se nahi nahin kya kia karo karna karni krna kar raha rahi rahe wala wali walay bhai
-    yar yaar aur bhi hafiz mujhe mujhay mera meri mere aap tum hum kaise kyun kahan kon kaun batao badlo
-    chahiye tha thi gaya gayi hun hoon liye sath saath abhi phir karein kijiye diya dijiye hota hoti wapas
-    bohat bohot shukriya jazakallah
+    hai hain ka ki ke ko se nahi nahin nhi kya kia karo kro karna karni krna krni kar kr raha rha rahi rhi
+    rahe rhe wala wali walay aur bhi hafiz mujhe mujhay mjhe mujhy mera meri mere aap tum hum kaise kyun
+    kahan kon kaun batao btao badlo chahiye tha thi gaya gayi hun hoon liye sath saath abhi phir karein
+    kijiye diya dijiye hota hoti wapas bohat bohot shukriya jazakallah h hy karun karoon
+    """.split()
+)
+# English function words that Roman Urdu does not use (not "to", "me", "he", "main", "is", "do", "or",
+# "her": Roman Urdu words or spellings too).
+ENGLISH_GRAMMAR = frozenset(
+    """
+    the this that these those are was were am been being my your his our their its by some any what which
+    who how why when where please i you we they it with from about of for and but not should would could
+    can will have has had does did getting spreading want need there here an
     """.split()
 )
 
@@ -174,6 +187,8 @@ def latin_language(normalized: str) -> str:
             return "ur-Latn"
     if any(t in ROMAN_URDU_GRAMMAR for t in tokens):
         return "ur-Latn"
+    if sum(1 for t in tokens if t in ENGLISH_GRAMMAR) >= 2:
+        return "en"
     return "ur-Latn" if trained.get().roman_urdu_probability(normalized) >= 0.5 else "en"
 
 

@@ -128,7 +128,40 @@ ROMAN_VARIANTS = {
     "bachha": "bacha",
     "bachcha": "bacha",
     "fikr": "fikar",
+    "h": "hai",
+    "btao": "batao",
+    "skte": "sakte",
+    "phr": "phir",
+    "nahii": "nahi",
 }
+
+# Emoji that answer on their own (👍 yes, 👎 no, 🙏 thanks ...) -> a word the intent model reads, so "👍",
+# "ok 👍" and "nahi 👎" are understood like the words people type with them. Only for the model text:
+# language identification never sees these words. Skin tones and variation selectors are dropped first.
+EMOJI_WORDS = {
+    "👍": "emojithumbsup",
+    "👌": "emojiokhand",
+    "✅": "emojicheck",
+    "✔": "emojicheck",
+    "☑": "emojicheck",
+    "🆗": "emojiokhand",
+    "👎": "emojithumbsdown",
+    "❌": "emojicross",
+    "✖": "emojicross",
+    "🚫": "emojicross",
+    "🙏": "emojipray",
+    "🤲": "emojipray",
+    "👋": "emojiwave",
+    "🚩": "emojiflag",
+    "😂": "emojilaugh",
+    "🤣": "emojilaugh",
+    "😭": "emojicry",
+    "😢": "emojicry",
+    "🔥": "emojifire",
+    "🏏": "emojicricket",
+}
+_EMOJI = re.compile("|".join(re.escape(e) for e in sorted(EMOJI_WORDS, key=len, reverse=True)))
+_EMOJI_MODIFIERS = re.compile("[\U0001f3fb-\U0001f3ff\ufe0e\ufe0f]")
 
 
 def strip_marks(text: str) -> str:
@@ -191,6 +224,14 @@ def _fold_word(match: re.Match[str]) -> str:
 def fold_roman(normalized: str) -> str:
     """Roman Urdu spelling variants folded to one spelling, word by word."""
     return _WORD.sub(_fold_word, normalized)
+
+
+def emoji_words(text: str) -> str:
+    """Answering emoji replaced by words of their own ("ok 👍🏻" -> "ok  emojithumbsup "); idempotent."""
+    if text.isascii():
+        return text
+    text = _EMOJI_MODIFIERS.sub("", text)
+    return _EMOJI.sub(lambda m: f" {EMOJI_WORDS[m.group(0)]} ", text)
 
 
 def words(text: str) -> list[str]:

@@ -8,17 +8,28 @@ embedded model. `aparse` is the same for async callers: it awaits the Rasa call 
 After the classifier, a few deterministic rules:
 - an exact training example ("cancel", "back", "واپس", "salam") gets its label with high confidence;
 - a message with no word the model has ever seen ("qwertyuiop zxcv") and no clear intent is out of scope;
+  a confident in-domain guess is never discarded by it (the model's character n-grams know "reportt");
 - a person in crisis never comes out harmless either: words no one uses lightly of themselves ("kill
   myself", "khudkushi", "خودکشی", "marna chahti hun", "apne saath kuch kar lunga") put `self_harm` first
   over a harmless intent or `at_risk_self` (someone being drawn in who speaks of ending their life needs
   the crisis answer first);
-- an imminent threat never comes out harmless: danger words, or an emergency probability within reach of
-  the top, put `emergency` first. Danger words also overrule `at_risk_self` ("they are taking me to
+- an imminent threat never comes out harmless: an emergency probability within reach of the top puts
+  `emergency` first, and so do danger words ("bomb", "firing", "دھماکہ") unless the calibrated embedded
+  model is sure (DANGER_YIELDS) of a harmless intent. Danger words are evidence the model weighs, not a
+  verdict: the model has seen bombs in films and "dhamaka" in cricket, and a confident "the movie had a
+  bomb scene lol" stays out_of_scope. Danger words also overrule `at_risk_self` ("they are taking me to
   attack the school tomorrow") and `self_harm` without crisis words ("I'm going to blow myself up at the
-  rally"). Without danger words those two are kept ("standing on the roof, about to jump", "they gave me
-  a phone to hide"): their answers start with the emergency number or offer it, and the ranking still
-  carries `emergency`'s score;
-- a link with no other clear intent is someone showing us a page: `report_content`.
+  rally"), however sure: those are no harmless reading but a person speaking of an attack on others.
+  Without danger words those two are kept ("standing on the roof, about to jump", "they gave me a phone
+  to hide"): their answers start with the emergency number or offer it, and the ranking still carries
+  `emergency`'s score;
+- a link or an @handle with no reference code is someone showing us a page: never `check_status` or
+  `cancel` ("report https://...", "mujhe report karni hai <link>"), and `report_content` whenever no
+  other clear intent is there.
+
+Confidence is calibrated (temperature scaling, nlu/model.py): among messages parsed with confidence
+around 0.7, about 70% are right, so the dialogue engine's bar (CONFIDENT) asks the unsure ones instead of
+guessing. `raabta nlu eval` prints the reliability diagram.
 """
 
 from __future__ import annotations
@@ -32,7 +43,7 @@ from nlu import model as trained
 from nlu.data import INTENTS
 from nlu.entities import find_entities
 from nlu.language import SERVED, identify
-from nlu.normalize import clean, normalize
+from nlu.normalize import clean, emoji_words, normalize
 from nlu.types import Entity, Intent, Parse
 from nlu.urls import find_urls
 
@@ -44,6 +55,9 @@ RANKING_SIZE = 10  # like Rasa's intent_ranking
 
 EMERGENCY_SHARE = 0.8  # emergency goes first when its probability is this close to the top one
 EMERGENCY_FLOOR = 0.25  # ... and at least this (a flat ranking says nothing)
+# Danger words put `emergency` first only over a top intent below this (calibrated) confidence: a model
+# that is sure a message is about a film, a cricket match or a worried family is not overruled by a word.
+DANGER_YIELDS = 0.8
 MEMORY_CONFIDENCE = 0.95
 UNKNOWN_CONFIDENCE = 0.9
 LINK_CONFIDENCE = 0.9
@@ -150,7 +164,8 @@ def prepare(text: str, language: str | None = None) -> Prepared:
     if language is None:
         handles = [(m.start(), m.end()) for m in re.finditer(r"@\S+", cleaned)]
         language = identify(clean(_blank(cleaned, handles)))
-    return Prepared(text, head, entities, language, trained.model_text(normalize(cleaned), language))
+    model_text = trained.model_text(normalize(emoji_words(cleaned)), language)
+    return Prepared(text, head, entities, language, model_text)
 
 
 def _ranking(names: tuple[str, ...], scores: list[float]) -> list[Intent]:
@@ -175,6 +190,16 @@ def embedded_ranking(prepared: Prepared) -> list[Intent]:
     return _ranking(model.classes, [float(s) for s in scores])
 
 
+def _surely_harmless(text: str) -> bool:
+    """The embedded model, calibrated, is at least DANGER_YIELDS sure of one harmless intent. Asked of the
+    embedded model whatever the backend: a Rasa ranking's confidence is not calibrated, so danger words
+    are weighed against the model whose confidence means what it says."""
+    model = trained.get()
+    scores = model.intent_scores(text)
+    best = int(scores.argmax())
+    return model.classes[best] in HARMLESS and float(scores[best]) >= DANGER_YIELDS
+
+
 def decide(prepared: Prepared, ranking: list[Intent]) -> list[Intent]:
     """The deterministic rules after the classifier (any backend)."""
     text = prepared.model_text
@@ -194,17 +219,17 @@ def decide(prepared: Prepared, ranking: list[Intent]) -> list[Intent]:
         top = ranking[0].name
         if top == "self_harm":
             danger = None if crisis else ATTACK.search(text)
-        if danger and (top in HARMLESS or top in OWN_PATH):
+        if danger and ((top in HARMLESS and not _surely_harmless(text)) or top in OWN_PATH):
             ranking = _promote(ranking, "emergency", CONFIDENT)
         elif top in OWN_PATH:
             pass  # "standing on the roof, about to jump": the crisis answer, not a threat report
         elif emergency >= max(EMERGENCY_FLOOR, EMERGENCY_SHARE * ranking[0].confidence):
             ranking = _promote(ranking, "emergency", emergency)
-    has_link = any(e.entity == "url" for e in prepared.entities)
+    has_page = any(e.entity in ("url", "handle") for e in prepared.entities)
     has_code = any(e.entity == "reference" for e in prepared.entities)
     misread = ranking[0].name in LINK_NEVER and not has_code
-    if has_link and (misread or ranking[0].name in LINK_FILLERS or ranking[0].confidence < CONFIDENT):
-        # A bare link is someone showing us a page: treat it as a report.
+    if has_page and (misread or ranking[0].name in LINK_FILLERS or ranking[0].confidence < CONFIDENT):
+        # A bare link or handle is someone showing us a page: treat it as a report.
         ranking = _promote(ranking, "report_content", LINK_CONFIDENCE)
     return ranking
 

@@ -11,8 +11,6 @@ import secrets
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _TYPED = str.maketrans({"I": "1", "L": "1", "O": "0"})
-# Every place a code could start (a lookahead, so overlapping candidates are all seen).
-_CANDIDATE = re.compile(r"(?<![0-9A-Za-z])(?=([0-9A-Za-z]{4})([\s\-–—_.]?)([0-9A-Za-z]{4})(?![0-9A-Za-z]))")
 
 
 def new_code() -> str:
@@ -37,29 +35,52 @@ def parse_code(text: str) -> str | None:
 def find_codes(text: str) -> list[tuple[int, int, str]]:
     """Codes typed loosely inside a message: (start, end, canonical code).
 
-    Eight letters alone could be words ("facebook", "mera code"), so a code must either be written with its
-    dash or mix letters and digits. Where candidates overlap ("karo M3N4-P5Q6") the better-formed one
-    wins: with its dash, then without a separator, then halves that both hold a digit. A conversation
-    waiting for a code reads the whole message with `parse_code` instead.
+    A code may come in up to four pieces with a few separators between them ("AW Y0 - 9QHY", "k7qm 2xd9").
+    Eight letters alone could be words ("facebook", "mera code"), so a code must either be written with a
+    dash or mix letters and digits (in pieces: split 4 + 4, or with digits in two pieces). Where candidates
+    overlap ("mera code AWY0 - 9QHY") the better-formed one wins: with its dash, then in one piece, then
+    split in the middle, then halves that both hold a digit. A conversation waiting for a code reads the
+    whole message with `parse_code` instead.
     """
+    pieces = [(m.start(), m.end(), m.group()) for m in _PIECE.finditer(text[:10_000])]
     candidates: list[tuple[int, int, int, str]] = []  # (-score, start, end, code)
-    for match in _CANDIDATE.finditer(text[:10_000]):
-        first, separator, second = match.group(1), match.group(2), match.group(3)
-        whole = first + separator + second
-        dashed = separator in ("-", "–", "—")
-        mixed = bool(re.search(r"\d", whole) and re.search(r"[A-Za-z]", whole))
-        if not (dashed or mixed):
-            continue
-        code = parse_code(first + second)
-        if code is None:
-            continue
-        score = (3 if dashed else 2 if not separator else 1) * 2 + (
-            1 if re.search(r"\d", first) and re.search(r"\d", second) else 0
-        )
-        start = match.start()
-        candidates.append((-score, start, start + len(whole), code))
+    for i in range(len(pieces)):
+        raw, dashed = "", False
+        for j in range(i, min(i + _MAX_PIECES, len(pieces))):
+            if j > i:
+                gap = text[pieces[j - 1][1] : pieces[j][0]]
+                if len(gap) > _MAX_GAP or not _GAP.fullmatch(gap):
+                    break
+                dashed = dashed or any(ch in gap for ch in "-–—")
+            raw += pieces[j][2]
+            if len(raw) > 8:
+                break
+            if len(raw) == 8:
+                count = j - i + 1
+                scored = _score(raw, [p[2] for p in pieces[i : j + 1]], dashed, count)
+                code = parse_code(raw)
+                if code is not None and scored is not None:
+                    candidates.append((-scored, pieces[i][0], pieces[j][1], code))
+                break
     taken: list[tuple[int, int, str]] = []
     for _, start, end, code in sorted(candidates):
         if all(end <= s or start >= e for s, e, _ in taken):
             taken.append((start, end, code))
     return sorted(taken)
+
+
+_PIECE = re.compile(r"[0-9A-Za-z]+")
+_GAP = re.compile(r"[\s\-–—_.]+")
+_MAX_PIECES = 4
+_MAX_GAP = 3
+
+
+def _score(raw: str, parts: list[str], dashed: bool, count: int) -> int | None:
+    """How well-formed a candidate is; None when it cannot be a code (an undashed run of letters)."""
+    mixed = bool(re.search(r"\d", raw) and re.search(r"[A-Za-z]", raw))
+    middle = count == 1 or (count == 2 and len(parts[0]) == 4)
+    with_digits = sum(1 for p in parts if re.search(r"\d", p))
+    if not (dashed or (mixed and (middle or with_digits >= 2))):
+        return None
+    halves = bool(re.search(r"\d", raw[:4]) and re.search(r"\d", raw[4:]))
+    return 8 * dashed + 4 * (count == 1) + 2 * middle + halves

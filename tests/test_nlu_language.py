@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nlu.data import TEST_DIR, load_dir
+from nlu.data import load_held_out
 from nlu.language import detect, identify
 from nlu.normalize import clean
 from nlu.parser import prepare
@@ -56,7 +56,7 @@ def test_identification_is_deterministic() -> None:
 
 
 def test_language_accuracy_on_the_test_split_of_two_words_or_more() -> None:
-    examples = [e for e in load_dir(TEST_DIR) if len(e.text.split()) >= 2]
+    examples = [e for e in load_held_out() if len(e.text.split()) >= 2]
     right = sum(prepare(e.text).language == e.language for e in examples)
     assert len(examples) > 400
     assert right / len(examples) >= 0.98

@@ -83,11 +83,13 @@ def test_training_is_deterministic(fitted: model.Fitted) -> None:
     assert again.char_vocab == first.char_vocab and again.word_vocab == first.word_vocab
     for name in ("char_w", "word_w", "bias", "lang_char_w", "lang_word_w", "char_idf"):
         assert np.array_equal(getattr(again, name), getattr(first, name)), name
+    assert again.temperature == first.temperature
 
 
 def test_the_exported_model_scores_like_scikit_learn(fitted: model.Fitted) -> None:
     texts = [model.training_text(e) for e in load_dir(TEST_DIR)][::7]
-    expected = fitted.intents.predict_proba(fitted.features(texts))
+    # The exported model divides the logits by the fitted temperature (calibration).
+    expected = model.softmax(fitted.intents.decision_function(fitted.features(texts)) / fitted.temperature)
     got = np.array([fitted.model.intent_scores(t) for t in texts])
     assert np.allclose(got, expected, atol=1e-4)
     latin = ["bhai ye page report karna hai", "I want to report a page", "kya haal hai"]
@@ -109,6 +111,7 @@ def test_the_cache_saves_loads_and_is_keyed_by_the_data(
     loaded, same = model.build(data)
     assert same == path
     assert loaded.word_vocab == built.word_vocab and loaded.memory == built.memory
+    assert loaded.temperature == built.temperature
     assert np.array_equal(loaded.char_w, built.char_w)
     assert loaded.intent_scores("cancel").argmax() == built.intent_scores("cancel").argmax()
     # Other data, other model file.

@@ -1,5 +1,7 @@
-"""NLU benchmark on the test split (nlu/data/test/): accuracy, language identification against langdetect,
-parse latency on one core, model load time and memory; optionally a Rasa server on the same split.
+"""NLU benchmark on the held-out split (nlu/data/test/ but wrong.yml): accuracy per language, emergency
+precision and recall, calibration error; the phrasings we got wrong (wrong.yml) apart; language
+identification against langdetect, parse latency on one core, model load time and memory; optionally a
+Rasa server on the same split.
 
     .venv/bin/python -m bench.nlu                      # needs the `bench` extra for langdetect
     .venv/bin/python -m bench.nlu --rasa-url http://127.0.0.1:5005   # a Rasa trained on nlu/data/train
@@ -26,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from nlu.data import TEST_DIR, Example, load_dir  # noqa: E402
+from nlu.data import Example, load_held_out, load_wrong  # noqa: E402
 from nlu.language import SERVED  # noqa: E402
 
 
@@ -89,8 +91,8 @@ first = time.perf_counter()
 nlu.parse("یہ پیج بند کرو")  # builds the lingua detector (Arabic script)
 nlu.parse("این صفحه را گزارش کنید")
 lingua = time.perf_counter()
-from nlu.data import TEST_DIR, load_dir
-for e in load_dir(TEST_DIR):
+from nlu.data import load_held_out
+for e in load_held_out():
     nlu.parse(e.text)
 current, peak = tracemalloc.get_traced_memory()
 print(json.dumps({"rss_before_mb": before, "rss_after_mb": rss(), "traced_mb": current / 2**20,
@@ -239,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     from nlu import model, parse
     from nlu.evaluate import evaluate
 
-    examples = load_dir(TEST_DIR)
+    examples = load_held_out()
+    wrong = load_wrong()
     model.get()  # train or load before timing anything
     pinned = pin_to_one_core()
     print(
@@ -252,8 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print()
 
-    report = evaluate(examples=examples)
-    print("| accuracy (test split) | value |")
+    report = evaluate(examples=examples, wrong=wrong)
+    print("| accuracy (held-out split) | value |")
     print("| --- | --- |")
     print(f"| intent accuracy | {report.intent_accuracy:.4f} |")
     for language, accuracy in report.accuracy_by_language.items():
@@ -264,10 +267,24 @@ def main(argv: list[str] | None = None) -> int:
     for intent, recall in report.recall.items():
         support = report.by_intent[intent].support if intent in report.by_intent else 0
         print(f"| {intent} recall | {recall:.4f} ({support - len(report.misses[intent])} of {support}) |")
+    print(f"| emergency precision | {report.emergency_precision:.4f} |")
+    temperature = model.get().temperature
+    print(f"| expected calibration error (10 bins) | {report.ece:.4f} (temperature {temperature}) |")
     print(
         f"| language accuracy, all / two words or more | {report.language_accuracy:.4f} / "
         f"{report.language_accuracy_two_words:.4f} |"
     )
+    if report.wrong is not None:
+        print(
+            f"| phrasings we got wrong (wrong.yml, {report.wrong.examples}): intent / language accuracy | "
+            f"{report.wrong.intent_accuracy:.4f} / {report.wrong.language_accuracy:.4f} |"
+        )
+    print()
+    print("| reliability: confidence | messages | mean confidence | accuracy |")
+    print("| --- | --- | --- | --- |")
+    for b in report.reliability:
+        if b.count:
+            print(f"| {b.low:.1f}-{b.high:.1f} | {b.count} | {b.confidence:.4f} | {b.accuracy:.4f} |")
     print()
 
     print("| language identification | accuracy | 2+ words | median ms/call | mean ms/call |")
