@@ -285,6 +285,9 @@ class Pipeline:
         if not codes:
             return {}
         found = await self.storage.reports.told(list(codes))
+        missing = [code for code in codes if code not in found]  # a counsellor request's code, perhaps
+        if missing:
+            found.update(await self.storage.reports.requests_told(missing))
         return {
             code: ReportStatus(t.word, t.received, t.reviewed, t.decided, t.reason)
             if (t := found.get(code))

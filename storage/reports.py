@@ -12,7 +12,7 @@ from storage import lifecycle
 from storage.cases import tell, told_query
 from storage.database import Database
 from storage.records import ReportTold
-from storage.schema import case_reports, cases, evidence, reports
+from storage.schema import case_reports, cases, evidence, reports, support_requests
 
 
 class Reports:
@@ -49,6 +49,33 @@ class Reports:
         async with self.db.read() as conn:
             rows = (await conn.execute(told_query(reports.c.code.in_(wanted)))).all()
         return {told.code: told for told in tell(rows).values()}
+
+    async def requests_told(self, codes: Iterable[str]) -> dict[str, ReportTold]:
+        """What the holder of a counsellor request's code is told of it (a family, someone at risk or in
+        crisis asked for a call): received when, with a counsellor since when, closed when. Words
+        `callback_new`, `callback_in_progress`, `callback_done`; nothing of the note, the phone or who
+        handled it. Unknown codes are absent; at most 10 codes are read."""
+        wanted = sorted(set(codes))[:10]
+        if not wanted:
+            return {}
+        sr = support_requests.c
+        query = select(sr.code, sr.language, sr.status, sr.created_at, sr.handled_at)
+        query = query.where(sr.code.in_(wanted))
+        async with self.db.read() as conn:
+            rows = (await conn.execute(query)).all()
+        found: dict[str, ReportTold] = {}
+        for row in rows:
+            word = {"new": "callback_new", "done": "callback_done"}.get(row.status, "callback_in_progress")
+            handled = row.handled_at if word != "callback_new" else None
+            found[row.code] = ReportTold(
+                row.code,
+                row.language,
+                word,
+                row.created_at,
+                reviewed=handled,
+                decided=handled if word == "callback_done" else None,
+            )
+        return found
 
     async def case_exists(self, canonical_url: str) -> bool:
         async with self.db.read() as conn:

@@ -18,7 +18,8 @@ from bot.dialogue import (
 )
 from bot.dialogue.types import Effect, ReportStatus
 from nlu import parse
-from responses import Catalog
+from responses import Catalog, catalog
+from responses.languages import LANGUAGES
 
 # The dates `status(word)` gives a report: received on 1 Dec 2026, under review from 2 Dec, decided on 3 Dec.
 RECEIVED = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
@@ -32,6 +33,15 @@ def status(word: str, reason: str | None = None) -> ReportStatus:
     return ReportStatus(
         word, RECEIVED, REVIEWED if word != "received" else None, DECIDED if decided else None, reason
     )
+
+
+def drop_language_line(text: str) -> str:
+    """`text` without the trailing "(I will answer in English...)" line of a first message."""
+    for lang in LANGUAGES:
+        line = "\n\n" + catalog().text("welcome.language_guessed", lang)
+        if text.endswith(line):
+            return text[: -len(line)]
+    return text
 
 
 class Talk:
@@ -89,6 +99,11 @@ class Talk:
     @property
     def said(self) -> str:
         return "\n".join(r.text for r in self.last.replies)
+
+    @property
+    def answer(self) -> str:
+        """What was said, without the line offering a switch of language after a first message."""
+        return drop_language_line(self.said)
 
     @property
     def step(self) -> str:

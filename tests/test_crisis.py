@@ -65,6 +65,7 @@ def test_a_crisis_message_at_any_step_is_answered_first_and_a_report_is_kept(
         talk.send("https://facebook.com/bad.page")
         if step == "report.description":
             talk.press("cat:recruitment")
+            talk.press("confirm:details")
     elif step == "family.time":
         talk.press("menu:family")
         talk.press("family:callback")
@@ -170,9 +171,6 @@ def test_a_report_about_opinion_or_blasphemy_gets_the_scope_notice_first(lang: s
     if talk.step == "report.link":
         talk.send("https://facebook.com/some.page")
     talk.press("cat:hate_speech")
-    talk.press("desc:skip")
-    talk.press("danger:no")
-    talk.press("evidence:done")
     talk.press("confirm:submit")
     (report,) = talk.submitted
     assert report.scope_check
@@ -189,7 +187,8 @@ def test_a_scope_phrase_in_a_description_gets_the_notice_before_going_on() -> No
     talk = started("en")
     talk.send("https://facebook.com/some.page")
     talk.press("cat:hate_speech")
+    talk.press("confirm:details")
     talk.send("this page insults islam and says things against the government")
     assert talk.step == "report.scope"
     talk.press("scope:continue")
-    assert talk.step == "report.danger"
+    assert talk.step == "report.evidence"

@@ -18,10 +18,11 @@ from nlu import parse
 from responses import catalog
 from tests.talk import Talk, status
 
+# The steps `full_report` walks after the link: the fast path to the summary, then "Add details".
 STEPS_AFTER_LINK = [
     "report.category",
+    "report.confirm",
     "report.description",
-    "report.danger",
     "report.evidence",
     "report.confirm",
 ]
@@ -40,10 +41,10 @@ def full_report(talk: Talk, link: str = "https://m.facebook.com/Bad.Page?ref=boo
     talk.send(link)
     assert talk.step == "report.category"
     talk.press("cat:recruitment")
+    assert talk.step == "report.confirm"
+    talk.press("confirm:details")
     assert talk.step == "report.description"
     talk.send("They invite young men to a training camp.")
-    assert talk.step == "report.danger"
-    talk.press("danger:no")
     assert talk.step == "report.evidence"
     talk.press("evidence:done")
     assert talk.step == "report.confirm"
@@ -75,6 +76,28 @@ def test_a_whole_report_ends_with_the_reference_code() -> None:
 
 
 @pytest.mark.parametrize("lang", ["en", "ur", "ur-Latn"])
+def test_the_fast_path_is_link_kind_of_content_and_send(lang: str) -> None:
+    """Three taps from the menu to the reference code: no other question comes in between."""
+    talk = Talk()
+    talk.send("/start")
+    talk.press(f"lang:{lang}")
+    talk.press("menu:report")
+    talk.send("https://t.me/some_channel/12")
+    assert talk.step == "report.category"
+    talk.press("cat:recruitment")
+    assert talk.step == "report.confirm"
+    assert talk.state.offered == ["confirm:submit", "confirm:details", "nav:back", "nav:cancel"]
+    assert catalog().text("report.summary_title", lang) in talk.said
+    talk.press("confirm:submit")
+    assert talk.step == "updates"
+    [report] = talk.submitted
+    assert report.category == "recruitment" and report.language == lang and not report.urgent
+    assert [link.canonical for link in report.links] == ["https://t.me/some_channel/12"]
+    assert report.description == ""
+    assert talk.last.replies[0].text == catalog().text("report.done", lang, code=report.code)
+
+
+@pytest.mark.parametrize("lang", ["en", "ur", "ur-Latn"])
 def test_every_language_has_the_whole_flow(lang: str) -> None:
     talk = Talk()
     talk.send("/start")
@@ -82,10 +105,15 @@ def test_every_language_has_the_whole_flow(lang: str) -> None:
     talk.press("menu:report")
     assert talk.said == catalog().text("report.ask_link", lang)
     talk.send("t.me/s/Some_Channel")
-    talk.press("cat:propaganda")
-    talk.press("desc:skip")
+    talk.press("cat:violent_threat")
+    assert talk.said == catalog().text("report.ask_danger", lang)
     talk.press("danger:no")
+    talk.press("confirm:details")
+    assert talk.said == catalog().text("report.ask_description", lang)
+    talk.press("desc:skip")
+    assert talk.said == catalog().text("report.ask_evidence", lang)
     talk.press("evidence:done")
+    assert catalog().text("report.summary_title", lang) in talk.said
     talk.press("confirm:submit")
     assert talk.submitted[0].language == lang
     assert talk.last.replies[0].text == catalog().text("report.done", lang, code=talk.submitted[0].code)
@@ -119,12 +147,53 @@ def test_back_returns_to_the_previous_step(depth: int) -> None:
     assert talk.step == expected
 
 
-@pytest.mark.parametrize("steps_in", range(1, 6))
-def test_cancel_at_any_step_discards_the_draft(steps_in: int) -> None:
+# Other ways through the report: (what is sent, the step it leads to), from the link question on.
+PATHS = {
+    "threat": [
+        ("https://t.me/threat_channel", "report.category"),
+        ("cat:violent_threat", "report.danger"),
+        ("danger:no", "report.confirm"),
+    ],
+    "no link": [
+        ("link:none", "report.where"),
+        ("where:skip", "report.category"),
+        ("cat:financing", "report.description"),
+        ("They ask for money to buy weapons", "report.evidence"),
+        ("evidence:done", "report.confirm"),
+    ],
+    "where it was seen": [
+        ("link:none", "report.where"),
+        ("the group Sada-e-Haq on whatsapp", "report.category"),
+        ("cat:recruitment", "report.confirm"),
+    ],
+}
+
+
+@pytest.mark.parametrize("path", sorted(PATHS))
+def test_back_retraces_the_path_actually_walked(path: str) -> None:
+    talk = Talk()
+    talk.send("/start")
+    talk.press("lang:en")
+    talk.press("menu:report")
+    walked = ["report.link"]
+    for sent, step in PATHS[path]:
+        talk.press(sent) if sent in talk.state.offered else talk.send(sent)
+        assert talk.step == step, sent
+        walked.append(step)
+    for step in reversed(walked[:-1]):
+        talk.press("nav:back")
+        assert talk.step == step
+    talk.press("nav:back")
+    assert talk.step == "menu"
+
+
+@pytest.mark.parametrize("depth", range(len(STEPS_AFTER_LINK)))
+def test_cancel_at_any_step_discards_the_draft(depth: int) -> None:
     talk = Talk()
     full_report(talk)
-    for _ in range(5 - steps_in):
+    for _ in range(len(STEPS_AFTER_LINK) - 1 - depth):
         talk.press("nav:back")
+    assert talk.step == STEPS_AFTER_LINK[depth]
     talk.press("nav:cancel")
     assert talk.step == "discard", "a report with a link is deleted only after a yes"
     assert talk.said == catalog().text("common.discard_ask", "en")
@@ -183,13 +252,50 @@ def test_danger_yes_gives_emergency_directions_first_and_marks_urgent() -> None:
     talk.press("menu:report")
     talk.send("https://t.me/threat_channel")
     talk.press("cat:violent_threat")
-    talk.press("desc:skip")
+    assert talk.step == "report.danger"  # asked right after a threat is chosen
     talk.press("danger:yes")
     assert talk.last.replies[0].text == catalog().text("emergency.now", "en")
     assert "15" in talk.last.replies[0].text
-    talk.press("evidence:done")
+    assert talk.step == "report.confirm"
+    assert catalog().text("report.summary_urgent", "en") in talk.said
     talk.press("confirm:submit")
     assert talk.submitted[0].urgent
+
+
+@pytest.mark.parametrize("category", [c for c in CATEGORIES if c != "violent_threat"])
+def test_the_danger_question_is_only_for_threats(category: str) -> None:
+    talk = Talk()
+    talk.send("/start")
+    talk.press("lang:en")
+    talk.press("menu:report")
+    talk.send("https://t.me/some_channel")
+    talk.press(f"cat:{category}")
+    assert talk.step == "report.confirm"
+    assert catalog().text("report.ask_danger", "en") not in talk.said
+    talk.press("nav:back")
+    talk.press("cat:violent_threat")
+    assert talk.step == "report.danger"
+    talk.press("danger:no")
+    assert talk.step == "report.confirm" and not report_draft(talk).urgent
+
+
+def test_a_report_already_urgent_is_not_asked_about_danger() -> None:
+    talk = Talk()
+    talk.send("/start")
+    talk.press("lang:en")
+    talk.press("menu:report")
+    talk.send("https://facebook.com/x.page")
+    talk.press("cat:propaganda")
+    talk.press("confirm:details")
+    talk.send("they say they will attack the school tomorrow with a bomb")
+    assert report_draft(talk).urgent
+    talk.press("evidence:done")
+    talk.press("nav:back")  # the evidence step
+    while talk.step != "report.category":
+        talk.press("nav:back")
+    talk.press("cat:violent_threat")
+    assert talk.step == "report.confirm"
+    assert catalog().text("report.ask_danger", "en") not in talk.said
 
 
 def test_an_emergency_typed_mid_report_is_answered_and_kept_as_the_description() -> None:
@@ -198,12 +304,18 @@ def test_an_emergency_typed_mid_report_is_answered_and_kept_as_the_description()
     talk.press("lang:en")
     talk.press("menu:report")
     talk.send("https://facebook.com/x.page")
-    talk.press("cat:violent_threat")
+    talk.press("cat:propaganda")
+    talk.press("confirm:details")
     talk.send("they say they will attack the school tomorrow with a bomb")
     assert catalog().text("emergency.now", "en") in talk.said
     assert report_draft(talk).urgent is True
     assert report_draft(talk).description.startswith("they say")
-    assert talk.step == "report.evidence"  # the danger question is already answered
+    assert talk.step == "report.evidence"  # the description was taken as well
+    talk.press("evidence:done")
+    assert talk.step == "report.confirm"
+    assert catalog().text("report.summary_urgent", "en") in talk.said
+    talk.press("confirm:submit")
+    assert talk.submitted[0].urgent and talk.submitted[0].description.startswith("they say")
 
 
 def test_a_description_that_only_sounds_like_an_emergency_leaves_the_danger_question_to_the_citizen() -> None:
@@ -211,12 +323,14 @@ def test_a_description_that_only_sounds_like_an_emergency_leaves_the_danger_ques
     talk.send("/start")
     talk.press("lang:en")
     talk.press("menu:report")
-    talk.send("https://facebook.com/x.page")
-    talk.press("cat:propaganda")
     unsure = parse("the man in this photo").intent
     assert unsure.name == "emergency" and unsure.confidence < report_flow.FLOW.emergency_floor
-    talk.send("the man in this photo")
+    talk.send("the man in this photo")  # what was seen, typed where the link was asked: kept
     assert catalog().text("emergency.now", "en") not in talk.said
+    assert not report_draft(talk).urgent
+    assert report_draft(talk).description == "the man in this photo"
+    talk.send("https://facebook.com/x.page")
+    talk.press("cat:violent_threat")
     assert not report_draft(talk).urgent
     assert talk.step == "report.danger"
 
@@ -271,15 +385,46 @@ def test_no_link_path_requires_a_description_and_takes_handles() -> None:
     talk.press("lang:en")
     talk.press("menu:report")
     talk.press("link:none")
+    assert talk.step == "report.where"
+    talk.press("where:skip")
     talk.press("cat:financing")
+    assert talk.step == "report.description"
     assert "desc:skip" not in talk.state.offered
+    assert talk.said == catalog().text("report.ask_description_required", "en")
     talk.send("A tiktok account @donate_for_fighters asks for money")
-    talk.press("danger:no")
+    assert talk.step == "report.evidence"
     talk.press("evidence:done")
     talk.press("confirm:submit")
     [report] = talk.submitted
     assert report.links == ()
-    assert report.handles == ("@donate_for_fighters",)
+    assert report.handles == ("@donate_for_fighters (tiktok)",)  # the app it was said to be on, kept
+    assert report.description == "A tiktok account @donate_for_fighters asks for money"
+
+
+@pytest.mark.parametrize(
+    ("typed", "handles", "note"),
+    [
+        ("the whatsapp group Sada-e-Haq", (), "the whatsapp group Sada-e-Haq"),
+        ("@jihadi_voice on tiktok", ("@jihadi_voice (tiktok)",), "@jihadi_voice on tiktok"),
+        ("admin ka number 0300 1234567", (), "admin ka number 0300 1234567"),
+    ],
+)
+def test_where_it_was_seen_is_kept_and_counts_as_something_to_look_at(
+    typed: str, handles: tuple[str, ...], note: str
+) -> None:
+    talk = Talk()
+    talk.send("/start")
+    talk.press("lang:en")
+    talk.press("menu:report")
+    talk.press("link:none")
+    talk.send(typed)
+    assert talk.step == "report.category"
+    talk.press("cat:recruitment")
+    assert talk.step == "report.confirm"  # something to look at: no description needed
+    talk.press("confirm:submit")
+    [report] = talk.submitted
+    assert report.links == () and report.handles == handles
+    assert note in report.description
 
 
 def test_evidence_step_takes_photos_links_and_notes() -> None:
@@ -320,8 +465,11 @@ def test_status_check_with_known_unknown_and_malformed_codes() -> None:
 def test_status_from_a_new_conversation() -> None:
     talk = Talk(reports={"ABCD-1234": "under_review"})
     talk.send("status ABCD-1234")
-    assert talk.said == status_text(catalog(), "en", "ABCD-1234", status("under_review"))
-    assert talk.said == "Report ABCD-1234: received on 1 Dec 2026. Under review since 2 Dec 2026."
+    # The answer first; a first message also says which language the bot will answer in (issue 17).
+    answer = talk.said.split("\n\n")[0]
+    assert answer == status_text(catalog(), "en", "ABCD-1234", status("under_review"))
+    assert answer == "Report ABCD-1234: received on 1 Dec 2026. Under review since 2 Dec 2026."
+    assert talk.said.endswith(catalog().text("welcome.language_guessed", "en"))
 
 
 @pytest.mark.parametrize(
@@ -426,6 +574,8 @@ EVENTS = st.one_of(
                 "menu:learn",
                 "menu:family",
                 "link:none",
+                "where:skip",
+                "confirm:details",
                 "desc:skip",
                 "danger:yes",
                 "danger:no",
@@ -468,14 +618,10 @@ def test_any_sequence_of_events_keeps_a_valid_state(events: list[tuple[str, obje
         assert talk.step in valid_steps
         assert talk.last.replies, "every event gets an answer"
         assert all(r.text for r in talk.last.replies)
-        if talk.step in (
-            "report.category",
-            "report.description",
-            "report.danger",
-            "report.evidence",
-            "report.confirm",
-        ):
+        if talk.step in report_flow.STEPS:
             assert isinstance(talk.state.draft, ReportDraft)
+        if talk.step in ("report.description", "report.danger", "report.evidence", "report.confirm"):
+            assert report_draft(talk).category in CATEGORIES
     for report in talk.submitted:
         assert isinstance(report, SubmitReport) and report.category in CATEGORIES
         assert len(report.evidence) <= MAX_EVIDENCE
@@ -564,7 +710,19 @@ def photo(n: int) -> tuple[Attachment, ...]:
 
 
 def at_step(step: str) -> Talk:
-    """A report walked to the confirmation, then back to `step`."""
+    """A report at `step`: the link and where-was-it questions from the menu, the danger question after
+    a threat is chosen, any other step walked back to from `full_report`'s confirmation."""
+    if step in ("report.link", "report.where"):
+        talk = at_link()
+        if step == "report.where":
+            talk.press("link:none")
+        return talk
+    if step == "report.danger":
+        talk = at_link()
+        talk.send("https://facebook.com/x.page")
+        talk.press("cat:violent_threat")
+        assert talk.step == step
+        return talk
     talk = Talk()
     full_report(talk)
     while talk.step != step:
@@ -616,16 +774,16 @@ def test_an_album_sent_as_the_link_keeps_every_photo() -> None:
 @pytest.mark.parametrize(
     ("step", "caption", "moved_to"),
     [
-        ("report.category", catalog().text("categories.propaganda", "en"), "report.description"),
-        ("report.category", catalog().text("categories.propaganda", "ur"), "report.description"),
-        ("report.category", "  RECRUITING ", "report.description"),
+        ("report.category", catalog().text("categories.propaganda", "en"), "report.confirm"),
+        ("report.category", catalog().text("categories.propaganda", "ur"), "report.confirm"),
+        ("report.category", "  RECRUITING ", "report.confirm"),
         ("report.category", "propaganda", "report.category"),  # a code name, not a label
         ("report.category", "recruiting posts", "report.category"),
         ("report.category", "3", "report.category"),  # typed alone, a number picks; as a caption, not
         ("report.category", "cancel", "report.category"),
         ("report.category", "back", "report.category"),
-        ("report.danger", "No", "report.evidence"),
-        ("report.danger", "nahi", "report.evidence"),
+        ("report.danger", "No", "report.confirm"),
+        ("report.danger", "nahi", "report.confirm"),
         ("report.danger", "their latest post", "report.danger"),
         ("report.confirm", "one more of their posts", "report.confirm"),
     ],
@@ -645,8 +803,8 @@ def test_a_caption_that_was_no_answer_is_kept_with_the_description() -> None:
     talk.send("their page, see the flag at facebook.com/x", attachments=photo(1))
     talk.send("thanks", attachments=photo(2))  # small talk is not a note
     talk.press("cat:propaganda")
+    talk.press("confirm:details")
     talk.send("They recruit boys")
-    talk.press("danger:no")
     talk.press("evidence:done")
     talk.press("confirm:submit")
     [report] = talk.submitted
@@ -659,13 +817,14 @@ def test_a_screenshot_at_the_description_step_is_kept_and_its_caption_is_the_des
     talk.press("lang:en")
     talk.press("menu:report")
     talk.press("link:none")
+    talk.press("where:skip")
     talk.press("cat:financing")
     assert "desc:skip" not in talk.state.offered  # no link and no evidence yet: words are needed
     talk.send(attachments=photo(1))
     assert talk.step == "report.description"
     assert "desc:skip" in talk.state.offered  # now there is evidence
     talk.send("Asking for donations to buy weapons", attachments=photo(2))
-    assert talk.step == "report.danger"
+    assert talk.step == "report.evidence"
     assert report_draft(talk).description == "Asking for donations to buy weapons"
     assert len(report_draft(talk).evidence) == 2
 
@@ -699,7 +858,7 @@ def test_a_message_we_cannot_use_is_answered_and_changes_nothing(kind: str, step
     if step == "updates":
         to_updates(talk)
     elif step in report_flow.STEPS:
-        talk = at_step(step) if step != "report.link" else at_link()
+        talk = at_step(step)
     else:
         talk.send("/start")
         talk.press("lang:ur")
@@ -781,3 +940,97 @@ def test_a_time_typed_at_the_callback_question_is_a_yes(lang: str, text: str) ->
     assert talk.step == "family.phone"
     talk.press("support:chat")
     assert any("time: evening" in getattr(e, "note", "") for e in talk.effects)
+
+
+# --- typed answers count at every report step -----------------------------------------------------------
+
+
+def test_words_typed_where_the_link_is_asked_are_kept_and_the_link_asked_again() -> None:
+    talk = at_link()
+    talk.send("hello there")
+    assert talk.step == "report.link" and report_draft(talk).description == ""
+    assert talk.last.replies[0].text == catalog().text("report.no_link_found", "en")
+    talk.send("they recruit boys for a camp")
+    assert talk.step == "report.link"
+    assert talk.last.replies[0].text == catalog().text("report.words_kept_link", "en")
+    assert talk.last.replies[-1].text == catalog().text("report.ask_link", "en")
+    assert report_draft(talk).description == "they recruit boys for a camp"
+    talk.send("facebook.com/bad.page")
+    talk.press("cat:recruitment")
+    assert talk.step == "report.confirm"
+    talk.press("confirm:submit")
+    [report] = talk.submitted
+    assert report.description == "they recruit boys for a camp"
+    assert [link.canonical for link in report.links] == ["https://facebook.com/bad.page"]
+
+
+@pytest.mark.parametrize(
+    ("typed", "code"),
+    [
+        ("Recruiting", "recruitment"),  # the button's label, in each language
+        ("بھرتی کرنا", "recruitment"),
+        ("bharti karna", "recruitment"),
+        ("2", "recruitment"),  # its number
+        ("bharti", "recruitment"),  # a synonym
+        ("dhamki", "violent_threat"),
+        ("propaganda", "propaganda"),
+        ("chanda", "financing"),
+    ],
+)
+def test_a_kind_of_content_typed_at_the_category_question_selects_it(typed: str, code: str) -> None:
+    talk = at_link()
+    talk.send("https://t.me/some_channel")
+    talk.send(typed)
+    assert report_draft(talk).category == code
+    assert talk.step == ("report.danger" if code == "violent_threat" else "report.confirm")
+
+
+def test_words_at_the_category_question_are_kept_as_the_description_once() -> None:
+    talk = at_link()
+    talk.send("https://t.me/some_channel")
+    talk.send("they ask young men to go to a camp")
+    assert talk.step == "report.category" and report_draft(talk).category is None
+    assert talk.last.replies[0].text == catalog().text("report.words_kept_category", "en")
+    assert report_draft(talk).description == "they ask young men to go to a camp"
+    talk.send("i am not sure which one this is")  # a description is already kept: choose a button
+    assert talk.step == "report.category"
+    assert talk.last.replies[0].text == catalog().text("report.choose_category", "en")
+    assert report_draft(talk).description == "they ask young men to go to a camp"
+
+
+def test_at_the_summary_a_short_yes_sends_and_more_words_are_added() -> None:
+    talk = at_link()
+    talk.send("https://t.me/some_channel")
+    talk.press("cat:propaganda")
+    talk.send("wait")  # one word that is no yes: the hint, and nothing sent
+    assert talk.step == "report.confirm" and report_draft(talk).description == ""
+    assert talk.last.replies[0].text == catalog().text("report.confirm_hint", "en")
+    talk.send("also on whatsapp")
+    assert talk.step == "report.confirm"
+    assert talk.last.replies[0].text == catalog().text("report.note_added_summary", "en")
+    assert "also on whatsapp" in talk.said  # the summary again, with the words
+    assert not talk.submitted
+    talk.send("yes")
+    [report] = talk.submitted
+    assert report.description == "also on whatsapp" and talk.step == "updates"
+
+
+@pytest.mark.parametrize("typed", ["help", "status ABCD-1234", "ABCD-1234"])
+@pytest.mark.parametrize("step", report_flow.STEPS)
+def test_help_or_a_reference_code_mid_report_is_answered_and_the_question_asked_again(
+    step: str, typed: str
+) -> None:
+    talk = at_step(step)
+    talk.reports["ABCD-1234"] = status("received")
+    before = copy.deepcopy(talk.state)
+    question = talk.last.replies[-1]
+    talk.send(typed)
+    answer = (
+        catalog().text("report.step_help", "en")
+        if typed == "help"
+        else status_text(catalog(), "en", "ABCD-1234", status("received"))
+    )
+    assert talk.last.replies[0].text == answer
+    assert talk.last.replies[-1] == question
+    assert talk.state == before
+    assert not talk.submitted

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.dialogue import State
+from bot.dialogue import Attachment, State
 from bot.dialogue.flows.report import ReportDraft
 from responses import catalog
 from tests.talk import Talk
@@ -18,15 +18,18 @@ CANONICAL = "https://facebook.com/some.recruiting.page"
 
 
 def writing(lang: str = "en", describe: bool = True) -> Talk:
-    """A report with a link and a category (and a description), at the next question."""
+    """A report with a link, at the kind of content; or (describe) with a category and a description,
+    at the screenshots question."""
     talk = Talk()
     talk.send("/start")
     talk.press(f"lang:{lang}")
     talk.press("menu:report")
     talk.send(LINK)
-    talk.press("cat:recruitment")
     if describe:
+        talk.press("cat:recruitment")
+        talk.press("confirm:details")
         talk.send("They invite boys to a camp")
+        assert talk.step == "report.evidence"
     return talk
 
 
@@ -69,7 +72,7 @@ def test_a_change_of_language_mid_report_comes_back_to_the_same_question(word: s
     talk.press("lang:ur")
     assert talk.step == step and talk.state.draft == draft
     assert talk.said.startswith(catalog().text("common.language_set", "ur"))
-    assert catalog().text("report.ask_danger", "ur") in talk.said
+    assert catalog().text("report.ask_evidence", "ur") in talk.said
 
 
 def test_a_language_named_mid_report_keeps_the_draft() -> None:
@@ -129,7 +132,9 @@ def test_cancel_without_a_link_deletes_at_once_and_with_one_asks() -> None:
     talk.press("lang:en")
     talk.press("menu:report")
     talk.press("link:none")
+    talk.press("where:skip")
     talk.press("cat:hate_speech")
+    assert talk.step == "report.description"
     talk.press("nav:cancel")
     assert talk.step == "menu" and talk.state.paused == [] and talk.state.draft is None
 
@@ -137,10 +142,10 @@ def test_cancel_without_a_link_deletes_at_once_and_with_one_asks() -> None:
     talk.send("cancel")
     assert talk.step == "discard"
     talk.send("no")
-    assert talk.step == "report.danger" and links_of(talk.state) == {CANONICAL}
+    assert talk.step == "report.evidence" and links_of(talk.state) == {CANONICAL}
     talk.press("nav:cancel")
     talk.send("back")  # Back at "Delete this report?" keeps writing
-    assert talk.step == "report.danger" and links_of(talk.state) == {CANONICAL}
+    assert talk.step == "report.evidence" and links_of(talk.state) == {CANONICAL}
 
 
 def test_an_urgent_report_is_not_deleted_by_one_cancel() -> None:
@@ -153,6 +158,31 @@ def test_an_urgent_report_is_not_deleted_by_one_cancel() -> None:
     assert talk.step == "discard"
     talk.press("discard:no")
     assert talk.step == "report.confirm" and talk.state.draft.urgent
+
+
+def test_back_takes_away_exactly_what_the_step_added() -> None:
+    talk = Talk()
+    talk.send("/start")
+    talk.press("lang:en")
+    talk.press("menu:report")
+    talk.send(LINK)
+    talk.send(choice=None, attachments=(Attachment("photo", "file-1", "f1"),))  # a screenshot at the category
+    talk.press("nav:back")  # the link question again: the link goes, the screenshot stays
+    assert talk.step == "report.link"
+    draft = talk.state.draft
+    assert isinstance(draft, ReportDraft) and draft.links == [] and len(draft.evidence) == 1
+    talk.send("https://t.me/other_channel")
+    talk.press("cat:propaganda")
+    talk.press("confirm:details")
+    talk.send("first description")
+    talk.press("nav:back")  # the description question again, without the description
+    assert talk.step == "report.description" and talk.state.draft.description == ""
+    talk.press("desc:skip")  # Skip after Back keeps no old description
+    talk.press("evidence:done")
+    talk.press("confirm:submit")
+    (report,) = talk.submitted
+    assert report.description == "" and [x.canonical for x in report.links] == ["https://t.me/other_channel"]
+    assert len(report.evidence) == 1
 
 
 def test_the_set_aside_draft_survives_storage() -> None:
@@ -194,6 +224,8 @@ DETOURS = st.sampled_from(
         ("press", "support:yes"),
         ("press", "cat:propaganda"),
         ("press", "desc:skip"),
+        ("press", "confirm:details"),
+        ("press", "where:skip"),
         ("press", "danger:no"),
         ("press", "evidence:done"),
     ]
@@ -210,4 +242,7 @@ def test_no_interleaving_of_detours_loses_a_report(actions: list[tuple[str, str]
         elif value in talk.state.offered:
             talk.press(value)
         kept = links_of(talk.state) | {x.canonical for r in talk.submitted for x in r.links}
+        if talk.step == "report.link" and value in ("back", "nav:back") and CANONICAL not in kept:
+            talk.send(LINK)  # Back to the link question takes its answer away: the citizen gives it again
+            continue
         assert CANONICAL in kept, f"lost after {kind} {value!r}"

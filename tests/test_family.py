@@ -19,7 +19,7 @@ from responses import LANGUAGES, catalog
 from storage.repository import Storage
 from storage.schema import conversations, processed_events, support_requests
 from storage.tokens import Tokens
-from tests.talk import Talk
+from tests.talk import Talk, drop_language_line
 from tests.test_webchat import CODE, WebChat
 
 TOPICS = ("signs", "talk", "professional", "emergency")
@@ -82,7 +82,7 @@ def test_every_topic_from_the_menu_with_its_source_and_next_steps(lang: str, top
 def test_a_worried_relative_writing_freely_gets_the_intro_and_the_warning_signs(lang: str) -> None:
     talk = Talk()
     talk.send(WORRIED[lang])
-    texts = [r.text for r in talk.last.replies]
+    texts = [drop_language_line(r.text) for r in talk.last.replies]
     assert texts == [catalog().text("family.welcome", lang), catalog().text("family.signs", lang)]
     assert talk.state.offered[0] == "family:talk" and "family:callback" in talk.state.offered
 
@@ -238,7 +238,7 @@ async def test_done_when_a_roman_urdu_family_gets_signs_talk_and_a_callback_code
     caplog.set_level(logging.DEBUG)
     family = WebChat(client)
     await family.send("Assalam o alaikum, mera beta militant molviyon ki taraf ja raha hai, kya karun?")
-    assert [m["text"] for m in family.messages] == [
+    assert [drop_language_line(str(m["text"])) for m in family.messages] == [
         catalog().text("family.welcome", "ur-Latn"),
         catalog().text("family.signs", "ur-Latn"),
     ]
@@ -271,6 +271,16 @@ async def test_done_when_a_roman_urdu_family_gets_signs_talk_and_a_callback_code
     [item] = listed.json()["items"]
     assert item["code"] == code and item["has_phone"] is True and item["language"] == "ur-Latn"
     assert "9876543" not in listed.text
+
+    # The request's code answers `status` like a report's, with its state and never its contents.
+    await family.send(f"status {code.lower().replace('-', ' ')}")
+    assert family.said.startswith(f"Darkhwast {code}:"), family.said
+    assert "9876543" not in family.said and "evening" not in family.said
+    auth = {"Authorization": f"Bearer {counsellor}"}
+    closed = await client.post(f"/api/v1/support-requests/{item['id']}/close", headers=auth, json={})
+    assert closed.status_code == 200, closed.text
+    await family.send(f"status {code}")
+    assert "band kar di gayi" in family.said, family.said
 
 
 async def test_done_when_an_urdu_emergency_gets_police_15_first(client: httpx.AsyncClient) -> None:

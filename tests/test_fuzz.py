@@ -214,6 +214,8 @@ ATTACHMENT = st.builds(
 # The steps the flows declare: exploring the flows must reach no other.
 VALID_STEPS = REGISTRY.steps()
 assert REACHED_STEPS <= VALID_STEPS, REACHED_STEPS - VALID_STEPS
+# ... and every step a report may pass through (the fast path and "Add details", no link, a threat).
+assert set(report_flow.STEPS) <= REACHED_STEPS, set(report_flow.STEPS) - REACHED_STEPS
 NEEDS_CATEGORY = frozenset({"report.description", "report.danger", "report.evidence", "report.confirm"})
 
 

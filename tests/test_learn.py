@@ -103,7 +103,7 @@ def test_every_card_from_a_typed_question(lang: str, card: str) -> None:
 def test_a_first_message_that_asks_a_question_gets_the_card_in_its_language(lang: str) -> None:
     talk = Reader()
     talk.send(QUESTIONS["paigham"][lang])
-    assert talk.said == catalog().text("learn.paigham", lang)
+    assert talk.answer == catalog().text("learn.paigham", lang)
 
 
 def test_a_request_to_report_is_not_taken_for_a_question() -> None:

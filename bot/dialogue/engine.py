@@ -13,7 +13,7 @@ from bot.dialogue.flow import COMMANDS_RANK, CONFIDENT, Route
 from bot.dialogue.flows import REGISTRY, home
 from bot.dialogue.registry import Registry
 from bot.dialogue.turn import Turn
-from bot.dialogue.types import MAX_TEXT, UNSUPPORTED_KINDS, Context, Inbound, Outcome, State
+from bot.dialogue.types import MAX_TEXT, UNSUPPORTED_KINDS, Context, Inbound, Outcome, Reply, State
 from nlu.types import Parse
 from responses import Catalog, catalog
 from responses.languages import LANGUAGES
@@ -35,6 +35,7 @@ def handle(
 ) -> Outcome:
     """The replies, next state and effects for one inbound event. Pure: `state` is not modified."""
     turn = Turn(copy.deepcopy(state), parse, context, texts or catalog(), flows, inbound)
+    turn.before = copy.deepcopy(state.draft)
     if inbound.choice is not None:
         _on_choice(turn, inbound.choice)
     else:
@@ -137,8 +138,39 @@ def _on_message(turn: Turn, inbound: Inbound) -> None:
         turn.say("common.too_long", limit=MAX_TEXT)
         turn.prompt()
         return
-    if turn.state.lang is None and turn.at_start and parse.language in LANGUAGES:
-        turn.state.lang = parse.language
+    guessed = _guess_language(turn, text)
+    _dispatch(turn, inbound, text)
+    if guessed and turn.state.lang == parse.language and turn.replies:
+        # One line offering the switch, at the end: the first line stays the answer (in an emergency, the
+        # number to call), and the last reply keeps its buttons.
+        last = turn.replies[-1]
+        line = turn.t("welcome.language_guessed")
+        turn.replies[-1] = Reply(f"{last.text}\n\n{line}", last.buttons, last.calls)
+
+
+def _guess_language(turn: Turn, text: str) -> bool:
+    """No language chosen yet: the first message with words in it decides (a link or a code alone does
+    not), unless it names a language itself. True when this message decided."""
+    parse = turn.parse
+    if turn.state.lang is not None or parse.language not in LANGUAGES or text.startswith("/"):
+        return False
+    if home.language_named(turn, text) is not None or not _has_words(parse):
+        return False
+    turn.state.lang = parse.language
+    return True
+
+
+def _has_words(parse: Parse) -> bool:
+    """Letters outside links, @names and reference codes."""
+    said = parse.text
+    for entity in sorted(parse.entities, key=lambda e: e.start, reverse=True):
+        if 0 <= entity.start <= entity.end <= len(said):
+            said = said[: entity.start] + " " + said[entity.end :]
+    return any(ch.isalpha() for ch in said)
+
+
+def _dispatch(turn: Turn, inbound: Inbound, text: str) -> None:
+    parse = turn.parse
     if text.startswith("/") and _command(turn, inbound, text):
         return
     interrupts = turn.flows.interrupts()
@@ -147,7 +179,8 @@ def _on_message(turn: Turn, inbound: Inbound) -> None:
     # A screenshot sent during a report is kept whatever its caption says.
     evidence = bool(inbound.attachments) and turn.step.content
     intent = parse.intent
-    short = len(text.split()) <= COMMAND_MAX_WORDS
+    limit = home.LANGUAGE_MAX_WORDS if intent.name == "change_language" else COMMAND_MAX_WORDS
+    short = len(text.split()) <= limit
     navigates = intent.name in COMMAND_INTENTS and intent.confidence >= CONFIDENT
     if navigates and short and not evidence and not _names_a_route(turn, text):
         if intent.name == "cancel":

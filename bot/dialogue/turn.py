@@ -6,12 +6,25 @@ without naming another flow's steps.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.dialogue import words
 from bot.dialogue.flow import CONFIDENT, Step
-from bot.dialogue.types import MAX_PAUSED, Button, Call, Context, Draft, Effect, Inbound, Paused, Reply, State
+from bot.dialogue.types import (
+    MAX_PAUSED,
+    MAX_UNDO,
+    Button,
+    Call,
+    Context,
+    Draft,
+    Effect,
+    Inbound,
+    Paused,
+    Reply,
+    State,
+)
 from nlu.types import Parse
 from responses import Catalog
 
@@ -31,6 +44,7 @@ class Turn:
     inbound: Inbound
     replies: list[Reply] = field(default_factory=list)
     effects: list[Effect] = field(default_factory=list)
+    before: Draft | None = None  # the draft as this turn found it (what Back restores), never changed
 
     @property
     def lang(self) -> str:
@@ -104,15 +118,36 @@ class Turn:
         self._leaving_for(step)
         if self.step.root:
             self.state.history = []
+            self.state.undo = []
         elif self.state.step != step:
             self.state.history.append(self.state.step)
+            self._remember(self.state.step)
         self.state.step = step
+
+    def _remember(self, left: str) -> None:
+        """Keep the draft as it was when this turn began at `left`, for Back to restore."""
+        kind = self.flows.flow_of(left).draft
+        if kind is not None and isinstance(self.before, kind) and isinstance(self.state.draft, kind):
+            self.state.undo = [*self.state.undo, Paused(left, copy.deepcopy(self.before))][-MAX_UNDO:]
+
+    def undo(self, step: str) -> bool:
+        """Back to `step`: the draft as it was there, before its answer (files sent stay). False when
+        nothing was remembered for it."""
+        if not self.state.undo or self.state.undo[-1].step != step:
+            return False
+        found = self.state.undo.pop()
+        current = self.state.draft
+        if current is not None and type(current) is type(found.draft):
+            self.state.draft = found.draft.undone(current)
+            return True
+        return False
 
     def rest(self) -> None:
         """Back on the main menu, with no way Back. An unfinished draft is put aside, never dropped."""
         self._leaving_for(self.flows.home)
         self.state.step = self.flows.home
         self.state.history = []
+        self.state.undo = []
 
     def _leaving_for(self, step: str) -> None:
         draft = self.state.draft

@@ -194,6 +194,10 @@ class Draft:
         before it deletes."""
         return False
 
+    def undone(self, now: Draft) -> Draft:
+        """This earlier draft, brought back by Back from `now`: by default exactly as it was."""
+        return self
+
     def to_dict(self) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -228,6 +232,7 @@ def strings(value: object, limit: int, size: int = MAX_TEXT) -> list[str]:
 START = "start"
 STATE_VERSION = 2  # 1: the draft was an untyped dict (before the registry of flows)
 MAX_PAUSED = 3  # unfinished drafts set aside at once; a fourth pushes out the oldest
+MAX_UNDO = 8  # steps Back can undo exactly; further back, it only returns to the question
 
 
 @dataclass
@@ -258,6 +263,9 @@ class State:
     offered: list[str] = field(default_factory=list)
     draft: Draft | None = None
     paused: list[Paused] = field(default_factory=list)  # unfinished drafts set aside, newest last
+    # The draft as it was at each of the last steps in `history` (newest last): Back takes the step's
+    # answer away again (the link it added, the description it took), never the files sent.
+    undo: list[Paused] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -270,6 +278,8 @@ class State:
         }
         if self.paused:
             data["paused"] = [p.to_dict() for p in self.paused]
+        if self.undo:
+            data["undo"] = [p.to_dict() for p in self.undo]
         return data
 
     @classmethod
@@ -285,13 +295,14 @@ class State:
             offered=strings(data.get("offered"), 20, 64),
             draft=Draft.load(data.get("draft")),
             paused=_paused(data.get("paused")),
+            undo=_paused(data.get("undo"), MAX_UNDO),
         )
 
 
-def _paused(value: object) -> list[Paused]:
+def _paused(value: object, limit: int = MAX_PAUSED) -> list[Paused]:
     if not isinstance(value, list):
         return []
-    found = (Paused.load(item) for item in value[-MAX_PAUSED:])
+    found = (Paused.load(item) for item in value[-limit:])
     return [p for p in found if p is not None]
 
 

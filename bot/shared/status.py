@@ -18,6 +18,8 @@ from responses import Catalog
 PAKISTAN = timezone(timedelta(hours=5), "PKT")  # no daylight saving since 2009
 WORDS = ("received", "under_review", "action_taken", "reviewed")
 DECIDED = ("action_taken", "reviewed")
+# A counsellor request's code typed with `status`: the request's state, never its contents.
+CALLBACK = ("callback_new", "callback_in_progress", "callback_done")
 
 
 class Told(Protocol):
@@ -53,7 +55,10 @@ def status_text(catalog: Catalog, lang: str, code: str, told: Told) -> str:
     """The reporter's answer for report `code`, in `lang`."""
     received = day(catalog, lang, told.received)
     params = {"code": code, "received_on": received}
-    if told.word == "under_review":
+    if told.word in CALLBACK:  # a counsellor request's code: with a counsellor since, or closed, when
+        handled = told.decided or told.reviewed
+        params["reviewed_on"] = day(catalog, lang, handled) if handled else received
+    elif told.word == "under_review":
         params["reviewed_on"] = day(catalog, lang, told.reviewed) if told.reviewed else received
     elif told.word in DECIDED:
         when = told.decided or told.reviewed or told.received

@@ -6,13 +6,16 @@ step away safely, offered a confidential counsellor for themselves (the families
 from __future__ import annotations
 
 from bot.dialogue.flow import Flow, Route, Step
-from bot.dialogue.flows import family, home
+from bot.dialogue.flows import crisis, family, home
 from bot.dialogue.turn import Turn
 from bot.dialogue.types import Button, Inbound
 
 AT_RISK = "at_risk.options"
 TOPIC = "at_risk"  # support_requests.topic: a callback for the person being drawn in
 PARTS = ("trap", "leave")
+# An interrupt before anything else needs a sure classifier ("quiz me please" scores 0.59); the first-person
+# phrases of routing.yaml catch the plain cases at any score.
+FLOOR = 0.75
 
 
 def _buttons(turn: Turn, shown: str | None = None) -> list[Button]:
@@ -50,7 +53,11 @@ def _drawn_in(turn: Turn, inbound: Inbound, text: str) -> bool:
     the words of a report being written."""
     if turn.step.content or turn.says(text, "relative"):
         return False
-    return turn.sure("at_risk_self") or turn.says(text, "at_risk")
+    if turn.state.step == crisis.CRISIS:  # the crisis answer hears them out itself
+        return False
+    intent = turn.parse.intent
+    sure = intent.name == "at_risk_self" and intent.confidence >= FLOOR
+    return sure or turn.says(text, "at_risk")
 
 
 def _respond(turn: Turn, inbound: Inbound, text: str) -> None:

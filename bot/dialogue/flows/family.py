@@ -293,7 +293,7 @@ FLOW = Flow(
     routes=(
         Route(70, lambda t, i, x: offer_callback(t), phrases=("callback",), note="asks for a counsellor"),
         Route(
-            73,
+            58,  # on the family menu its topics come first ("tell the police?" is no privacy question)
             _free_text,
             when=lambda t, i, x: t.state.step == FAMILY and _names_a_topic(t, i, x),
             note="a topic named on the family menu",

@@ -14,7 +14,8 @@ LANGUAGE = "language"
 HOME = "menu"
 DISCARD = "discard"  # "Delete this report?": Cancel on a draft with a link, a file or an urgent mark
 RESUME = "resume"  # "You have an unfinished report: continue, or start again?"
-LANGUAGE_MAX_WORDS = 4  # "urdu please", "roman urdu mein": a longer message is not a choice of language
+# "urdu please", "Roman Urdu mein baat karo": a longer message is not a choice of language
+LANGUAGE_MAX_WORDS = 6
 
 
 def language_buttons(turn: Turn) -> list[Button]:
@@ -107,7 +108,8 @@ def back(turn: Turn) -> None:
     """The step before, with the draft it was writing (taken up again if it was set aside)."""
     if turn.state.history:
         step = turn.state.history.pop()
-        turn.take_up(step)
+        if not turn.take_up(step):
+            turn.undo(step)
         turn.state.step = step
         turn.prompt()
     else:
@@ -219,7 +221,12 @@ FLOW = Flow(
         Command("menu", lambda t, i, r: menu(t), 70, postback="MENU_MAIN", menu_title="messenger.menu_main"),
     ),
     routes=(
-        Route(90, lambda t, i, x: welcome(t), when=lambda t, i, x: t.at_start, note="first message: welcome"),
+        Route(
+            90,
+            lambda t, i, x: welcome(t),
+            when=lambda t, i, x: t.at_start and t.state.lang is None,
+            note="a first message that says nothing in a language: welcome",
+        ),
         Route(92, _small_talk, intents=frozenset({"greet", "thanks", "goodbye"}), note="small talk"),
         Route(100, _not_understood, note="anything else: the menu"),
     ),

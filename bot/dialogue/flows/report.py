@@ -1,4 +1,11 @@
-"""The report flow: link -> category -> description -> danger -> evidence -> confirm -> reference code.
+"""The report flow, three taps on the fast path: link -> kind of content -> Send, with the reference code.
+
+The summary offers "Add details" (a description, then screenshots and more links); the danger question
+comes only for threats (a danger said in any message marks the report urgent anyway). With no link, the
+citizen says where they saw it (a group's name, an @name and its app, an admin's number) or describes it.
+Typed answers count at every step: a button's label or a synonym in any language, words typed where a link
+was asked (kept as the description), help or a reference code asked mid-report (answered, then the same
+question again).
 
 Evidence is taken at every step: a screenshot, file, forwarded post or link sent while another question is
 open is kept on the draft (up to MAX_EVIDENCE files), acknowledged, and the same question is asked again.
@@ -9,10 +16,11 @@ the caption is kept as a note with the description.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bot.dialogue.flow import Command, Flow, Needs, Route, Step
+from bot.dialogue import words
+from bot.dialogue.flow import CONFIDENT, Command, Flow, Needs, Route, Step
 from bot.dialogue.flows import home
 from bot.dialogue.turn import Turn
 from bot.dialogue.types import (
@@ -29,11 +37,14 @@ from bot.dialogue.types import (
     SubmitReport,
     strings,
 )
+from bot.shared.status import status_text
+from nlu.refcode import parse_code
 from nlu.types import Parse
 from nlu.urls import canonicalize, platform_of
 from responses.languages import LANGUAGES
 
 LINK = "report.link"
+WHERE = "report.where"
 CATEGORY = "report.category"
 DESCRIPTION = "report.description"
 DANGER = "report.danger"
@@ -41,9 +52,13 @@ EVIDENCE = "report.evidence"
 CONFIRM = "report.confirm"
 SCOPE = "report.scope"
 UPDATES = "updates"
-STEPS = (LINK, CATEGORY, DESCRIPTION, DANGER, EVIDENCE, CONFIRM)  # in order; SCOPE comes only when needed
+# The fast path is LINK, CATEGORY, CONFIRM; WHERE, DANGER, DESCRIPTION, EVIDENCE and SCOPE when needed.
+STEPS = (LINK, WHERE, CATEGORY, DANGER, DESCRIPTION, EVIDENCE, CONFIRM)
 _DONE_INTENTS = frozenset({"affirm", "deny", "thanks", "goodbye"})
 _SMALL_TALK = _DONE_INTENTS | {"greet"}
+_ASIDE_WORDS = 4  # "help", "status K7QM-2XD9": a longer message at a report step is the citizen's answer
+_WORDS_KEPT = 4  # words typed where a link was asked: this many or more are kept as the description
+SURE_TO_SEND = 0.9  # a typed yes sends the report only this sure ("hmm" reads as yes at 0.8)
 EVIDENCE_KINDS = ("photo", "document", "forward")
 
 
@@ -75,6 +90,15 @@ class ReportDraft(Draft):
     @property
     def precious(self) -> bool:
         return bool(self.links or self.handles or self.evidence) or self.urgent
+
+    def undone(self, now: Draft) -> Draft:
+        """Back takes the step's answer away (a link, a category, a description) but never a file or a
+        caption sent meanwhile, nor the urgent mark: those stay as they are `now`."""
+        if not isinstance(now, ReportDraft):
+            return self
+        evidence = [*self.evidence, *(e for e in now.evidence if e not in self.evidence)][:MAX_EVIDENCE]
+        notes = [*self.notes, *(n for n in now.notes if n not in self.notes)][:MAX_EVIDENCE]
+        return replace(self, evidence=evidence, notes=notes, urgent=self.urgent or now.urgent)
 
     def __post_init__(self) -> None:
         if self.category is not None and self.category not in CATEGORIES:
@@ -184,11 +208,22 @@ def _take_links(turn: Turn, inbound: Inbound | None = None) -> int:
             known.add(canonical)
             added += 1
     handles = _handles(turn)
+    app = _app_named(turn)
     for handle in turn.parse.values("handle"):
-        if handle not in handles and len(handles) < MAX_LINKS:
-            handles.append(handle)
+        named = f"{handle} ({app})" if app else handle
+        if handle not in handles and named not in handles and len(handles) < MAX_LINKS:
+            handles.append(named)
             added += 1
     return added
+
+
+PLATFORMS = ("tiktok", "facebook", "instagram", "youtube", "telegram", "whatsapp", "x")
+
+
+def _app_named(turn: Turn) -> str | None:
+    """The app an @name was said to be on ("@jihadi_voice on tiktok"), by routing.yaml's platform words."""
+    options = {name: turn.catalog.phrases(f"platform_{name}") for name in PLATFORMS}
+    return words.best(turn.parse.text, options)
 
 
 def _take_attachments(turn: Turn, inbound: Inbound) -> int:
@@ -213,16 +248,16 @@ def _note(turn: Turn, inbound: Inbound) -> None:
     """Keep a caption's own words (its links and @names are taken apart) as a note to the description."""
     if not inbound.attachments:
         return
-    words = turn.parse.text
+    said = turn.parse.text
     for entity in sorted(turn.parse.entities, key=lambda e: e.start, reverse=True):
-        if entity.entity in ("url", "handle") and 0 <= entity.start <= entity.end <= len(words):
-            words = words[: entity.start] + words[entity.end :]
-    words = " ".join(words.split())
-    if turn.parse.intent.name in _SMALL_TALK and len(words.split()) <= 4:
+        if entity.entity in ("url", "handle") and 0 <= entity.start <= entity.end <= len(said):
+            said = said[: entity.start] + said[entity.end :]
+    said = " ".join(said.split())
+    if turn.parse.intent.name in _SMALL_TALK and len(said.split()) <= 4:
         return  # "ok", "thanks": nothing to add to the description
     notes = _draft(turn).notes
-    if any(c.isalnum() for c in words) and words not in notes and len(notes) < MAX_EVIDENCE:
-        notes.append(words[:MAX_DESCRIPTION])
+    if any(c.isalnum() for c in said) and said not in notes and len(notes) < MAX_EVIDENCE:
+        notes.append(said[:MAX_DESCRIPTION])
 
 
 def _description(turn: Turn) -> str:
@@ -337,19 +372,48 @@ def _ask_scope(turn: Turn) -> None:
 def _after_scope(turn: Turn) -> None:
     """The next question the draft has not answered yet."""
     draft = _draft(turn)
-    if draft.description:
-        _ask_danger(turn)
-    elif draft.category:
-        _ask_description(turn)
-    elif _where_count(turn) or draft.evidence:
+    if draft.category:
+        _after_category(turn)
+    elif _points_somewhere(turn) or draft.description:
         _ask_category(turn)
     else:
         _ask_link(turn)
 
 
+def _points_somewhere(turn: Turn) -> bool:
+    """A link, an @name, a file, or where it was seen: something an analyst can look at."""
+    draft = _draft(turn)
+    return bool(_where_count(turn) or draft.evidence or draft.notes)
+
+
+def _after_category(turn: Turn) -> None:
+    """A threat asks whether anyone is in danger now; a report with nothing to look at asks what was seen;
+    anything else is ready to send."""
+    draft = _draft(turn)
+    if draft.category == "violent_threat" and not draft.urgent:
+        _ask_danger(turn)
+    elif not _points_somewhere(turn) and not draft.description:
+        _ask_description(turn)
+    else:
+        ask_confirm(turn)
+
+
+def _after_danger(turn: Turn) -> None:
+    """A report with nothing to look at still needs the words of what was seen; else the summary."""
+    if not _points_somewhere(turn) and not _draft(turn).description:
+        _ask_description(turn)
+    else:
+        ask_confirm(turn)
+
+
 def _ask_link(turn: Turn) -> None:
     turn.goto(LINK)
     turn.say("report.ask_link", turn.button("link:none"), *turn.nav())
+
+
+def _ask_where(turn: Turn) -> None:
+    turn.goto(WHERE)
+    turn.say("report.ask_where", turn.button("where:skip"), *turn.nav())
 
 
 def _ask_category(turn: Turn) -> None:
@@ -360,7 +424,7 @@ def _ask_category(turn: Turn) -> None:
 
 def _ask_description(turn: Turn) -> None:
     turn.goto(DESCRIPTION)
-    needs_words = not _where_count(turn) and not _evidence(turn)
+    needs_words = not _points_somewhere(turn)
     if needs_words:
         turn.say("report.ask_description_required", *turn.nav())
     else:
@@ -369,7 +433,7 @@ def _ask_description(turn: Turn) -> None:
 
 def _ask_danger(turn: Turn) -> None:
     if _draft(turn).urgent:
-        _ask_evidence(turn)
+        ask_confirm(turn)
         return
     turn.goto(DANGER)
     turn.say("report.ask_danger", turn.button("danger:yes"), turn.button("danger:no"), *turn.nav())
@@ -393,12 +457,13 @@ def _summary(turn: Turn) -> str:
     lines.append(turn.t("report.summary_evidence", count=len(_evidence(turn))))
     if draft.urgent:
         lines.append(turn.t("report.summary_urgent"))
+    lines.append(turn.t("report.summary_next"))
     return "\n".join(lines)
 
 
 def ask_confirm(turn: Turn) -> None:
     turn.goto(CONFIRM)
-    turn.say_text(_summary(turn), turn.button("confirm:submit"), *turn.nav())
+    turn.say_text(_summary(turn), turn.button("confirm:submit"), turn.button("confirm:details"), *turn.nav())
 
 
 def prompt(turn: Turn) -> None:
@@ -407,14 +472,18 @@ def prompt(turn: Turn) -> None:
 
 
 def _category_from_text(turn: Turn, text: str) -> str | None:
-    folded = text.strip().casefold()
+    """A kind of content typed: a button's label in any language, its number, or a synonym in a short
+    message ("bharti", "dhamki", "chanda", "selling weapons")."""
+    folded = " ".join(text.split()).casefold()
     for code in CATEGORIES:
         labels = {turn.catalog.text(f"categories.{code}", lang).casefold() for lang in LANGUAGES}
         if folded in labels or folded == code:
             return code
     if folded.isdecimal() and folded.isascii() and 1 <= int(folded) <= len(CATEGORIES):
         return CATEGORIES[int(folded) - 1]
-    return None
+    if len(folded.split()) > _ASIDE_WORDS:
+        return None
+    return words.best(text, {code: turn.catalog.phrases(f"category_{code}") for code in CATEGORIES})
 
 
 def _submit(turn: Turn) -> None:
@@ -467,24 +536,31 @@ def on_choice(turn: Turn, choice: str) -> None:
     step = turn.state.step
     draft = _draft(turn)
     if step == LINK and choice == "link:none":
+        _ask_where(turn)
+    elif step == WHERE and choice == "where:skip":
         _ask_category(turn)
     elif step == CATEGORY and choice.startswith("cat:") and choice[4:] in CATEGORIES:
         draft.category = choice[4:]
-        _ask_description(turn)
+        _after_category(turn)
     elif step == DESCRIPTION and choice == "desc:skip":
-        _ask_danger(turn)
+        _ask_evidence(turn)
     elif step == DANGER and choice in ("danger:yes", "danger:no"):
         if choice == "danger:yes":
             draft.urgent = True
             _emergency_noted(turn)
-        _ask_evidence(turn)
+        _after_danger(turn)
     elif step == EVIDENCE and choice == "evidence:done":
         ask_confirm(turn)
     elif step == CONFIRM and choice == "confirm:submit":
         _submit(turn)
+    elif step == CONFIRM and choice == "confirm:details":
+        _ask_description(turn)
     elif step == SCOPE and choice == "scope:continue":
         draft.scope_check = True
-        _after_scope(turn)
+        if turn.state.history[-1:] == [DESCRIPTION]:  # adding details: the screenshots question next
+            _ask_evidence(turn)
+        else:
+            _after_scope(turn)
     else:
         turn.say("common.stale_button")
         prompt(turn)
@@ -495,49 +571,135 @@ def on_text(turn: Turn, inbound: Inbound, text: str) -> bool:
     step = turn.state.step
     draft = _draft(turn)
     intent = turn.parse.intent.name
+    if not inbound.attachments and _aside(turn, text):
+        return True
     if step == LINK:
-        links = _take_links(turn, inbound)
-        if inbound.attachments:
-            _, refused = _take_evidence(turn, inbound)
-            _acknowledge(turn, inbound, refused)
-            _ask_category(turn)
-        elif links:
-            turn.say("report.link_received", count=_where_count(turn))
-            _ask_category(turn)
-        else:
-            turn.say("report.no_link_found")
-            _ask_link(turn)
+        _on_link(turn, inbound, text)
+    elif step == WHERE:
+        _on_where(turn, inbound, text)
     elif step in (CATEGORY, DANGER, CONFIRM) and _has_evidence(turn, inbound):
         _on_evidence(turn, inbound, text)
     elif step == CATEGORY:
         code = _category_from_text(turn, text)
-        if code is None:
-            turn.say("report.choose_category")
+        if code is not None:
+            draft.category = code
+            _after_category(turn)
+        elif len(text.split()) >= _WORDS_KEPT and not draft.description:
+            draft.description = text.strip()[:MAX_DESCRIPTION]  # what was seen, typed here: kept
+            turn.say("report.words_kept_category")
             _ask_category(turn)
         else:
-            draft.category = code
-            _ask_description(turn)
+            turn.say("report.choose_category")
+            _ask_category(turn)
     elif step == DESCRIPTION:
         _on_description(turn, inbound, text)
     elif step == SCOPE:
         _on_scope_text(turn, inbound, text)
     elif step == DANGER:
-        if intent == "affirm":
-            on_choice(turn, "danger:yes")
-        elif intent == "deny":
-            on_choice(turn, "danger:no")
-        else:
-            turn.say("report.answer_yes_no")
-            _ask_danger(turn)
+        _on_danger_text(turn, text)
     elif step == EVIDENCE:
         _on_more_evidence(turn, inbound, text)
     elif step == CONFIRM:
-        if intent == "affirm":
+        if turn.yes_or_no(text) and turn.parse.intent.confidence >= SURE_TO_SEND:
             _submit(turn)
+        elif len(text.split()) >= 2 and intent not in _SMALL_TALK:  # more of what was seen: kept
+            draft.description = (draft.description + "\n" + text.strip()).strip()[:MAX_DESCRIPTION]
+            if _out_of_scope(turn, text):
+                _ask_scope(turn)
+                return True
+            turn.say("report.note_added_summary")
+            ask_confirm(turn)
         else:
             turn.say("report.confirm_hint")
             ask_confirm(turn)
     return True
+
+
+def _on_danger_text(turn: Turn, text: str) -> None:
+    """Yes or no; or what was seen, typed here (right after choosing "threat" is where people say it):
+    kept as the description, and the question asked again unless the words already made it urgent."""
+    answer = turn.yes_or_no(text)
+    draft = _draft(turn)
+    if answer is not None:
+        on_choice(turn, "danger:yes" if answer else "danger:no")
+    elif len(text.split()) >= 2 and len(text) <= MAX_DESCRIPTION:
+        draft.description = (draft.description + "\n" + text.strip()).strip()[:MAX_DESCRIPTION]
+        if draft.urgent:  # the words were a danger to life: directions given, the report is urgent
+            _after_danger(turn)
+        else:
+            turn.say("report.words_kept_category")
+            _ask_danger(turn)
+    else:
+        turn.say("report.answer_yes_no")
+        _ask_danger(turn)
+
+
+def _on_link(turn: Turn, inbound: Inbound, text: str) -> None:
+    """A link, an @name or a file goes on to the kind of content; words describing the page are kept as
+    the description and the link asked for again."""
+    links = _take_links(turn, inbound)
+    draft = _draft(turn)
+    if inbound.attachments:
+        _, refused = _take_evidence(turn, inbound)
+        _acknowledge(turn, inbound, refused)
+        _after_scope(turn)
+    elif links:
+        turn.say("report.link_received", count=_where_count(turn))
+        _after_scope(turn)
+    elif len(text.split()) >= _WORDS_KEPT and len(text) <= MAX_DESCRIPTION:
+        draft.description = (draft.description + "\n" + text.strip()).strip()[:MAX_DESCRIPTION]
+        if _out_of_scope(turn, text):
+            _ask_scope(turn)
+            return
+        turn.say("report.words_kept_link")
+        _ask_link(turn)
+    else:
+        turn.say("report.no_link_found")
+        _ask_link(turn)
+
+
+def _on_where(turn: Turn, inbound: Inbound, text: str) -> None:
+    """Where it was seen, without a link: a group's name, an @name with its app, an admin's number. Kept
+    as written (the analysts read it), with links, @names and files taken out as evidence."""
+    _, refused = _take_evidence(turn, inbound, note=False)
+    notes = _draft(turn).notes
+    said = " ".join(text.split())
+    if any(c.isalnum() for c in said) and said not in notes and len(notes) < MAX_EVIDENCE:
+        notes.append(said[:MAX_DESCRIPTION])
+    if refused:
+        _acknowledge(turn, inbound, refused)
+    elif inbound.attachments:
+        turn.say("report.evidence_kept", count=len(_evidence(turn)))
+    elif said:
+        turn.say("report.where_kept")
+    if _points_somewhere(turn):
+        _ask_category(turn)
+    else:
+        _ask_where(turn)
+
+
+def _aside(turn: Turn, text: str) -> bool:
+    """Help, or a reference code's status, asked mid-report in a few words: answered, and the same
+    question asked again with the draft as it was."""
+    if len(text.split()) > _ASIDE_WORDS:
+        return False
+    codes = turn.parse.values("reference")
+    if turn.parse.intent.name == "check_status" or (codes and turn.parse.intent.name != "report_content"):
+        code = codes[0] if codes else parse_code(text)
+        told = turn.context.reports.get(code) if code else None
+        if code is None:
+            return False
+        if told is None:
+            turn.say("status.not_found", code=code)
+        else:
+            turn.say_text(status_text(turn.catalog, turn.lang, code, told))
+        prompt(turn)
+        return True
+    if turn.parse.intent.name == "help" and turn.parse.intent.confidence >= CONFIDENT:
+        turn.say("report.step_help")
+        prompt(turn)
+        return True
+    return False
 
 
 def _on_scope_text(turn: Turn, inbound: Inbound, text: str) -> None:
@@ -574,14 +736,14 @@ def _on_description(turn: Turn, inbound: Inbound, text: str) -> None:
     """Words describe what was seen; a screenshot without words is kept and the question asked again."""
     if inbound.attachments:
         skip = _button_named(turn, text)
-        words = text.strip() if skip is None and len(text) <= MAX_DESCRIPTION else ""
+        said = text.strip() if skip is None and len(text) <= MAX_DESCRIPTION else ""
         _, refused = _take_evidence(turn, inbound, note=False)
         _acknowledge(turn, inbound, refused)
         if skip is not None:
             on_choice(turn, skip)
-        elif words:
-            _draft(turn).description = words
-            _ask_danger(turn)
+        elif said:
+            _draft(turn).description = said
+            _ask_evidence(turn)
         elif text.strip():
             turn.say("report.description_too_long", limit=MAX_DESCRIPTION)
             _ask_description(turn)
@@ -603,7 +765,7 @@ def _on_description(turn: Turn, inbound: Inbound, text: str) -> None:
     if _out_of_scope(turn, text):
         _ask_scope(turn)
     else:
-        _ask_danger(turn)
+        _ask_evidence(turn)
 
 
 def _on_more_evidence(turn: Turn, inbound: Inbound, text: str) -> None:
@@ -626,6 +788,7 @@ def _on_more_evidence(turn: Turn, inbound: Inbound, text: str) -> None:
 
 ASKS = {
     LINK: _ask_link,
+    WHERE: _ask_where,
     CATEGORY: _ask_category,
     DESCRIPTION: _ask_description,
     DANGER: _ask_danger,
@@ -670,12 +833,21 @@ def _open(turn: Turn, inbound: Inbound | None) -> None:
 
 
 def _has_something(turn: Turn, inbound: Inbound, text: str) -> bool:
-    return bool(inbound.attachments or inbound.links)
+    """A screenshot, a forward, or a link or @name typed with no reference code: whatever the words around
+    it, that is a report to start (a code with it is a status check, answered first)."""
+    typed = bool(turn.parse.urls() or turn.parse.values("handle"))
+    return bool(inbound.attachments or inbound.links) or (typed and not turn.parse.values("reference"))
+
+
+def _says_report(turn: Turn, inbound: Inbound, text: str) -> bool:
+    """ "report", "i need to report", "mujhe report karni hai", "shikayat krni h": a short message whose
+    subject is reporting, whatever the classifier made of it."""
+    return len(text.split()) <= _ASIDE_WORDS + 2 and turn.says(text, "report_words")
 
 
 FLOW = Flow(
     name="report",
-    doc="A report: link, category, description, danger, evidence, confirmation, reference code, updates.",
+    doc="A report in three taps (link, kind, Send), details optional; the reference code, then updates.",
     steps={
         **{
             name: Step(
@@ -707,6 +879,7 @@ FLOW = Flow(
     routes=(
         Route(30, lambda t, i, x: start(t, i), when=_has_something, note="a link, screenshot or forward"),
         Route(50, lambda t, i, x: start(t, i), intents=frozenset({"report_content"}), note="wants to report"),
+        Route(52, lambda t, i, x: start(t, i), when=_says_report, note="a few words about reporting"),
     ),
     needs=needs,
     on_emergency=_on_emergency,
