@@ -20,6 +20,7 @@ from responses.languages import LANGUAGES
 
 COMMAND_INTENTS = frozenset({"cancel", "back", "change_language"})
 COMMAND_MAX_WORDS = 4
+SURE_COMMAND = 0.95  # a cancel or back this sure may run to LANGUAGE_MAX_WORDS words
 LANGUAGE_CHOICES = frozenset(f"lang:{lang}" for lang in LANGUAGES)
 # Buttons understood whatever was offered last (a channel may show them as quick replies anywhere).
 GLOBAL_CHOICES = LANGUAGE_CHOICES | {"nav:cancel", "nav:menu"}
@@ -179,7 +180,9 @@ def _dispatch(turn: Turn, inbound: Inbound, text: str) -> None:
     # A screenshot sent during a report is kept whatever its caption says.
     evidence = bool(inbound.attachments) and turn.step.content
     intent = parse.intent
-    limit = home.LANGUAGE_MAX_WORDS if intent.name == "change_language" else COMMAND_MAX_WORDS
+    # "Roman Urdu mein baat karo", "never mind, not doing this": a sure request says a few more words
+    sure = intent.name == "change_language" or intent.confidence >= SURE_COMMAND
+    limit = home.LANGUAGE_MAX_WORDS if sure else COMMAND_MAX_WORDS
     short = len(text.split()) <= limit
     navigates = intent.name in COMMAND_INTENTS and intent.confidence >= CONFIDENT
     if navigates and short and not evidence and not _names_a_route(turn, text):

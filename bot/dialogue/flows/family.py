@@ -301,6 +301,12 @@ FLOW = Flow(
         Route(73, _free_text, intents=FAMILY_HELP, sure=True, note="a worried relative"),
         Route(75, _free_text, intents=FAMILY_HELP, note="a worried relative, less sure"),
         Route(75, _free_text, when=_names_a_topic, note="a family card's keywords"),
-        Route(75, _free_text, phrases=("relative",), note="names a relative: my son, mera bhai"),
+        Route(
+            75,
+            _free_text,
+            phrases=("relative",),
+            when=lambda t, i, x: not t.sure("out_of_scope"),
+            note="names a relative (my son, mera bhai), unless plainly about something else (pubg, school)",
+        ),
     ),
 )

@@ -678,12 +678,21 @@ def _on_where(turn: Turn, inbound: Inbound, text: str) -> None:
         _ask_where(turn)
 
 
+def _without_codes(turn: Turn, text: str) -> str:
+    """The words of `text` around its reference codes ("AW Y0 - 9QHY" is one code, not four words)."""
+    spans = [(e.start, e.end) for e in turn.parse.entities if e.entity == "reference"]
+    for start, end in sorted(spans, reverse=True):
+        if 0 <= start <= end <= len(text):
+            text = text[:start] + " " + text[end:]
+    return text
+
+
 def _aside(turn: Turn, text: str) -> bool:
     """Help, or a reference code's status, asked mid-report in a few words: answered, and the same
     question asked again with the draft as it was."""
-    if len(text.split()) > _ASIDE_WORDS:
-        return False
     codes = turn.parse.values("reference")
+    if len(_without_codes(turn, text).split()) + bool(codes) > _ASIDE_WORDS:
+        return False
     if turn.parse.intent.name == "check_status" or (codes and turn.parse.intent.name != "report_content"):
         code = codes[0] if codes else parse_code(text)
         told = turn.context.reports.get(code) if code else None
