@@ -405,7 +405,8 @@ def test_no_link_path_requires_a_description_and_takes_handles() -> None:
     ("typed", "handles", "note"),
     [
         ("the whatsapp group Sada-e-Haq", (), "the whatsapp group Sada-e-Haq"),
-        ("@jihadi_voice on tiktok", ("@jihadi_voice (tiktok)",), "@jihadi_voice on tiktok"),
+        ("@jihadi_voice on tiktok", ("@jihadi_voice (tiktok)",), ""),  # the @name with its app says it all
+        ("@jihadi_voice, the admin posts bomb videos", ("@jihadi_voice",), "the admin posts bomb videos"),
         ("admin ka number 0300 1234567", (), "admin ka number 0300 1234567"),
     ],
 )

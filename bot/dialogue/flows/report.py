@@ -661,10 +661,12 @@ def _on_link(turn: Turn, inbound: Inbound, text: str) -> None:
 def _on_where(turn: Turn, inbound: Inbound, text: str) -> None:
     """Where it was seen, without a link: a group's name, an @name with its app, an admin's number. Kept
     as written (the analysts read it), with links, @names and files taken out as evidence."""
-    _, refused = _take_evidence(turn, inbound, note=False)
+    added, refused = _take_evidence(turn, inbound, note=False)
     notes = _draft(turn).notes
     said = " ".join(text.split())
-    if any(c.isalnum() for c in said) and said not in notes and len(notes) < MAX_EVIDENCE:
+    rest = _without_entities(turn, said)
+    only_names = added > 0 and len(rest.split()) <= 2  # "@name on tiktok": kept as the @name (tiktok)
+    if any(c.isalnum() for c in said) and not only_names and said not in notes and len(notes) < MAX_EVIDENCE:
         notes.append(said[:MAX_DESCRIPTION])
     if refused:
         _acknowledge(turn, inbound, refused)
@@ -678,9 +680,14 @@ def _on_where(turn: Turn, inbound: Inbound, text: str) -> None:
         _ask_where(turn)
 
 
-def _without_codes(turn: Turn, text: str) -> str:
+def _without_entities(turn: Turn, text: str) -> str:
+    """The words of `text` around its links and @names."""
+    return _without_codes(turn, text, ("url", "handle"))
+
+
+def _without_codes(turn: Turn, text: str, kinds: tuple[str, ...] = ("reference",)) -> str:
     """The words of `text` around its reference codes ("AW Y0 - 9QHY" is one code, not four words)."""
-    spans = [(e.start, e.end) for e in turn.parse.entities if e.entity == "reference"]
+    spans = [(e.start, e.end) for e in turn.parse.entities if e.entity in kinds]
     for start, end in sorted(spans, reverse=True):
         if 0 <= start <= end <= len(text):
             text = text[:start] + " " + text[end:]
