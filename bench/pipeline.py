@@ -9,9 +9,10 @@ What runs (each server is a process of its own; the load generator is asyncio + 
   one POST endpoint that answers the web chat's JSON shape.
 - Web chat, open loop: `POST /webchat/api/messages` at fixed arrival rates (after a warm-up at the same
   rate that is not counted). The requests are a mix of conversations over many sessions: full reports
-  (link, category, description, danger, evidence, confirm, no updates), greetings and the learn cards,
-  the family pages, and reference-code look-ups. A session sends its next step only after the answer to
-  its previous one (a person reads before pressing), so the pool of sessions grows when answers are slow.
+  (link, category, "Add details" on the summary, description, evidence, send, updates), greetings and
+  the learn cards, the family pages, and reference-code look-ups. A session sends its next step only
+  after the answer to its previous one (a person reads before pressing), so the pool of sessions grows
+  when answers are slow.
   Latency is measured from the scheduled arrival time (no coordinated omission).
 - Web chat, closed loop: `--concurrency` clients sending back to back for `--closed-duration` seconds:
   the most each server can take from this generator.
@@ -98,8 +99,8 @@ def report_script(rng: random.Random) -> list[Step]:
         ("choice", "menu:report"),
         ("text", rng.choice(LINK_TEXTS).format(url=url)),
         ("choice", rng.choice(("cat:recruitment", "cat:propaganda", "cat:hate_speech", "cat:financing"))),
+        ("choice", "confirm:details"),  # the summary's "Add details": a description, then screenshots
         ("text", rng.choice(DESCRIPTIONS)),
-        ("choice", "danger:no"),
         ("choice", "evidence:done"),
         ("choice", "confirm:submit"),
         ("choice", rng.choice(("updates:no", "updates:yes"))),

@@ -7,6 +7,7 @@ Prints the median and p95 time of one whole report (9 requests) and of one reque
 from __future__ import annotations
 
 import asyncio
+import re
 import statistics
 import sys
 import tempfile
@@ -18,16 +19,18 @@ import httpx
 
 from bot.app import create_app
 from bot.shared.config import load_settings
+from nlu.refcode import ALPHABET
 from storage.repository import Storage
 
+CODE = re.compile(rf"\b[{ALPHABET}]{{4}}-[{ALPHABET}]{{4}}\b")
 STEPS = (
     {"text": "/start"},
     {"choice": "lang:ur-Latn"},
     {"choice": "menu:report"},
     {"text": "bhai ye page dekho https://m.facebook.com/Bad.Page?ref=share"},
     {"choice": "cat:recruitment"},
+    {"choice": "confirm:details"},  # the summary's "Add details": a description, then screenshots
     {"text": "Naujawanon ko camp mein bula rahe hain"},
-    {"choice": "danger:no"},
     {"choice": "evidence:done"},
     {"choice": "confirm:submit"},
 )
@@ -53,6 +56,7 @@ async def main(reports: int) -> None:
                     per_request.append(time.perf_counter() - t0)
                     assert response.status_code == 200
                 per_report.append(time.perf_counter() - began)
+                assert CODE.search(response.json()["messages"][0]["text"]), response.text  # a report made
         await storage.close()
 
     def ms(values: list[float], q: float) -> float:

@@ -38,8 +38,8 @@ STEPS: list[Step] = [
         lambda c: c.update(message=c.message(text="ye page dekho https://m.facebook.com/Bad.Page?ref=x")),
     ),
     ("press", lambda c: c.press_update("cat:recruitment")),
+    ("press", lambda c: c.press_update("confirm:details")),  # the summary's "Add details"
     ("press", lambda c: c.press_update("desc:skip")),
-    ("press", lambda c: c.press_update("danger:no")),
     ("photo", lambda c: c.fixture("photo")),
     ("press", lambda c: c.press_update("evidence:done")),
     ("press", lambda c: c.press_update("confirm:submit")),

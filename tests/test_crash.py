@@ -33,8 +33,8 @@ FLOW = (
     {"choice": "menu:report"},
     None,
     {"choice": "cat:propaganda"},
+    {"choice": "confirm:details"},
     {"text": "Praises attacks"},
-    {"choice": "danger:no"},
     {"choice": "evidence:done"},
     {"choice": "confirm:submit"},
 )

@@ -114,8 +114,16 @@ async def test_telegram_answers_a_crisis_and_an_at_risk_message(tg: Harness) -> 
     texts = [c.params["text"] for c in citizen.last if "text" in c.params]
     assert texts[0] == catalog().text("crisis.now", "ur")
     assert set(citizen.buttons) == {"crisis:callback", "crisis:later"}
-    await citizen.say(AT_RISK["ur"])
-    assert citizen.last[-1].params["text"] == catalog().text("at_risk.intro", "ur")
+    await citizen.say(AT_RISK["ur"])  # said at the crisis answer: heard out there, the offer made again
+    texts = [c.params["text"] for c in citizen.last if "text" in c.params]
+    assert texts == [catalog().text("crisis.again", "ur"), catalog().text("crisis.offer", "ur")]
+    assert set(citizen.buttons) == {"crisis:callback", "crisis:later"}
+    other = tg.citizen(chat_id=222222222, language_code="ur")
+    await other.say("/start")
+    await other.press("lang:ur")
+    await other.say(AT_RISK["ur"])
+    assert other.last[-1].params["text"] == catalog().text("at_risk.intro", "ur")
+    assert "at_risk:callback" in other.buttons
 
 
 async def test_web_chat_offers_tap_to_call_under_the_emergency_and_crisis_answers(

@@ -33,6 +33,7 @@ from nlu.refcode import ALPHABET
 from responses import catalog
 from storage.repository import Storage
 from tests.fakes.graph_api import RATE_LIMITED, SERVER_ERROR, Call, FakeGraphAPI, slow
+from tests.talk import drop_language_line
 from tests.test_channel_parts import broken_pipeline
 
 FIXTURES = Path(__file__).parent / "fixtures" / "messenger"
@@ -259,7 +260,19 @@ async def test_the_subscription_check_echoes_the_challenge_only_for_our_token(
 
 
 async def test_a_signed_text_message_is_stored_and_answered(page: Page) -> None:
-    await page.deliver(raw("text"))
+    await page.deliver(raw("text"))  # "hi" before any language was chosen: answered in the one it is in
+    [sent] = page.graph.sent_to(PSID_A)
+    assert sent.body["messaging_type"] == "RESPONSE"
+    assert sent.text == catalog().text("menu.greet", "en") + "\n\n" + catalog().text(
+        "welcome.language_guessed", "en"
+    )
+    assert drop_language_line(sent.text) == catalog().text("menu.greet", "en")
+    assert sent.payloads[0] == "menu:report"
+    assert await page.processed() == 1
+
+
+async def test_get_started_offers_the_languages_as_buttons_that_never_go_stale(page: Page) -> None:
+    await page.deliver(raw("postback_get_started"))
     sent = page.graph.sent_to(PSID_A)
     assert [c.body["messaging_type"] for c in sent] == ["RESPONSE", "RESPONSE"]
     assert sent[0].text == catalog().text("welcome.hello", "en")
@@ -345,8 +358,10 @@ async def report_with_link_and_photo(citizen: Citizen, lang: str) -> str:
     await citizen.attach("share_fallback")
     assert catalog().text("report.ask_category", lang) in citizen.said
     await citizen.tap("cat:propaganda")
+    assert citizen.last.payloads == ["confirm:submit", "confirm:details", "nav:back", "nav:cancel"]
+    await citizen.tap("confirm:details")  # the summary's "Add details"
     await citizen.say("This page posts recruitment videos every day.")
-    await citizen.tap("danger:no")
+    assert citizen.said == catalog().text("report.ask_evidence", lang)
     await citizen.attach("image")
     await citizen.tap("evidence:done")
     await citizen.tap("confirm:submit")
@@ -403,25 +418,25 @@ async def test_a_redelivered_tap_in_the_middle_of_a_report_does_nothing(page: Pa
     assert len(page.graph.calls) == sent
     pseudonym = page.pipeline.pseudonyms.of("messenger", PSID_A)
     state = (await page.pipeline.storage.load_conversation(pseudonym)).state
-    assert state["step"] == "report.description"
+    assert state["step"] == "report.confirm"
 
 
 async def test_a_server_error_then_success_delivers_the_reply(page: Page) -> None:
     page.graph.script.append(SERVER_ERROR)
-    await page.deliver(raw("text"))
+    await page.deliver(raw("postback_get_started"))  # two messages: the greeting, the language choice
     assert [c.status for c in page.graph.calls] == [500, 200, 200]
     assert page.graph.sent_to(PSID_A)[0].text == catalog().text("welcome.hello", "en")
 
 
 async def test_a_rate_limit_then_success_delivers_the_reply(page: Page) -> None:
     page.graph.script.extend([RATE_LIMITED, RATE_LIMITED])
-    await page.deliver(raw("text"))
+    await page.deliver(raw("postback_get_started"))
     assert [c.status for c in page.graph.calls] == [400, 400, 200, 200]
 
 
 async def test_an_unavailable_user_is_not_retried_and_the_event_is_still_kept(page: Page) -> None:
     page.graph.unavailable.add(PSID_A)
-    await page.deliver(raw("text"))
+    await page.deliver(raw("postback_get_started"))
     assert [c.status for c in page.graph.calls] == [400]  # permanent: no retry, no further parts
     assert await page.processed() == 1
 
@@ -538,8 +553,8 @@ async def test_audio_video_and_other_files_are_answered_and_the_report_still_fin
     assert (await page.pipeline.storage.load_conversation(pseudonym)).state == before
     await citizen.say("facebook.com/Bad.Page")
     await citizen.tap("cat:propaganda")
+    await citizen.tap("confirm:details")
     await citizen.tap("desc:skip")
-    await citizen.tap("danger:no")
     await citizen.attach("image")
     await citizen.tap("evidence:done")
     await citizen.tap("confirm:submit")
@@ -688,7 +703,7 @@ async def test_shutdown_finishes_held_events_then_refuses_new_ones(
 ) -> None:
     graph.script.append(slow(0.2))
     async with open_page(settings, storage, graph) as page:
-        response = await page.post(raw("text"))
+        response = await page.post(raw("postback_get_started"))  # two messages
         assert response.status_code == 200
         await page.channel.dispatcher.close()
         assert len(graph.sent_to(PSID_A)) == 2  # the slow first reply and the next were still sent

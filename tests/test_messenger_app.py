@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
+from sqlalchemy import select
 
 from bot.app import create_app, make_pipeline
 from bot.channels import messenger
@@ -22,6 +23,7 @@ from bot.channels.messenger_profile import MAX_GREETING, MAX_MENU_TITLE
 from bot.shared.config import Settings
 from responses import catalog
 from storage.repository import Storage
+from storage.schema import reports
 from tests.fakes.graph_api import FakeGraphAPI
 from tests.test_cli import env_for
 from tests.test_messenger import (
@@ -83,10 +85,10 @@ async def test_get_started_to_a_reference_code_with_a_link_and_a_photo_through_t
                 message_body(
                     PSID_A, "m_e2e_05" + "a" * 30, 5, text="x", quick_reply={"payload": "cat:recruitment"}
                 ),
-                message_body(PSID_A, "m_e2e_06" + "a" * 30, 6, text="یہ پیج نوجوانوں کو بھرتی کرتا ہے"),
                 message_body(
-                    PSID_A, "m_e2e_07" + "a" * 30, 7, text="x", quick_reply={"payload": "danger:no"}
+                    PSID_A, "m_e2e_06" + "a" * 30, 6, text="x", quick_reply={"payload": "confirm:details"}
                 ),
+                message_body(PSID_A, "m_e2e_07" + "a" * 30, 7, text="یہ پیج نوجوانوں کو بھرتی کرتا ہے"),
                 attachment_body(PSID_A, "m_e2e_08" + "a" * 30, 8, "image"),
                 message_body(
                     PSID_A, "m_e2e_09" + "a" * 30, 9, text="x", quick_reply={"payload": "evidence:done"}
@@ -117,6 +119,9 @@ async def test_get_started_to_a_reference_code_with_a_link_and_a_photo_through_t
     assert await storage.reports.codes() == [code]
     kinds = {e["kind"] for e in await storage.reports.evidence_of(code)}
     assert kinds == {"link", "photo"}
+    async with storage.reader.connect() as conn:
+        described = await conn.scalar(select(reports.c.description).where(reports.c.code == code))
+    assert described == "یہ پیج نوجوانوں کو بھرتی کرتا ہے"
     assert await storage.count("processed_events") == len(steps)
 
 

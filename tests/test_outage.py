@@ -53,8 +53,8 @@ async def test_citizens_ride_out_a_database_outage(settings: Settings, db_url: s
             {"choice": "menu:report"},
             {"text": f"https://t.me/outage_{n}"},
             {"choice": "cat:other"},
+            {"choice": "confirm:details"},
             {"text": "seen during the outage"},
-            {"choice": "danger:no"},
             {"choice": "evidence:done"},
             {"choice": "confirm:submit"},
         )

@@ -57,12 +57,12 @@ async def report_with_updates(client: httpx.AsyncClient, link: str) -> tuple[Web
         {"choice": "menu:report"},
         {"text": link},
         {"choice": "cat:recruitment"},
-        {"choice": "desc:skip"},
-        {"choice": "danger:no"},
-        {"choice": "evidence:done"},
         {"choice": "confirm:submit"},
     ):
-        await chat.send(**step)  # type: ignore[arg-type]
+        if "choice" in step:  # a button the last answer offered
+            await chat.press(step["choice"])
+        else:
+            await chat.send(**step)  # type: ignore[arg-type]
     code = CODE.search(chat.said)
     assert code
     await chat.send(choice="updates:yes")

@@ -20,6 +20,7 @@ from storage.queue import Queue
 from storage.records import EvidenceRecord, NewReport, TurnRecord
 from storage.repository import Storage, utcnow
 from storage.schema import outbox, reports
+from tests.talk import drop_language_line
 from tests.test_api import API, add_report, auth, tokens  # noqa: F401 - tokens is a fixture
 from tests.test_outbox import SECRET, RecordingChannel
 from tests.test_webchat import API as CHAT_API
@@ -126,7 +127,8 @@ async def test_a_report_under_review_says_since_when(
     chat = WebChat(client)
     await chat.send(f"status {code}")
     today = day(catalog(), "en", utcnow())
-    assert chat.said == f"Report {code}: received on {today}. Under review since {today}."
+    said = drop_language_line(chat.said)  # a first message: the line offering a switch of language dropped
+    assert said == f"Report {code}: received on {today}. Under review since {today}."
 
 
 async def test_the_update_a_pushing_channel_delivers_carries_the_reason(storage: Storage) -> None:

@@ -93,8 +93,10 @@ async def report_with_evidence(citizen: Citizen, lang: str) -> str:
     await citizen.say("https://www.facebook.com/Bad.Page/?fbclid=abc")
     assert texts.text("report.link_received", lang, count=1) in citizen.said
     await citizen.press("cat:recruitment")
+    assert citizen.buttons == ["confirm:submit", "confirm:details", "nav:back", "nav:cancel"]
+    await citizen.press("confirm:details")  # the summary's "Add details": a description, then screenshots
     await citizen.say("They invite young men to a camp in the mountains.")
-    await citizen.press("danger:no")
+    assert citizen.said == texts.text("report.ask_evidence", lang)
     await citizen.send_fixture("photo")
     assert citizen.said == texts.text("report.evidence_added", lang, count=1)
     await citizen.send_fixture("forward_channel")
@@ -205,8 +207,8 @@ async def test_forwards_from_people_keep_their_words_as_evidence(tg: Harness) ->
     await citizen.send_fixture("forward_user")  # outside a flow, evidence starts a report
     assert "cat:recruitment" in citizen.buttons
     await citizen.press("cat:recruitment")
+    await citizen.press("confirm:details")
     await citizen.press("desc:skip")
-    await citizen.press("danger:no")
     await citizen.send_fixture("forward_hidden_user")
     await citizen.send_fixture("forward_private_channel")
     await citizen.send_fixture("document_pdf")
@@ -260,7 +262,9 @@ async def test_updates_of_one_chat_are_handled_in_the_order_they_came(
         await channel.stop()
     texts = [c.params["text"] for c in api.sent(citizen.chat_id)]
     english = catalog()
-    assert texts[-1] == english.text("report.ask_description", "en")
+    assert texts[-1].startswith(english.text("report.summary_title", "en"))  # "3" chose the third kind
+    category = english.text("categories.propaganda", "en")
+    assert english.text("report.summary_category", "en", category=category) in texts[-1]
     assert english.text("report.ask_category", "en") in texts
     assert texts.index(english.text("menu.first", "en")) < texts.index(english.text("report.ask_link", "en"))
 

@@ -181,8 +181,9 @@ async def to_the_evidence_step(citizen: Citizen) -> None:
     await citizen.press("menu:report")
     await citizen.say("facebook.com/Bad.Page")
     await citizen.press("cat:propaganda")
+    await citizen.press("confirm:details")  # the summary's "Add details"
     await citizen.press("desc:skip")
-    await citizen.press("danger:no")
+    assert "evidence:done" in citizen.buttons
 
 
 async def finish(citizen: Citizen) -> str:
@@ -248,9 +249,7 @@ async def test_a_sticker_and_a_voice_note_at_the_link_step_are_answered_and_chan
         assert await conversation_state(hook) == before
     await citizen.say("facebook.com/Bad.Page")
     await citizen.press("cat:propaganda")
-    await citizen.press("desc:skip")
-    await citizen.press("danger:no")
-    code = await finish(citizen)
+    code = await finish_from_confirm(citizen)
     assert [e["kind"] for e in await hook.storage.reports.evidence_of(code)] == ["link"]
     ours = [r for r in caplog.records if r.name.startswith("bot.")]
     assert {"sticker", "voice"} <= {getattr(r, "fields", {}).get("kind") for r in ours}
@@ -288,10 +287,8 @@ async def test_an_album_of_three_photos_at_the_category_step_keeps_all_three(hoo
         ]
         assert "cat:propaganda" in citizen.buttons and "nav:cancel" in citizen.buttons
         assert (await conversation_state(hook))["step"] == "report.category"
-    await citizen.press("cat:propaganda")
-    await citizen.press("desc:skip")
-    await citizen.press("danger:no")
-    await citizen.press("evidence:done")
+    await citizen.press("cat:propaganda")  # straight to the summary
+    assert "confirm:submit" in citizen.buttons
     assert texts.text("report.summary_evidence", "en", count=3) in citizen.said
     assert "their posts this week" in citizen.said  # the caption is kept as a note, not taken as an answer
     code = await finish_from_confirm(citizen)
