@@ -2,6 +2,9 @@
 
 - `clean`: NFKC, no zero-width or bidi controls, no control characters, single spaces. Letters untouched:
   language identification needs to see Arabic letters as typed.
+- `strip_bidi`: only the bidi controls removed (isolates U+2066–U+2069, embeddings and overrides
+  U+202A–U+202E, marks U+200E, U+200F), nothing else moved: the bot's Urdu texts isolate numbers, codes and
+  links (responses/bidi.py), so a code or number copied from them comes back wrapped in these.
 - `normalize`: `clean`, then Arabic letter variants to Urdu ones (ي/ی, ك/ک, ه/ہ, ى/ی, ة/ہ), no
   diacritics or tatweel, Eastern digits to ASCII, case folded, elongations cut ("pleaseee" -> "please").
 - `fold_roman`: Roman Urdu spelling variants to one spelling (nahin/nai -> nahi, he/hy -> hai, kia -> kya,
@@ -33,7 +36,11 @@ _URDU_LETTERS = str.maketrans(
         **{chr(0x0660 + d): str(d) for d in range(10)},  # Arabic-Indic digits
     }
 )
-# Zero-width and bidirectional control characters, soft hyphen, BOM, Arabic letter mark.
+# Bidirectional controls: the isolates (LRI RLI FSI PDI), embeddings and overrides, LRM and RLM.
+BIDI_CONTROLS = "\u2066\u2067\u2068\u2069\u202a\u202b\u202c\u202d\u202e\u200e\u200f"
+_NO_BIDI = str.maketrans(dict.fromkeys(BIDI_CONTROLS))
+# Zero-width and bidirectional control characters (all of BIDI_CONTROLS), soft hyphen, BOM, Arabic letter
+# mark.
 _INVISIBLE = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _ELONGATED = re.compile(r"([^\W\d_])\1{2,}")
@@ -170,6 +177,11 @@ def strip_marks(text: str) -> str:
     if _SAFE.fullmatch(text):
         return text
     return _UNSAFE.sub(lambda m: "" if unicodedata.category(m.group(0)).startswith("M") else m.group(0), text)
+
+
+def strip_bidi(text: str) -> str:
+    """`text` without bidi controls (what a copied Urdu reply wraps numbers and codes in); idempotent."""
+    return text.translate(_NO_BIDI)
 
 
 def _clean_once(text: str) -> str:

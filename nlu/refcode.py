@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 import secrets
 
+from nlu.normalize import BIDI_CONTROLS, strip_bidi
+
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _TYPED = str.maketrans({"I": "1", "L": "1", "O": "0"})
 
@@ -25,8 +27,9 @@ def new_code() -> str:
 
 
 def parse_code(text: str) -> str | None:
-    """The canonical XXXX-XXXX form of a typed code, or None when `text` is not one."""
-    compact = re.sub(r"[\s\-–—_.]", "", text).upper().translate(_TYPED)
+    """The canonical XXXX-XXXX form of a typed code, or None when `text` is not one (bidi controls, as in
+    a code copied from an Urdu reply, are ignored)."""
+    compact = re.sub(r"[\s\-–—_.]", "", strip_bidi(text)).upper().translate(_TYPED)
     if len(compact) != 8 or any(ch not in ALPHABET for ch in compact):
         return None
     return f"{compact[:4]}-{compact[4:]}"
@@ -49,7 +52,7 @@ def find_codes(text: str) -> list[tuple[int, int, str]]:
         for j in range(i, min(i + _MAX_PIECES, len(pieces))):
             if j > i:
                 gap = text[pieces[j - 1][1] : pieces[j][0]]
-                if len(gap) > _MAX_GAP or not _GAP.fullmatch(gap):
+                if len(strip_bidi(gap)) > _MAX_GAP or not _GAP.fullmatch(gap):
                     break
                 dashed = dashed or any(ch in gap for ch in "-–—")
             raw += pieces[j][2]
@@ -70,7 +73,7 @@ def find_codes(text: str) -> list[tuple[int, int, str]]:
 
 
 _PIECE = re.compile(r"[0-9A-Za-z]+")
-_GAP = re.compile(r"[\s\-–—_.]+")
+_GAP = re.compile(rf"[\s\-–—_.{BIDI_CONTROLS}]+")
 _MAX_PIECES = 4
 _MAX_GAP = 3
 

@@ -5,7 +5,9 @@ in braces: the ones the code fills (`{code}`, listed in PARAMS) and the helpline
 (`{police}`), which every text gets filled in automatically. A file may list its cards under `_cards`; a
 card carries a `source` (in every language) that is shown under it, and `keywords` that map typed
 questions to it. Helplines carry purposes (`for:`); `Catalog.helplines_for("crisis")` gives the verified
-ones of a purpose, and an entry that is not verified is shown nowhere. `raabta content check` runs `load()`;
+ones of a purpose, and an entry that is not verified is shown nowhere. An Urdu text comes out of
+`Catalog.text` with its numbers, codes, links, @handles and e-mail addresses isolated (responses/bidi.py),
+so that every channel shows "0800-39393" in its order. `raabta content check` runs `load()`;
 docs/content.md explains how to edit.
 """
 
@@ -22,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from responses.bidi import isolate
 from responses.languages import LANGUAGES as LANGUAGES
 
 HERE = Path(__file__).parent
@@ -114,15 +117,18 @@ class Catalog:
         return self.routing[name]
 
     def text(self, key: str, lang: str, **params: Any) -> str:
-        """The text for `key` in `lang` with its placeholders filled (a card ends with its source)."""
+        """The text for `key` in `lang` with its placeholders filled (a card ends with its source).
+
+        In a right-to-left language (Urdu) the filled text's numbers, codes, links, @handles and e-mail
+        addresses are isolated (responses/bidi.py), so "0800-39393" never reads "39393-0800"."""
         entry = self.texts[key]
         template = entry.get(lang) or entry["en"]
         source = self.sources.get(key)
         if source:
             template = template + "\n\n" + (source.get(lang) or source["en"])
-        if "{" not in template:
-            return template
-        return _render(template, {**self.numbers(lang), **params})
+        if "{" in template:
+            template = _render(template, {**self.numbers(lang), **params})
+        return isolate(template, lang)
 
     def has(self, key: str) -> bool:
         return key in self.texts

@@ -16,6 +16,7 @@ from bot.dialogue.types import CATEGORIES, MAX_EVIDENCE, MAX_TEXT, UNSUPPORTED_K
 from bot.shared.status import status_text
 from nlu import parse
 from responses import catalog
+from responses.bidi import isolate
 from tests.talk import Talk, status
 
 # The steps `full_report` walks after the link: the fast path to the summary, then "Add details".
@@ -487,7 +488,7 @@ def test_a_closed_report_says_when_why_and_what_next(lang: str, received: str, d
     talk.press(f"lang:{lang}")
     talk.send("ABCD-1234")
     said = talk.said
-    assert received in said and decided in said
+    assert isolate(received, lang) in said and isolate(decided, lang) in said  # Urdu digits isolated
     assert catalog().text("reasons.already_removed", lang) in said
     assert "15" in said.split("\n\n")[-1]  # what to do next ends with the police number
     assert said == status_text(catalog(), lang, "ABCD-1234", status("reviewed", "already_removed"))

@@ -16,6 +16,7 @@ from bot.dialogue.types import RequestSupport
 from bot.shared.config import Settings, secret_key
 from bot.shared.sealing import AddressBox
 from responses import LANGUAGES, catalog
+from responses.bidi import isolate
 from storage.repository import Storage
 from storage.schema import conversations, processed_events, support_requests
 from storage.tokens import Tokens
@@ -73,7 +74,7 @@ def test_every_topic_from_the_menu_with_its_source_and_next_steps(lang: str, top
     assert talk.said == catalog().text("family.intro", lang)
     talk.press(f"family:{topic}")
     assert talk.said == catalog().text(f"family.{topic}", lang)
-    assert talk.said.endswith(catalog().sources[f"family.{topic}"][lang])
+    assert talk.said.endswith(isolate(catalog().sources[f"family.{topic}"][lang], lang))
     assert talk.state.offered[-2:] == ["family:callback", "nav:menu"]
     assert {f"family:{t}" for t in TOPICS if t != topic} <= set(talk.state.offered)
 
@@ -288,7 +289,7 @@ async def test_done_when_an_urdu_emergency_gets_police_15_first(client: httpx.As
     await citizen.send("فوری مدد، کسی کی جان خطرے میں ہے")
     first = str(citizen.messages[0]["text"])
     assert first == catalog().text("emergency.now", "ur")
-    assert first.startswith("کوئی خطرے میں ہو تو ابھی 15 (پولیس)")
+    assert first.startswith(isolate("کوئی خطرے میں ہو تو ابھی 15 (پولیس)", "ur"))  # 15 isolated
 
 
 async def test_forget_me_takes_the_phone_number_and_the_chat_link_off_a_callback_request(

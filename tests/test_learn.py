@@ -12,6 +12,7 @@ from bot.dialogue.types import KeepContact, MonthNumbers, SubmitReport, Subscrib
 from bot.shared import digest
 from nlu import parse
 from responses import LANGUAGES, catalog
+from responses.bidi import isolate
 from tests.talk import Talk
 
 CARDS = ("paigham", "recruiters", "propaganda", "law", "voices")
@@ -84,7 +85,7 @@ def test_every_card_from_the_menu_with_its_source_and_next_steps(lang: str, card
     assert [f"learn:{c}" for c in CARDS] == talk.state.offered[: len(CARDS)]
     talk.press(f"learn:{card}")
     assert talk.said == catalog().text(f"learn.{card}", lang)
-    assert talk.said.endswith(catalog().sources[f"learn.{card}"][lang])
+    assert talk.said.endswith(isolate(catalog().sources[f"learn.{card}"][lang], lang))
     offered = talk.state.offered
     assert {f"learn:{c}" for c in CARDS if c != card} <= set(offered)
     assert offered[-3:] == ["menu:family", "digest:ask", "nav:menu"], "a next step after every card"
@@ -152,7 +153,7 @@ def test_helplines_list_what_is_verified_and_mark_what_is_not(lang: str) -> None
     talk.press("info:helplines")
     texts = catalog()
     for line in texts.helplines:
-        shown = f"{line.name[lang]}: " in talk.said
+        shown = isolate(f"{line.name[lang]}: ", lang) in talk.said
         assert shown == (line.status != "hidden"), line.id
         if line.status == "unconfirmed":
             assert texts.text("common.unconfirmed", lang, contact=line.contact) in talk.said
@@ -233,6 +234,6 @@ def test_the_digest_message_is_a_card_with_its_source_and_a_way_out(lang: str) -
     message = digest.digest_message(texts, lang, day)
     card = digest.week_card(texts, day)
     assert texts.text(f"learn.{card}", lang) in message["text"]
-    assert texts.sources[f"learn.{card}"][lang] in message["text"]
+    assert isolate(texts.sources[f"learn.{card}"][lang], lang) in message["text"]
     assert message["text"].endswith(texts.text("digest.footer", lang))
     assert [b["id"] for b in message["buttons"]] == ["digest:off", "nav:menu"]

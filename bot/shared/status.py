@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Protocol
 
 from responses import Catalog
+from responses.bidi import isolate
 
 PAKISTAN = timezone(timedelta(hours=5), "PKT")  # no daylight saving since 2009
 WORDS = ("received", "under_review", "action_taken", "reviewed")
@@ -38,10 +39,11 @@ class Told(Protocol):
 
 
 def day(catalog: Catalog, lang: str, when: datetime) -> str:
-    """The day of `when` in Pakistan, plainly: "3 Dec 2026" (ur: "3 دسمبر 2026")."""
+    """The day of `when` in Pakistan, plainly: "3 Dec 2026" (ur: "3 دسمبر 2026", its numbers isolated like
+    every Urdu text's, responses/bidi.py: the same string whether shown alone or filled into a status)."""
     months = catalog.text("status.months", lang).split()
     local = (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(PAKISTAN)
-    return f"{local.day} {months[local.month - 1]} {local.year}"
+    return isolate(f"{local.day} {months[local.month - 1]} {local.year}", lang)
 
 
 def reason_line(catalog: Catalog, lang: str, word: str, reason: str | None) -> str:
