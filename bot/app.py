@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from bot import logs, metrics
-from bot.channels import messenger, telegram, webchat
+from bot.channels import messenger, telegram, webchat, webchat_upload
 from bot.channels.base import ChannelSetup
 from bot.channels.evidence import EvidenceUnavailable
 from bot.dialogue import REGISTRY, Registry
@@ -238,6 +238,7 @@ def create_app(settings: Settings, storage: Storage | None = None) -> Starlette:
             Route("/healthz", healthz),
             Route("/metrics", prometheus),
             *webchat.routes(pipeline, settings.webchat_ip_limit),
+            *webchat_upload.routes(settings, pipeline, StoredEvidence(store, settings.data_dir)),
             *api.routes(store, pipeline.box),
             *console.routes(store, settings, pipeline.box),
             *(route for channel in channels for route in channel.routes),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -52,6 +53,14 @@ class FloodGuard:
             floods.popleft()
         floods.append(now)
         return Verdict.BLOCK if len(floods) >= self.limits.floods_before_block else Verdict.SLOW_DOWN
+
+    def retry_after(self, who: str) -> int:
+        """Whole seconds until `who` may send again (the oldest message counted leaves the minute); at
+        least 1."""
+        recent = self._messages.get(who)
+        if not recent or len(recent) < self.limits.messages_per_minute:
+            return 1
+        return max(1, math.ceil(recent[0] + 60 - self.clock()))
 
     def forgive(self, who: str) -> None:
         """Take back the last message counted: it was not handled through no fault of the citizen (our

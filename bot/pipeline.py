@@ -14,11 +14,11 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from bot import logs, metrics
 from bot.dialogue import (
     REGISTRY,
-    Button,
     Context,
     Effect,
     ForgetMe,
@@ -35,13 +35,13 @@ from bot.dialogue import (
     Unsubscribe,
     handle,
 )
-from bot.dialogue.types import ReportStatus
+from bot.dialogue.types import MAX_RECENT, ReportStatus
 from bot.limits import FloodGuard, Limits, Verdict
 from bot.shared.identity import Pseudonyms
 from bot.shared.sealing import AddressBox
 from nlu import Parse, aparse, parse
 from nlu.refcode import new_code
-from responses import Catalog, catalog
+from responses import LANGUAGES, Catalog, catalog
 from storage.blocklist import BlockList
 from storage.records import CommitStatus, EvidenceRecord, NewReport, NewSupportRequest, TurnRecord
 from storage.repository import Storage, StorageUnavailable
@@ -59,6 +59,10 @@ class Handled:
     replies: list[Reply]
     saved: bool = True  # False: storage was unavailable and nothing was kept
     duplicate: bool = False
+    # Refused as a flood (or blocked): not handled. A channel that answers with a status says 429 with
+    # Retry-After (seconds); Telegram and Messenger still acknowledge with 200, or the platform redelivers.
+    refused: bool = False
+    retry_after: int | None = None
 
 
 def clean_text(text: str | None) -> str | None:
@@ -96,8 +100,12 @@ class Pipeline:
         retention_days: int = 180,
         limits: Limits | None = None,
         flows: Registry = REGISTRY,
+        recent: frozenset[str] = frozenset({"webchat"}),
     ) -> None:
         self.storage = storage
+        # Channels whose conversations keep their recent messages in the state (the web chat restores a
+        # reloaded page from them): the bot's replies and the labels of buttons pressed, never typed text.
+        self.recent = recent
         self.flows = flows
         self.pseudonyms = pseudonyms
         self.box = box
@@ -161,7 +169,7 @@ class Pipeline:
                         event_id=inbound.event_id,
                         conversation_id=conversation,
                         expected_version=stored.version,
-                        state=outcome.state.to_dict(),
+                        state=self._with_recent(outcome.state, inbound, replies),
                         response=[r.to_dict() for r in replies],
                         reports=tuple(
                             to_records(e, conversation, inbound.channel)
@@ -196,23 +204,28 @@ class Pipeline:
                     return Handled(replies)
                 if result.status is CommitStatus.DUPLICATE:
                     logs.event(log, "duplicate_event", channel=inbound.channel)
-                    return Handled([_reply_from(r) for r in result.response], duplicate=True)
+                    return Handled([Reply.from_dict(r) for r in result.response], duplicate=True)
                 logs.event(log, "commit_retry", channel=inbound.channel, reason=result.status.value)
             raise StorageUnavailable("too many conflicting attempts")
         except StorageUnavailable as exc:
             log.warning(
                 "storage_unavailable", extra={"fields": {"channel": inbound.channel, "reason": str(exc)}}
             )
-            return Handled([Reply(self.texts.text("common.unavailable", understood.language))], saved=False)
+            lang = understood.language
+            sorry = Reply(self.texts.text("common.unavailable", lang), kind="notice", lang=lang)
+            return Handled([sorry], saved=False)
 
     async def _refuse(self, conversation: str, inbound: Inbound) -> Handled | None:
         """A polite answer instead of handling, for blocked citizens and floods; None to go on."""
         text = inbound.text or ""
         understood = functools.cache(lambda: self.parse(text))  # parsed only when refusing
 
-        def answer(key: str) -> Handled:
-            lang = understood().language if text else "en"
-            return Handled([Reply(self.texts.text(key, lang))], saved=False)
+        async def answer(key: str, retry_after: int | None = None) -> Handled:
+            lang = await self.language(conversation, inbound, understood)
+            calling = key.startswith("crisis.")  # the number to call, never a refusal
+            kind = key.partition(".")[0] if calling else "notice"
+            reply = Reply(self.texts.text(key, lang), kind=kind, lang=lang)
+            return Handled([reply], saved=False, refused=not calling, retry_after=retry_after)
 
         def crisis() -> bool:
             """Someone in crisis writing again and again is never refused as a flood; and a citizen blocked
@@ -222,7 +235,7 @@ class Pipeline:
         try:
             if await self.blocked.contains(conversation):
                 logs.event(log, "blocked_message", channel=inbound.channel)
-                return answer("crisis.now" if crisis() else "common.blocked")
+                return await answer("crisis.now" if crisis() else "common.blocked")
             verdict = self.floods.check(conversation)
             if verdict is Verdict.OK:
                 return None
@@ -232,11 +245,49 @@ class Pipeline:
             if verdict is Verdict.BLOCK:
                 await self.safety.block(conversation, "repeated message floods")
                 logs.event(log, "reporter_blocked", channel=inbound.channel)
-                return answer("common.blocked")
+                return await answer("common.blocked")
         except StorageUnavailable:
-            return answer("common.unavailable")
+            return await answer("common.unavailable")
         logs.event(log, "flood_slowed", channel=inbound.channel)
-        return answer("common.slow_down_user")
+        return await answer("common.slow_down_user", self.floods.retry_after(conversation))
+
+    async def language(
+        self, conversation: str, inbound: Inbound, understood: Callable[[], Parse] | None = None
+    ) -> str:
+        """The language to answer in without handling the message (a refusal): the conversation's, else
+        the language button pressed, else the message's own, else English."""
+        try:
+            lang = State.from_dict((await self.storage.load_conversation(conversation)).state).lang
+        except StorageUnavailable:
+            lang = None
+        if lang in LANGUAGES:
+            return lang
+        if inbound.choice and inbound.choice.startswith("lang:") and inbound.choice[5:] in LANGUAGES:
+            return inbound.choice[5:]
+        if inbound.text:
+            said = (understood or functools.partial(self.parse, inbound.text))().language
+            return said if said in LANGUAGES else "en"
+        return "en"
+
+    def _with_recent(self, state: State, inbound: Inbound, replies: list[Reply]) -> dict[str, Any]:
+        """The state to store; for the channels in `recent`, with the conversation's last messages
+        (`State.recent`, deleted with it by forget-me and retention). A button pressed is kept as its
+        label; typed text never is (it may hold a phone number or a name)."""
+        if inbound.channel not in self.recent:
+            state.recent = []
+            return state.to_dict()
+        said = list(state.recent)  # as the turn found them: the engine leaves them alone
+        if inbound.choice is not None:
+            last: dict[str, Any] = next((m for m in reversed(said) if m.get("buttons")), {})
+            offered = last.get("buttons") or []
+            pressed = next(
+                (b["label"] for b in offered if isinstance(b, dict) and b.get("id") == inbound.choice), None
+            )
+            if pressed is not None:
+                said.append({"text": str(pressed), "kind": "citizen", "buttons": []})
+        said += [r.to_dict() for r in replies]
+        state.recent = said[-MAX_RECENT:]
+        return state.to_dict()
 
     async def _context(self, conversation: str, needs: Needs) -> Context:
         """What the flows declared this turn needs, looked up; nothing else is read."""
@@ -299,9 +350,3 @@ class Pipeline:
 def _subscribed(effects: tuple[Effect, ...]) -> str | None:
     """The language of the digest this turn subscribed to, if it did."""
     return next((e.language for e in effects if isinstance(e, Subscribe)), None)
-
-
-def _reply_from(data: dict[str, object]) -> Reply:
-    buttons = data.get("buttons") or []
-    assert isinstance(buttons, list)
-    return Reply(str(data.get("text", "")), tuple(Button(str(b["id"]), str(b["label"])) for b in buttons))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -68,7 +68,11 @@ def _when(value: str | None, name: str) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError as exc:
         raise Invalid(f"{name} must be an ISO 8601 date or time") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.now().astimezone().tzinfo)
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.now().astimezone().tzinfo)
+    try:  # "0001-01-01T00:16+01:00" is before year 1 in UTC: no database can hold it
+        return parsed.astimezone(UTC)
+    except OverflowError as exc:
+        raise Invalid(f"{name} is out of range") from exc
 
 
 def _bool(value: str | None, name: str) -> bool | None:

@@ -229,7 +229,8 @@ async def test_a_decision_reaches_the_reporters_who_asked_for_updates(
             "messages"
         ]
         told = (await storage.reports.told([code]))[code]
-        expected = [{"text": status_text(catalog(), lang, code, told), "buttons": []}]
+        text = status_text(catalog(), lang, code, told)
+        expected = [{"text": text, "buttons": [], "kind": "notification", "lang": lang}]
         assert pulled == (expected if wanted else [])
         assert told.word == "action_taken" and told.decided is not None
     status = WebChat(client)
@@ -322,6 +323,8 @@ async def test_bad_filters_cursors_and_ids_get_a_clear_4xx(
         "cursor=%%%",
         "cursor=WyJ4IiwyXQ",
         "since=yesterday",
+        "since=0001-01-01T00%3A16%3A19%2B01%3A00",  # before year 1 in UTC (schemathesis found it)
+        "until=9999-12-31T23%3A59%3A00-01%3A00",  # after year 9999 in UTC
         "needs_care=maybe",
         "min_priority=high",
         "order=up",

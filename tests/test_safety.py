@@ -64,7 +64,7 @@ async def test_a_flooding_citizen_is_slowed_blocked_and_unblocked_by_an_admin(
         for _ in range(3):
             await chat.send("hello")
         response = await http.post(API, json={"session": chat.session, "text": "hello"})
-        assert response.status_code == 503  # not handled, nothing kept
+        assert response.status_code == 403  # blocked: not handled, nothing kept, no point retrying
         assert response.json()["messages"][0]["text"] == catalog().text("common.blocked", "en")
         blocks = (await http.get("/api/v1/blocks", headers={"Authorization": f"Bearer {admin}"})).json()[
             "items"
@@ -93,8 +93,10 @@ async def test_a_slowed_message_gets_a_polite_answer(settings: Settings, storage
         for _ in range(3):
             response = await http.post(API, json={"session": session, "text": "salam"})
             codes.append(response.status_code)
-        assert codes == [200, 200, 503]
+        assert codes == [200, 200, 429]  # "too many", never "server down": a client must not just retry
+        assert int(response.headers["retry-after"]) > 0
         assert response.json()["messages"][0]["text"] == catalog().text("common.slow_down_user", "ur-Latn")
+        assert response.json()["messages"][0]["lang"] == "ur-Latn"
 
 
 async def test_reports_per_hour_are_limited_and_the_draft_is_kept(

@@ -174,7 +174,7 @@ async def test_a_crash_while_handling_is_answered_in_the_citizens_language(
         response = await http.post(API, json={"session": "abcdefgh12345678", "text": text})
     assert response.status_code == 503  # not kept: the page shows the answer, the citizen sends it again
     assert response.json()["messages"] == [
-        {"text": catalog().text("common.unavailable", lang), "buttons": []}
+        {"text": catalog().text("common.unavailable", lang), "buttons": [], "kind": "notice", "lang": lang}
     ]
     assert await storage.count("processed_events") == 0
 
@@ -242,7 +242,8 @@ async def test_notifications_wait_for_the_session(client: httpx.AsyncClient, sto
     pseudonym = client._transport.app.state.pipeline.pseudonyms.of("webchat", chat.session)  # type: ignore[attr-defined]
     await storage.outbox.enqueue_now(pseudonym, "webchat", "status", {"text": "Report ABCD-1234: reviewed."})
     first = await client.get(API, params={"session": chat.session})
-    assert first.json() == {"messages": [{"text": "Report ABCD-1234: reviewed.", "buttons": []}]}
+    expected = {"text": "Report ABCD-1234: reviewed.", "buttons": [], "kind": "notification", "lang": "en"}
+    assert first.json() == {"messages": [expected]}
     assert (await client.get(API, params={"session": chat.session})).json() == {"messages": []}
     assert (await client.get(API, params={"session": uuid.uuid4().hex})).json() == {"messages": []}
     assert (await client.get(API, params={"session": "x"})).status_code == 400

@@ -33,8 +33,9 @@ def language_of(inbound: Inbound, known: str | None = None) -> str:
 
 
 def crash_reply(texts: Catalog, inbound: Inbound, known: str | None = None) -> Reply:
-    """`common.unavailable` in the citizen's language (`language_of`)."""
-    return Reply(texts.text(KEY, language_of(inbound, known)))
+    """`common.unavailable` in the citizen's language (`language_of`), marked as a notice in it."""
+    lang = language_of(inbound, known)
+    return Reply(texts.text(KEY, lang), kind="notice", lang=lang)
 
 
 async def handle_or_fallback(pipeline: Pipeline, inbound: Inbound, known: str | None = None) -> Handled:

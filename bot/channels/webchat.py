@@ -1,8 +1,16 @@
-"""The web chat: a page at /chat and a small JSON API (DESIGN: POST/GET /webchat/api/messages)."""
+"""The web chat: a page at /chat and a small JSON API (DESIGN: POST/GET /webchat/api/messages, GET
+/webchat/api/history).
+
+Every message in the API is `{"text", "lang", "kind", "buttons": [{"id", "label"}]}`, with `calls` (numbers
+to dial: `tel:` links) on emergency and crisis answers. The page follows the conversation's language: its
+own words come from responses/webchat.yaml, written into the page in all three languages.
+"""
 
 from __future__ import annotations
 
+import html
 import json
+import math
 import re
 import time
 import uuid
@@ -11,15 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 from bot.channels.fallback import handle_or_fallback
 from bot.channels.http import BODY_TIMEOUT, Unread, read_body
-from bot.dialogue import Inbound
-from bot.pipeline import Pipeline
-from responses import catalog
+from bot.dialogue import Inbound, Reply, State
+from bot.pipeline import Handled, Pipeline
+from responses import LANGUAGES, Catalog
 
 CHANNEL = "webchat"
 STATIC = Path(__file__).parent / "static"
@@ -29,8 +38,28 @@ EVENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 MAX_CHOICE = 64
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; font-src 'self'"
 )
+RTL = frozenset({"ur"})
+# The page's own words (responses/webchat.yaml), written into the page in every language.
+PAGE_TEXTS = (
+    "title",
+    "tagline",
+    "conversation",
+    "message_label",
+    "placeholder",
+    "send",
+    "attach",
+    "sending_file",
+    "composer",
+    "safety",
+    "quick_exit",
+    "quick_exit_note",
+    "clear",
+    "clear_note",
+    "connection",
+)
+FONTS_CACHE = "public, max-age=31536000, immutable"  # the font's name changes with its content
 
 
 def problem(status: int, detail: str) -> JSONResponse:
@@ -53,6 +82,68 @@ class ClientLimiter:
             self._counts = defaultdict(int, {k: v for k, v in self._counts.items() if k[1] == window})
         self._counts[(client, window)] += 1
         return self._counts[(client, window)] <= self.per_minute
+
+    @staticmethod
+    def retry_after() -> int:
+        """Whole seconds until the next window opens (at least 1)."""
+        return max(1, math.ceil(60 - time.monotonic() % 60))
+
+
+class ChatStatic(StaticFiles):
+    """The page's files: the font is cached for a year (a new font gets a new name); the rest is
+    revalidated on every load, so a fixed script reaches phones at once."""
+
+    def file_response(
+        self, full_path: Any, stat_result: Any, scope: Scope, status_code: int = 200
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        fonts = str(full_path).endswith(".woff2")
+        response.headers["Cache-Control"] = FONTS_CACHE if fonts else "no-cache"
+        return response
+
+
+def message(reply: Reply) -> dict[str, Any]:
+    """One reply as the API shows it: text, lang, kind, buttons (a language's own button carries its
+    lang, so a screen reader says "اردو" in Urdu), and calls when there are numbers to dial."""
+    data = reply.to_dict()
+    data["kind"] = reply.kind_or_derived
+    data["lang"] = reply.lang if reply.lang in LANGUAGES else "en"
+    for button in data["buttons"]:
+        named = button["id"][5:] if button["id"].startswith("lang:") else ""
+        if named in LANGUAGES:
+            button["lang"] = named
+    return data
+
+
+def stored_message(data: object) -> dict[str, Any] | None:
+    """A message kept with the conversation (`State.recent`), as the API shows it."""
+    if not isinstance(data, dict) or not isinstance(data.get("text"), str):
+        return None
+    if data.get("kind") == "citizen":  # a button the citizen pressed, by its label
+        return {"text": data["text"], "lang": "", "kind": "citizen", "buttons": []}
+    return message(Reply.from_dict(data))
+
+
+def page_texts(texts: Catalog) -> dict[str, dict[str, str]]:
+    """The page's words in every language, with each language's direction."""
+    return {
+        lang: {
+            "dir": "rtl" if lang in RTL else "ltr",
+            **{k: texts.text(f"webchat.{k}", lang) for k in PAGE_TEXTS},
+        }
+        for lang in LANGUAGES
+    }
+
+
+def render_page(texts: Catalog) -> str:
+    """chat.html with its words in English (the page switches language as soon as the conversation
+    has one) and every language's words for the script."""
+    words = page_texts(texts)
+    page = (STATIC / "chat.html").read_text(encoding="utf-8")
+    for key, value in words["en"].items():
+        page = page.replace("{{" + key + "}}", html.escape(value))
+    embedded = json.dumps(words, ensure_ascii=False).replace("<", "\\u003c").replace("&", "\\u0026")
+    return page.replace("{{texts}}", embedded)
 
 
 async def _read_json(request: Request, time_limit: float) -> dict[str, Any] | JSONResponse:
@@ -86,44 +177,90 @@ def _inbound(data: dict[str, Any]) -> Inbound | JSONResponse:
 
 def routes(pipeline: Pipeline, ip_limit: int, body_timeout: float = BODY_TIMEOUT) -> list[Route | Mount]:
     """The page, its static files and the messages API; a message's body must arrive within
-    `body_timeout` seconds, and a handling that fails unexpectedly gets the crash fallback (503)."""
+    `body_timeout` seconds, and a handling that fails unexpectedly gets the crash fallback (503).
+    A refusal (a flood, from the session or from the address) is 429 with Retry-After, in the
+    conversation's language; a blocked session gets 403 with its explanation."""
     limiter = ClientLimiter(ip_limit)
+    page_html = render_page(pipeline.texts)
+    page_headers = {"Content-Security-Policy": CSP, "Cache-Control": "no-cache"}
 
     async def page(_request: Request) -> Response:
-        return FileResponse(STATIC / "chat.html", headers={"Content-Security-Policy": CSP})
+        return HTMLResponse(page_html, headers=page_headers)
+
+    async def favicon(_request: Request) -> Response:
+        return FileResponse(
+            STATIC / "favicon.svg", media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"}
+        )
+
+    def answer(handled: Handled) -> Response:
+        body = {"messages": [message(r) for r in handled.replies]}
+        if handled.refused and handled.retry_after is not None:
+            return JSONResponse(body, status_code=429, headers={"Retry-After": str(handled.retry_after)})
+        if handled.refused:
+            return JSONResponse(body, status_code=403)
+        return JSONResponse(body, status_code=200 if handled.saved else 503)
 
     async def post_message(request: Request) -> Response:
         client = request.client.host if request.client else "-"
-        if not limiter.allow(client):
-            return JSONResponse(
-                {"messages": [{"text": catalog().text("common.slow_down", "en"), "buttons": []}]},
-                status_code=429,
-                headers={"Retry-After": "60"},
-            )
+        allowed = limiter.allow(client)
         data = await _read_json(request, body_timeout)
         if isinstance(data, JSONResponse):
             return data
         inbound = _inbound(data)
         if isinstance(inbound, JSONResponse):
             return inbound
-        handled = await handle_or_fallback(pipeline, inbound)
-        body = {"messages": [r.to_dict() for r in handled.replies]}
-        return JSONResponse(body, status_code=200 if handled.saved else 503)
+        if not allowed:
+            conversation = pipeline.pseudonyms.of(CHANNEL, inbound.user)
+            lang = await pipeline.language(conversation, inbound)
+            slow = Reply(pipeline.texts.text("common.slow_down", lang), kind="notice", lang=lang)
+            return answer(Handled([slow], saved=False, refused=True, retry_after=limiter.retry_after()))
+        return answer(await handle_or_fallback(pipeline, inbound))
 
-    async def get_messages(request: Request) -> Response:
+    def session_of(request: Request) -> str | JSONResponse:
         session = request.query_params.get("session", "")
         if not SESSION.match(session):
             return problem(400, "session must be 8 to 128 letters, digits, - or _")
+        return session
+
+    async def get_messages(request: Request) -> Response:
+        session = session_of(request)
+        if isinstance(session, JSONResponse):
+            return session
         conversation = pipeline.pseudonyms.of(CHANNEL, session)
         notes = await pipeline.storage.outbox.take(CHANNEL, conversation)
+        if not notes:
+            return JSONResponse({"messages": []})
+        lang = await pipeline.language(conversation, Inbound(CHANNEL, session, "-"))
         messages = [
-            {"text": n.payload.get("text", ""), "buttons": n.payload.get("buttons", [])} for n in notes
+            message(
+                Reply.from_dict({"kind": "notification", **n.payload, "lang": n.payload.get("lang") or lang})
+            )
+            for n in notes
         ]
         return JSONResponse({"messages": messages})
 
+    async def history(request: Request) -> Response:
+        """The conversation's recent messages (kept with its state, deleted with it) and the buttons on
+        offer now, so a reloaded page shows the chat where it was."""
+        session = session_of(request)
+        if isinstance(session, JSONResponse):
+            return session
+        stored = await pipeline.storage.load_conversation(pipeline.pseudonyms.of(CHANNEL, session))
+        state = State.from_dict(stored.state)
+        found = [stored_message(m) for m in state.recent]
+        messages = [m for m in found if m is not None]
+        last = next((m for m in reversed(messages) if m["kind"] != "citizen"), None)
+        offered = last["buttons"] if last and [b["id"] for b in last["buttons"]] == state.offered else []
+        lang = state.lang if state.lang in LANGUAGES else None
+        return JSONResponse(
+            {"lang": lang, "messages": messages, "buttons": offered}, headers={"Cache-Control": "no-store"}
+        )
+
     return [
         Route("/chat", page),
+        Route("/favicon.ico", favicon),
         Route("/webchat/api/messages", post_message, methods=["POST"]),
         Route("/webchat/api/messages", get_messages, methods=["GET"]),
-        Mount("/static/chat", StaticFiles(directory=STATIC), name="chat-static"),
+        Route("/webchat/api/history", history, methods=["GET"]),
+        Mount("/static/chat", ChatStatic(directory=STATIC), name="chat-static"),
     ]

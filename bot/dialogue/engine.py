@@ -8,12 +8,13 @@ current step's handlers, the buttons a flow owns, its interrupts and its routes 
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 from bot.dialogue.flow import COMMANDS_RANK, CONFIDENT, Route
 from bot.dialogue.flows import REGISTRY, home
 from bot.dialogue.registry import Registry
 from bot.dialogue.turn import Turn
-from bot.dialogue.types import MAX_TEXT, UNSUPPORTED_KINDS, Context, Inbound, Outcome, Reply, State
+from bot.dialogue.types import MAX_TEXT, UNSUPPORTED_KINDS, Context, Inbound, Outcome, State
 from nlu.types import Parse
 from responses import Catalog, catalog
 from responses.languages import LANGUAGES
@@ -146,7 +147,7 @@ def _on_message(turn: Turn, inbound: Inbound) -> None:
         # number to call), and the last reply keeps its buttons.
         last = turn.replies[-1]
         line = turn.t("welcome.language_guessed")
-        turn.replies[-1] = Reply(f"{last.text}\n\n{line}", last.buttons, last.calls)
+        turn.replies[-1] = dataclasses.replace(last, text=f"{last.text}\n\n{line}")
 
 
 def _guess_language(turn: Turn, text: str) -> bool:

@@ -82,7 +82,7 @@ class Turn:
 
     def say(self, key: str, *buttons: Button, **params: Any) -> None:
         """Add a reply; the buttons of the last reply are the ones on offer."""
-        self.replies.append(Reply(self.t(key, **params), tuple(buttons)))
+        self.replies.append(Reply(self.t(key, **params), tuple(buttons), lang=self.lang))
         self.state.offered = [b.id for b in buttons]
 
     def calls(self) -> tuple[Call, ...]:
@@ -95,12 +95,14 @@ class Turn:
         )
 
     def say_calling(self, key: str, **params: Any) -> None:
-        """A reply whose first line is a number to call, with tap-to-call links where the channel can."""
-        self.replies.append(Reply(self.t(key, **params), (), self.calls()))
+        """A reply whose first line is a number to call, with tap-to-call links where the channel can; a
+        reply's kind is its texts' topic (emergency, crisis)."""
+        kind = key.partition(".")[0]  # its texts' topic: emergency.now -> emergency, crisis.now -> crisis
+        self.replies.append(Reply(self.t(key, **params), (), self.calls(), kind, self.lang))
         self.state.offered = []
 
     def say_text(self, text: str, *buttons: Button) -> None:
-        self.replies.append(Reply(text, tuple(buttons)))
+        self.replies.append(Reply(text, tuple(buttons), lang=self.lang))
         self.state.offered = [b.id for b in buttons]
 
     def nav(self, back: bool = True) -> list[Button]:

@@ -50,11 +50,25 @@ class Call:
     label: str
 
 
+# What a reply is (`Reply.kind`), for a channel that shows kinds apart (the web chat styles emergency and
+# crisis answers to stand out): prompt, info, emergency, crisis (named after the texts' topic, emergency.*
+# or crisis.*), notification, notice (a refusal). Empty: the channel derives it (`Reply.kind_or_derived`).
+
+
 @dataclass(frozen=True, slots=True)
 class Reply:
     text: str
     buttons: tuple[Button, ...] = ()
     calls: tuple[Call, ...] = ()  # never choices: a channel that cannot dial leaves them out
+    kind: str = ""  # prompt, info, emergency, crisis, notification, notice; "" to derive it
+    lang: str = ""  # the language it is written in (en, ur, ur-Latn), "" when not known
+
+    @property
+    def kind_or_derived(self) -> str:
+        """The kind marked, else: emergency when it has numbers to call, prompt with buttons, else info."""
+        if self.kind:
+            return self.kind
+        return "emergency" if self.calls else "prompt" if self.buttons else "info"
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -65,7 +79,24 @@ class Reply:
             data["calls"] = [
                 {"number": c.number, "label": c.label, "href": f"tel:{c.number}"} for c in self.calls
             ]
+        if self.kind:
+            data["kind"] = self.kind
+        if self.lang:
+            data["lang"] = self.lang
         return data
+
+    @staticmethod
+    def from_dict(data: Mapping[str, Any]) -> Reply:
+        """A reply stored with `to_dict` (a duplicate's answer), tolerant of older rows."""
+        buttons = data.get("buttons") or []
+        calls = data.get("calls") or []
+        return Reply(
+            str(data.get("text", "")),
+            tuple(Button(str(b["id"]), str(b["label"])) for b in buttons if isinstance(b, Mapping)),
+            tuple(Call(str(c["number"]), str(c["label"])) for c in calls if isinstance(c, Mapping)),
+            str(data.get("kind") or ""),
+            str(data.get("lang") or ""),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +263,7 @@ def strings(value: object, limit: int, size: int = MAX_TEXT) -> list[str]:
 START = "start"
 STATE_VERSION = 2  # 1: the draft was an untyped dict (before the registry of flows)
 MAX_PAUSED = 3  # unfinished drafts set aside at once; a fourth pushes out the oldest
+MAX_RECENT = 30  # messages a state keeps in `recent`
 MAX_UNDO = 8  # steps Back can undo exactly; further back, it only returns to the question
 
 
@@ -266,6 +298,10 @@ class State:
     # The draft as it was at each of the last steps in `history` (newest last): Back takes the step's
     # answer away again (the link it added, the description it took), never the files sent.
     undo: list[Paused] = field(default_factory=list)
+    # The conversation's last messages as a channel that restores a reloaded chat shows them (the web chat:
+    # the bot's replies and the labels of buttons pressed, never typed text). The engine never reads or
+    # writes it; the pipeline keeps it for those channels. Deleted with the state (forget-me, retention).
+    recent: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -280,6 +316,8 @@ class State:
             data["paused"] = [p.to_dict() for p in self.paused]
         if self.undo:
             data["undo"] = [p.to_dict() for p in self.undo]
+        if self.recent:
+            data["recent"] = list(self.recent)
         return data
 
     @classmethod
@@ -296,7 +334,14 @@ class State:
             draft=Draft.load(data.get("draft")),
             paused=_paused(data.get("paused")),
             undo=_paused(data.get("undo"), MAX_UNDO),
+            recent=_recent(data.get("recent")),
         )
+
+
+def _recent(value: object) -> list[dict[str, Any]]:
+    if not isinstance(value, list):
+        return []
+    return [dict(m) for m in value[-MAX_RECENT:] if isinstance(m, Mapping) and isinstance(m.get("text"), str)]
 
 
 def _paused(value: object, limit: int = MAX_PAUSED) -> list[Paused]:

@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     alert_webhook_url: str | None = None
     retention_days: int = Field(default=180, ge=1, le=3650)
     webchat_ip_limit: int = Field(default=120, ge=0)
+    # Web chat screenshots and PDFs (POST /webchat/api/upload): the largest file taken, uploads an hour
+    # from one chat session and from one client address (0 turns a limit off), and the seconds a whole
+    # upload may take to arrive (a 10 MB photo over a slow mobile line)
+    webchat_max_upload_mb: int = Field(default=10, ge=1, le=100)
+    webchat_uploads_per_session: int = Field(default=20, ge=0)
+    webchat_uploads_per_address: int = Field(default=60, ge=0)
+    webchat_upload_seconds: int = Field(default=120, ge=5, le=3600)
     messages_per_minute: int = Field(default=30, ge=1)  # from one citizen, any channel
     reports_per_hour: int = Field(default=5, ge=1)
     reports_per_day: int = Field(default=20, ge=1)

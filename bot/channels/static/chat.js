@@ -1,11 +1,19 @@
-// Raabta web chat: posts to /webchat/api/messages and renders replies with buttons.
-// Text is always inserted with textContent, never as HTML.
+// Raabta web chat: posts to /webchat/api/messages and renders replies with buttons; a reload restores the
+// chat from /webchat/api/history. The page follows the conversation's language (words from
+// responses/webchat.yaml, embedded in the page). Text is always inserted with textContent, never as HTML.
 (function () {
   "use strict";
+  var KEY = "raabta.session";
+  var NEUTRAL = "https://www.google.com/search?q=weather";  // where Quick exit goes
+  var texts = JSON.parse(document.getElementById("texts").textContent);
+  var root = document.documentElement;
   var log = document.getElementById("log");
   var form = document.getElementById("composer");
   var input = document.getElementById("text");
+  var file = document.getElementById("file");
+  var bar = document.querySelector(".bar");
   var busy = false;
+  var lang = "en";
 
   function randomId() {
     var bytes = new Uint8Array(16);
@@ -13,21 +21,63 @@
     return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
   }
 
-  var session = window.localStorage.getItem("raabta.session");
-  if (!session) {
-    session = randomId();
-    window.localStorage.setItem("raabta.session", session);
+  function stored() {
+    try { return window.localStorage.getItem(KEY); } catch (e) { return null; }
+  }
+  function remember(value) {
+    try { window.localStorage.setItem(KEY, value); } catch (e) { /* private mode: this tab only */ }
+  }
+  function forget() {
+    try { window.localStorage.removeItem(KEY); window.sessionStorage.clear(); } catch (e) { /* nothing kept */ }
   }
 
-  function scrollDown() { log.lastElementChild && log.lastElementChild.scrollIntoView({block: "end"}); }
+  var session = stored();
+  var known = Boolean(session);  // a new session has no history: greet at once, one round trip fewer
+  if (!session) { session = randomId(); remember(session); }
 
-  function bubble(text, who) {
+  function t(key) { return (texts[lang] || texts.en)[key] || texts.en[key]; }
+
+  // The page in the conversation's language: <html lang dir>, title, and every marked word.
+  function setLanguage(next) {
+    if (!texts[next]) { return; }
+    lang = next;
+    root.setAttribute("lang", next);
+    root.setAttribute("dir", texts[next].dir);
+    document.title = t("title");
+    Array.prototype.forEach.call(document.querySelectorAll("[data-t]"), function (el) {
+      el.textContent = t(el.getAttribute("data-t"));
+    });
+    ["placeholder", "aria-label", "title"].forEach(function (attr) {
+      Array.prototype.forEach.call(document.querySelectorAll("[data-t-" + attr + "]"), function (el) {
+        el.setAttribute(attr, t(el.getAttribute("data-t-" + attr)));
+      });
+    });
+    measure();
+  }
+
+  // Sticky bar on top, message box below: scrolling into view keeps clear of both.
+  function measure() {
+    root.style.setProperty("--top", (bar.offsetHeight + 8) + "px");
+    root.style.setProperty("--bottom", (form.offsetHeight + 8) + "px");
+  }
+  window.addEventListener("resize", measure);
+
+  function speak(el, messageLang) {
+    if (messageLang && texts[messageLang]) {
+      el.setAttribute("lang", messageLang);
+      el.setAttribute("dir", texts[messageLang].dir);
+    } else {
+      el.setAttribute("dir", "auto");
+    }
+  }
+
+  function bubble(text, who, messageLang, kind) {
     var item = document.createElement("li");
-    item.className = "msg " + who;
-    item.setAttribute("dir", "auto");
+    item.className = "msg " + who + (kind ? " " + kind : "");
+    if (kind === "emergency" || kind === "crisis") { item.className += " urgent"; }
+    speak(item, messageLang);
     item.textContent = text;
     log.appendChild(item);
-    scrollDown();
     return item;
   }
 
@@ -36,75 +86,164 @@
     for (var i = 0; i < old.length; i++) { old[i].disabled = true; }
   }
 
-  function render(messages) {
-    if (!messages || !messages.length) { return; }
-    disableOldButtons();
-    messages.forEach(function (m) {
-      bubble(m.text, "bot");
-      if (m.calls && m.calls.length) {  // tap-to-call: the phone's dialler opens with the number
-        var calls = document.createElement("li");
-        calls.className = "calls";
-        m.calls.forEach(function (c) {
-          var link = document.createElement("a");
-          link.className = "call";
-          link.href = "tel:" + String(c.number).replace(/[^0-9+]/g, "");
-          link.setAttribute("dir", "auto");
-          link.textContent = c.label;
-          calls.appendChild(link);
-        });
-        log.appendChild(calls);
-      }
-      if (m.buttons && m.buttons.length) {
-        var row = document.createElement("li");
-        row.className = "buttons";
-        m.buttons.forEach(function (b) {
-          var button = document.createElement("button");
-          button.type = "button";
-          button.setAttribute("dir", "auto");
-          button.dataset.choice = b.id;
-          button.textContent = b.label;
-          button.addEventListener("click", function () {
-            if (busy) { return; }
-            bubble(b.label, "me");
-            send({choice: b.id});
-          });
-          row.appendChild(button);
-        });
-        log.appendChild(row);
-      }
+  function callRow(m) {
+    var calls = document.createElement("li");
+    calls.className = "calls";
+    speak(calls, m.lang);
+    m.calls.forEach(function (c) {
+      var link = document.createElement("a");
+      link.className = "call";
+      link.href = "tel:" + String(c.number).replace(/[^0-9+]/g, "");
+      link.textContent = c.label;
+      calls.appendChild(link);
     });
-    scrollDown();
+    log.appendChild(calls);
   }
 
-  function send(payload, attempt) {
-    busy = true;
-    payload.session = session;
-    payload.id = payload.id || randomId();  // the same id on a retry: the server handles it once
+  function buttonRow(buttons, messageLang) {
+    var row = document.createElement("li");
+    row.className = "buttons";
+    speak(row, messageLang);  // right to left in Urdu: the first choice on the right
+    buttons.forEach(function (b) {
+      var button = document.createElement("button");
+      button.type = "button";
+      if (b.lang) { speak(button, b.lang); }
+      button.dataset.choice = b.id;
+      button.textContent = b.label;
+      button.addEventListener("click", function () {
+        if (busy) { return; }
+        bubble(b.label, "me", messageLang);
+        send({choice: b.id});
+      });
+      row.appendChild(button);
+    });
+    log.appendChild(row);
+    return row;
+  }
+
+  // The newest buttons in view (clear of the message box) and focused; else the newest message in view.
+  function settle(row) {
+    measure();
+    if (row) {
+      row.scrollIntoView({block: "end"});
+      var first = row.querySelector("button:not([disabled])");
+      if (first) { first.focus({preventScroll: true}); }
+    } else if (log.lastElementChild) {
+      log.lastElementChild.scrollIntoView({block: "end"});
+    }
+  }
+
+  function languageOf(messages) {
+    for (var i = messages.length - 1; i >= 0; i--) {
+      if (messages[i].kind !== "citizen" && texts[messages[i].lang]) { return messages[i].lang; }
+    }
+    return null;
+  }
+
+  function render(messages, restoring) {
+    if (!messages || !messages.length) { return null; }
+    var said = languageOf(messages);
+    if (said && said !== lang) { setLanguage(said); }
+    disableOldButtons();
+    var row = null;
+    messages.forEach(function (m) {
+      if (m.kind === "citizen") { bubble(m.text, "me"); return; }
+      bubble(m.text, "bot", m.lang, m.kind);
+      if (m.calls && m.calls.length) { callRow(m); }  // tap-to-call: the phone's dialler opens
+      if (!restoring && m.buttons && m.buttons.length) { row = buttonRow(m.buttons, m.lang); }
+    });
+    return row;
+  }
+
+  function answered(response) {
+    return response.json().then(function (body) {
+      if (body.messages) { return render(body.messages); }
+      if (body.error) { bubble(body.error, "note"); }
+      return null;
+    });
+  }
+
+  function post(payload, attempt) {
     return fetch("/webchat/api/messages", {
       method: "POST",
       headers: {"Content-Type": "application/json"},
       body: JSON.stringify(payload)
-    }).then(function (response) {
-      return response.json().then(function (body) {
-        if (body.messages) { render(body.messages); }
-        else if (body.error) { bubble(body.error, "note"); }
-      });
-    }).catch(function () {
-      if ((attempt || 0) < 2) {
+    }).then(answered).catch(function () {
+      if (attempt < 2) {
         return new Promise(function (r) { setTimeout(r, 1500); }).then(function () {
-          return send(payload, (attempt || 0) + 1);
+          return post(payload, attempt + 1);
         });
       }
-      bubble("Connection problem. Your message was not lost on your side: please send it again.", "note");
-    }).finally(function () { busy = false; input.focus(); });
+      bubble(t("connection"), "note", lang);
+      return null;
+    });
+  }
+
+  function send(payload) {
+    busy = true;
+    payload.session = session;
+    payload.id = payload.id || randomId();  // the same id on a retry: the server handles it once
+    return post(payload, 0).then(function (row) {
+      busy = false;
+      if (!row) { input.focus({preventScroll: true}); }
+      settle(row);
+    });
+  }
+
+  // A screenshot or PDF: posted to /webchat/api/upload, answered like a message.
+  function upload(chosen) {
+    if (busy || !chosen) { return; }
+    busy = true;
+    var data = new FormData();
+    data.append("session", session);
+    data.append("file", chosen);
+    bubble(t("sending_file") + " " + chosen.name, "me");
+    var row = null;
+    fetch("/webchat/api/upload", {method: "POST", body: data})
+      .then(answered).then(function (r) { row = r; })
+      .catch(function () { bubble(t("connection"), "note", lang); })
+      .finally(function () { busy = false; file.value = ""; settle(row); });
   }
 
   function poll() {
     fetch("/webchat/api/messages?session=" + encodeURIComponent(session))
       .then(function (r) { return r.ok ? r.json() : {messages: []}; })
-      .then(function (body) { render(body.messages); })
+      .then(function (body) { var row = render(body.messages); if (row) { settle(row); } })
       .catch(function () {});
   }
+
+  // A reload restores the chat where it was; a new session starts it.
+  function restore() {
+    if (!known) { return send({text: "/start"}); }
+    return fetch("/webchat/api/history?session=" + encodeURIComponent(session))
+      .then(function (r) { return r.ok ? r.json() : {messages: []}; })
+      .catch(function () { return {messages: []}; })
+      .then(function (body) {
+        if (body.lang && body.lang !== lang) { setLanguage(body.lang); }
+        if (!body.messages || !body.messages.length) { return send({text: "/start"}); }
+        render(body.messages, true);
+        var last = body.messages[body.messages.length - 1];
+        var row = body.buttons && body.buttons.length ? buttonRow(body.buttons, last.lang || lang) : null;
+        settle(row);
+        return null;
+      });
+  }
+
+  document.getElementById("exit").addEventListener("click", function () {
+    forget();
+    log.textContent = "";
+    window.location.replace(NEUTRAL);
+  });
+  document.getElementById("clear").addEventListener("click", function () {
+    if (busy) { return; }
+    forget();
+    session = randomId();
+    remember(session);
+    log.textContent = "";
+    send({text: "/start"});
+  });
+  document.getElementById("attach").addEventListener("click", function () { file.click(); });
+  file.addEventListener("change", function () { upload(file.files && file.files[0]); });
 
   form.addEventListener("submit", function (event) {
     event.preventDefault();
@@ -121,10 +260,11 @@
     }
   });
 
-  if (!window.sessionStorage.getItem("raabta.started")) {
-    window.sessionStorage.setItem("raabta.started", "1");
-    send({text: "/start"});
-  }
+  measure();
+  restore().then(function () {
+    root.setAttribute("data-ready", "1");
+    if (window.performance && performance.mark) { performance.mark("raabta-ready"); }  // bench/webchat_page.py
+    poll();
+  });
   window.setInterval(poll, 20000);
-  poll();
 })();
