@@ -23,6 +23,7 @@ import pytest
 import pytest_asyncio
 from axe_playwright_python.async_playwright import Axe
 from fontTools.ttLib import TTFont
+from PIL import Image
 from playwright.async_api import Browser, Page, ViewportSize, async_playwright, expect
 
 from bot.app import create_app
@@ -32,6 +33,7 @@ from responses import catalog
 from storage.repository import Storage
 from tests.browser import ARGS, CHROMIUM, HAVE_CHROMIUM, Watch, serve
 from tests.conftest import SECRET
+from tests.test_webchat_upload import jpeg_with_gps
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 PHONE: ViewportSize = {"width": 390, "height": 844}
@@ -285,4 +287,33 @@ async def test_an_emergency_stands_out_with_a_number_to_tap(tab: Tab) -> None:
     color = await urgent.evaluate("el => getComputedStyle(el).borderTopColor")
     assert color == "rgb(176, 42, 55)"
     await no_axe_violations(page)
+    tab.watch.assert_clean()
+
+
+async def test_a_screenshot_sent_from_the_page_reaches_the_report_without_its_gps(
+    tab: Tab, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Issue 18, done when: "a screenshot upload reaches the case with its EXIF gone" (the attach button)."""
+    page = await open_chat(tab)
+    await press(page, "lang:en")
+    await press(page, "menu:report")
+    await type_line(page, "https://www.facebook.com/Some.Page")
+    await press(page, "cat:propaganda")
+    shot = tmp_path_factory.mktemp("upload") / "IMG_2041.jpg"
+    shot.write_bytes(jpeg_with_gps())
+    rows = await page.locator(".buttons").count()
+    await page.locator("#file").set_input_files(str(shot))
+    await expect(page.locator(".buttons")).not_to_have_count(rows)  # the answer came, with the summary
+    await expect(page.locator("#log > li.msg").last).to_contain_text(
+        catalog().text("report.summary_evidence", "en", count=1)
+    )
+    found = tmp_path_factory.getbasetemp().glob("webchat*/data/evidence/webchat/*")
+    stored = [p for p in found if p.is_file()]
+    kept = [p for p in stored if p.read_bytes()[:2] == b"\xff\xd8"]
+    assert kept, stored
+    for path in kept:
+        with Image.open(path) as image:
+            assert not image.getexif(), "EXIF and GPS are stripped before storage"
+    await press(page, "confirm:submit")
+    await expect(page.locator("#log > li.msg").last).to_contain_text("?")
     tab.watch.assert_clean()
