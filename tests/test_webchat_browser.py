@@ -317,3 +317,17 @@ async def test_a_screenshot_sent_from_the_page_reaches_the_report_without_its_gp
     await press(page, "confirm:submit")
     await expect(page.locator("#log > li.msg").last).to_contain_text("?")
     tab.watch.assert_clean()
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_phone_numbers_in_the_bots_words_open_the_dialler(tab: Tab, lang: str) -> None:
+    """Issue 18: "Numbers are plain text, not tap-to-call links"; a date, a code or a link stays text."""
+    page = await open_chat(tab)
+    await press(page, f"lang:{lang}")
+    await type_line(page, "helplines")
+    links = page.locator("#log > li.msg.bot a.tel")
+    hrefs = set(await links.evaluate_all("els => els.map(e => e.getAttribute('href'))"))
+    assert {"tel:080039393", "tel:08000113764"} <= hrefs, hrefs
+    assert all(h.removeprefix("tel:").lstrip("+").isdigit() for h in hrefs)
+    await no_axe_violations(page)
+    tab.watch.assert_clean()

@@ -71,12 +71,33 @@
     }
   }
 
+  // A phone number in the bot's words (0800-39393, 0300 1234567, +92 51 ...: seven digits or more) opens
+  // the dialler; digits inside a link, a code or a word are left alone. Text nodes only: never HTML.
+  var PHONE = /\+?\d[\d\- ]{5,}\d/g;
+  function fill(item, text) {
+    var last = 0, m;
+    PHONE.lastIndex = 0;
+    while ((m = PHONE.exec(text)) !== null) {
+      var digits = m[0].replace(/[^0-9+]/g, "");
+      var before = text.charAt(m.index - 1);
+      if (digits.replace("+", "").length < 7 || /[A-Za-z0-9\/=.@_-]/.test(before)) { continue; }
+      item.appendChild(document.createTextNode(text.slice(last, m.index)));
+      var link = document.createElement("a");
+      link.className = "tel";
+      link.href = "tel:" + digits;
+      link.textContent = m[0];
+      item.appendChild(link);
+      last = m.index + m[0].length;
+    }
+    item.appendChild(document.createTextNode(text.slice(last)));
+  }
+
   function bubble(text, who, messageLang, kind) {
     var item = document.createElement("li");
     item.className = "msg " + who + (kind ? " " + kind : "");
     if (kind === "emergency" || kind === "crisis") { item.className += " urgent"; }
     speak(item, messageLang);
-    item.textContent = text;
+    if (who === "bot") { fill(item, text); } else { item.textContent = text; }
     log.appendChild(item);
     return item;
   }
