@@ -31,8 +31,11 @@
     try { window.localStorage.removeItem(KEY); window.sessionStorage.clear(); } catch (e) { /* nothing kept */ }
   }
 
-  var session = stored();
-  var known = Boolean(session);  // a new session has no history: greet at once, one round trip fewer
+  // chat.html's first script already asked for the greeting or the history while this file loaded: one
+  // round trip fewer before the chat is ready (bench/webchat_page.py). Without it, the same, here.
+  var early = window.raabtaEarly || null;
+  var session = early ? early.session : stored();
+  var known = early ? early.known : Boolean(session);  // a new session has no history: greet at once
   if (!session) { session = randomId(); remember(session); }
 
   function t(key) { return (texts[lang] || texts.en)[key] || texts.en[key]; }
@@ -184,12 +187,12 @@
     });
   }
 
-  function post(payload, attempt) {
-    return fetch("/webchat/api/messages", {
+  function post(payload, attempt, started) {
+    return (started || fetch("/webchat/api/messages", {
       method: "POST",
       headers: {"Content-Type": "application/json"},
       body: JSON.stringify(payload)
-    }).then(answered).catch(function () {
+    })).then(answered).catch(function () {
       if (attempt < 2) {
         return new Promise(function (r) { setTimeout(r, 1500); }).then(function () {
           return post(payload, attempt + 1);
@@ -200,11 +203,11 @@
     });
   }
 
-  function send(payload) {
+  function send(payload, started) {
     busy = true;
     payload.session = session;
     payload.id = payload.id || randomId();  // the same id on a retry: the server handles it once
-    return post(payload, 0).then(function (row) {
+    return post(payload, 0, started).then(function (row) {
       busy = false;
       if (!row) { input.focus({preventScroll: true}); }
       settle(row);
@@ -235,8 +238,9 @@
 
   // A reload restores the chat where it was; a new session starts it.
   function restore() {
-    if (!known) { return send({text: "/start"}); }
-    return fetch("/webchat/api/history?session=" + encodeURIComponent(session))
+    var started = early ? early.response : null;
+    if (!known) { return send({text: "/start", id: early ? early.id : undefined}, started); }
+    return (started || fetch("/webchat/api/history?session=" + encodeURIComponent(session)))
       .then(function (r) { return r.ok ? r.json() : {messages: []}; })
       .catch(function () { return {messages: []}; })
       .then(function (body) {
