@@ -27,6 +27,12 @@ SEND_FAILURES = Counter(
     ["channel", "outcome"],
     registry=REGISTRY,
 )
+UNREADABLE = Counter(
+    "raabta_updates_unreadable",
+    "Platform updates that could not be read (answered 200 so they are not delivered again), by channel",
+    ["channel"],
+    registry=REGISTRY,
+)
 CASES = Gauge("raabta_cases", "Cases by status", ["status"], registry=REGISTRY)
 OUTBOX = Gauge("raabta_outbox_pending", "Notifications waiting in the outbox", registry=REGISTRY)
 

@@ -251,6 +251,21 @@ class Pipeline:
         logs.event(log, "flood_slowed", channel=inbound.channel)
         return await answer("common.slow_down_user", self.floods.retry_after(conversation))
 
+    async def reachable(self, channel: str, user: str, reachable: bool) -> bool:
+        """The platform says the citizen blocked (False) or unblocked (True) the bot: their contact is marked
+        so (notifications wait for it to be reachable). False when storage is unavailable now."""
+        reporter = self.pseudonyms.of(channel, user)
+        try:
+            if reachable:
+                await self.storage.outbox.mark_reachable(reporter, channel)
+            else:
+                await self.storage.outbox.mark_unreachable(reporter, channel)
+        except StorageUnavailable:
+            logs.event(log, "reachability_not_saved", channel=channel, reachable=reachable)
+            return False
+        logs.event(log, "reachability_changed", channel=channel, reachable=reachable)
+        return True
+
     async def language(
         self, conversation: str, inbound: Inbound, understood: Callable[[], Parse] | None = None
     ) -> str:

@@ -51,6 +51,19 @@ async def enqueue(
     return int(new_id or 0)
 
 
+async def clear_unreachable(conn: AsyncConnection, reporter_id: str, channel: str) -> None:
+    """Any message from a citizen shows the chat works again: their contact is no longer unreachable."""
+    await conn.execute(
+        update(contacts)
+        .where(
+            contacts.c.reporter_id == reporter_id,
+            contacts.c.channel == channel,
+            contacts.c.unreachable_at.is_not(None),
+        )
+        .values(unreachable_at=None)
+    )
+
+
 async def withdraw(conn: AsyncConnection, kind: str, true_now: dict[str, str]) -> dict[str, str | None]:
     """Delete the undelivered messages of `kind` about these subjects that no longer say what is true
     now (`true_now`: subject -> what a message would say today). For each subject that had one: what the
@@ -195,6 +208,11 @@ class Outbox:
                 .where(contacts.c.reporter_id == reporter_id, contacts.c.channel == channel)
                 .values(unreachable_at=utcnow())
             )
+
+    async def mark_reachable(self, reporter_id: str, channel: str) -> None:
+        """The citizen wrote again or unblocked the bot: notifications may go to them again."""
+        async with self.db.transaction() as conn:
+            await clear_unreachable(conn, reporter_id, channel)
 
     async def contact_of(self, reporter_id: str, channel: str) -> bytes | None:
         """The sealed address of a reachable contact, or None."""

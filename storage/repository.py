@@ -148,6 +148,8 @@ class Storage:
             raise _Abort(CommitResult(CommitStatus.CONFLICT))
         if turn.forget:
             await self._forget(conn, turn.conversation_id)
+        else:  # the citizen wrote: a contact marked unreachable (blocked, user gone) is reachable again
+            await outbox_.clear_unreachable(conn, turn.conversation_id, turn.channel)
         if turn.contact is not None:
             await self._save_contact(conn, turn.conversation_id, turn.channel, turn.contact, now)
         if turn.updates_for:

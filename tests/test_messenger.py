@@ -504,7 +504,11 @@ def unsupported_answer(kind: str, lang: str = "en") -> str:
 
 @pytest.mark.parametrize(
     ("name", "kind"),
-    [("attachment_without_url", "other"), ("sticker", "sticker"), ("unsupported_attachment", "location")],
+    [
+        ("attachment_without_url", "other"),
+        ("sticker_other", "sticker"),  # "sticker" is the like button: a thumbs-up (test_messenger_payloads)
+        ("unsupported_attachment", "location"),
+    ],
 )
 async def test_attachments_we_cannot_keep_are_answered_not_stored_as_evidence(
     page: Page, name: str, kind: str

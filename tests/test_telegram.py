@@ -18,7 +18,7 @@ from aiolimiter import AsyncLimiter
 from starlette.applications import Starlette
 
 from bot.app import create_app, make_pipeline
-from bot.channels.telegram import SECRET_HEADER, WEBHOOK_PATH, TelegramChannel
+from bot.channels.telegram import ALLOWED_UPDATES, SECRET_HEADER, WEBHOOK_PATH, TelegramChannel
 from bot.channels.telegram_send import ChatPacer, PacedRateLimiter
 from bot.shared.config import Settings, load_settings
 from nlu.refcode import ALPHABET
@@ -219,9 +219,12 @@ async def test_forwards_from_people_keep_their_words_as_evidence(tg: Harness) ->
     assert match
     evidence = await tg.storage.reports.evidence_of(match.group(1))
     kinds = [(e["kind"], e["value"]) for e in evidence]
-    assert ("forward", "Come to the camp on Friday, bring nobody.") in kinds
-    assert ("forward", "They deserve to die, every one of them.") in kinds
-    assert ("forward", "Donations for the weapons fund go to this number.") in kinds
+    # Where each came from, when no public link shows it, is the first line of the kept words.
+    assert ("forward", "Forwarded from Recruiter:\nCome to the camp on Friday, bring nobody.") in kinds
+    hidden = "Forwarded from Someone (account hidden):\nThey deserve to die, every one of them."
+    assert ("forward", hidden) in kinds
+    closed = "Forwarded from Closed Circle (channel):\nDonations for the weapons fund go to this number."
+    assert ("forward", closed) in kinds
     assert ("link", "https://t.me/c/9876543210/12") in kinds
     assert ("link", "https://t.me/recruit_channel") in kinds  # a link in a caption
     assert ("document", "BQACAgQAAxkBAAMM_doc") in kinds
@@ -309,7 +312,8 @@ async def test_the_whole_app_runs_the_channel_in_its_lifespan(
             assert hook is not None
             assert hook["url"] == "https://bot.example.org/webhooks/telegram"
             assert hook["secret_token"] == WEBHOOK_SECRET
-            assert hook["allowed_updates"] == ["message", "callback_query"]
+            assert hook["allowed_updates"] == list(ALLOWED_UPDATES)
+            assert {"edited_message", "my_chat_member"} <= set(ALLOWED_UPDATES)
         citizen = Citizen(api, await app_delivery(app, api, mode))
         await citizen.say("/start")
         await api.wait_for(lambda: len(api.sent(111111111)) >= 2)

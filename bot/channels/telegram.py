@@ -9,15 +9,22 @@ different chats concurrently.
 One update: private message or button press -> `Inbound` (channel "telegram", user = chat id, event id =
 update_id) -> `Pipeline.handle` (one transaction: event id + state + report) -> replies sent. A button
 press is answered at once (`answerCallbackQuery`) and the pressed message is edited to show the choice.
-Groups get one pointer to a private chat per process run and are never read. Other kinds (edited
-messages, channel posts, member changes) are ignored; stickers, voice notes and the like get the engine's
-polite answer.
+Groups get one pointer to a private chat per process run and are never read. The photos of an album
+are each handled and stored at once and answered once (bot/channels/telegram_album.py). An edited
+message is answered once, "I used the first version, send it again" (the engine already acted on the
+first). `my_chat_member` in a private chat marks the citizen's contact unreachable when they block the
+bot and reachable again when they unblock it (any message of theirs does too, in the pipeline's
+transaction). Other kinds (channel posts, group member changes) are ignored; stickers, voice notes and
+the like get the engine's polite answer.
 
-Delivery: the webhook route answers 200 as soon as the update is queued. If the database is down, the
-pipeline stores nothing and replies "please send it again" (no reference code can be shown unstored);
-that reply is sent and Telegram is not asked to redeliver: in polling mode the offset has moved on, and in
-webhook mode the 200 has gone. A redelivered update (same update_id) changes nothing; its stored replies
-are sent again only if this process has not sent them (a crash between commit and sending).
+Delivery: the webhook route answers 200 as soon as the update is queued. An update the library cannot
+read (a shape from an older or newer Bot API server) is answered 200 too, logged with its top-level keys
+only and counted (`raabta_updates_unreadable`): a non-2xx answer makes Telegram send it again for a day.
+If the database is down, the pipeline stores nothing and replies "please send it again" (no reference
+code can be shown unstored); that reply is sent and Telegram is not asked to redeliver: in polling mode
+the offset has moved on, and in webhook mode the 200 has gone. A redelivered update (same update_id)
+changes nothing; its stored replies are sent again only if this process has not sent them (a crash
+between commit and sending).
 """
 
 from __future__ import annotations
@@ -25,30 +32,42 @@ from __future__ import annotations
 import json
 import logging
 import re
+import warnings
 from collections import OrderedDict
 from datetime import timedelta
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from telegram import BotCommand, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import (
+    BotCommand,
+    CallbackQuery,
+    ChatMember,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
 from telegram.constants import ChatType
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
+    ChatMemberHandler,
     ContextTypes,
     MessageHandler,
     TypeHandler,
     filters,
 )
 from telegram.request import HTTPXRequest
+from telegram.warnings import PTBDeprecationWarning
 
 from bot import logs, metrics
 from bot.channels.base import ChannelSetup
 from bot.channels.evidence import EvidenceStore
 from bot.channels.fallback import handle_or_fallback
 from bot.channels.http import BODY_TIMEOUT, Unread, read_body, secret_ok
+from bot.channels.telegram_album import WAIT, AlbumReplies
 from bot.channels.telegram_files import EvidenceFiles
 from bot.channels.telegram_send import (
     MAX_TEXT,
@@ -68,7 +87,7 @@ from bot.channels.telegram_updates import (
     text_of,
     unsupported_kind,
 )
-from bot.dialogue import Inbound
+from bot.dialogue import Inbound, Reply
 from bot.pipeline import Handled, Pipeline
 from bot.shared.config import ConfigError, Settings
 from bot.shared.delivery import Outcome
@@ -78,7 +97,8 @@ log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/webhooks/telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
 SECRET_FORMAT = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
-ALLOWED_UPDATES = ("message", "callback_query")
+ALLOWED_UPDATES = ("message", "edited_message", "callback_query", "my_chat_member")
+MAX_LOGGED_KEYS = 20  # of an unreadable update's top-level keys, each cut to 40 characters
 MAX_BODY = 1024 * 1024
 POLL_TIMEOUT = timedelta(seconds=30)
 REMEMBERED = 10_000  # update ids whose replies this process sent
@@ -110,6 +130,7 @@ class TelegramChannel:
         pacer: ChatPacer | None = None,
         evidence: EvidenceStore | None = None,
         body_timeout: float = BODY_TIMEOUT,
+        album_wait: float = WAIT,
     ) -> None:
         assert settings.telegram_token is not None
         self.pipeline = pipeline
@@ -155,12 +176,16 @@ class TelegramChannel:
         self._stale = {self.texts.text("common.stale_button", lang) for lang in LANGUAGES}
         self._groups_told: set[int] = set()
         self._sent: OrderedDict[str, None] = OrderedDict()
+        self._edits_answered: OrderedDict[tuple[int, int], None] = OrderedDict()
+        self.albums = AlbumReplies(self._send_held, album_wait)
         private, groups = filters.ChatType.PRIVATE, filters.ChatType.GROUPS
         self.application.add_handlers(
             [
                 CallbackQueryHandler(self.on_press),
                 MessageHandler(filters.UpdateType.MESSAGE & private, self.on_message),
                 MessageHandler(filters.UpdateType.MESSAGE & groups, self.on_group),
+                MessageHandler(filters.UpdateType.EDITED_MESSAGE & private, self.on_edit),
+                ChatMemberHandler(self.on_member, ChatMemberHandler.MY_CHAT_MEMBER),
                 TypeHandler(Update, self.on_other),
             ]
         )
@@ -217,14 +242,17 @@ class TelegramChannel:
             await updater.stop()
         if self.application.running:
             await self.application.stop()
+        await self.albums.close()
         if self.files is not None:
             await self.files.wait()
         await self.application.shutdown()
         logs.event(log, "telegram_stopped", mode=self.mode)
 
     async def drain(self) -> None:
-        """Wait until every update received so far has been handled."""
+        """Wait until every update received so far has been handled and answered (an album's answer
+        after its wait)."""
         await self.application.update_queue.join()
+        await self.albums.wait()
 
     async def _close_requests(self) -> None:
         for request in self._requests:
@@ -246,8 +274,9 @@ class TelegramChannel:
 
     async def webhook(self, request: Request) -> Response:
         """POST /webhooks/telegram: 403 without the secret, 413 for a body over MAX_BODY bytes, 408 for one
-        that does not arrive in time, 400 for a body that is not an update, 503 while starting or with
-        `telegram_max_backlog` updates waiting (Telegram sends it again later), else 200."""
+        that does not arrive in time, 400 for a body that is not an update (not a JSON object with an
+        integer update_id), 503 while starting or with `telegram_max_backlog` updates waiting (Telegram
+        sends it again later), else 200 (also for an update the library cannot read: logged and counted)."""
         if not secret_ok(self.secret, request.headers.get(SECRET_HEADER)):
             return JSONResponse({"error": "forbidden"}, status_code=403)
         body = await read_body(request, MAX_BODY, self.body_timeout)
@@ -256,6 +285,10 @@ class TelegramChannel:
         update = self._read_update(body)
         if update is None:
             return JSONResponse({"error": "the body is not a Telegram update"}, status_code=400)
+        if isinstance(update, Unreadable):
+            metrics.UNREADABLE.labels("telegram").inc()
+            logs.event(log, "telegram_update_unreadable", keys=update.keys)
+            return Response(status_code=200)  # sending it again would not make it readable
         if not self.application.running:
             return JSONResponse({"error": "not ready"}, status_code=503)
         if self.application.update_queue.qsize() + self.processor.in_flight >= self.max_backlog:
@@ -266,19 +299,26 @@ class TelegramChannel:
         await self.application.update_queue.put(update)
         return Response(status_code=200)
 
-    def _read_update(self, body: bytes) -> Update | None:
+    def _read_update(self, body: bytes) -> Update | Unreadable | None:
+        """The update; Unreadable for a Telegram update the library cannot read; None for a body that is
+        no update at all."""
         try:
             data = json.loads(body)
-            if not isinstance(data, dict) or type(data.get("update_id")) is not int:
-                return None
-            update = Update.de_json(data, self.bot)
+        except ValueError:
+            return None
+        if not isinstance(data, dict) or type(data.get("update_id")) is not int:
+            return None
+        try:
+            with warnings.catch_warnings():  # a field the library calls deprecated is Telegram's, not ours
+                warnings.simplefilter("ignore", PTBDeprecationWarning)
+                update = Update.de_json(data, self.bot)
             # The library reads without checking JSON types, and keys sets by chat and user id.
             chat, user = update.effective_chat, update.effective_user
             if (chat and int_of(chat.id) is None) or (user and int_of(user.id) is None):
-                return None
+                return Unreadable.of(data)
             return update
-        except Exception:  # any shape the library cannot read is a bad request, not a server error
-            return None
+        except Exception:  # any shape the library cannot read: not a server error, and never retried
+            return Unreadable.of(data)
 
     async def on_message(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         """A message in a private chat."""
@@ -291,7 +331,51 @@ class TelegramChannel:
         unusable = unsupported_kind(message)
         if unusable and not inbound.attachments:
             logs.event(log, "telegram_unsupported", kind=unusable)
-        await self._converse(inbound, int(inbound.user), language_of(message), None)
+        album = text_of(message.media_group_id) if message.media_group_id is not None else None
+        await self._converse(inbound, int(inbound.user), language_of(message), None, album or None)
+
+    async def on_edit(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        """An edited message: the engine acted on the first version, so the citizen is asked, once per
+        message, to send the correction again. A live location moving is no edit of theirs: ignored."""
+        message = update.edited_message
+        assert message is not None
+        chat, message_id = int_of(message.chat.id), int_of(message.message_id)
+        words = text_of(message.text) if message.text is not None else text_of(message.caption)
+        if chat is None or message_id is None or message.location is not None or words is None:
+            logs.event(log, "telegram_ignored", kind="edited_message")
+            return
+        await self.pipeline.reachable("telegram", str(chat), True)  # they wrote: the chat works
+        if (chat, message_id) in self._edits_answered:
+            logs.event(log, "telegram_edit_answered_before")
+            return
+        self._edits_answered[(chat, message_id)] = None
+        if len(self._edits_answered) > REMEMBERED:
+            self._edits_answered.popitem(last=False)
+        inbound = Inbound("telegram", str(chat), f"edit:{update.update_id}", text=words)
+        conversation = self.pipeline.pseudonyms.of("telegram", str(chat))
+        lang = await self.pipeline.language(conversation, inbound)
+        reply = Reply(self.texts.text("telegram.edit_used_first", lang), kind="notice", lang=lang)
+        await self.albums.flush(chat)
+        result = await send_replies(self.bot, chat, [reply], attempts=3)
+        logs.event(log, "telegram_edit_answered", outcome=result.outcome.value)
+
+    async def on_member(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        """The citizen blocked (kicked) or unblocked the bot in their private chat: the contact's
+        reachability follows. Member changes in groups are ignored."""
+        change = update.my_chat_member
+        where = getattr(change, "chat", None)  # a malformed update may lack its chat or member
+        member = getattr(change, "new_chat_member", None)
+        chat = int_of(getattr(where, "id", None))
+        status = text_of(getattr(member, "status", None))
+        if chat is None or getattr(where, "type", None) != ChatType.PRIVATE or status is None:
+            logs.event(log, "telegram_ignored", kind="my_chat_member")
+            return
+        if status == ChatMember.BANNED:  # "kicked": the citizen blocked the bot
+            await self.pipeline.reachable("telegram", str(chat), False)
+        elif status == ChatMember.MEMBER:  # unblocked (or started again)
+            await self.pipeline.reachable("telegram", str(chat), True)
+        else:
+            logs.event(log, "telegram_ignored", kind="my_chat_member")
 
     async def on_press(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         """A button press: answered at once, whatever it is, then handled as a choice."""
@@ -335,7 +419,7 @@ class TelegramChannel:
         logs.event(log, "telegram_group_pointed")
 
     async def on_other(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Kinds we do not handle (edited messages, channel posts, member changes): ignored quietly."""
+        """Kinds we do not handle (channel posts, group member changes, ...): ignored quietly."""
         logs.event(log, "telegram_ignored", kind=kind_of(update))
 
     async def on_error(self, _update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -344,20 +428,31 @@ class TelegramChannel:
         exc_info = (type(error), error, error.__traceback__) if error is not None else None
         log.error("telegram_handler_error", exc_info=exc_info)
 
-    async def _converse(self, inbound: Inbound, chat_id: int, lang: str, query: CallbackQuery | None) -> None:
+    async def _converse(
+        self, inbound: Inbound, chat_id: int, lang: str, query: CallbackQuery | None, album: str | None = None
+    ) -> None:
         """Handle one event through the pipeline (or the crash fallback, in `lang` when the citizen's
-        Telegram says it) and send its replies."""
+        Telegram says it) and send its replies (a photo of `album`: held, see telegram_album.py)."""
         handled = await handle_or_fallback(self.pipeline, inbound, lang)
         if handled.duplicate and inbound.event_id in self._sent:
             logs.event(log, "telegram_redelivery_ignored")
             return
-        if query is not None:
-            await self._show_choice(query, handled)
-        result = await send_replies(self.bot, chat_id, handled.replies, attempts=3)
-        if result.outcome is not Outcome.SENT:
-            logs.event(log, "telegram_reply_failed", reason=result.reason, saved=handled.saved)
-        elif handled.saved:
-            self._remember(inbound.event_id)
+        if album is not None:
+            # One answer for the album: this photo's replies replace those held for the earlier ones.
+            noted = handled.replies and (inbound.unsupported or not handled.saved)
+            note = handled.replies[0] if noted else None
+            await self.albums.hold(chat_id, album, handled.replies, note)
+            if handled.saved:
+                self._remember(inbound.event_id)
+        else:
+            await self.albums.flush(chat_id)  # an album's answer goes before the answer to what followed
+            if query is not None:
+                await self._show_choice(query, handled)
+            result = await send_replies(self.bot, chat_id, handled.replies, attempts=3)
+            if result.outcome is not Outcome.SENT:
+                logs.event(log, "telegram_reply_failed", reason=result.reason, saved=handled.saved)
+            elif handled.saved:
+                self._remember(inbound.event_id)
         if not handled.saved:
             logs.event(log, "telegram_update_not_saved")
         elif self.files is not None and not handled.duplicate:
@@ -379,10 +474,29 @@ class TelegramChannel:
         except TelegramError as exc:  # too old to edit, or already edited
             logs.event(log, "telegram_edit_failed", error=type(exc).__name__)
 
+    async def _send_held(self, chat_id: int, replies: list[Reply]) -> None:
+        """Send an album's held answer."""
+        result = await send_replies(self.bot, chat_id, replies, attempts=3)
+        if result.outcome is not Outcome.SENT:
+            logs.event(log, "telegram_reply_failed", reason=result.reason, saved=True)
+
     def _remember(self, event_id: str) -> None:
         self._sent[event_id] = None
         if len(self._sent) > REMEMBERED:
             self._sent.popitem(last=False)
+
+
+class Unreadable:
+    """An update the library could not read: only its top-level keys are kept, for the log."""
+
+    __slots__ = ("keys",)
+
+    def __init__(self, keys: list[str]) -> None:
+        self.keys = keys
+
+    @classmethod
+    def of(cls, data: dict[object, object]) -> Unreadable:
+        return cls(sorted(str(k)[:40] for k in data)[:MAX_LOGGED_KEYS])
 
 
 def setup(

@@ -1,24 +1,39 @@
 """Reading Telegram updates: what a private message or a button press means as an `Inbound`.
 
 Evidence: photos (largest size, `file_unique_id` as fingerprint), documents (images and PDF within a size
-cap), forwarded posts (`forward_origin`: a channel post becomes its link, other origins keep the text),
+cap), forwarded posts (`forward_origin`: a channel post becomes its link, a person or group with a public
+username its t.me link; the text is kept with a line naming where it came from when no link shows it),
 and captions as the citizen's own words (links in them are found by the NLU). Forwarded text is content,
 not an answer, so it never becomes `Inbound.text`. Kinds we cannot use (stickers, voice notes, GIFs,
 locations, other documents, ...) are named in `Inbound.unsupported`, and the engine answers what we take.
+
+Links that are not in the words: a `text_link` entity (words linked to a URL) in a message or caption
+gives its URL; in content the citizen did not write (a forward, a quoted post, a reply to another chat's
+post) `url` entities and `@mentions` (as `https://t.me/<name>`) count too, since the NLU never reads those
+words. A reply to a post of another chat (`external_reply`) gives the post's link and origin, its photo
+or document, and the quoted words (`quote`), kept like a forward.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from telegram import (
     CallbackQuery,
     Document,
+    ExternalReplyInfo,
     Message,
+    MessageEntity,
     MessageOrigin,
     MessageOriginChannel,
     MessageOriginChat,
+    MessageOriginHiddenUser,
+    MessageOriginUser,
+    PhotoSize,
+    TextQuote,
     Update,
 )
 
@@ -26,6 +41,8 @@ from bot.dialogue import Attachment, Inbound
 
 CHANNEL = "telegram"
 PDF = "application/pdf"
+USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{3,31}$")  # a public Telegram username, as t.me accepts it
+MAX_FOUND = 20  # links taken from one message's entities (the report keeps at most MAX_LINKS)
 # Images an analyst can open safely; SVG is script-capable, so it is not taken as a picture.
 REFUSED_IMAGES = frozenset({"image/svg+xml"})
 # Message kinds we cannot take as evidence: answered politely (the caption, if any, is still read).
@@ -103,37 +120,109 @@ def chat_key(update: object) -> int | None:
 
 def fingerprint_text(text: str) -> str:
     """A stable fingerprint of forwarded text (whitespace-insensitive), for grouping equal posts."""
-    return "sha256:" + hashlib.sha256(" ".join(text.split()).casefold().encode()).hexdigest()
+    words = " ".join(text.split()).casefold().encode("utf-8", "surrogatepass")
+    return "sha256:" + hashlib.sha256(words).hexdigest()
 
 
-def channel_post_link(origin: MessageOriginChannel) -> str | None:
-    """`https://t.me/<username>/<id>` for a public channel, `https://t.me/c/<id>/<id>` for a private one."""
-    post, username, chat = int_of(origin.message_id), text_of(origin.chat.username), int_of(origin.chat.id)
+def username_link(value: object) -> str | None:
+    """`https://t.me/<username>` for a well-formed public username, else None."""
+    name = (text_of(value) or "").removeprefix("@")
+    return f"https://t.me/{name}" if USERNAME.match(name) else None
+
+
+def post_link(username: object, chat_id: object, message_id: object) -> str | None:
+    """`https://t.me/<username>/<id>` for a public chat's post, `https://t.me/c/<id>/<id>` for a private
+    one."""
+    post, name, chat = int_of(message_id), text_of(username), int_of(chat_id)
     if post is None:
         return None
-    if username:
-        return f"https://t.me/{username}/{post}"
+    if name and USERNAME.match(name):
+        return f"https://t.me/{name}/{post}"
     if chat is None:
         return None
     internal = str(chat).removeprefix("-100").removeprefix("-")
     return f"https://t.me/c/{internal}/{post}"
 
 
-def forward_evidence(origin: MessageOrigin, text: str | None) -> Evidence:
-    """A forwarded post: a public channel's post link; otherwise the forwarded text, kept as evidence."""
-    links: list[str] = []
-    keep_text = True
+def channel_post_link(origin: MessageOriginChannel) -> str | None:
+    """`https://t.me/<username>/<id>` for a public channel, `https://t.me/c/<id>/<id>` for a private one."""
+    return post_link(origin.chat.username, origin.chat.id, origin.message_id)
+
+
+def _person(first: object, last: object) -> str:
+    return " ".join(x for x in (text_of(first), text_of(last)) if x and x.strip())
+
+
+def origin_of(origin: MessageOrigin) -> tuple[tuple[str, ...], str | None, bool]:
+    """Where a post came from: (links an analyst can open, a line naming it when no public link does,
+    whether those links show the post itself so its words need not be kept)."""
     if isinstance(origin, MessageOriginChannel):
         link = channel_post_link(origin)
-        links.extend([link] if link else [])
-        # A private channel's link is not viewable by analysts: keep the words too.
-        keep_text = not (link and text_of(origin.chat.username))
-    elif isinstance(origin, MessageOriginChat) and text_of(origin.sender_chat.username):
-        links.append(f"https://t.me/{origin.sender_chat.username}")
-    attachments = []
-    if keep_text and text and text.strip():
-        attachments.append(Attachment("forward", text, fingerprint_text(text)))
-    return Evidence(tuple(attachments), tuple(links))
+        public = username_link(origin.chat.username) is not None
+        title = text_of(origin.chat.title) or "a channel"
+        return ((link,) if link else ()), None if public else f"{title} (channel)", bool(link and public)
+    if isinstance(origin, MessageOriginChat):
+        link = username_link(origin.sender_chat.username)
+        title = text_of(origin.sender_chat.title) or "a group"
+        return ((link,) if link else ()), None if link else f"{title} (group)", False
+    if isinstance(origin, MessageOriginUser):
+        link = username_link(origin.sender_user.username)
+        name = _person(origin.sender_user.first_name, origin.sender_user.last_name) or "a user"
+        return ((link,) if link else ()), None if link else name, False
+    if isinstance(origin, MessageOriginHiddenUser):
+        name = text_of(origin.sender_user_name) or "a user"
+        return (), f"{name} (account hidden)", False
+    return (), None, False
+
+
+def kept_text(text: str | None, came_from: str | None, keep: bool) -> tuple[Attachment, ...]:
+    """Forwarded or quoted words as evidence, with a first line naming their origin when it has no link;
+    the fingerprint is of the words alone, so the same post sent from anywhere groups together."""
+    if not keep or not text or not text.strip():
+        return ()
+    shown = f"Forwarded from {came_from}:\n{text}" if came_from else text
+    return (Attachment("forward", shown, fingerprint_text(text)),)
+
+
+def forward_evidence(origin: MessageOrigin, text: str | None, links: Sequence[str] = ()) -> Evidence:
+    """A forwarded post: its origin's links (a channel post, a public account), the links inside it, and
+    its words unless its public link already shows them."""
+    found, came_from, shown_by_link = origin_of(origin)
+    return Evidence(kept_text(text, came_from, not shown_by_link), _unique((*found, *links)))
+
+
+def _unique(links: Sequence[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(links))[:MAX_FOUND]
+
+
+def _utf16_slice(text: str, offset: int, length: int) -> str | None:
+    """The entity's words: Telegram counts offsets in UTF-16 code units (an emoji is two)."""
+    encoded = text.encode("utf-16-le", "surrogatepass")  # a lone surrogate is text Telegram may send
+    if offset < 0 or length <= 0 or (offset + length) * 2 > len(encoded):
+        return None
+    return encoded[offset * 2 : (offset + length) * 2].decode("utf-16-le", errors="replace")
+
+
+def entity_links(
+    text: object, entities: Sequence[MessageEntity] | None, read_by_nlu: bool
+) -> tuple[str, ...]:
+    """Links in a text's entities: a `text_link`'s URL always; `url` entities (their words) and
+    `@mentions` (as t.me links) only when the NLU does not read these words (`read_by_nlu` False)."""
+    words = text_of(text) or ""
+    found: list[str] = []
+    for entity in entities or ():
+        kind = text_of(getattr(entity, "type", None))
+        if kind == MessageEntity.TEXT_LINK:
+            url = text_of(entity.url)
+            found.extend([url.strip()] if url and url.strip() else [])
+        elif kind in (MessageEntity.URL, MessageEntity.MENTION) and not read_by_nlu:
+            offset, length = int_of(entity.offset), int_of(entity.length)
+            said = _utf16_slice(words, offset, length) if offset is not None and length is not None else None
+            if said and kind == MessageEntity.URL:
+                found.append(said.strip())
+            elif said and (link := username_link(said)):
+                found.append(link)
+    return _unique(found)
 
 
 def document_accepted(document: Document, max_bytes: int) -> bool:
@@ -148,9 +237,10 @@ def document_accepted(document: Document, max_bytes: int) -> bool:
     return (pictured or is_pdf) and small and usable
 
 
-def file_evidence(message: Message, max_bytes: int) -> tuple[Attachment, ...]:
-    """The photo (largest size) or accepted document of a message."""
-    sizes = [p for p in message.photo if text_of(p.file_id) and text_of(p.file_unique_id)]
+def file_evidence(message: Message | ExternalReplyInfo, max_bytes: int) -> tuple[Attachment, ...]:
+    """The photo (largest size) or accepted document of a message (or of the post it replies to)."""
+    photo: Sequence[PhotoSize] = message.photo or ()
+    sizes = [p for p in photo if text_of(p.file_id) and text_of(p.file_unique_id)]
     if sizes:
         largest = max(
             sizes, key=lambda p: ((int_of(p.width) or 0) * (int_of(p.height) or 0), int_of(p.file_size) or 0)
@@ -159,6 +249,37 @@ def file_evidence(message: Message, max_bytes: int) -> tuple[Attachment, ...]:
     if message.document is not None and document_accepted(message.document, max_bytes):
         return (Attachment("document", message.document.file_id, message.document.file_unique_id),)
     return ()
+
+
+def replied_evidence(message: Message, max_bytes: int) -> Evidence:
+    """The post of another chat this message replies to (`external_reply`) and the words quoted from it
+    (`quote`): its link and origin, its photo or document, the links in the quote, the quote as a forward.
+    A reply to one of our own messages (`reply_to_message`, same chat) is no evidence."""
+    external: ExternalReplyInfo | None = message.external_reply
+    quote: TextQuote | None = message.quote
+    if external is None and quote is None:
+        return Evidence()
+    links: list[str] = []
+    came_from: str | None = None
+    files: tuple[Attachment, ...] = ()
+    if external is not None:
+        chat = external.chat
+        if chat is not None and (link := post_link(chat.username, chat.id, external.message_id)):
+            links.append(link)
+        found, came_from, _ = origin_of(external.origin)
+        links.extend(found)
+        files = file_evidence(external, max_bytes)
+    words = text_of(quote.text) if quote is not None else None
+    if quote is not None:
+        links.extend(entity_links(words, quote.entities, read_by_nlu=False))
+    return Evidence(files + kept_text(words, came_from, True), _unique(links))
+
+
+def message_links(message: Message) -> tuple[str, ...]:
+    """Links in the message's own entities (text or caption) that its words do not show: `text_link`s."""
+    if message.text is not None:
+        return entity_links(message.text, message.entities, read_by_nlu=True)
+    return entity_links(message.caption, message.caption_entities, read_by_nlu=True)
 
 
 def unsupported_kind(message: Message) -> str | None:
@@ -181,6 +302,14 @@ def unsupported_for_engine(message: Message) -> str | None:
     return ENGINE_KINDS.get(kind, "other")
 
 
+def _safely(read: Callable[[], Evidence]) -> Evidence:
+    """Run an evidence reader; a shape the library let through with wrong JSON types gives nothing."""
+    try:
+        return read()
+    except (AttributeError, TypeError, ValueError):
+        return Evidence()
+
+
 def message_inbound(message: Message, event_id: str, max_bytes: int) -> Inbound | None:
     """A private message as an `Inbound`; None when there is no one to answer or nothing was said (a pin)."""
     chat = int_of(message.chat.id)
@@ -189,18 +318,24 @@ def message_inbound(message: Message, event_id: str, max_bytes: int) -> Inbound 
     user = str(chat)
     words = text_of(message.text) if message.text is not None else text_of(message.caption)
     files = file_evidence(message, max_bytes)
+    replied = _safely(lambda: replied_evidence(message, max_bytes))
     if message.forward_origin is not None:
-        forwarded = forward_evidence(message.forward_origin, words)
-        usable = files + forwarded.attachments
-        refused = None if usable or forwarded.links else unsupported_for_engine(message) or "other"
-        return Inbound(
-            CHANNEL, user, event_id, attachments=usable, links=forwarded.links, unsupported=refused
-        )
+        entities = message.entities if message.text is not None else message.caption_entities
+        inside = _safely(lambda: Evidence((), entity_links(words, entities, read_by_nlu=False)))
+        forwarded = forward_evidence(message.forward_origin, words, inside.links)
+        usable = files + forwarded.attachments + replied.attachments
+        links = _unique((*forwarded.links, *replied.links))
+        refused = None if usable or links else unsupported_for_engine(message) or "other"
+        return Inbound(CHANNEL, user, event_id, attachments=usable, links=links, unsupported=refused)
+    links = _unique((*_safely(lambda: Evidence((), message_links(message))).links, *replied.links))
+    files += replied.attachments
     if files:
-        return Inbound(CHANNEL, user, event_id, text=words, attachments=files)
+        return Inbound(CHANNEL, user, event_id, text=words, attachments=files, links=links)
     refused = unsupported_for_engine(message)
     if words is not None:  # a caption on a video, say: its words are still read
-        return Inbound(CHANNEL, user, event_id, text=words, unsupported=refused)
+        return Inbound(CHANNEL, user, event_id, text=words, links=links, unsupported=refused)
+    if links:  # an empty reply to another chat's post, say
+        return Inbound(CHANNEL, user, event_id, links=links, unsupported=refused)
     if message.pinned_message is not None:
         return None  # the citizen pinned a message: nothing was said to us
     # Nothing we can use (a sticker, a voice note, a photo with no sizes): the engine answers politely.

@@ -88,6 +88,27 @@ def _unsupported(turn: Turn, kind: str) -> None:
     turn.say_text(turn.t(f"common.unsupported_{kind}") + " " + turn.t("common.we_take"))
 
 
+def _caption_read(turn: Turn, inbound: Inbound, text: str) -> bool:
+    """Whether the words that came with something we cannot use (a video's caption) are read as a message.
+
+    Inside a report's content steps they are (they describe what is reported), and so is a caption holding
+    evidence or a clear request: a command, a link or @name, a reference code, words about reporting,
+    cancel / back / language, an emergency, or what an interrupt answers (crisis, forget-me). Otherwise
+    they may only describe the file ("my son watches this" under a video) and must not open another flow:
+    the current question is asked again."""
+    parse = turn.parse
+    if turn.step.content or inbound.attachments or inbound.links or text.startswith("/"):
+        return True
+    if parse.urls() or parse.values("handle") or parse.values("reference"):
+        return True
+    navigates = parse.intent.name in COMMAND_INTENTS and parse.intent.confidence >= CONFIDENT
+    if (navigates and len(text.split()) <= COMMAND_MAX_WORDS) or turn.says(text, "report_words"):
+        return True
+    if home.is_emergency(turn, text):
+        return True
+    return any(_matches(turn, route, inbound, text) for route in turn.flows.interrupts())
+
+
 def _matches(turn: Turn, route: Route, inbound: Inbound, text: str) -> bool:
     intent = turn.parse.intent
     by_intent = intent.name in route.intents and (not route.sure or intent.confidence >= CONFIDENT)
@@ -129,7 +150,7 @@ def _on_message(turn: Turn, inbound: Inbound) -> None:
         if turn.state.lang is None and turn.at_start and parse.language in LANGUAGES and text:
             turn.state.lang = parse.language
         _unsupported(turn, inbound.unsupported)
-        if not usable:
+        if not usable or not _caption_read(turn, inbound, text):
             turn.prompt()
             return
     if not usable:
