@@ -11,11 +11,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.shared.body import BODY_TIMEOUT, Unread, read_body
 from bot.shared.status import status_text
 from cyberunit.exports import FORMATS, to_stix
 from cyberunit.openapi import served as openapi_document
 from cyberunit.priority import explain
-from cyberunit.problems import http_status, problem
+from cyberunit.problems import http_status, problem, unread
 from responses import catalog
 from storage import support as S
 from storage.queue import (
@@ -28,7 +29,7 @@ from storage.queue import (
     support_page,
 )
 from storage.records import ReportTold
-from storage.refusal import Invalid, NotFound, TooLarge
+from storage.refusal import Invalid, NotFound
 from storage.repository import Storage
 from storage.safety import Safety
 from storage.tokens import Principal, Tokens
@@ -86,19 +87,25 @@ def _bool(value: str | None, name: str) -> bool | None:
 
 
 async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise TooLarge(f"body larger than {MAX_BODY} bytes")
+    """The JSON object posted, read by the shared capped reader: never more than MAX_BODY bytes are
+    buffered (a chunked body without Content-Length included) and never for longer than BODY_TIMEOUT."""
+    raw = await read_body(request, MAX_BODY, BODY_TIMEOUT)
+    if isinstance(raw, Unread):
+        raise unread(raw)
     if not raw:
         return {}
     try:
         data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:  # Recursion: nested too deep
-        raise Invalid("body must be a JSON object") from exc
+    except (ValueError, RecursionError) as exc:  # ValueError: not JSON, not UTF-8, or an int of 4,300+
+        raise Invalid("body must be a JSON object") from exc  # digits; Recursion: nested too deep
     if not isinstance(data, dict):
         raise Invalid("body must be a JSON object")
     if "\x00" in raw.decode("utf-8", "replace") or "\\u0000" in raw.decode("utf-8", "replace"):
         raise Invalid("text must not contain NUL characters")
+    try:  # "\ud800" escaped in JSON decodes to a lone surrogate, which no database can store as text
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise Invalid("text must be valid Unicode: a lone surrogate (U+D800-U+DFFF) is not") from exc
     return data
 
 
@@ -238,6 +245,11 @@ def routes(storage: Storage, box: AddressBox) -> list[Route]:
         assignee = body.get("assignee")
         if not isinstance(assignee, str) or not 0 < len(assignee) <= 64:
             raise Invalid("assignee is a required token name")
+        holder = await tokens.holder(assignee)
+        if holder is None or holder.role not in CASE_ROLES:
+            raise Invalid(
+                f"assignee must be the name of an active analyst or supervisor token; {assignee!r} is not"
+            )
         return JSONResponse(explain(await queue.assign(case_id(request), assignee, who.name)))
 
     async def stats(_request: Request, _who: Principal) -> Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.responses import JSONResponse
 
+from bot.shared.body import Unread
 from storage.refusal import Conflict, Invalid, NotAllowed, NotFound, Refused, TooLarge
 
 TITLES = {
@@ -11,6 +12,7 @@ TITLES = {
     401: "Unauthorized",
     403: "Forbidden",
     404: "Not found",
+    408: "Request timeout",
     409: "Conflict",
     413: "Too large",
     503: "Unavailable",
@@ -26,6 +28,10 @@ def problem(status: int, detail: str) -> JSONResponse:
     )
 
 
+class TooSlow(Refused):
+    """The request's body did not arrive within the time allowed."""
+
+
 # How each kind of refusal is answered over HTTP (the storage layer knows no status codes).
 STATUS: dict[type[Refused], int] = {
     Invalid: 400,
@@ -33,6 +39,7 @@ STATUS: dict[type[Refused], int] = {
     NotFound: 404,
     Conflict: 409,
     TooLarge: 413,
+    TooSlow: 408,
 }
 
 
@@ -42,3 +49,12 @@ def http_status(error: Refused) -> int:
 
 def refusal(error: Refused) -> JSONResponse:
     return problem(http_status(error), error.message)
+
+
+def unread(why: Unread) -> Refused:
+    """The refusal for a body the shared reader would not read (bot.shared.body): 413, 408 or 400."""
+    if why.status == 413:
+        return TooLarge(why.reason)
+    if why.status == 408:
+        return TooSlow(why.reason)
+    return Invalid(why.reason)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
@@ -26,15 +29,32 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def private_database_file(path: Path) -> None:
+    """Make the SQLite file (and the folder it is created in) readable by this user only: a new folder
+    0700, the database created empty as 0600 before SQLite opens it, so its WAL and shared-memory files,
+    which SQLite creates with the database's own mode, are 0600 too. A database left by an older version
+    with wider modes (0644 under a default umask) is narrowed to 0600, its WAL and -shm with it."""
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            if name.stat().st_mode & 0o077:
+                name.chmod(0o600)
+        except FileNotFoundError:
+            continue
+        except PermissionError:  # not ours to change (a shared or read-only deployment): leave it
+            continue
+
+
 def create_engines(url: str, audit_key: bytes) -> tuple[AsyncEngine, AsyncEngine]:
     """(writer, reader) engines for `url`. On PostgreSQL both are the same engine."""
     parsed = make_url(url)
     options = {"execution_options": {AUDIT_KEY: audit_key}}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            from pathlib import Path
-
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            private_database_file(Path(parsed.database))
         # One writer connection: writes queue in-process instead of contending for the file lock.
         writer = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60, **options)
         reader = create_async_engine(url, pool_size=4, max_overflow=4, **options)

@@ -9,8 +9,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, and_, delete, exists, func, or_, select, union_all, update
@@ -22,6 +23,7 @@ from storage.lifecycle import DECISIONS as DECISIONS
 from storage.lifecycle import OPEN as OPEN
 from storage.lifecycle import SHARED, reason_refusal
 from storage.locking import lock_row
+from storage.records import without_overrides
 from storage.refusal import Conflict, Invalid, NotAllowed, NotFound, Refused
 from storage.repository import FILE_KINDS, Storage, utcnow
 from storage.schema import (
@@ -46,6 +48,7 @@ MAX_SENT_AS = 10  # distinct spellings of a case's link kept in an export row
 MAX_LIMIT = 200
 DEFAULT_LEASE = 15 * 60
 MAX_LEASE = 4 * 3600
+INT32 = 2**31  # ids and counts in a cursor must fit the database's integer columns
 
 
 # The claim order; storage.schema's ix_cases_claim serves it after `status = 'new'`.
@@ -149,16 +152,25 @@ def _encode_cursor(value: Any, case_id: int) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
+def _sort_number(value: Any) -> bool:
+    """A priority or report count a database column can hold: finite, and an integer within 32 bits."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return -INT32 <= value < INT32 if isinstance(value, int) else math.isfinite(value)
+
+
 def _decode_cursor(cursor: str, sort: str) -> tuple[Any, int]:
     try:
         value, case_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(case_id, int):
-            raise TypeError
+        if isinstance(case_id, bool) or not isinstance(case_id, int) or not 0 <= case_id < INT32:
+            raise TypeError  # a huge integer reaches no database column: out of range, not a 500
         if sort in ("last_seen", "first_seen"):
             value = datetime.fromisoformat(value)
-        elif not isinstance(value, int | float):
+            value = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+        elif not _sort_number(value):
             raise TypeError
     except (
+        OverflowError,  # a time before year 1 once in UTC
         ValueError,
         TypeError,
         binascii.Error,
@@ -498,7 +510,7 @@ class Queue:
         while the case is being reviewed is never decided unseen. A case that "needs care" leaves the
         unit (referred, escalated) only by a supervisor's decision.
         """
-        note = note.strip()
+        note = without_overrides(note.strip())
         if status not in DECISIONS:
             raise Invalid(f"status must be one of {', '.join(DECISIONS)}")
         if not note:
@@ -627,7 +639,7 @@ class Queue:
         return target_id
 
     async def add_note(self, case_id: int, author: str, note: str) -> dict[str, Any]:
-        note = note.strip()
+        note = without_overrides(note.strip())
         if not note or len(note) > MAX_NOTE:
             raise Invalid(f"a note has 1 to {MAX_NOTE} characters")
         async with self.storage.db.transaction() as conn:

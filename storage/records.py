@@ -7,6 +7,25 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, TypedDict
 
+# Bidi embeddings and overrides (LRE, RLE, PDF, LRO, RLO: U+202A-U+202E) in what citizens wrote are
+# dropped before it is stored: U+202E can make "gpj.exe" read "exe.jpg" on an analyst's screen or in an
+# export. Isolates (LRI, RLI, FSI, PDI: U+2066-U+2069) and the marks (LRM, RLM) stay: they cannot reorder
+# text outside themselves, and the bot's own Urdu texts use them around numbers and codes.
+BIDI_OVERRIDES = dict.fromkeys(range(0x202A, 0x202F))
+
+
+def without_overrides(text: str) -> str:
+    """`text` without bidi embeddings and overrides (U+202A-U+202E); isolates and marks kept."""
+    return text.translate(BIDI_OVERRIDES)
+
+
+def _strip(record: Any, *names: str) -> None:
+    """Drop bidi overrides from the text fields `names` of a frozen record, as it is made."""
+    for name in names:
+        value = getattr(record, name)
+        if isinstance(value, str):
+            object.__setattr__(record, name, without_overrides(value))
+
 
 @dataclass(frozen=True, slots=True)
 class EvidenceRecord:
@@ -15,6 +34,9 @@ class EvidenceRecord:
     raw: str | None = None
     platform: str | None = None
     fingerprint: str | None = None
+
+    def __post_init__(self) -> None:
+        _strip(self, "value", "raw")  # a forwarded post's text, a link as the citizen wrote it
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +53,9 @@ class NewReport:
     # sectarian disagreement or a blasphemy accusation, which they believe incites violence).
     scope_check: bool = False
 
+    def __post_init__(self) -> None:
+        _strip(self, "description")
+
 
 @dataclass(frozen=True, slots=True)
 class NewSupportRequest:
@@ -43,6 +68,9 @@ class NewSupportRequest:
     topic: str
     note: str
     phone: bytes | None = field(default=None, repr=False)  # sealed
+
+    def __post_init__(self) -> None:
+        _strip(self, "note")
 
 
 @dataclass(frozen=True, slots=True)

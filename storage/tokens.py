@@ -68,6 +68,20 @@ class Tokens:
             ).first()
         return Principal(row.name, row.role) if row else None
 
+    async def holder(self, name: str) -> Principal | None:
+        """The active (not revoked) token named `name`, as who holds it; None when there is none."""
+        if not name or len(name) > 64:
+            return None
+        async with self.storage.db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(api_tokens.c.name, api_tokens.c.role).where(
+                        api_tokens.c.name == name, api_tokens.c.revoked_at.is_(None)
+                    )
+                )
+            ).first()
+        return Principal(row.name, row.role) if row else None
+
     async def revoke(self, name: str, actor: str = "cli") -> bool:
         now = utcnow()
         async with self.storage.db.transaction() as conn:

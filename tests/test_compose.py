@@ -26,7 +26,10 @@ DEPLOYMENT = ROOT / "docs" / "deployment.md"
 # Names the app may be given that are not settings: uvicorn reads this one itself (the proxy it trusts).
 NOT_SETTINGS = frozenset({"FORWARDED_ALLOW_IPS"})
 # What docs/deployment.md asks for in .env before the first `docker compose up`.
-DOT_ENV = {"RAABTA_SECRET_KEY": "k" * 48, "POSTGRES_PASSWORD": "a-database-password"}
+DOT_ENV = {
+    "RAABTA_SECRET_KEY": "SeT8UcbfK3VatQmpQ_QWInoHBrM9hD-fotOaN4hUoK7Q1FqC",  # token_urlsafe(36)
+    "POSTGRES_PASSWORD": "a-database-password",
+}
 WEBHOOK_ENV = {
     "RAABTA_TELEGRAM_TOKEN": "123456:ABC-test",
     "RAABTA_TELEGRAM_WEBHOOK_URL": "https://bot.example.org/webhooks/telegram",

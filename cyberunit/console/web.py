@@ -13,14 +13,15 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from bot.shared.body import BODY_TIMEOUT, Unread, read_body
 from bot.shared.config import Settings
 from bot.shared.sealing import AddressBox
 from cyberunit.console import sessions as S
 from cyberunit.console.static import Assets
 from cyberunit.labels import SCOPE_CHECK_HELP
-from cyberunit.problems import http_status
+from cyberunit.problems import http_status, unread
 from storage.queue import Queue, QueueError, principal_by_token_hash
-from storage.refusal import Invalid, TooLarge
+from storage.refusal import Invalid
 from storage.repository import Storage
 from storage.support import SupportError
 from storage.tokens import Principal
@@ -56,7 +57,17 @@ HOME = {
     "counsellor": "/console/support",
     "admin": "/console/tokens",
 }
-TITLES = {400: "Bad request", 401: "Signed out", 403: "Forbidden", 404: "Not found", 409: "Conflict"}
+TITLES = {
+    400: "Bad request",
+    401: "Signed out",
+    403: "Forbidden",
+    404: "Not found",
+    408: "Too slow",
+    409: "Conflict",
+    413: "Too large",
+    500: "Something went wrong",
+    503: "Unavailable",
+}
 
 
 @dataclass
@@ -98,15 +109,16 @@ def cross_site(request: Request) -> bool:
 
 
 async def read_form(request: Request) -> dict[str, str]:
-    """An url-encoded form (the only kind the console sends), first value of each field."""
-    length = request.headers.get("content-length") or "0"
-    if not length.isascii() or not length.isdigit() or int(length) > MAX_FORM:
-        raise TooLarge("the form is too large")
+    """An url-encoded form (the only kind the console sends), first value of each field.
+
+    Read by the shared capped reader (bot.shared.body) before anything else, signed in or not: at most
+    MAX_FORM bytes are ever buffered, a chunked body without Content-Length included, and a body that has
+    not arrived within BODY_TIMEOUT seconds is refused (408)."""
+    body = await read_body(request, MAX_FORM, BODY_TIMEOUT)
+    if isinstance(body, Unread):
+        raise unread(body)
     if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         return {}
-    body = await request.body()
-    if len(body) > MAX_FORM:
-        raise TooLarge("the form is too large")
     try:
         pairs = parse_qsl(body.decode(), keep_blank_values=True, max_num_fields=50)
     except (UnicodeDecodeError, ValueError) as exc:
