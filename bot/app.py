@@ -7,15 +7,17 @@ import contextlib
 import itertools
 import logging
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from bot import logs, metrics
-from bot.channels import messenger, telegram, webchat, webchat_upload
+from bot.channels import messenger, telegram, webchat, webchat_upload, whatsapp
 from bot.channels.base import ChannelSetup
 from bot.channels.evidence import EvidenceUnavailable
 from bot.dialogue import REGISTRY, Registry
@@ -37,6 +39,7 @@ from storage.evidence_files import KeptFiles, evidence_dir
 from storage.queue import Queue
 from storage.repository import FILE_KINDS, Storage, StorageUnavailable
 from storage.safety import Safety
+from storage.schema import conversations
 
 log = logging.getLogger(__name__)
 RETRY_AFTER = 5  # seconds a client is asked to wait while the database is unreachable
@@ -64,12 +67,28 @@ class StoredEvidence:
             raise EvidenceUnavailable(str(exc)) from exc
 
 
+class LastInbound:
+    """When a conversation's citizen last wrote (its last turn), for WhatsApp's 24-hour window; given to
+    the channel so that it never imports storage."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    async def __call__(self, conversation_id: str) -> datetime | None:
+        async with self.storage.db.read(single_statement=True) as conn:
+            value = await conn.scalar(
+                select(conversations.c.updated_at).where(conversations.c.id == conversation_id)
+            )
+        return audit.as_utc(value) if value is not None else None
+
+
 def channel_setups(settings: Settings, pipeline: Pipeline, storage: Storage) -> list[ChannelSetup]:
     """The configured channels: each channel module offers `setup(settings, pipeline, ...) -> ChannelSetup |
     None` (None: not configured), given here what it needs from the app."""
     found = [
         telegram.setup(settings, pipeline, StoredEvidence(storage, settings.data_dir)),
-        messenger.setup(settings, pipeline),
+        messenger.setup(settings, pipeline, StoredEvidence(storage, settings.data_dir)),
+        whatsapp.setup(settings, pipeline, StoredEvidence(storage, settings.data_dir), LastInbound(storage)),
     ]
     return [c for c in found if c is not None]
 

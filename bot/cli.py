@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -13,6 +14,8 @@ from bot import logs
 from bot.shared.config import load_settings, secret_key
 from cyberunit.cli import add_commands
 from responses.languages import LANGUAGES
+
+PRIVATE_UMASK = 0o077
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -22,8 +25,19 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     app = create_app(settings)
-    # No access log: its lines would carry client addresses and session ids.
-    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_config=None, server_header=False)
+    # No access log: its lines would carry client addresses and session ids. Connections and requests in
+    # flight beyond `limit_concurrency` get 503 at once; idle keep-alive connections close after
+    # `timeout_keep_alive` seconds (bodies have their own time limit: bot.shared.body).
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        access_log=False,
+        log_config=None,
+        server_header=False,
+        limit_concurrency=settings.limit_concurrency,
+        timeout_keep_alive=settings.timeout_keep_alive,
+    )
     return 0
 
 
@@ -146,6 +160,23 @@ def _messenger_setup(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _whatsapp_check(_args: argparse.Namespace) -> int:
+    from bot.channels.whatsapp import check
+
+    ok, said = asyncio.run(check(load_settings()))
+    print(f"raabta whatsapp check: {said}", file=sys.stdout if ok else sys.stderr)
+    return 0 if ok else 1
+
+
+def _whatsapp_templates(_args: argparse.Namespace) -> int:
+    from bot.channels.whatsapp_templates import Templates
+    from responses import catalog
+
+    settings = load_settings()
+    print(Templates(catalog(), settings.whatsapp_template).definitions())
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="raabta", description="Raabta: report extremist pages; work the queue."
@@ -187,6 +218,16 @@ def parser() -> argparse.ArgumentParser:
         "setup", help="set the page's Get Started button, greeting and persistent menu"
     ).set_defaults(func=_messenger_setup)
 
+    whatsapp = sub.add_parser("whatsapp", help="WhatsApp (Cloud API)").add_subparsers(
+        dest="whatsapp_command", required=True
+    )
+    whatsapp.add_parser(
+        "check", help="verify the token and phone number id against the Graph API"
+    ).set_defaults(func=_whatsapp_check)
+    whatsapp.add_parser(
+        "templates", help="print the status update template definitions to submit, per language"
+    ).set_defaults(func=_whatsapp_templates)
+
     content = sub.add_parser("content", help="what the bot says").add_subparsers(
         dest="content_command", required=True
     )
@@ -196,6 +237,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Whatever this process creates (database, WAL, evidence copies, exports, folders) is its user's
+    # alone: files 0600, folders 0700, whatever umask the shell or the container started us with.
+    os.umask(PRIVATE_UMASK)
     args = parser().parse_args(argv)
     logs.setup(logging.INFO)
     result: int = args.func(args)

@@ -159,8 +159,8 @@ async def _read_json(request: Request, time_limit: float) -> dict[str, Any] | JS
         return problem(body.status, body.reason)
     try:
         data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # RecursionError: nested too deep
-        return problem(400, "body must be JSON in UTF-8")
+    except (ValueError, RecursionError):  # not UTF-8 or not JSON, an integer of more than 4,300 digits
+        return problem(400, "body must be JSON in UTF-8")  # (Python's limit), or nested too deep
     if not isinstance(data, dict):
         return problem(400, "body must be a JSON object")
     return data

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import Literal
@@ -13,6 +15,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 log = logging.getLogger(__name__)
 PREFIX = "RAABTA_"
+MEDIA_HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$")
+GENERATE_KEY = 'python -c "import secrets; print(secrets.token_urlsafe(48))"'
+MIN_KEY_BITS = 96  # length x log2(distinct characters seen): 32 random hex digits pass
+MIN_KEY_SYMBOLS = 8  # distinct characters
 
 
 class ConfigError(SystemExit):
@@ -41,6 +47,30 @@ class Settings(BaseSettings):
     messenger_app_secret: SecretStr | None = None
     messenger_verify_token: SecretStr | None = None
     graph_api_url: str = "https://graph.facebook.com/v21.0"
+    # Citizens' photos and files on Messenger: a copy (with its sha256) is kept under data_dir at once,
+    # because Meta's attachment URLs expire; fetched only from these hosts (a name matches itself and its
+    # subdomains, over https; an entry written as an origin, e.g. http://127.0.0.1:8099, matches exactly)
+    messenger_download_files: bool = True
+    messenger_max_file_mb: int = Field(default=25, ge=1, le=100)  # Messenger's own limit is 25 MB
+    messenger_media_hosts: str = "fbcdn.net,fbsbx.com"
+    # WhatsApp (Cloud API): the system user's token, the business phone number's id, the app secret that
+    # signs webhook posts and the verify token of the subscription check (Graph API base: graph_api_url)
+    whatsapp_token: SecretStr | None = None
+    whatsapp_phone_number_id: str | None = None
+    whatsapp_app_secret: SecretStr | None = None
+    whatsapp_verify_token: SecretStr | None = None
+    # Screenshots and PDFs citizens send: fetched through the Graph API's media endpoint at once, at most
+    # this size, only from these hosts (names match themselves and their subdomains, over https; an origin
+    # such as http://127.0.0.1:8099 matches exactly), kept under data_dir with their sha256
+    whatsapp_download_files: bool = True
+    whatsapp_max_file_mb: int = Field(default=16, ge=1, le=100)
+    whatsapp_media_hosts: str = "fbsbx.com,whatsapp.net,fbcdn.net"
+    # Status updates after the 24-hour window go as the approved template: its name and the languages
+    # (en, ur, ur-Latn) Meta approved it in (`raabta whatsapp templates` prints what to submit). Empty:
+    # none approved, so late notifications expire in the outbox.
+    whatsapp_template: str = Field(default="raabta_status_update", pattern=r"^[a-z0-9_]{1,512}$")
+    whatsapp_template_languages: str = ""
+    whatsapp_messages_per_second: int = Field(default=50, ge=1, le=1000)  # the number's throughput
     nlu: Literal["embedded", "rasa"] = "embedded"
     rasa_url: str | None = None
     alert_webhook_url: str | None = None
@@ -57,6 +87,11 @@ class Settings(BaseSettings):
     reports_per_hour: int = Field(default=5, ge=1)
     reports_per_day: int = Field(default=20, ge=1)
     floods_before_block: int = Field(default=3, ge=1)  # floods within a day before an automatic block
+    # `raabta serve` (uvicorn): connections and requests in flight beyond which new ones get 503 at once
+    # (so 500 slow clients cannot hold 500 file descriptors), and seconds an idle keep-alive connection
+    # is kept open
+    limit_concurrency: int = Field(default=1000, ge=1, le=100_000)
+    timeout_keep_alive: int = Field(default=5, ge=1, le=300)
 
     @field_validator("database_url")
     @classmethod
@@ -80,6 +115,35 @@ class Settings(BaseSettings):
             raise ValueError("must be at least 32 characters")
         return value
 
+    @field_validator("messenger_media_hosts", "whatsapp_media_hosts")
+    @classmethod
+    def _media_hosts(cls, value: str) -> str:
+        entries = [e.strip() for e in value.split(",") if e.strip()]
+        for entry in entries:
+            host = entry.split("://", 1)[1] if "://" in entry else entry
+            if ("://" in entry and not entry.startswith(("http://", "https://"))) or not MEDIA_HOST.match(
+                host
+            ):
+                raise ValueError(
+                    "must be host names (fbcdn.net) or origins (http://127.0.0.1:8099), comma-separated"
+                )
+        return ",".join(entries)
+
+    @field_validator("whatsapp_template_languages")
+    @classmethod
+    def _template_languages(cls, value: str) -> str:
+        entries = [e.strip() for e in value.split(",") if e.strip()]
+        if any(e not in ("en", "ur", "ur-Latn") for e in entries):
+            raise ValueError("must be languages among en, ur, ur-Latn, comma-separated")
+        return ",".join(entries)
+
+    @field_validator("whatsapp_phone_number_id")
+    @classmethod
+    def _number_id(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[0-9]{1,30}", value):
+            raise ValueError("must be the phone number id (digits) from Meta's WhatsApp dashboard")
+        return value
+
     @field_validator(
         "telegram_api_url", "graph_api_url", "telegram_webhook_url", "rasa_url", "alert_webhook_url"
     )
@@ -93,27 +157,58 @@ class Settings(BaseSettings):
 def load_settings(**overrides: object) -> Settings:
     """Read the environment (and explicit overrides, for tests); raise ConfigError naming what is wrong."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
             field = str(error["loc"][0]) if error["loc"] else "?"
             problems.append(f"{PREFIX}{field.upper()}: {error['msg']}")
         raise ConfigError("; ".join(problems)) from None
+    _strong_in_production(settings)
+    return settings
+
+
+def key_weakness(key: str) -> str | None:
+    """Why `key` is too easy to guess to be a production secret (None when it is not): one character or a
+    short pattern repeated, too few distinct characters, or too little entropy for its alphabet (length x
+    log2 of the distinct characters, under 96 bits)."""
+    distinct = len(set(key))
+    for period in range(1, len(key) // 2 + 1):
+        if key == (key[:period] * (len(key) // period + 1))[: len(key)]:
+            return f"it is {key[:period]!r} repeated" if period <= 8 else "it is a shorter key repeated"
+    if distinct < MIN_KEY_SYMBOLS:
+        return f"it uses only {distinct} distinct characters"
+    if len(key) * math.log2(distinct) < MIN_KEY_BITS:
+        return f"{len(key)} characters from an alphabet of {distinct} are too easy to guess"
+    return None
+
+
+def _strong_in_production(settings: Settings) -> None:
+    """Production refuses a secret key that is easy to guess, saying how to make a good one."""
+    if settings.env != "production" or settings.secret_key is None:
+        return
+    why = key_weakness(settings.secret_key.get_secret_value())
+    if why is not None:
+        raise ConfigError(
+            f"{PREFIX}SECRET_KEY is too weak for {PREFIX}ENV=production: {why}. "
+            f"Generate one with: {GENERATE_KEY}"
+        )
 
 
 def secret_key(settings: Settings) -> bytes:
     """The master secret: configured, or in development generated once into data/secret.key (mode 0600)."""
     if settings.secret_key is not None:
+        _strong_in_production(settings)
         return settings.secret_key.get_secret_value().encode()
     if settings.env == "production":
         raise ConfigError(
-            f"{PREFIX}SECRET_KEY is required when {PREFIX}ENV=production (32 characters or more)"
+            f"{PREFIX}SECRET_KEY is required when {PREFIX}ENV=production (32 characters or more; "
+            f"generate one with: {GENERATE_KEY})"
         )
     path = settings.data_dir / "secret.key"
     if path.exists():
         return path.read_bytes().strip()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(secrets.token_urlsafe(48))
