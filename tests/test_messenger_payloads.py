@@ -11,10 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import socket
-import threading
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +20,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -33,7 +30,7 @@ from bot.app import StoredEvidence, make_pipeline
 from bot.channels import messenger_metrics
 from bot.channels.messenger import Messenger
 from bot.channels.messenger_events import attachment_url
-from bot.channels.messenger_files import MediaHosts
+from bot.channels.meta import MediaHosts
 from bot.metrics import REGISTRY
 from bot.shared.config import Settings
 from nlu.urls import canonicalize
@@ -42,6 +39,7 @@ from storage.evidence_files import KeptFiles
 from storage.repository import Storage
 from storage.schema import contacts, evidence, evidence_files, outbox
 from tests.fakes.graph_api import FakeGraphAPI
+from tests.fakes.http_server import serve
 from tests.test_messenger import (
     APP_SECRET,
     CODE,
@@ -86,27 +84,6 @@ class FakeCDN:
 
     def app(self) -> Starlette:
         return Starlette(routes=[Route("/{path:path}", self.handle, methods=["GET"])])
-
-
-@contextmanager
-def serve(app: Starlette) -> Iterator[str]:
-    """Serve `app` on a free port of 127.0.0.1 in a thread; yields its origin."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, lifespan="off", ws="none", http="h11", log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started and thread.is_alive():
-        threading.Event().wait(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 @dataclass

@@ -4,8 +4,9 @@
 MAX_BODY bytes (413 beyond, 408 when the body does not arrive in time), verifies `X-Hub-Signature-256`
 (HMAC-SHA256 of the raw bytes with the app secret, compared in constant time; 403 when missing or wrong),
 parses every event of every entry (400 when the body is not JSON) and hands them to the dispatcher (the
-body reader and the checks are the ones every channel shares: `bot.channels.http`). The dispatcher
-handles the events of one sender in order and different senders concurrently (`bot.channels.order`);
+body reader and the checks are the ones every channel shares: `bot.channels.http`, put together for
+Meta's two channels in `bot.channels.meta`). The dispatcher handles the events of one sender in order
+and different senders concurrently (`bot.channels.order`);
 the webhook answers 200 as soon as every event of the body is stored (the pipeline's one transaction) or
 after ACK_DEADLINE seconds, whichever comes first, so Meta is answered fast and, normally, only once the
 events are safe. Replies are sent afterwards.
@@ -46,7 +47,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 from starlette.requests import Request
@@ -54,13 +55,13 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot import logs
-from bot.channels import messenger_metrics
+from bot.channels import messenger_metrics, meta
 from bot.channels.base import ChannelSetup
 from bot.channels.evidence import EvidenceStore
 from bot.channels.fallback import handle_or_fallback, language_of
-from bot.channels.http import BODY_TIMEOUT, Unread, read_body, secret_ok, signature_ok
+from bot.channels.http import BODY_TIMEOUT
 from bot.channels.messenger_events import CHANNEL, LIKE_TEXT, Batch, Event, parse_body, postbacks
-from bot.channels.messenger_files import MediaHosts, MessengerFiles
+from bot.channels.messenger_files import MessengerFiles
 from bot.channels.messenger_send import REPLY_ATTEMPTS, GraphClient, MessengerSender
 from bot.channels.order import InOrder
 from bot.dialogue import Inbound, Reply, State
@@ -72,51 +73,33 @@ from responses import LANGUAGES
 log = logging.getLogger(__name__)
 PATH = "/webhooks/messenger"
 MAX_BODY = 2 * 1024 * 1024  # Meta batches up to 1,000 events of well under 2 KB each
-MAX_CHALLENGE = 256
 ACK_DEADLINE = 3.0  # seconds; Meta expects an answer within a few seconds
-GRACE = 20.0  # seconds to finish held events on shutdown
+GRACE = meta.GRACE  # seconds to finish held events on shutdown
 LIKE_COOLDOWN = 10.0  # seconds: one thumbs-up back per person in this time, however many likes come
 REMEMBERED = 10_000  # edits answered and thumbs-ups sent, remembered per instance
 EDIT_KEY = "messenger.edit_used_first"
 
 
 @dataclass
-class _Job:
-    event: Event
-    stored: asyncio.Future[None]
+class Dispatcher(meta.Dispatching[Event]):
+    """Messenger's events through the shared machinery (`bot.channels.meta.Dispatching`): likes and edits
+    are read against the conversation's state first."""
 
-
-@dataclass
-class Dispatcher:
-    """One task per event, taking its sender's turn (`InOrder`): a sender's events in arrival order,
-    different senders concurrently; nothing is held for a sender with no work."""
-
+    channel: ClassVar[str] = CHANNEL
+    logger: ClassVar[logging.Logger] = log
     pipeline: Pipeline
     client: GraphClient
     files: MessengerFiles | None = None
     order: InOrder[str] = field(default_factory=InOrder)
-    _jobs: dict[asyncio.Task[None], _Job] = field(default_factory=dict)
+    _jobs: dict[asyncio.Task[None], meta.Job[Event]] = field(default_factory=dict)
     closing: bool = False
     _edits: OrderedDict[str, None] = field(default_factory=OrderedDict)
     _likes: OrderedDict[str, float] = field(default_factory=OrderedDict)
 
-    def submit(self, event: Event) -> asyncio.Future[None]:
-        """Queue `event` behind its sender's earlier ones; the future resolves once it is stored."""
-        job = _Job(event, asyncio.get_running_loop().create_future())
-        task = asyncio.create_task(self._run(job))
-        self._jobs[task] = job
-        task.add_done_callback(self._jobs.pop)
-        return job.stored
+    def copies(self) -> MessengerFiles | None:
+        return self.files
 
-    async def _run(self, job: _Job) -> None:
-        try:
-            async with self.order.turn(job.event.sender):
-                await self._handle(job)
-        finally:
-            if not job.stored.done():
-                job.stored.set_result(None)
-
-    async def _handle(self, job: _Job) -> None:
+    async def _handle(self, job: meta.Job[Event]) -> None:
         """Store the event through the pipeline, then send its replies (unless it was a redelivery). A bug
         must not stop this sender's queue: the crash fallback asks the citizen to send it again."""
         event = job.event
@@ -192,24 +175,6 @@ class Dispatcher:
         logs.event(log, "messenger_edit", outcome="first_version_used")
         return Reply(self.pipeline.texts.text(EDIT_KEY, lang), kind="notice", lang=lang)
 
-    async def idle(self) -> None:
-        """Wait until every queued event is handled, its replies sent and its files copied."""
-        while self._jobs:
-            await asyncio.gather(*list(self._jobs), return_exceptions=True)
-        if self.files is not None:
-            await self.files.wait()
-
-    async def close(self, grace: float = GRACE) -> None:
-        """Stop taking events; finish held ones for up to `grace` seconds, then cancel the rest."""
-        self.closing = True
-        if self._jobs:
-            await asyncio.wait(list(self._jobs), timeout=grace)
-        unfinished = sum(not job.stored.done() for job in self._jobs.values())
-        for task in list(self._jobs):
-            task.cancel()
-        await asyncio.gather(*list(self._jobs), return_exceptions=True)
-        logs.event(log, "messenger_shutdown", unfinished=unfinished)
-
 
 def _remember(seen: OrderedDict[str, Any], key: str, value: Any) -> None:
     seen[key] = value
@@ -248,7 +213,7 @@ class Messenger:
             MessengerFiles(
                 evidence,
                 settings.messenger_max_file_mb * 1024 * 1024,
-                MediaHosts.parse(settings.messenger_media_hosts),
+                meta.MediaHosts.parse(settings.messenger_media_hosts),
                 transport=media_transport,
             )
             if settings.messenger_download_files and evidence is not None
@@ -270,46 +235,26 @@ class Messenger:
         ]
 
     async def verify(self, request: Request) -> Response:
-        """Meta's subscription check: echo hub.challenge when the mode and verify token are right."""
-        query = request.query_params
-        challenge = query.get("hub.challenge", "")
-        if (
-            query.get("hub.mode") != "subscribe"
-            or not secret_ok(self.verify_token, query.get("hub.verify_token"))
-            or not 0 < len(challenge) <= MAX_CHALLENGE
-        ):
-            logs.event(log, "messenger_verify_refused")
-            return PlainTextResponse("forbidden", status_code=403)
-        return PlainTextResponse(challenge)
+        """Meta's subscription check (`bot.channels.meta.verify`)."""
+        return meta.verify(request, self.verify_token, log, CHANNEL)
 
     async def receive(self, request: Request) -> Response:
         """Webhook events: capped, verified, acknowledged once stored (or after the deadline)."""
         if self.dispatcher.closing:
             return PlainTextResponse("shutting down", status_code=503)
-        body = await read_body(request, MAX_BODY, self.body_timeout)
-        if isinstance(body, Unread):
-            return PlainTextResponse(body.reason, status_code=body.status)
-        if not signature_ok(self.app_secret, body, request.headers.get("x-hub-signature-256")):
-            logs.event(log, "messenger_signature_refused", bytes=len(body))
-            return PlainTextResponse("forbidden", status_code=403)
-        try:
-            data = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-            return PlainTextResponse("body must be JSON", status_code=400)
-        if not isinstance(data, dict):
-            return PlainTextResponse("body must be a JSON object", status_code=400)
+        data = await meta.signed_json(request, MAX_BODY, self.body_timeout, self.app_secret, log, CHANNEL)
+        if isinstance(data, Response):
+            return data
         batch = parse_body(data, self.postbacks)
         if self.dispatcher.closing:  # shutdown began while the body was read: Meta will deliver it again
             return PlainTextResponse("shutting down", status_code=503)
         await self._notices(batch)
-        stored = [self.dispatcher.submit(event) for event in batch.events]
-        if stored:
-            await asyncio.wait(stored, timeout=self.ack_deadline)
+        stored = await self.dispatcher.store(batch.events, self.ack_deadline)
         logs.event(
             log,
             "messenger_webhook",
             events=len(batch.events),
-            stored=sum(f.done() for f in stored),
+            stored=stored,
             **{f"skipped_{kind}": count for kind, count in batch.skipped.items()},
             **{f"standby_{kind}": count for kind, count in batch.standby.items()},
         )

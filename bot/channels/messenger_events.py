@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from bot.channels.meta import as_dict, as_list, short_str
 from bot.dialogue import REGISTRY, Attachment, Inbound, Registry
 
 log = logging.getLogger(__name__)
@@ -94,24 +95,8 @@ class Batch:
     referrals: list[str | None] = field(default_factory=list)  # m.me refs (None: a referral without one)
 
 
-def _dict(value: object) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: object) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _str(value: object, limit: int) -> str | None:
-    """A non-empty string of at most `limit` characters (ids may come as numbers), else None."""
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        return None
-    text = str(value)
-    return text if 0 < len(text) <= limit else None
-
-
 def _url(value: object) -> str | None:
-    url = _str(value, MAX_URL)
+    url = short_str(value, MAX_URL)
     return url if url and url.lower().startswith(("https://", "http://")) else None
 
 
@@ -129,23 +114,23 @@ def parse_body(data: object, commands: Mapping[str, str] = POSTBACKS) -> Batch:
     """Every event of every entry of a webhook body, in order; anything else is counted and skipped.
     `commands`: postback payloads -> slash commands (`postbacks(registry)`)."""
     batch = Batch()
-    body = _dict(data)
+    body = as_dict(data)
     if body.get("object") != "page":
         batch.skipped["not_page"] += 1
         return batch
-    entries = _list(body.get("entry"))
+    entries = as_list(body.get("entry"))
     if not entries:
         batch.skipped["empty"] += 1
     for entry in entries:
-        items = _list(_dict(entry).get("messaging"))
-        held = _list(_dict(entry).get("standby"))
+        items = as_list(as_dict(entry).get("messaging"))
+        held = as_list(as_dict(entry).get("standby"))
         for standby in held:
-            batch.standby[_standby_kind(_dict(standby))] += 1
+            batch.standby[_standby_kind(as_dict(standby))] += 1
         if not items and not held:
             batch.skipped["entry_without_messaging"] += 1
         for item in items:
             try:
-                _parse_item(_dict(item), batch, commands)
+                _parse_item(as_dict(item), batch, commands)
             except Exception:  # one malformed item must not drop the rest of the batch
                 log.exception("messenger_item_unparsed")
                 batch.skipped["unparsed"] += 1
@@ -155,7 +140,7 @@ def parse_body(data: object, commands: Mapping[str, str] = POSTBACKS) -> Batch:
 def _standby_kind(item: dict[str, Any]) -> str:
     """What a standby event is, for the count: message, postback, read, delivery, ... or unknown."""
     if "message" in item:
-        return "echo" if _dict(item["message"]).get("is_echo") else "message"
+        return "echo" if as_dict(item["message"]).get("is_echo") else "message"
     for kind in ("postback", "message_edit", "referral", *IGNORED_KINDS):
         if kind in item:
             return kind
@@ -167,7 +152,7 @@ def _policy(item: dict[str, Any], batch: Batch) -> bool:
     key = next((k for k in POLICY_KEYS if k in item), None)
     if key is None:
         return False
-    notice = _dict(item[key])
+    notice = as_dict(item[key])
     action = notice.get("action")
     action = action if isinstance(action, str) and KIND.match(action) else "other"
     reason = notice.get("reason")
@@ -176,32 +161,32 @@ def _policy(item: dict[str, Any], batch: Batch) -> bool:
 
 
 def _referral(value: object) -> str | None:
-    ref = _dict(value).get("ref")
+    ref = as_dict(value).get("ref")
     return ref if isinstance(ref, str) else None
 
 
 def _parse_item(item: dict[str, Any], batch: Batch, commands: Mapping[str, str]) -> None:
     if _policy(item, batch):
         return
-    sender = _str(_dict(item.get("sender")).get("id"), MAX_PSID)
+    sender = short_str(as_dict(item.get("sender")).get("id"), MAX_PSID)
     if sender is None:
         batch.skipped["no_sender"] += 1
         return
     event: Event | None = None
     if "message" in item:
-        message = _dict(item["message"])
+        message = as_dict(item["message"])
         if message.get("is_echo"):
             batch.skipped["echo"] += 1
             return
         event = _message(sender, message, batch)
     elif "postback" in item:
-        postback = _dict(item["postback"])
+        postback = as_dict(item["postback"])
         if "referral" in postback:
             batch.referrals.append(_referral(postback["referral"]))
         inbound = _postback(sender, item, batch, commands)
         event = Event(sender, inbound) if inbound is not None else None
     elif "message_edit" in item:
-        event = _edit(sender, _dict(item["message_edit"]), batch)
+        event = _edit(sender, as_dict(item["message_edit"]), batch)
     elif "referral" in item:  # an existing thread opened again through an m.me link or an ad
         batch.referrals.append(_referral(item["referral"]))
         batch.skipped["referral"] += 1
@@ -216,7 +201,7 @@ def _parse_item(item: dict[str, Any], batch: Batch, commands: Mapping[str, str])
 
 def _edit(sender: str, edit: dict[str, Any], batch: Batch) -> Event | None:
     """An edited message: its new text, keyed by the message and the edit's number (each edit once)."""
-    mid = _str(edit.get("mid"), 10_000)
+    mid = short_str(edit.get("mid"), 10_000)
     text = edit.get("text")
     if mid is None or not isinstance(text, str):
         batch.skipped["edit_without_text"] += 1
@@ -228,17 +213,17 @@ def _edit(sender: str, edit: dict[str, Any], batch: Batch) -> Event | None:
 
 
 def _message(sender: str, message: dict[str, Any], batch: Batch) -> Event | None:
-    mid = _str(message.get("mid"), 10_000)
+    mid = short_str(message.get("mid"), 10_000)
     if mid is None:
         batch.skipped["no_mid"] += 1
         return None
     text = message.get("text") if isinstance(message.get("text"), str) else None
-    payload = _dict(message.get("quick_reply")).get("payload")
+    payload = as_dict(message.get("quick_reply")).get("payload")
     if isinstance(payload, str) and BUTTON_ID.match(payload):
         return Event(sender, Inbound(CHANNEL, sender, event_id(mid), choice=payload))
     if payload is not None:
         batch.skipped["foreign_quick_reply"] += 1  # not one of ours: read what the citizen saw instead
-    items = _list(message.get("attachments"))
+    items = as_list(message.get("attachments"))
     if not (text or "").strip() and _is_like(message, items):
         batch.skipped["like"] += 1
         return Event(sender, Inbound(CHANNEL, sender, event_id(mid), text=LIKE_TEXT), kind="like")
@@ -261,8 +246,8 @@ def _is_like(message: dict[str, Any], items: list[Any]) -> bool:
     """The like button: its sticker id on the message or on its sticker attachments, and nothing else."""
     ids = {_sticker_id(message.get("sticker_id"))}
     for raw in items:
-        item = _dict(raw)
-        sticker = _sticker_id(_dict(item.get("payload")).get("sticker_id"))
+        item = as_dict(raw)
+        sticker = _sticker_id(as_dict(item.get("payload")).get("sticker_id"))
         if sticker is None and item.get("type") != "sticker":
             return False  # something besides the sticker
         ids.add(sticker)
@@ -272,7 +257,7 @@ def _is_like(message: dict[str, Any], items: list[Any]) -> bool:
 
 def attachment_url(item: dict[str, Any]) -> str | None:
     """An attachment's URL: `payload.url`, or the legacy upper-case `URL`, or either on the attachment."""
-    payload = _dict(item.get("payload"))
+    payload = as_dict(item.get("payload"))
     for value in (payload.get("url"), payload.get("URL"), item.get("url"), item.get("URL")):
         url = _url(value)
         if url is not None:
@@ -298,9 +283,9 @@ def _attachments(
     links: list[str] = []
     refused: list[str] = []
     for raw in items:
-        item = _dict(raw)
+        item = as_dict(raw)
         kind = item.get("type")
-        payload = _dict(item.get("payload"))
+        payload = as_dict(item.get("payload"))
         url = attachment_url(item)
         if kind == "sticker" or (kind == "image" and payload.get("sticker_id") is not None):
             batch.skipped["sticker"] += 1
@@ -324,12 +309,12 @@ def _attachments(
 
 
 def _postback(sender: str, item: dict[str, Any], batch: Batch, commands: Mapping[str, str]) -> Inbound | None:
-    postback = _dict(item.get("postback"))
+    postback = as_dict(item.get("postback"))
     payload = postback.get("payload")
     if not isinstance(payload, str):
         batch.skipped["postback_without_payload"] += 1
         return None
-    mid = _str(postback.get("mid"), 10_000)
+    mid = short_str(postback.get("mid"), 10_000)
     if mid is None:  # before Graph v11 postbacks had no mid: sender, time and payload identify the tap
         stamp = f"{sender}|{item.get('timestamp')}|{payload}"
         mid = "pb:" + hashlib.sha256(stamp.encode()).hexdigest()

@@ -17,83 +17,26 @@ the conversation: the evidence row keeps the URL and fingerprint as before.
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import logging
 import re
-from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
 
 import httpx
 
 from bot import logs
-from bot.channels.evidence import EvidenceStore, EvidenceUnavailable, write_copy
+from bot.channels.evidence import EvidenceStore
+from bot.channels.meta import MediaCopies, MediaHosts, Refused
 from bot.dialogue import Attachment
+
+__all__ = ["MediaHosts", "MessengerFiles", "Refused"]  # the hosts and the refusal live in bot.channels.meta
 
 log = logging.getLogger(__name__)
 CHANNEL = "messenger"
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-MAX_REDIRECTS = 3
-TIMEOUT = httpx.Timeout(10.0, read=20.0)
-DEADLINE = 120.0  # seconds for one whole download
-CHUNK = 64 * 1024
 
 
-@dataclass(frozen=True, slots=True)
-class MediaHosts:
-    """Where attachments may be fetched from: domains (themselves and their subdomains, https, default
-    port) and exact origins (`http://127.0.0.1:8099`, for a test CDN)."""
-
-    domains: tuple[str, ...]
-    origins: tuple[tuple[str, str, int], ...]
-
-    @staticmethod
-    def parse(setting: str) -> MediaHosts:
-        domains: list[str] = []
-        origins: list[tuple[str, str, int]] = []
-        for entry in (e.strip() for e in setting.split(",")):
-            if not entry:
-                continue
-            if "://" in entry:
-                parts = urlsplit(entry)
-                if parts.scheme in ("http", "https") and parts.hostname:
-                    origins.append((parts.scheme, parts.hostname.lower(), _port(parts.scheme, parts.port)))
-            else:
-                domains.append(entry.lower().strip("."))
-        return MediaHosts(tuple(domains), tuple(origins))
-
-    def allows(self, url: str) -> bool:
-        """Whether `url` is on one of Meta's media hosts (or a listed origin), with no credentials in it."""
-        try:
-            parts = urlsplit(url)
-            port = parts.port
-            host = (parts.hostname or "").lower().rstrip(".")
-        except ValueError:
-            return False
-        if not host or parts.username is not None or parts.password is not None:
-            return False
-        scheme = parts.scheme.lower()
-        if (scheme, host, _port(scheme, port)) in self.origins:
-            return True
-        if scheme != "https" or port not in (None, 443):
-            return False
-        return any(host == d or host.endswith("." + d) for d in self.domains)
-
-
-def _port(scheme: str, port: int | None) -> int:
-    return port if port is not None else (443 if scheme == "https" else 80)
-
-
-class Refused(Exception):
-    """The download was not made or not kept; `reason` says why (for the log)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class MessengerFiles:
-    """Downloads citizens' attachments in the background, a few at a time, each once."""
+class MessengerFiles(MediaCopies):
+    """Downloads citizens' attachments in the background, a few at a time, each once: the URL is the
+    attachment's own (no token is sent), checked against the hosts before the first request."""
 
     def __init__(
         self,
@@ -104,89 +47,19 @@ class MessengerFiles:
         transport: httpx.AsyncBaseTransport | None = None,
         parallel: int = 4,
     ) -> None:
-        self.store = store
-        self.directory = store.directory(CHANNEL)
-        self.max_bytes = max_bytes
-        self.hosts = hosts
-        self.client = httpx.AsyncClient(
-            transport=transport, timeout=TIMEOUT, follow_redirects=False, trust_env=False
-        )
-        self._slots = asyncio.Semaphore(parallel)
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._busy: set[str] = set()
+        super().__init__(store, CHANNEL, log, max_bytes, hosts, transport=transport, parallel=parallel)
 
     def keep(self, attachments: tuple[Attachment, ...]) -> None:
         """Start downloading the photos and documents among `attachments` that are not kept yet."""
         for item in attachments:
             name = item.fingerprint or ""
-            if (
-                not self.store.keeps(item.kind)
-                or not SAFE_NAME.match(name)
-                or name in self._busy
-                or (self.directory / name).exists()
-            ):
+            if not SAFE_NAME.match(name) or not self._new(item.kind, name):
                 continue
             if not self.hosts.allows(item.ref):
                 logs.event(log, "messenger_file_skipped", reason="host_not_allowed")
                 continue
-            self._busy.add(name)
-            task = asyncio.create_task(self._download(item.ref, name))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def wait(self) -> None:
-        """Wait for the downloads in progress."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-    async def aclose(self) -> None:
-        await self.wait()
-        await self.client.aclose()
-
-    async def _download(self, url: str, name: str) -> None:
-        try:
-            async with self._slots:
-                data = await asyncio.wait_for(self.fetch(url), DEADLINE)
-                digest = hashlib.sha256(data).hexdigest()
-                await asyncio.to_thread(write_copy, self.directory, name, data)
-                try:
-                    await self.store.record(CHANNEL, name, digest, len(data))
-                except EvidenceUnavailable:  # the next retention purge finds the file and records it
-                    logs.event(log, "messenger_file_unrecorded")
-                logs.event(log, "messenger_file_kept", bytes=len(data))
-        except Refused as exc:
-            logs.event(log, "messenger_file_skipped", reason=exc.reason)
-        except (httpx.HTTPError, TimeoutError) as exc:
-            logs.event(log, "messenger_file_failed", error=type(exc).__name__)
-        except OSError as exc:
-            log.warning("messenger_file_not_written", extra={"fields": {"error": type(exc).__name__}})
-        finally:
-            self._busy.discard(name)
+            self._start(item.ref, name)
 
     async def fetch(self, url: str) -> bytes:
-        """The body at `url`, following at most MAX_REDIRECTS redirects, each to an allowed URL; Refused
-        when a hop leaves Meta's hosts, the answer is not 200, or the body is over the limit."""
-        for _ in range(MAX_REDIRECTS + 1):
-            if not self.hosts.allows(url):
-                raise Refused("host_not_allowed")
-            async with self.client.stream("GET", url) as response:
-                if response.is_redirect:
-                    location = response.headers.get("location")
-                    if not location:
-                        raise Refused("redirect_without_location")
-                    url = urljoin(url, location)
-                    continue
-                if response.status_code != 200:
-                    raise Refused(f"status_{response.status_code}")
-                declared = response.headers.get("content-length", "")
-                if declared.isdigit() and int(declared) > self.max_bytes:
-                    raise Refused("too_large")
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in response.aiter_bytes(CHUNK):
-                    size += len(chunk)
-                    if size > self.max_bytes:
-                        raise Refused("too_large")
-                    chunks.append(chunk)
-                return b"".join(chunks)
-        raise Refused("too_many_redirects")
+        """The attachment at `url` (see `MediaCopies.get`)."""
+        return await self.get(url)

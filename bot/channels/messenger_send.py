@@ -30,6 +30,7 @@ import httpx
 
 from bot import logs
 from bot.channels import messenger_render
+from bot.channels.meta import error_code, graph_call, with_retries
 from bot.dialogue import Reply
 from bot.shared.delivery import DeliveryResult, Outcome
 
@@ -58,22 +59,13 @@ class GraphAnswer:
         return DeliveryResult(self.outcome, self.retry_after, self.reason)
 
 
-def _int(value: object) -> int | None:
-    """An error code as Meta sends it (a number, sometimes a string of digits)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    return int(value) if isinstance(value, str) and value.isdigit() else None
-
-
 def classify(status: int, data: object) -> GraphAnswer:
     """What a Graph API answer means for delivery (see the module docstring)."""
     if 200 <= status < 300:
         return GraphAnswer(Outcome.SENT)
     error = data.get("error") if isinstance(data, dict) else None
     error = error if isinstance(error, dict) else {}
-    code, subcode = _int(error.get("code")), _int(error.get("error_subcode"))
+    code, subcode = error_code(error.get("code")), error_code(error.get("error_subcode"))
     if subcode == OUTSIDE_WINDOW:
         return GraphAnswer(Outcome.EXPIRED, "outside_24h_window")
     if code == USER_UNAVAILABLE[0] or subcode == USER_UNAVAILABLE[1]:
@@ -119,33 +111,25 @@ class GraphClient:
 
     async def post(self, path: str, body: dict[str, Any], attempts: int = 1) -> GraphAnswer:
         """POST `body` to `path`, retrying passing failures up to `attempts` times in all."""
-        answer = GraphAnswer(Outcome.RETRY, "not_tried")
-        for attempt in range(attempts):
-            answer = await self._post_once(path, body)
-            if answer.outcome is not Outcome.RETRY or attempt == attempts - 1:
-                break
-            slower = 4 if answer.reason.startswith("rate_limit") else 1
-            await asyncio.sleep(self.backoff * slower * 2**attempt)
-        if answer.outcome is not Outcome.SENT:
-            level = logging.ERROR if answer.reason == "invalid_token" else logging.WARNING
-            log.log(level, "graph_call_failed", extra={"fields": {"path": path, "reason": answer.reason}})
-        return answer
+        return await with_retries(
+            lambda: self._post_once(path, body),
+            GraphAnswer(Outcome.RETRY, "not_tried"),
+            attempts,
+            self.backoff,
+            log,
+            "graph_call_failed",
+            path=path,
+        )
 
     async def _post_once(self, path: str, body: dict[str, Any]) -> GraphAnswer:
-        try:
-            async with self._slots:
-                response = await self._http.post(path, params=self._params, json=body)
-        except httpx.TimeoutException:
-            return GraphAnswer(Outcome.RETRY, "timeout")
-        except httpx.TransportError:
-            return GraphAnswer(Outcome.RETRY, "network")
-        try:
-            data: object = response.json()
-        except ValueError:
-            data = None
-        answer = classify(response.status_code, data)
+        async with self._slots:
+            got = await graph_call(self._http.post(path, params=self._params, json=body))
+        if isinstance(got, str):
+            return GraphAnswer(Outcome.RETRY, got)
+        status, data = got
+        answer = classify(status, data)
         if answer.outcome is not Outcome.SENT:
-            logs.event(log, "graph_answer", path=path, status=response.status_code, reason=answer.reason)
+            logs.event(log, "graph_answer", path=path, status=status, reason=answer.reason)
         return answer
 
     async def send(

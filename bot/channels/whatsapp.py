@@ -26,11 +26,11 @@ messages we do not know are ignored. `referral` (click-to-WhatsApp ads) is count
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import threading
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import httpx
 from prometheus_client import Counter
@@ -39,11 +39,11 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot import logs
+from bot.channels import meta
 from bot.channels.base import ChannelSetup
 from bot.channels.evidence import EvidenceStore
 from bot.channels.fallback import handle_or_fallback, language_of
-from bot.channels.http import BODY_TIMEOUT, Unread, read_body, secret_ok, signature_ok
-from bot.channels.messenger_files import MediaHosts
+from bot.channels.http import BODY_TIMEOUT
 from bot.channels.order import InOrder
 from bot.channels.whatsapp_events import CHANNEL, Batch, Event, Status, parse_body
 from bot.channels.whatsapp_media import WhatsAppMedia
@@ -65,9 +65,8 @@ from bot.shared.config import Settings
 log = logging.getLogger(__name__)
 PATH = "/webhooks/whatsapp"
 MAX_BODY = 3 * 1024 * 1024  # Meta batches changes; each message is small
-MAX_CHALLENGE = 256
 ACK_DEADLINE = 3.0
-GRACE = 20.0
+GRACE = meta.GRACE
 MAX_CAMPAIGNS = 100
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -99,38 +98,23 @@ def count_referral(source_id: str | None) -> None:
 
 
 @dataclass
-class _Job:
-    event: Event
-    stored: asyncio.Future[None]
+class Dispatcher(meta.Dispatching[Event]):
+    """WhatsApp's messages through the shared machinery (`bot.channels.meta.Dispatching`): a sender's
+    messages in arrival order."""
 
-
-@dataclass
-class Dispatcher:
-    """One task per message, taking its sender's turn: a sender's messages in arrival order."""
-
+    channel: ClassVar[str] = CHANNEL
+    logger: ClassVar[logging.Logger] = log
     pipeline: Pipeline
     client: CloudClient
     media: WhatsAppMedia | None = None
     order: InOrder[str] = field(default_factory=InOrder)
-    _jobs: dict[asyncio.Task[None], _Job] = field(default_factory=dict)
+    _jobs: dict[asyncio.Task[None], meta.Job[Event]] = field(default_factory=dict)
     closing: bool = False
 
-    def submit(self, event: Event) -> asyncio.Future[None]:
-        job = _Job(event, asyncio.get_running_loop().create_future())
-        task = asyncio.create_task(self._run(job))
-        self._jobs[task] = job
-        task.add_done_callback(self._jobs.pop)
-        return job.stored
+    def copies(self) -> WhatsAppMedia | None:
+        return self.media
 
-    async def _run(self, job: _Job) -> None:
-        try:
-            async with self.order.turn(job.event.sender):
-                await self._handle(job)
-        finally:
-            if not job.stored.done():
-                job.stored.set_result(None)
-
-    async def _handle(self, job: _Job) -> None:
+    async def _handle(self, job: meta.Job[Event]) -> None:
         inbound = job.event.inbound
         handled = await handle_or_fallback(self.pipeline, inbound)
         job.stored.set_result(None)
@@ -141,23 +125,6 @@ class Dispatcher:
         lang = next((r.lang for r in handled.replies if r.lang), "") or language_of(inbound)
         result = await self.client.send(job.event.sender, handled.replies, REPLY_ATTEMPTS, lang)
         logs.event(log, "whatsapp_replied", outcome=result.outcome.value, reason=result.reason)
-
-    async def idle(self) -> None:
-        """Wait until every queued message is handled, its replies sent and its files copied."""
-        while self._jobs:
-            await asyncio.gather(*list(self._jobs), return_exceptions=True)
-        if self.media is not None:
-            await self.media.wait()
-
-    async def close(self, grace: float = GRACE) -> None:
-        self.closing = True
-        if self._jobs:
-            await asyncio.wait(list(self._jobs), timeout=grace)
-        unfinished = sum(not job.stored.done() for job in self._jobs.values())
-        for task in list(self._jobs):
-            task.cancel()
-        await asyncio.gather(*list(self._jobs), return_exceptions=True)
-        logs.event(log, "whatsapp_shutdown", unfinished=unfinished)
 
 
 class WhatsApp:
@@ -198,7 +165,7 @@ class WhatsApp:
                 self.client,
                 token,
                 settings.whatsapp_max_file_mb * 1024 * 1024,
-                MediaHosts.parse(settings.whatsapp_media_hosts),
+                meta.MediaHosts.parse(settings.whatsapp_media_hosts),
                 transport=media_transport,
             )
             if settings.whatsapp_download_files and evidence is not None
@@ -225,48 +192,28 @@ class WhatsApp:
         return [Route(PATH, self.verify, methods=["GET"]), Route(PATH, self.receive, methods=["POST"])]
 
     async def verify(self, request: Request) -> Response:
-        """Meta's subscription check: echo hub.challenge when the mode and verify token are right."""
-        query = request.query_params
-        challenge = query.get("hub.challenge", "")
-        if (
-            query.get("hub.mode") != "subscribe"
-            or not secret_ok(self.verify_token, query.get("hub.verify_token"))
-            or not 0 < len(challenge) <= MAX_CHALLENGE
-        ):
-            logs.event(log, "whatsapp_verify_refused")
-            return PlainTextResponse("forbidden", status_code=403)
-        return PlainTextResponse(challenge)
+        """Meta's subscription check (`bot.channels.meta.verify`)."""
+        return meta.verify(request, self.verify_token, log, CHANNEL)
 
     async def receive(self, request: Request) -> Response:
         """Webhook bodies: capped, verified, acknowledged once stored (or after the deadline)."""
         if self.dispatcher.closing:
             return PlainTextResponse("shutting down", status_code=503)
-        body = await read_body(request, MAX_BODY, self.body_timeout)
-        if isinstance(body, Unread):
-            return PlainTextResponse(body.reason, status_code=body.status)
-        if not signature_ok(self.app_secret, body, request.headers.get("x-hub-signature-256")):
-            logs.event(log, "whatsapp_signature_refused", bytes=len(body))
-            return PlainTextResponse("forbidden", status_code=403)
-        try:
-            data = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-            return PlainTextResponse("body must be JSON", status_code=400)
-        if not isinstance(data, dict):
-            return PlainTextResponse("body must be a JSON object", status_code=400)
+        data = await meta.signed_json(request, MAX_BODY, self.body_timeout, self.app_secret, log, CHANNEL)
+        if isinstance(data, Response):
+            return data
         batch = parse_body(data, self.phone_number_id)
         if self.dispatcher.closing:
             return PlainTextResponse("shutting down", status_code=503)
         for ref in batch.referrals:
             count_referral(ref)
         await self._statuses(batch)
-        stored = [self.dispatcher.submit(event) for event in batch.events]
-        if stored:
-            await asyncio.wait(stored, timeout=self.ack_deadline)
+        stored = await self.dispatcher.store(batch.events, self.ack_deadline)
         logs.event(
             log,
             "whatsapp_webhook",
             messages=len(batch.events),
-            stored=sum(f.done() for f in stored),
+            stored=stored,
             statuses=len(batch.statuses),
             errors=",".join(str(c) for c in batch.errors[:10]),
             **{f"skipped_{kind}": count for kind, count in batch.skipped.items()},

@@ -32,6 +32,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.channels.meta import as_dict, as_list, short_str
 from bot.dialogue import Attachment, Inbound
 from nlu.urls import find_urls
 
@@ -87,22 +88,6 @@ class Batch:
     skipped: Counter[str] = field(default_factory=Counter)
 
 
-def _dict(value: object) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: object) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _str(value: object, limit: int) -> str | None:
-    """A non-empty string of at most `limit` characters (ids may come as numbers), else None."""
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        return None
-    text = str(value)
-    return text if 0 < len(text) <= limit else None
-
-
 def _code(value: object) -> int | None:
     if isinstance(value, bool):
         return None
@@ -138,25 +123,25 @@ def parse_body(data: object, phone_number_id: str | None = None) -> Batch:
     """Every message, status and error of every change of every entry, in order; the rest is counted.
     `phone_number_id`: ours; changes for another number of the same business account are skipped."""
     batch = Batch()
-    body = _dict(data)
+    body = as_dict(data)
     if body.get("object") != OBJECT:
         batch.skipped["not_whatsapp"] += 1
         return batch
-    entries = _list(body.get("entry"))
+    entries = as_list(body.get("entry"))
     if not entries:
         batch.skipped["empty"] += 1
     for entry in entries:
-        changes = _list(_dict(entry).get("changes"))
+        changes = as_list(as_dict(entry).get("changes"))
         if not changes:
             batch.skipped["entry_without_changes"] += 1
         for change in changes:
-            change = _dict(change)
+            change = as_dict(change)
             if change.get("field") != "messages":
                 kind = change.get("field")
                 batch.skipped[f"field_{kind}" if isinstance(kind, str) and KIND.match(kind) else "field"] += 1
                 continue
-            value = _dict(change.get("value"))
-            number = _str(_dict(value.get("metadata")).get("phone_number_id"), 64)
+            value = as_dict(change.get("value"))
+            number = short_str(as_dict(value.get("metadata")).get("phone_number_id"), 64)
             if phone_number_id and number and number != phone_number_id:
                 batch.skipped["other_number"] += 1
                 continue
@@ -165,59 +150,59 @@ def parse_body(data: object, phone_number_id: str | None = None) -> Batch:
 
 
 def _value(value: dict[str, Any], batch: Batch) -> None:
-    contacts = [_dict(c) for c in _list(value.get("contacts"))]
-    for raw in _list(value.get("messages")):
+    contacts = [as_dict(c) for c in as_list(value.get("contacts"))]
+    for raw in as_list(value.get("messages")):
         try:
-            _message(_dict(raw), contacts, batch)
+            _message(as_dict(raw), contacts, batch)
         except Exception:  # one malformed message must not drop the rest of the body
             log.exception("whatsapp_message_unparsed")
             batch.skipped["unparsed"] += 1
-    for raw in _list(value.get("statuses")):
-        status = _status(_dict(raw))
+    for raw in as_list(value.get("statuses")):
+        status = _status(as_dict(raw))
         if status is None:
             batch.skipped["status_malformed"] += 1
         else:
             batch.statuses.append(status)
-    for raw in _list(value.get("errors")):
-        code = _code(_dict(raw).get("code"))
+    for raw in as_list(value.get("errors")):
+        code = _code(as_dict(raw).get("code"))
         batch.errors.append(code if code is not None else 0)
 
 
 def _status(item: dict[str, Any]) -> Status | None:
-    wamid = _str(item.get("id"), 512)
+    wamid = short_str(item.get("id"), 512)
     word = item.get("status")
     if wamid is None or not isinstance(word, str):
         return None
     word = word if word in STATUS_WORDS else "other"
     codes = tuple(
-        c for c in (_code(_dict(e).get("code")) for e in _list(item.get("errors"))) if c is not None
+        c for c in (_code(as_dict(e).get("code")) for e in as_list(item.get("errors"))) if c is not None
     )
-    return Status(wamid, word, _str(item.get("recipient_id"), MAX_WA_ID), codes)
+    return Status(wamid, word, short_str(item.get("recipient_id"), MAX_WA_ID), codes)
 
 
 def _sender(message: dict[str, Any], contacts: list[dict[str, Any]]) -> str | None:
     """The wa_id: the message's `from`, else the one contact of the change."""
-    sender = _str(message.get("from"), MAX_WA_ID)
+    sender = short_str(message.get("from"), MAX_WA_ID)
     if sender is None and len(contacts) == 1:
-        sender = _str(contacts[0].get("wa_id"), MAX_WA_ID)
+        sender = short_str(contacts[0].get("wa_id"), MAX_WA_ID)
     return sender
 
 
 def _message(message: dict[str, Any], contacts: list[dict[str, Any]], batch: Batch) -> None:
     sender = _sender(message, contacts)
-    wamid = _str(message.get("id"), 10_000)
+    wamid = short_str(message.get("id"), 10_000)
     if sender is None or wamid is None:
         batch.skipped["no_sender" if sender is None else "no_id"] += 1
         return
     key = event_id(wamid)
     kind = message.get("type")
     kind = kind if isinstance(kind, str) and KIND.match(kind) else "other"
-    for error in _list(message.get("errors")):
-        code = _code(_dict(error).get("code"))
+    for error in as_list(message.get("errors")):
+        code = _code(as_dict(error).get("code"))
         batch.errors.append(code if code is not None else 0)
     if "referral" in message:
-        batch.referrals.append(_str(_dict(message["referral"]).get("source_id"), 200))
-    context = _dict(message.get("context"))
+        batch.referrals.append(short_str(as_dict(message["referral"]).get("source_id"), 200))
+    context = as_dict(message.get("context"))
     forwarded = context.get("forwarded") is True or context.get("frequently_forwarded") is True
     inbound = _inbound(sender, key, kind, message, forwarded)
     if inbound is None:
@@ -239,7 +224,7 @@ def _choice(sender: str, key: str, given: object, shown: object) -> Inbound:
 
 def _inbound(sender: str, key: str, kind: str, message: dict[str, Any], forwarded: bool) -> Inbound | None:
     if kind == "text":
-        words = _words(_dict(message.get("text")).get("body"))
+        words = _words(as_dict(message.get("text")).get("body"))
         if words is None:
             return Inbound(CHANNEL, sender, key, unsupported="other")
         if forwarded:
@@ -248,17 +233,17 @@ def _inbound(sender: str, key: str, kind: str, message: dict[str, Any], forwarde
             return Inbound(CHANNEL, sender, key, attachments=(kept,), links=links)
         return Inbound(CHANNEL, sender, key, text=words)
     if kind == "interactive":
-        interactive = _dict(message.get("interactive"))
-        reply = _dict(interactive.get("button_reply") or interactive.get("list_reply"))
+        interactive = as_dict(message.get("interactive"))
+        reply = as_dict(interactive.get("button_reply") or interactive.get("list_reply"))
         if not reply:
             return Inbound(CHANNEL, sender, key, unsupported="other")
         return _choice(sender, key, reply.get("id"), reply.get("title"))
     if kind == "button":
-        button = _dict(message.get("button"))
+        button = as_dict(message.get("button"))
         return _choice(sender, key, button.get("payload"), button.get("text"))
     if kind in ("image", "document"):
-        media = _dict(message.get(kind))
-        media_id = _str(media.get("id"), MAX_MEDIA_ID)
+        media = as_dict(message.get(kind))
+        media_id = short_str(media.get("id"), MAX_MEDIA_ID)
         caption = _words(media.get("caption"))
         mime = media.get("mime_type")
         mime = mime.split(";")[0].strip().lower() if isinstance(mime, str) else ""
@@ -276,5 +261,5 @@ def _inbound(sender: str, key: str, kind: str, message: dict[str, Any], forwarde
         return None  # an emoji on one of our messages: nothing to answer
     if kind == "system":
         return None  # the citizen changed number: nothing to answer (the old conversation stays apart)
-    caption = _words(_dict(message.get(kind)).get("caption"))
+    caption = _words(as_dict(message.get(kind)).get("caption"))
     return Inbound(CHANNEL, sender, key, text=caption, unsupported=ENGINE_KINDS.get(kind, "other"))

@@ -15,17 +15,14 @@ logged (reason, never the URL or the number) and never stop the conversation.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import re
-from urllib.parse import urljoin
 
 import httpx
 
-from bot import logs
-from bot.channels.evidence import EvidenceStore, EvidenceUnavailable, write_copy
-from bot.channels.messenger_files import MediaHosts, Refused
+from bot.channels.evidence import EvidenceStore
+from bot.channels.meta import MediaCopies, MediaHosts, Refused
 from bot.channels.whatsapp_send import CloudClient
 from bot.dialogue import Attachment
 
@@ -33,13 +30,9 @@ log = logging.getLogger(__name__)
 CHANNEL = "whatsapp"
 SAFE_NAME = re.compile(r"^[0-9a-f]{64}$")
 MEDIA_ID = re.compile(r"^[0-9]{1,64}$")
-MAX_REDIRECTS = 3
-TIMEOUT = httpx.Timeout(10.0, read=20.0)
-DEADLINE = 120.0
-CHUNK = 64 * 1024
 
 
-class WhatsAppMedia:
+class WhatsAppMedia(MediaCopies):
     """Downloads citizens' images and documents in the background, a few at a time, each once."""
 
     def __init__(
@@ -53,65 +46,21 @@ class WhatsAppMedia:
         transport: httpx.AsyncBaseTransport | None = None,
         parallel: int = 4,
     ) -> None:
-        self.store = store
+        super().__init__(store, CHANNEL, log, max_bytes, hosts, transport=transport, parallel=parallel)
         self.cloud = client
-        self.directory = store.directory(CHANNEL)
-        self.max_bytes = max_bytes
-        self.hosts = hosts
         self._auth = {"Authorization": f"Bearer {token}"}
-        self.http = httpx.AsyncClient(
-            transport=transport, timeout=TIMEOUT, follow_redirects=False, trust_env=False
-        )
-        self._slots = asyncio.Semaphore(parallel)
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._busy: set[str] = set()
 
     def keep(self, attachments: tuple[Attachment, ...]) -> None:
         """Start fetching the images and documents among `attachments` that are not kept yet."""
         for item in attachments:
             name = item.fingerprint or ""
-            if (
-                not self.store.keeps(item.kind)
-                or not SAFE_NAME.match(name)
-                or not MEDIA_ID.match(item.ref)
-                or name in self._busy
-                or (self.directory / name).exists()
-            ):
-                continue
-            self._busy.add(name)
-            task = asyncio.create_task(self._download(item.ref, name))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            if SAFE_NAME.match(name) and MEDIA_ID.match(item.ref) and self._new(item.kind, name):
+                self._start(item.ref, name)
 
-    async def wait(self) -> None:
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-    async def aclose(self) -> None:
-        await self.wait()
-        await self.http.aclose()
-
-    async def _download(self, media_id: str, name: str) -> None:
-        try:
-            async with self._slots:
-                data = await asyncio.wait_for(self.fetch(media_id), DEADLINE)
-                digest = hashlib.sha256(data).hexdigest()
-                if digest != name and name != _id_name(media_id):
-                    raise Refused("hash_mismatch")
-                await asyncio.to_thread(write_copy, self.directory, name, data)
-                try:
-                    await self.store.record(CHANNEL, name, digest, len(data))
-                except EvidenceUnavailable:  # the next retention purge finds the file and records it
-                    logs.event(log, "whatsapp_file_unrecorded")
-                logs.event(log, "whatsapp_file_kept", bytes=len(data))
-        except Refused as exc:
-            logs.event(log, "whatsapp_file_skipped", reason=exc.reason)
-        except (httpx.HTTPError, TimeoutError) as exc:
-            logs.event(log, "whatsapp_file_failed", error=type(exc).__name__)
-        except OSError as exc:
-            log.warning("whatsapp_file_not_written", extra={"fields": {"error": type(exc).__name__}})
-        finally:
-            self._busy.discard(name)
+    def check(self, ref: str, name: str, digest: str) -> None:
+        """The bytes must hash to the sha256 Meta sent, unless Meta sent none (the name is then the id's)."""
+        if digest != name and name != _id_name(ref):
+            raise Refused("hash_mismatch")
 
     async def fetch(self, media_id: str) -> bytes:
         """The media's bytes: its URL from `GET /{media-id}`, then the URL itself (see the docstring)."""
@@ -124,30 +73,7 @@ class WhatsAppMedia:
         url = meta.get("url")
         if not isinstance(url, str):
             raise Refused("media_without_url")
-        for _ in range(MAX_REDIRECTS + 1):
-            if not self.hosts.allows(url):
-                raise Refused("host_not_allowed")
-            async with self.http.stream("GET", url, headers=self._auth) as response:
-                if response.is_redirect:
-                    location = response.headers.get("location")
-                    if not location:
-                        raise Refused("redirect_without_location")
-                    url = urljoin(url, location)
-                    continue
-                if response.status_code != 200:
-                    raise Refused(f"status_{response.status_code}")
-                declared = response.headers.get("content-length", "")
-                if declared.isdigit() and int(declared) > self.max_bytes:
-                    raise Refused("too_large")
-                chunks: list[bytes] = []
-                read = 0
-                async for chunk in response.aiter_bytes(CHUNK):
-                    read += len(chunk)
-                    if read > self.max_bytes:
-                        raise Refused("too_large")
-                    chunks.append(chunk)
-                return b"".join(chunks)
-        raise Refused("too_many_redirects")
+        return await self.get(url, self._auth)
 
 
 def _id_name(media_id: str) -> str:

@@ -34,6 +34,7 @@ import httpx
 
 from bot import logs
 from bot.channels import whatsapp_render
+from bot.channels.meta import error_code, graph_call, json_of, with_retries
 from bot.channels.whatsapp_templates import Templates
 from bot.dialogue import Reply, State
 from bot.shared.delivery import DeliveryResult, Outcome
@@ -67,14 +68,6 @@ class CloudAnswer:
         return DeliveryResult(self.outcome, self.retry_after, self.reason)
 
 
-def _int(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    return int(value) if isinstance(value, str) and value.isdigit() else None
-
-
 def classify(status: int, data: object) -> CloudAnswer:
     """What a Cloud API answer means for delivery (see the module docstring)."""
     if 200 <= status < 300:
@@ -84,7 +77,7 @@ def classify(status: int, data: object) -> CloudAnswer:
         return CloudAnswer(Outcome.SENT, message_id=wamid if isinstance(wamid, str) else None)
     error = data.get("error") if isinstance(data, dict) else None
     error = error if isinstance(error, dict) else {}
-    code = _int(error.get("code"))
+    code = error_code(error.get("code"))
     if code in GONE:
         return CloudAnswer(Outcome.GONE, f"{GONE[code]}_{code}")
     if code == REENGAGEMENT:
@@ -153,40 +146,28 @@ class CloudClient:
     async def get(self, path: str, params: dict[str, str] | None = None) -> tuple[int, object]:
         """A GET on the Graph API (the number's details, a media object): status and JSON body."""
         response = await self._http.get(path, params=params)
-        try:
-            return response.status_code, response.json()
-        except ValueError:
-            return response.status_code, None
+        return response.status_code, json_of(response)
 
     async def post(self, body: dict[str, Any], attempts: int = 1) -> CloudAnswer:
         """POST one message, retrying passing failures up to `attempts` times in all."""
-        answer = CloudAnswer(Outcome.RETRY, "not_tried")
-        for attempt in range(attempts):
-            answer = await self._post_once(body)
-            if answer.outcome is not Outcome.RETRY or attempt == attempts - 1:
-                break
-            slower = 4 if answer.reason.startswith("rate_limit") else 1
-            await asyncio.sleep(self.backoff * slower * 2**attempt)
-        if answer.outcome is not Outcome.SENT:
-            level = logging.ERROR if answer.reason == "invalid_token" else logging.WARNING
-            log.log(level, "whatsapp_call_failed", extra={"fields": {"reason": answer.reason}})
-        return answer
+        return await with_retries(
+            lambda: self._post_once(body),
+            CloudAnswer(Outcome.RETRY, "not_tried"),
+            attempts,
+            self.backoff,
+            log,
+            "whatsapp_call_failed",
+        )
 
     async def _post_once(self, body: dict[str, Any]) -> CloudAnswer:
         await self.pace.wait()
-        try:
-            response = await self._http.post(f"{self.phone_number_id}/messages", json=body)
-        except httpx.TimeoutException:
-            return CloudAnswer(Outcome.RETRY, "timeout")
-        except httpx.TransportError:
-            return CloudAnswer(Outcome.RETRY, "network")
-        try:
-            data: object = response.json()
-        except ValueError:
-            data = None
-        answer = classify(response.status_code, data)
+        got = await graph_call(self._http.post(f"{self.phone_number_id}/messages", json=body))
+        if isinstance(got, str):
+            return CloudAnswer(Outcome.RETRY, got)
+        status, data = got
+        answer = classify(status, data)
         if answer.outcome is not Outcome.SENT:
-            logs.event(log, "whatsapp_answer", status=response.status_code, reason=answer.reason)
+            logs.event(log, "whatsapp_answer", status=status, reason=answer.reason)
         return answer
 
     def remember(self, wamid: str | None, what: str) -> None:

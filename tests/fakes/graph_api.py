@@ -14,19 +14,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import socket
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from tests.fakes.http_server import serve
 
 VERSION = "v21.0"
 
@@ -185,24 +184,8 @@ class FakeGraphAPI:
     @contextmanager
     def serve(self) -> Iterator[str]:
         """Serve on a free port of 127.0.0.1 in a thread; yields the Graph API base URL."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app, lifespan="off", ws="none", http="h11", log_level="warning", access_log=False
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        while not server.started and thread.is_alive():
-            threading.Event().wait(0.01)
-        try:
-            yield f"http://127.0.0.1:{port}/{VERSION}"
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
-            sock.close()
+        with serve(self.app) as origin:
+            yield f"{origin}/{VERSION}"
 
 
 def _shape_problem(body: dict[str, Any]) -> Answer | None:
