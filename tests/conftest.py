@@ -52,6 +52,24 @@ async def drop_pg_database(url: str) -> None:
         await conn.close()
 
 
+# For a corpus of platform payload shapes replayed one by one: how a shape is read does not depend on the
+# database, and the storage paths they reach run on both backends in each channel's end-to-end tests, so
+# the corpus runs on SQLite only (it would otherwise double `make test`'s longest minutes).
+SQLITE_ONLY = pytest.mark.sqlite_only
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the PostgreSQL variants of tests marked `sqlite_only` (never skipped: not run at all)."""
+    dropped = [
+        item
+        for item in items
+        if item.get_closest_marker("sqlite_only") and item.get_closest_marker("postgres")
+    ]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if item not in dropped]
+
+
 @pytest.fixture(params=BACKENDS)
 async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     if request.param == "sqlite":

@@ -38,6 +38,7 @@ from responses import catalog
 from storage.evidence_files import KeptFiles
 from storage.repository import Storage
 from storage.schema import contacts, evidence, evidence_files, outbox
+from tests.conftest import SQLITE_ONLY
 from tests.fakes.graph_api import FakeGraphAPI
 from tests.fakes.http_server import serve
 from tests.test_messenger import (
@@ -53,6 +54,8 @@ from tests.test_messenger import (
     message_body,
     messenger_settings,
 )
+
+pytestmark = SQLITE_ONLY  # the corpus: see tests/conftest.py
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40  # the citizen's screenshot, as the CDN serves it
 NEW_FIXTURES = {p.stem for p in FIXTURES.glob("*.json") if "_source" in json.loads(p.read_text("utf-8"))}

@@ -27,9 +27,12 @@ from bot.shared.config import Settings
 from nlu.urls import canonicalize
 from responses import catalog
 from storage.repository import Storage
+from tests.conftest import SQLITE_ONLY
 from tests.fakes.telegram_api import Citizen, FakeBotAPI, _rechat, serving
 from tests.test_telegram import CODE, fast, telegram_settings
 from tests.test_telegram_input import Hook, conversation_state, unsupported_answer
+
+pytestmark = SQLITE_ONLY  # the corpus: see tests/conftest.py
 
 REAL = Path(__file__).parent / "fixtures" / "telegram" / "real"
 ALBUM_WAIT = 0.3  # seconds; the tests wait for the answer by draining, never by sleeping

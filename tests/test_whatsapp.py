@@ -37,6 +37,7 @@ from responses import catalog
 from storage.queue import Queue
 from storage.repository import Storage, utcnow
 from storage.schema import conversations
+from tests.conftest import SQLITE_ONLY
 from tests.fakes.whatsapp_api import FakeCloudAPI, Sent
 
 FIXTURES = Path(__file__).parent / "fixtures" / "whatsapp"
@@ -259,6 +260,7 @@ async def test_the_subscription_check_echoes_the_challenge_only_for_our_token(
         assert response.text == "1158201444"
 
 
+@SQLITE_ONLY  # the corpus: see tests/conftest.py
 @pytest.mark.parametrize("forgery", ["missing", "wrong_secret", "reserialised", "uppercase_hex", "bare_hex"])
 async def test_forged_or_unsigned_posts_are_refused_and_change_nothing(number: Number, forgery: str) -> None:
     body = raw("text")
@@ -275,6 +277,7 @@ async def test_forged_or_unsigned_posts_are_refused_and_change_nothing(number: N
     assert number.api.calls == [] and await number.processed() == 0
 
 
+@SQLITE_ONLY  # the corpus: see tests/conftest.py
 @pytest.mark.parametrize(
     ("body", "status"),
     [
@@ -352,6 +355,7 @@ def test_every_fixture_has_a_source_and_an_expected_effect() -> None:
         assert json.loads((FIXTURES / f"{name}.json").read_text("utf-8")).get("_source"), name
 
 
+@SQLITE_ONLY  # the corpus: see tests/conftest.py
 @pytest.mark.parametrize("name", ANSWERED + KINDLY)
 async def test_each_message_shape_is_stored_once_and_answered(number: Number, name: str) -> None:
     body = with_sender(fixture(name), WA_A)
@@ -364,6 +368,7 @@ async def test_each_message_shape_is_stored_once_and_answered(number: Number, na
     assert len(number.api.calls) == calls and await number.processed() == 1
 
 
+@SQLITE_ONLY  # the corpus: see tests/conftest.py
 @pytest.mark.parametrize("name", KINDLY)
 async def test_unknown_and_unusable_types_get_a_kind_answer(number: Number, name: str) -> None:
     await number.deliver(with_sender(fixture(name), WA_A))
@@ -372,6 +377,7 @@ async def test_unknown_and_unusable_types_get_a_kind_answer(number: Number, name
     assert "unavailable" not in said.lower()
 
 
+@SQLITE_ONLY  # the corpus: see tests/conftest.py
 @pytest.mark.parametrize("name", SILENT)
 async def test_statuses_errors_and_other_fields_are_acknowledged_and_not_answered(
     number: Number, name: str
