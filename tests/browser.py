@@ -13,8 +13,10 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+import pytest
+import pytest_asyncio
 import uvicorn
-from playwright.async_api import ConsoleMessage, Dialog, Error, Page
+from playwright.async_api import Browser, ConsoleMessage, Dialog, Error, Page, async_playwright
 from starlette.applications import Starlette
 
 CHROMIUM = os.environ.get("RAABTA_CHROMIUM", "/usr/bin/chromium")
@@ -95,3 +97,16 @@ async def sign_in(page: Page, base: str, token: str) -> None:
     async with page.expect_navigation():
         await page.keyboard.press("Enter")
     assert "/console/login" not in page.url, await page.content()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def chromium() -> AsyncIterator[Browser]:
+    """Debian's Chromium for a module's browser tests; a missing browser fails them (never skips)."""
+    if not HAVE_CHROMIUM:
+        pytest.fail(
+            f"{CHROMIUM} is missing: `make test` installs Debian's chromium (apt-get install chromium)"
+        )
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        await browser.close()

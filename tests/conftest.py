@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from bot.app import create_app
 from bot.shared.config import Settings, load_settings
 from storage.repository import Storage
+from tests.browser import chromium  # noqa: F401  (the browser tests' shared fixture)
 
 PG_URL = os.environ.get("RAABTA_TEST_POSTGRES_URL")
 SECRET = "test-secret-key-0123456789abcdefghijklmnop"

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, Page, Request, ViewportSize, async_playwright, expect
+from playwright.async_api import Browser, Page, Request, ViewportSize, expect
 
 from bot.app import create_app
 from bot.shared.config import load_settings
@@ -26,7 +26,7 @@ from storage.queue import CaseFilter, Queue
 from storage.records import EvidenceRecord, NewReport, TurnRecord
 from storage.repository import Storage
 from storage.tokens import Tokens
-from tests.browser import ARGS, CHROMIUM, HAVE_CHROMIUM, Watch, serve, sign_in
+from tests.browser import Watch, serve, sign_in
 from tests.conftest import SECRET
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -77,18 +77,6 @@ class Tab:
     page: Page
     watch: Watch
     requests: list[str]
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def chromium() -> AsyncIterator[Browser]:
-    if not HAVE_CHROMIUM:
-        pytest.fail(
-            f"{CHROMIUM} is missing: `make test` installs Debian's chromium (apt-get install chromium)"
-        )
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        await browser.close()
 
 
 @pytest_asyncio.fixture(loop_scope="module")

@@ -24,14 +24,14 @@ import pytest_asyncio
 from axe_playwright_python.async_playwright import Axe
 from fontTools.ttLib import TTFont
 from PIL import Image
-from playwright.async_api import Browser, Page, ViewportSize, async_playwright, expect
+from playwright.async_api import Browser, Page, ViewportSize, expect
 
 from bot.app import create_app
 from bot.channels.webchat import STATIC
 from bot.shared.config import load_settings
 from responses import catalog
 from storage.repository import Storage
-from tests.browser import ARGS, CHROMIUM, HAVE_CHROMIUM, Watch, serve
+from tests.browser import Watch, serve
 from tests.conftest import SECRET
 from tests.test_webchat_upload import jpeg_with_gps
 
@@ -49,18 +49,6 @@ class Tab:
     page: Page
     watch: Watch
     base: str
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def chromium() -> AsyncIterator[Browser]:
-    if not HAVE_CHROMIUM:
-        pytest.fail(
-            f"{CHROMIUM} is missing: `make test` installs Debian's chromium (apt-get install chromium)"
-        )
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        await browser.close()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
