@@ -4,11 +4,15 @@ The file is read as data (PyYAML), never run: the app and PostgreSQL services (a
 the published port against `raabta serve --port`, the database's named volume, and every environment name
 given to the app against the settings model (`bot/config.py`: its fields and env_prefix). Each check returns
 the problems it found, so the negative cases below can show that a misspelt name would fail the suite.
+Issue 21 adds two: the app installs only what requirements/runtime.lock pins (hashes checked), and it
+believes X-Forwarded-For only from the gateway its published port is reached through, never from `*`
+(tests/test_trusted_proxy.py shows on a real server what `*` would let a citizen do).
 """
 
 from __future__ import annotations
 
 import copy
+import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -221,6 +225,82 @@ def required_problems(compose: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+def install_problems(compose: Mapping[str, Any]) -> list[str]:
+    """The app installs the runtime lock with its hashes, then itself without dependencies: nothing that
+    the lock does not pin reaches the container (and none of the dev tools)."""
+    command = command_text(services(compose).get("app", {}))
+    installs = [part.strip() for part in re.split(r"&&|\|\||;", command) if "pip install" in part]
+    locked = [
+        part
+        for part in installs
+        if "--require-hashes" in part.split() and re.search(r"-r\s+\S*requirements/runtime\.lock\b", part)
+    ]
+    problems = [] if locked else ["app: does not install requirements/runtime.lock with --require-hashes"]
+    problems += [
+        f"app: `{part}` installs dependencies the lock does not pin"
+        for part in installs
+        if part not in locked and "--no-deps" not in part.split()
+    ]
+    return problems
+
+
+def gateways(compose: Mapping[str, Any], service: Mapping[str, Any]) -> set[str]:
+    """The fixed gateways (ipam) of the networks a service is on; the default network when it names none."""
+    networks = service.get("networks") or ["default"]
+    found: set[str] = set()
+    for name in networks:
+        network = (compose.get("networks") or {}).get(name) or {}
+        for config in (network.get("ipam") or {}).get("config") or []:
+            if isinstance(config, dict) and config.get("gateway"):
+                found.add(str(config["gateway"]))
+    return found
+
+
+def published_on(service: Mapping[str, Any]) -> list[str]:
+    """The host addresses a service's ports are published on ("" for all of them)."""
+    hosts = []
+    for entry in service.get("ports") or []:
+        if isinstance(entry, dict):
+            hosts.append(str(entry.get("host_ip", "")))
+        else:
+            parts = str(entry).split(":")
+            hosts.append(parts[0] if len(parts) == 3 else "")
+    return hosts
+
+
+def proxy_problems(compose: Mapping[str, Any]) -> list[str]:
+    """uvicorn believes X-Forwarded-For only from FORWARDED_ALLOW_IPS. In the compose file that must be
+    exactly the gateway of the app's network: connections to a port published on the host's 127.0.0.1
+    arrive from there, so it is the host's reverse proxy. `*` would believe anyone, and uvicorn then takes
+    the left-most address, the one a citizen writes."""
+    app = services(compose).get("app", {})
+    trusted = container_env(app, DOT_ENV).get("FORWARDED_ALLOW_IPS")
+    if not trusted:
+        return ["app: FORWARDED_ALLOW_IPS is not set: every citizen would count as the proxy"]
+    entries = [entry.strip() for entry in trusted.split(",")]
+    if "*" in entries:
+        return ["app: FORWARDED_ALLOW_IPS is `*`: a forged X-Forwarded-For is believed"]
+    problems = []
+    for entry in entries:
+        try:
+            if ipaddress.ip_network(entry, strict=False).num_addresses > 1:
+                problems.append(f"app: FORWARDED_ALLOW_IPS trusts the whole network {entry}")
+        except ValueError:
+            problems.append(f"app: FORWARDED_ALLOW_IPS holds {entry!r}, not an address")
+    expected = gateways(compose, app)
+    if not expected:
+        problems.append("app: its network has no fixed gateway (ipam), so the proxy's address is unknown")
+    elif set(entries) != expected:
+        problems.append(
+            f"app: FORWARDED_ALLOW_IPS trusts {trusted}, the proxy arrives from {sorted(expected)}"
+        )
+    if any(host != "127.0.0.1" for host in published_on(app)):
+        problems.append(
+            "app: a port published beyond the host's 127.0.0.1 reaches it from the trusted gateway"
+        )
+    return problems
+
+
 def docs_problems(compose: Mapping[str, Any], docs: str) -> list[str]:
     return [
         f"{DEPLOYMENT.name} does not name the `{n}` service"
@@ -234,6 +314,8 @@ CHECKS: dict[str, Callable[[Mapping[str, Any]], list[str]]] = {
     "ports": port_problems,
     "environment": environment_problems,
     "required": required_problems,
+    "install": install_problems,
+    "proxy": proxy_problems,
 }
 
 
@@ -330,3 +412,72 @@ def test_interpolation_follows_compose() -> None:
     assert interpolate("${A:-x}/${B-y}/$${C}", {"A": "", "B": ""}) == "x//${C}"
     with pytest.raises(LookupError, match="A is required: set it"):
         interpolate("${A:?set it}", {})
+
+
+def test_the_deployment_guide_explains_the_trusted_proxy() -> None:
+    docs = DEPLOYMENT.read_text(encoding="utf-8")
+    [gateway] = gateways(load_compose(), services(load_compose())["app"])
+    assert "FORWARDED_ALLOW_IPS" in docs and f"`{gateway}`" in docs
+    assert "left-most" in docs and "right-most" in docs
+
+
+def with_app(**changes: Any) -> dict[str, Any]:
+    compose = copy.deepcopy(load_compose())
+    compose["services"]["app"].update(changes)
+    return compose
+
+
+@pytest.mark.parametrize(
+    ("command", "problem"),
+    [
+        (  # the compose file before issue 21: whatever versions PyPI had that day
+            'sh -c "pip install --quiet /app && raabta serve --host 0.0.0.0 --port 8080"',
+            "app: does not install requirements/runtime.lock with --require-hashes",
+        ),
+        (
+            "pip install -r /app/requirements/runtime.lock && pip install --no-deps /app && raabta serve",
+            "app: does not install requirements/runtime.lock with --require-hashes",
+        ),
+        (
+            'sh -c "pip install --require-hashes -r /app/requirements/dev.lock && raabta serve"',
+            "app: does not install requirements/runtime.lock with --require-hashes",
+        ),
+        (
+            "pip install --require-hashes -r /app/requirements/runtime.lock && pip install /app",
+            "app: `pip install /app` installs dependencies the lock does not pin",
+        ),
+    ],
+)
+def test_an_install_outside_the_lock_is_caught(command: str, problem: str) -> None:
+    assert problem in install_problems(with_app(command=command))
+
+
+def test_trusting_any_proxy_or_the_wrong_one_is_caught() -> None:
+    def trusting(value: str) -> dict[str, Any]:
+        compose = copy.deepcopy(load_compose())
+        compose["services"]["app"]["environment"]["FORWARDED_ALLOW_IPS"] = value
+        return compose
+
+    before = "${FORWARDED_ALLOW_IPS:-*}"  # the compose file before issue 21
+    assert proxy_problems(trusting(before)) == [
+        "app: FORWARDED_ALLOW_IPS is `*`: a forged X-Forwarded-For is believed"
+    ]
+    assert any(
+        "the proxy arrives from" in p for p in proxy_problems(trusting("${FORWARDED_ALLOW_IPS:-10.9.8.7}"))
+    )
+    assert "app: FORWARDED_ALLOW_IPS trusts the whole network 172.28.0.0/24" in proxy_problems(
+        trusting("172.28.0.0/24")
+    )
+    assert proxy_problems(trusting("")) == [
+        "app: FORWARDED_ALLOW_IPS is not set: every citizen would count as the proxy"
+    ]
+    unpinned = copy.deepcopy(load_compose())
+    del unpinned["networks"]
+    assert (
+        "app: its network has no fixed gateway (ipam), so the proxy's address is unknown"
+        in proxy_problems(unpinned)
+    )
+    assert (
+        "app: a port published beyond the host's 127.0.0.1 reaches it from the trusted gateway"
+        in proxy_problems(with_app(ports=["8080:8080"]))
+    )
