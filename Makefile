@@ -62,8 +62,9 @@ audit: install
 browser:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
+# On every core (pytest-xdist): each test has its own database and ports, so workers share nothing.
 test: install browser
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto
 
 soak: install
 	RAABTA_SOAK_CYCLES=$${RAABTA_SOAK_CYCLES:-50} $(BIN)/pytest -q tests/test_crash.py
@@ -78,6 +79,7 @@ bench: install
 	$(BIN)/python -m bench.report_roundtrip 200
 	$(BIN)/python -m bench.case_growth 2000 $(if $(PG_URL),--pg $(PG_URL))
 	$(BIN)/python -m bench.telegram_update
+	$(BIN)/python -m bench.search $(if $(PG_URL),--pg $(PG_URL))
 
 lint: install
 	$(BIN)/ruff check .

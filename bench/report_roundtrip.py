@@ -40,7 +40,11 @@ async def main(reports: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{tmp}/bench.db"
         settings = load_settings(
-            database_url=url, secret_key="b" * 40, data_dir=Path(tmp), webchat_ip_limit=0
+            database_url=url,
+            secret_key="b" * 40,
+            data_dir=Path(tmp),
+            webchat_ip_limit=0,
+            webchat_new_sessions_per_hour=0,
         )
         storage = Storage(url)
         await storage.upgrade()

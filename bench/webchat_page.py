@@ -88,7 +88,11 @@ async def main(loads: int, lang: str) -> None:
         storage = Storage(url)
         await storage.upgrade()
         settings = load_settings(
-            database_url=url, secret_key=SECRET, data_dir=Path(tmp) / "data", webchat_ip_limit=0
+            database_url=url,
+            secret_key=SECRET,
+            data_dir=Path(tmp) / "data",
+            webchat_ip_limit=0,
+            webchat_new_sessions_per_hour=0,
         )
         try:
             async with serve(create_app(settings, storage)) as base, async_playwright() as playwright:

@@ -24,7 +24,7 @@ from bot.dialogue import REGISTRY, Registry
 from bot.limits import Limits
 from bot.outbox import OutboxWorker
 from bot.pipeline import Pipeline
-from bot.shared.config import Settings, secret_key
+from bot.shared.config import Settings, agency_names, secret_key
 from bot.shared.delivery import Sender
 from bot.shared.identity import Pseudonyms
 from bot.shared.sealing import AddressBox
@@ -82,6 +82,25 @@ class LastInbound:
         return audit.as_utc(value) if value is not None else None
 
 
+class StoredConversations:
+    """Whether a conversation is stored, for the web chat's limit on new sessions (a session with none is
+    new); given to the channel so that it never imports storage. None while the database is unreachable:
+    the message goes on to the pipeline, which answers that."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    async def __call__(self, conversation_id: str) -> bool | None:
+        try:
+            async with self.storage.db.read(single_statement=True) as conn:
+                found = await conn.scalar(
+                    select(conversations.c.version).where(conversations.c.id == conversation_id)
+                )
+        except StorageUnavailable:
+            return None
+        return found is not None
+
+
 def channel_setups(settings: Settings, pipeline: Pipeline, storage: Storage) -> list[ChannelSetup]:
     """The configured channels: each channel module offers `setup(settings, pipeline, ...) -> ChannelSetup |
     None` (None: not configured), given here what it needs from the app."""
@@ -109,12 +128,19 @@ async def reap_leases(storage: Storage, interval: float = 30.0, rescore_every: i
         await asyncio.sleep(interval)
 
 
-async def purge_daily(storage: Storage, days: int, data_dir: Path, interval: float = 3600.0) -> None:
-    """Delete what is past retention (evidence files kept under `data_dir` too), every `interval` seconds."""
+async def purge_daily(settings: Settings, storage: Storage, interval: float = 3600.0) -> None:
+    """Delete what is past retention (evidence files kept under the data directory too), handled-event
+    records past the redelivery window and idle sessions that never reported (`Safety.purge`), every
+    `interval` seconds."""
     safety = Safety(storage)
     while True:
         try:
-            done = await safety.purge(days, data_dir)
+            done = await safety.purge(
+                settings.retention_days,
+                settings.data_dir,
+                redelivery_hours=settings.redelivery_hours,
+                idle_session_days=settings.idle_session_days,
+            )
             logs.event(
                 log,
                 "retention_purge",
@@ -123,6 +149,7 @@ async def purge_daily(storage: Storage, days: int, data_dir: Path, interval: flo
                 processed_events=done.processed_events,
                 outbox=done.outbox,
                 evidence_files=done.evidence_files,
+                idle_sessions=done.idle_sessions,
             )
         except StorageUnavailable:
             log.warning("purge_storage_unavailable")
@@ -205,7 +232,7 @@ def create_app(settings: Settings, storage: Storage | None = None) -> Starlette:
         )
         tasks = [
             asyncio.create_task(reap_leases(store)),
-            asyncio.create_task(purge_daily(store, settings.retention_days, settings.data_dir)),
+            asyncio.create_task(purge_daily(settings, store)),
             asyncio.create_task(anchor_hourly(store)),
         ]
         if senders:
@@ -234,7 +261,10 @@ def create_app(settings: Settings, storage: Storage | None = None) -> Starlette:
 
     async def prometheus(_request: Request) -> Response:
         by_status, pending = await store.gauges()
-        return Response(metrics.render(by_status, pending), media_type="text/plain; version=0.0.4")
+        size, rows = await store.footprint()
+        return Response(
+            metrics.render(by_status, pending, size, rows), media_type="text/plain; version=0.0.4"
+        )
 
     async def home(_request: Request) -> Response:
         return RedirectResponse("/chat")
@@ -256,9 +286,14 @@ def create_app(settings: Settings, storage: Storage | None = None) -> Starlette:
             Route("/", home),
             Route("/healthz", healthz),
             Route("/metrics", prometheus),
-            *webchat.routes(pipeline, settings.webchat_ip_limit),
+            *webchat.routes(
+                pipeline,
+                settings.webchat_ip_limit,
+                new_sessions_per_hour=settings.webchat_new_sessions_per_hour,
+                stored=StoredConversations(store),
+            ),
             *webchat_upload.routes(settings, pipeline, StoredEvidence(store, settings.data_dir)),
-            *api.routes(store, pipeline.box),
+            *api.routes(store, pipeline.box, settings.support_reveals_per_hour, agency_names(settings)),
             *console.routes(store, settings, pipeline.box),
             *(route for channel in channels for route in channel.routes),
         ],

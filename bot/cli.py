@@ -22,16 +22,20 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from bot.app import create_app
+    from bot.shared.connections import GuardedH11Protocol
 
     settings = load_settings()
     app = create_app(settings)
-    # No access log: its lines would carry client addresses and session ids. Connections and requests in
-    # flight beyond `limit_concurrency` get 503 at once; idle keep-alive connections close after
-    # `timeout_keep_alive` seconds (bodies have their own time limit: bot.shared.body).
+    # No access log: its lines would carry client addresses and session ids. Connections beyond
+    # `limit_concurrency` get 503 at once, a request head must arrive within HEAD_TIMEOUT seconds, and a
+    # connection whose body was refused closes (bot.shared.connections: uvicorn alone does none of it);
+    # idle keep-alive connections close after `timeout_keep_alive` seconds (bodies have their own time
+    # limit: bot.shared.body).
     uvicorn.run(
         app,
         host=args.host,
         port=args.port,
+        http=GuardedH11Protocol,
         access_log=False,
         log_config=None,
         server_header=False,
@@ -181,6 +185,12 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="raabta", description="Raabta: report extremist pages; work the queue."
     )
+    top.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log at INFO, libraries' lines too (Alembic's, ...); a command otherwise logs only warnings",
+    )
     sub = top.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the bot: web chat, webhooks, API, console")
@@ -241,7 +251,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # alone: files 0600, folders 0700, whatever umask the shell or the container started us with.
     os.umask(PRIVATE_UMASK)
     args = parser().parse_args(argv)
-    logs.setup(logging.INFO)
+    # A command prints its output and nothing else: its logs only from WARNING, unless --verbose. The
+    # server logs its events (INFO), libraries' only from WARNING unless --verbose.
+    verbose = bool(getattr(args, "verbose", False))
+    logs.setup(logging.INFO if verbose or args.command == "serve" else logging.WARNING, verbose)
     result: int = args.func(args)
     return result
 

@@ -1,4 +1,5 @@
-"""Per-citizen flood limits: messages a minute, with an automatic block after repeated floods."""
+"""Flood limits: messages a minute per citizen, with an automatic block after repeated floods; new chat
+sessions an hour per client address."""
 
 from __future__ import annotations
 
@@ -74,3 +75,64 @@ class FloodGuard:
         if len(self._messages) > 50_000 or now - self._pruned >= 60:
             self._messages = {k: v for k, v in self._messages.items() if v and v[-1] > now - 60}
             self._pruned = now
+
+
+class NewSessions:
+    """New chat sessions an hour from one client address (a sliding hour); 0 turns the limit off.
+
+    Every new session id stores a conversation, and a script can invent session ids without end: this
+    caps how fast one address can add conversations, and with the purge of idle sessions that never
+    reported (`Safety.purge`), how many it can hold (`per_hour` x 24 x idle days). The caller says which
+    sessions are new (no stored conversation); sessions already known within the hour are not asked
+    about again (`known`). One instance's view, like the per-address message limit.
+    """
+
+    WINDOW = 3600.0
+
+    def __init__(self, per_hour: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_hour = per_hour
+        self.clock = clock
+        self._started: dict[str, deque[float]] = {}  # address -> when its new sessions started
+        self._known: dict[str, float] = {}  # session -> when it was last let through
+        self._pruned = clock()
+
+    def known(self, session: str) -> bool:
+        """Was this session let through within the hour? (Then it is not new, and costs nothing.)"""
+        if self.per_hour <= 0:
+            return True
+        seen = self._known.get(session)
+        return seen is not None and seen > self.clock() - self.WINDOW
+
+    def existing(self, session: str) -> None:
+        """The session has a stored conversation: let it through without counting it."""
+        self._known[session] = self.clock()
+
+    def admit(self, address: str, session: str) -> bool:
+        """Count a new session from `address`; False (and not counted) when the address is at the limit."""
+        now = self.clock()
+        self._prune(now)
+        started = self._started.setdefault(address, deque())
+        while started and started[0] <= now - self.WINDOW:
+            started.popleft()
+        if len(started) >= self.per_hour:
+            return False
+        started.append(now)
+        self._known[session] = now
+        return True
+
+    def retry_after(self, address: str) -> int:
+        """Whole seconds until `address` may start a session again (its oldest one leaves the hour)."""
+        started = self._started.get(address)
+        if not started or len(started) < self.per_hour:
+            return 1
+        return max(1, math.ceil(started[0] + self.WINDOW - self.clock()))
+
+    def _prune(self, now: float) -> None:
+        """Forget addresses and sessions quiet for an hour, once a minute (memory stays bounded by what
+        the limit lets through in an hour)."""
+        if now - self._pruned < 60:
+            return
+        cutoff = now - self.WINDOW
+        self._known = {k: t for k, t in self._known.items() if t > cutoff}
+        self._started = {a: d for a, d in self._started.items() if d and d[-1] > cutoff}
+        self._pruned = now

@@ -1,6 +1,9 @@
-"""Prometheus metrics: counters and a latency histogram kept in process, queue gauges read at scrape time."""
+"""Prometheus metrics: counters and a latency histogram kept in process; queue and storage gauges read at
+scrape time."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -35,11 +38,28 @@ UNREADABLE = Counter(
 )
 CASES = Gauge("raabta_cases", "Cases by status", ["status"], registry=REGISTRY)
 OUTBOX = Gauge("raabta_outbox_pending", "Notifications waiting in the outbox", registry=REGISTRY)
+DATABASE_BYTES = Gauge(
+    "raabta_database_bytes",
+    "Size of the database (PostgreSQL: pg_database_size; SQLite: the file with its WAL)",
+    registry=REGISTRY,
+)
+ROWS = Gauge("raabta_table_rows", "Rows in the tables that grow with traffic", ["table"], registry=REGISTRY)
 
 
-def render(cases_by_status: dict[str, int], outbox_pending: int) -> bytes:
-    """The exposition text, with the gauges set from the database just now."""
+def render(
+    cases_by_status: dict[str, int],
+    outbox_pending: int,
+    database_bytes: int | None = None,
+    rows: Mapping[str, int] | None = None,
+) -> bytes:
+    """The exposition text, with the gauges set from the database just now: with the database's size and
+    table rows, an operator sees storage grow (and the purge of idle sessions hold it) before the disk
+    fills."""
     for status in ("new", "in_review", "referred", "escalated", "monitoring", "no_action", "merged"):
         CASES.labels(status).set(cases_by_status.get(status, 0))
     OUTBOX.set(outbox_pending)
+    if database_bytes is not None:
+        DATABASE_BYTES.set(database_bytes)
+    for table, count in (rows or {}).items():
+        ROWS.labels(table).set(count)
     return generate_latest(REGISTRY)

@@ -251,6 +251,34 @@ class Pipeline:
         logs.event(log, "flood_slowed", channel=inbound.channel)
         return await answer("common.slow_down_user", self.floods.retry_after(conversation))
 
+    def calling_answer(self, text: str) -> Handled | None:
+        """For a message that is refused before anything is stored (too many new chats from one address):
+        the number to call when it speaks of harming oneself, as a flood never refuses that; else None."""
+        if not text:
+            return None
+        understood = self.parse(text)
+        if not self.flows.unrefused(understood, text, self.texts):
+            return None
+        lang = understood.language if understood.language in LANGUAGES else "en"
+        key = "crisis.now"
+        reply = Reply(self.texts.text(key, lang), kind=key.partition(".")[0], lang=lang)
+        return Handled([reply], saved=True)  # answered in full: there is nothing to send again
+
+    async def replied(self, channel: str, event_id: str) -> tuple[bool, float]:
+        """Whether some instance recorded sending this event's replies, and the event's age in seconds.
+        With the database unreachable: not recorded, and old (sending twice beats never)."""
+        try:
+            return await self.storage.replied(channel, event_id)
+        except StorageUnavailable:
+            return False, float("inf")
+
+    async def mark_replied(self, channel: str, event_id: str) -> None:
+        """Record that this event's replies went out, for a redelivery reaching another instance."""
+        try:
+            await self.storage.mark_replied(channel, event_id)
+        except StorageUnavailable:
+            logs.event(log, "replied_not_recorded", channel=channel)
+
     async def reachable(self, channel: str, user: str, reachable: bool) -> bool:
         """The platform says the citizen blocked (False) or unblocked (True) the bot: their contact is marked
         so (notifications wait for it to be reachable). False when storage is unavailable now."""

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -12,26 +11,28 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.shared.body import BODY_TIMEOUT, Unread, read_body
+from bot.shared.config import DEFAULT_AGENCIES
 from bot.shared.status import status_text
+from cyberunit import params as P
 from cyberunit.exports import FORMATS, to_stix
+from cyberunit.openapi import OPERATIONS
 from cyberunit.openapi import served as openapi_document
 from cyberunit.priority import explain
-from cyberunit.problems import http_status, problem, unread
+from cyberunit.problems import problem, refusal, unread
 from responses import catalog
 from storage import support as S
 from storage.queue import (
     DEFAULT_LEASE,
-    CaseFilter,
     Queue,
     QueueError,
     audit_page,
-    parse_statuses,
     support_page,
 )
 from storage.records import ReportTold
 from storage.refusal import Invalid, NotFound
 from storage.repository import Storage
 from storage.safety import Safety
+from storage.search import DEFAULT_LIMIT, read_query, search_read
 from storage.tokens import Principal, Tokens
 
 if TYPE_CHECKING:
@@ -41,6 +42,10 @@ CASE_ROLES = ("analyst", "supervisor")
 MAX_BODY = 64 * 1024
 INT32 = 2**31  # ids and counts must fit the database's integer columns
 Handler = Callable[[Request, Principal], Awaitable[Response]]
+# Each GET route's query parameters, by handler name: the route table the OpenAPI document is built from.
+# A GET route takes these and no others (cyberunit.params.read).
+QUERY = {op.name: op.params for op in OPERATIONS if op.method == "get"}
+AGENCIES = tuple(DEFAULT_AGENCIES.split(","))
 
 
 def render_status(told: ReportTold) -> str:
@@ -62,28 +67,10 @@ def _int(value: str | None, name: str, default: int | None = None) -> int:
     return number
 
 
-def _when(value: str | None, name: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise Invalid(f"{name} must be an ISO 8601 date or time") from exc
-    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.now().astimezone().tzinfo)
-    try:  # "0001-01-01T00:16+01:00" is before year 1 in UTC: no database can hold it
-        return parsed.astimezone(UTC)
-    except OverflowError as exc:
-        raise Invalid(f"{name} is out of range") from exc
-
-
-def _bool(value: str | None, name: str) -> bool | None:
-    if value is None or value == "":
-        return None
-    if value.lower() in ("true", "1", "yes"):
-        return True
-    if value.lower() in ("false", "0", "no"):
-        return False
-    raise Invalid(f"{name} must be true or false")
+def query(request: Request) -> dict[str, Any]:
+    """The query parameters of a GET route, as `guarded` read and checked them (cyberunit.params)."""
+    values: dict[str, Any] = getattr(request.state, "query", {})
+    return values
 
 
 async def _body(request: Request) -> dict[str, Any]:
@@ -109,8 +96,15 @@ async def _body(request: Request) -> dict[str, Any]:
     return data
 
 
-def routes(storage: Storage, box: AddressBox) -> list[Route]:
-    """The API's routes; `box` is the app's AddressBox (the one key path), to open callback numbers."""
+def routes(
+    storage: Storage,
+    box: AddressBox,
+    reveals_per_hour: int = S.REVEALS_PER_HOUR,
+    agencies: Sequence[str] = AGENCIES,
+) -> list[Route]:
+    """The API's routes; `box` is the app's AddressBox (the one key path), to open callback numbers;
+    `reveals_per_hour` is RAABTA_SUPPORT_REVEALS_PER_HOUR, the numbers one person may see in an hour;
+    `agencies` (RAABTA_AGENCIES) the only ones a decision may name."""
     queue = Queue(storage)
     tokens = Tokens(storage)
     safety = Safety(storage)
@@ -129,9 +123,12 @@ def routes(storage: Storage, box: AddressBox) -> list[Route]:
             if any("\x00" in v for v in request.query_params.values()) or "\x00" in request.url.path:
                 return problem(400, "parameters must not contain NUL characters")
             try:
+                if request.method in ("GET", "HEAD") and handler.__name__ in QUERY:
+                    taken = QUERY[handler.__name__]
+                    request.state.query = P.read(taken, request.query_params.multi_items())
                 return await handler(request, principal)
             except (QueueError, S.SupportError) as error:
-                return problem(http_status(error), error.message)
+                return refusal(error)  # a TooMany carries Retry-After
 
         endpoint.__doc__ = handler.__doc__
         endpoint.__name__ = handler.__name__
@@ -145,35 +142,20 @@ def routes(storage: Storage, box: AddressBox) -> list[Route]:
 
     async def list_cases(request: Request, _who: Principal) -> Response:
         """List cases (filters, sort, cursor pagination)."""
-        q = request.query_params
-        order = q.get("order", "desc")
-        if order not in ("asc", "desc"):
-            raise Invalid("order must be asc or desc")
-        min_priority = None
-        if q.get("min_priority"):
-            try:
-                min_priority = float(q["min_priority"])
-            except ValueError as exc:
-                raise Invalid("min_priority must be a number") from exc
-        filters = CaseFilter(
-            status=parse_statuses(q.get("status")),
-            category=q.get("category") or None,
-            platform=q.get("platform") or None,
-            language=q.get("language") or None,
-            min_priority=min_priority,
-            since=_when(q.get("since"), "since"),
-            until=_when(q.get("until"), "until"),
-            needs_care=_bool(q.get("needs_care"), "needs_care"),
-            scope_check=_bool(q.get("scope_check"), "scope_check"),
-            sort=q.get("sort", "priority"),
-            descending=order == "desc",
-        )
-        page = await queue.list_cases(filters, _int(q.get("limit"), "limit", 50), q.get("cursor") or None)
+        q = query(request)
+        page = await queue.list_cases(P.case_filter(q), q.get("limit", 50), q.get("cursor"))
         return JSONResponse({"items": [explain(c) for c in page.items], "next": page.next})
 
     async def get_case(request: Request, _who: Principal) -> Response:
         """One case with its reports, evidence, notes and history (never who reported)."""
         return JSONResponse(explain(await queue.get_case(case_id(request))))
+
+    async def search(request: Request, _who: Principal) -> Response:
+        """Find cases by reference code, link, handle or words of their reports (never who reported)."""
+        q = query(request)
+        read = read_query(q["q"])
+        items = await search_read(storage.db, read, q.get("limit", DEFAULT_LIMIT))
+        return JSONResponse({"query": read.as_dict(), "items": items})
 
     async def claim(request: Request, who: Principal) -> Response:
         """Claim the highest-priority open cases under a lease."""
@@ -195,6 +177,7 @@ def routes(storage: Storage, box: AddressBox) -> list[Route]:
             raise Invalid("status and note are required strings")
         if agency is not None and not isinstance(agency, str):
             raise Invalid("agency must be a string")
+        agency = P.agency(agency, agencies)  # the configured spelling of a configured agency
         if reason is not None and not isinstance(reason, str):
             raise Invalid("reason must be a string")
         merge_into = body.get("merge_into")
@@ -258,29 +241,21 @@ def routes(storage: Storage, box: AddressBox) -> list[Route]:
 
     async def export(request: Request, _who: Principal) -> Response:
         """Export cases as CSV, JSON lines or a STIX 2.1 bundle (nothing about reporters)."""
-        kind = request.query_params.get("format", "")
-        if kind not in FORMATS:
-            raise Invalid("format must be csv, json or stix")
+        q = query(request)
+        kind = q["format"]
         media, suffix, build = FORMATS[kind]
-        rows = await queue.export_rows(
-            _when(request.query_params.get("since"), "since"),
-            _when(request.query_params.get("until"), "until"),
-            parse_statuses(request.query_params.get("status")),
-        )
-        monitoring = _bool(request.query_params.get("include_monitoring"), "include_monitoring")
+        rows = await queue.export_rows(filters=P.case_filter(q))
+        monitoring = q.get("include_monitoring", False)
         return Response(
-            to_stix(rows, include_monitoring=bool(monitoring)) if kind == "stix" else build(rows),
+            to_stix(rows, include_monitoring=monitoring) if kind == "stix" else build(rows),
             media_type=media,
             headers={"Content-Disposition": f'attachment; filename="raabta-cases.{suffix}"'},
         )
 
     async def audit_log(request: Request, _who: Principal) -> Response:
         """The audit log, oldest first, after an event id (supervisors, admins)."""
-        after = _int(request.query_params.get("after"), "after", 0)
-        limit = _int(request.query_params.get("limit"), "limit", 100)
-        if not 1 <= limit <= 500:
-            raise Invalid("limit must be between 1 and 500")
-        return JSONResponse({"items": await audit_page(storage, after, limit)})
+        q = query(request)
+        return JSONResponse({"items": await audit_page(storage, q.get("after", 0), q.get("limit", 100))})
 
     async def support(request: Request, _who: Principal) -> Response:
         """Families' callback requests (counsellors)."""
@@ -289,9 +264,25 @@ def routes(storage: Storage, box: AddressBox) -> list[Route]:
             raise Invalid("status must be new, in_progress or done")
         return JSONResponse({"items": await support_page(storage, status)})
 
+    async def support_take(request: Request, who: Principal) -> Response:
+        """Take a callback request to handle it, or give it to a counsellor (supervisors, admins)."""
+        body = await _body(request)
+        return JSONResponse(await S.take(storage, request_id(request), who, body.get("to")))
+
     async def support_phone(request: Request, who: Principal) -> Response:
-        """Reveal the number a family gave, to call them back (counsellors; each reveal is audited)."""
-        revealed = await S.reveal_phone(storage, request_id(request), who.name, box.open)
+        """Reveal the number a family gave, to call them back (the counsellor who took the request, or a
+        supervisor or admin with an override and a reason; each reveal is audited, at most
+        `reveals_per_hour` an hour)."""
+        body = await _body(request)
+        revealed = await S.reveal_phone(
+            storage,
+            request_id(request),
+            who,
+            box.open,
+            override=body.get("override", False),
+            reason=body.get("reason"),
+            per_hour=reveals_per_hour,
+        )
         return JSONResponse(
             {"phone": revealed.phone, "request": revealed.request}, headers={"Cache-Control": "no-store"}
         )
@@ -319,12 +310,13 @@ def routes(storage: Storage, box: AddressBox) -> list[Route]:
 
     async def openapi(_request: Request) -> Response:
         """The OpenAPI 3.1 document, from the route table in cyberunit.openapi (not these docstrings)."""
-        return JSONResponse(openapi_document())
+        return JSONResponse(openapi_document(agencies))
 
     base = "/api/v1"
     return [
         Route(f"{base}/cases", guarded(list_cases, *CASE_ROLES), methods=["GET"]),
         Route(f"{base}/cases/{{case_id}}", guarded(get_case, *CASE_ROLES), methods=["GET"]),
+        Route(f"{base}/search", guarded(search, *CASE_ROLES), methods=["GET"]),
         Route(f"{base}/queue/claim", guarded(claim, *CASE_ROLES), methods=["POST"]),
         Route(f"{base}/cases/{{case_id}}/decision", guarded(decide, *CASE_ROLES), methods=["POST"]),
         Route(f"{base}/cases/{{case_id}}/release", guarded(release, *CASE_ROLES), methods=["POST"]),
@@ -336,8 +328,13 @@ def routes(storage: Storage, box: AddressBox) -> list[Route]:
         Route(f"{base}/audit", guarded(audit_log, "supervisor", "admin"), methods=["GET"]),
         Route(f"{base}/support-requests", guarded(support, "counsellor"), methods=["GET"]),
         Route(
+            f"{base}/support-requests/{{request_id}}/take",
+            guarded(support_take, "counsellor", *S.OVERRIDERS),
+            methods=["POST"],
+        ),
+        Route(
             f"{base}/support-requests/{{request_id}}/phone",
-            guarded(support_phone, "counsellor"),
+            guarded(support_phone, "counsellor", *S.OVERRIDERS),
             methods=["POST"],
         ),
         Route(

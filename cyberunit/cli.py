@@ -12,11 +12,14 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from cyberunit import params as P
 from cyberunit.api import render_status
-from cyberunit.exports import FORMATS, to_stix
+from cyberunit.exports import FORMATS, in_parts
+from cyberunit.openapi import OPERATIONS
 from storage import audit
 from storage.lifecycle import REASONS
-from storage.queue import CaseFilter, Queue, QueueError, parse_statuses
+from storage.queue import Queue, QueueError
+from storage.refusal import Invalid
 from storage.repository import Storage
 from storage.safety import Safety
 from storage.tokens import ROLES, Principal, TokenError, Tokens
@@ -41,6 +44,9 @@ def _run(command: Command) -> Callable[[argparse.Namespace], int]:
                     )
                     return 2
                 return await command(storage, args)
+            except Usage as error:
+                print(f"raabta: {error}", file=sys.stderr)
+                return 2
             except (QueueError, TokenError) as error:
                 print(f"raabta: {getattr(error, 'message', error)}", file=sys.stderr)
                 return 1
@@ -122,9 +128,65 @@ def _acting(command: Acting) -> Command:
     return run
 
 
+class Usage(Exception):
+    """A value the command does not take: said on stderr, exit 2 (as argparse does for its own)."""
+
+
+# `--status` words of the command line only (the API takes the statuses themselves).
+STATUS_WORDS = {"open": ",".join(P.STATUSES[:2]), "all": ""}
+
+
+def _read(params: tuple[P.Param, ...], args: argparse.Namespace, names: tuple[str, ...]) -> dict[str, Any]:
+    """The options `names` of `args`, read and checked as the API reads its query (cyberunit.params)."""
+    given: list[tuple[str, str]] = []
+    for name in names:
+        value = getattr(args, "from_" if name == "from" else name, None)  # `from` is Python's
+        if name == "status" and isinstance(value, str):
+            value = STATUS_WORDS.get(value.strip().lower(), value)
+        if value is not None:
+            given.append((name, str(value)))
+    try:
+        return P.read(params, given)
+    except Invalid as error:
+        raise Usage(error.message) from error
+
+
+FILTER_OPTIONS = tuple(p.name for p in P.FILTERS)
+
+
 async def queue_list(storage: Storage, args: argparse.Namespace, _who: Principal) -> int:
-    page = await Queue(storage).list_cases(CaseFilter(status=parse_statuses(args.status)), limit=args.limit)
+    listing = ("sort", "order", "cursor", "limit")
+    q = _read(P.LIST_PARAMS, args, (*FILTER_OPTIONS, *listing))
+    page = await Queue(storage).list_cases(P.case_filter(q), q.get("limit", 50), q.get("cursor"))
     _table(page.items, CASE_COLUMNS)
+    if page.next:
+        print(f"more cases: run it again with --cursor {page.next}", file=sys.stderr)
+    return 0
+
+
+SEARCH_COLUMNS = ("id", "matched_by", "status", "platform", "report_count", "case", "snippet")
+
+
+async def queue_search(storage: Storage, args: argparse.Namespace, _who: Principal) -> int:
+    """The cases a code (any spacing), a link (any variant), a handle or words find, as the API's search."""
+    from storage.search import DEFAULT_LIMIT, read_query, search_read
+
+    [taken] = [op.params for op in OPERATIONS if op.name == "search"]  # GET /api/v1/search's parameters
+    q = _read(taken, args, ("q", "limit"))
+    found = await search_read(storage.db, read_query(q["q"]), q.get("limit", DEFAULT_LIMIT))
+    if not found:
+        print("no case matches")
+        return 0
+    rows = [
+        {
+            **hit,
+            "id": hit["case_id"],
+            "matched_by": ",".join(hit["matched_by"]),
+            "case": hit["canonical_url"] or hit["title"],
+        }
+        for hit in found
+    ]
+    _table(rows, SEARCH_COLUMNS)
     return 0
 
 
@@ -143,12 +205,18 @@ async def queue_show(storage: Storage, args: argparse.Namespace, _who: Principal
 
 
 async def queue_decide(storage: Storage, args: argparse.Namespace, who: Principal) -> int:
+    from bot.shared.config import agency_names, load_settings
+
+    try:
+        agency = P.agency(args.agency, agency_names(load_settings()))
+    except Invalid as error:
+        raise Usage(error.message) from error
     result = await Queue(storage).decide(
         args.id,
         who.name,
         args.status,
         args.note,
-        args.agency,
+        agency,
         args.merge_into,
         render=render_status,
         supervisor=who.role == "supervisor",
@@ -173,31 +241,28 @@ async def queue_extend(storage: Storage, args: argparse.Namespace, who: Principa
 
 
 async def queue_note(storage: Storage, args: argparse.Namespace, who: Principal) -> int:
-    await Queue(storage).add_note(args.id, who.name, args.note)
+    if (args.text is None) == (args.note is None):
+        raise Usage("give the note once: `queue note CASE TEXT` (or --note TEXT)")
+    await Queue(storage).add_note(args.id, who.name, args.text if args.note is None else args.note)
     print(f"case {args.id}: note added by {who.name}")
     return 0
 
 
 async def export(storage: Storage, args: argparse.Namespace) -> int:
-    from datetime import datetime
-
-    since = datetime.fromisoformat(args.since) if args.since else None
-    until = datetime.fromisoformat(args.until) if args.until else None
-    rows = await Queue(storage).export_rows(since, until, parse_statuses(args.status))
-    _, _, build = FORMATS[args.format]
-    if args.format == "stix":
-        data = to_stix(rows, include_monitoring=args.include_monitoring)  # one bundle: built whole
-        _progress(len(rows), len(rows))
-    else:
-        parts, step = [], 500
-        for start in range(0, max(1, len(rows)), step):
-            chunk = build(rows[start : start + step])
-            if start and args.format == "csv":
-                chunk = chunk.split(b"\r\n", 1)[1]  # the header and BOM only once
-            parts.append(chunk)
-            _progress(min(len(rows), start + step), len(rows))
-        data = b"".join(parts)
-    print(file=sys.stderr)
+    q = _read(P.EXPORT_PARAMS, args, ("format", *FILTER_OPTIONS))
+    rows = await Queue(storage).export_rows(filters=P.case_filter(q))
+    # A progress bar only for someone watching: never in a pipe, a cron job's mail or a CI log.
+    watching = sys.stderr.isatty()
+    parts = []
+    if watching:
+        _progress(0, len(rows))
+    for part, done in in_parts(args.format, rows, include_monitoring=args.include_monitoring):
+        parts.append(part)
+        if watching:
+            _progress(done, len(rows))
+    if watching:
+        print(file=sys.stderr)
+    data = b"".join(parts)
     if args.out == "-":
         sys.stdout.buffer.write(data)
     else:
@@ -256,11 +321,17 @@ async def purge(storage: Storage, args: argparse.Namespace) -> int:
 
     settings = load_settings()
     days = args.days or settings.retention_days
-    done = await Safety(storage).purge(days, settings.data_dir)
+    done = await Safety(storage).purge(
+        days,
+        settings.data_dir,
+        redelivery_hours=settings.redelivery_hours,
+        idle_session_days=settings.idle_session_days,
+    )
     print(
         f"purged older than {days} days: {done.contacts} contacts, {done.conversations} conversations, "
-        f"{done.processed_events} event records, {done.outbox} notifications, "
-        f"{done.evidence_files} evidence files"
+        f"{done.processed_events} event records (older than {settings.redelivery_hours} hours), "
+        f"{done.outbox} notifications, {done.evidence_files} evidence files; "
+        f"{done.idle_sessions} sessions that never reported, idle for {settings.idle_session_days} days"
     )
     return 0
 
@@ -300,6 +371,38 @@ async def digest_send(storage: Storage, args: argparse.Namespace) -> int:
     return 0
 
 
+VERBOSE = ("-v", "--verbose")
+# Also after the command (`raabta queue list --verbose`); SUPPRESS keeps the top-level flag when not given.
+VERBOSE_OPTIONS: dict[str, Any] = {
+    "action": "store_true",
+    "default": argparse.SUPPRESS,
+    "help": "show the libraries' log lines (Alembic's, ...) on stderr",
+}
+
+
+def filter_options(parser: argparse.ArgumentParser, status: str | None) -> None:
+    """The API's case filters as options (checked by cyberunit.params, as the API checks them)."""
+    parser.add_argument(
+        "--status",
+        default=status,
+        help="comma-separated statuses, or open (new,in_review) or all (default: " + (status or "all") + ")",
+    )
+    parser.add_argument("--category", help=", ".join(P.CATEGORIES))
+    parser.add_argument("--platform", help=", ".join(P.PLATFORMS) + " (any case)")
+    parser.add_argument("--language", help=", ".join(P.LANGUAGES))
+    for flag, what in (
+        ("--urgent", "only cases with a report marked urgent"),
+        ("--needs-care", "only cases that need care"),
+        ("--scope-check", "only cases with a report past the scope notice"),
+    ):
+        parser.add_argument(flag, action="store_const", const="true", help=what)
+    parser.add_argument("--min-priority")
+    parser.add_argument("--since", help="last report at or after (ISO 8601; no offset: Pakistan time)")
+    parser.add_argument("--until", help="first report before (ISO 8601; no offset: Pakistan time)")
+    parser.add_argument("--from", dest="from_", metavar="DAY", help="a report on or after this day (PKT)")
+    parser.add_argument("--to", metavar="DAY", help="first reported on or before this day (PKT)")
+
+
 def add_commands(sub: Any) -> None:
     """Register token, queue, export and audit under the `raabta` parser."""
     token = sub.add_parser("token", help="API and console tokens").add_subparsers(
@@ -320,6 +423,7 @@ def add_commands(sub: Any) -> None:
     acting.add_argument(
         "--token", help="act as this token's holder (default: RAABTA_TOKEN, which keeps it out of `ps`)"
     )
+    acting.add_argument(*VERBOSE, **VERBOSE_OPTIONS)
     queue = sub.add_parser(
         "queue", help="the cases queue, as an analyst's or supervisor's token"
     ).add_subparsers(dest="queue_command", required=True)
@@ -329,9 +433,12 @@ def add_commands(sub: Any) -> None:
         parser.set_defaults(func=_run(_acting(command)))
         return parser
 
-    listing = queue_command("list", queue_list, "list cases by priority")
-    listing.add_argument("--status", default="new,in_review")
-    listing.add_argument("--limit", type=int, default=50)
+    listing = queue_command("list", queue_list, "list cases by priority, with the API's filters")
+    filter_options(listing, "open")
+    listing.add_argument("--sort", help="priority (default), last_seen, first_seen or report_count")
+    listing.add_argument("--order", help="desc (default) or asc")
+    listing.add_argument("--limit", help="cases a page, 1 to 200 (default 50)")
+    listing.add_argument("--cursor", help="the next page, as the previous page said")
     claim = queue_command("claim", queue_claim, "claim cases under a lease")
     claim.add_argument("--limit", type=int, default=1)
     claim.add_argument("--lease", type=int, default=900, help="lease in seconds")
@@ -362,16 +469,19 @@ def add_commands(sub: Any) -> None:
     extend = queue_command("extend", queue_extend, "extend the lease on a case you hold")
     extend.add_argument("id", type=int)
     extend.add_argument("--lease", type=int, default=900, help="new lease from now, in seconds")
+    search = queue_command("search", queue_search, "find cases by reference code, link, handle or words")
+    search.add_argument("q", help="a code (any case or spacing), a link (any variant), @handle or words")
+    search.add_argument("--limit", help="cases at most (default 20)")
     note = queue_command("note", queue_note, "add a note to a case")
     note.add_argument("id", type=int)
-    note.add_argument("--note", required=True)
+    note.add_argument("text", nargs="?", help="the note")
+    note.add_argument("--note", help=argparse.SUPPRESS)  # the older spelling, still taken
 
     exporting = sub.add_parser("export", help="export cases (nothing about reporters)")
     exporting.add_argument("--format", required=True, choices=tuple(FORMATS))
     exporting.add_argument("--out", required=True, help="file path, or - for standard output")
-    exporting.add_argument("--since")
-    exporting.add_argument("--until")
-    exporting.add_argument("--status", help="comma-separated case statuses (default: all)")
+    filter_options(exporting, None)
+    exporting.add_argument(*VERBOSE, **VERBOSE_OPTIONS)
     exporting.add_argument(
         "--include-monitoring",
         action="store_true",
@@ -379,7 +489,11 @@ def add_commands(sub: Any) -> None:
     )
     exporting.set_defaults(func=_run(export))
 
-    purging = sub.add_parser("purge", help="delete what is past RAABTA_RETENTION_DAYS now")
+    purging = sub.add_parser(
+        "purge",
+        help="delete now what is past RAABTA_RETENTION_DAYS (event records: RAABTA_REDELIVERY_HOURS; "
+        "sessions that never reported: RAABTA_IDLE_SESSION_DAYS)",
+    )
     purging.add_argument("--days", type=int, help="override the configured retention")
     purging.set_defaults(func=_run(purge))
 

@@ -22,7 +22,7 @@ import hashlib
 import io
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -124,13 +124,19 @@ def _field(case: dict[str, Any], column: str) -> Any:
     return _plain(value)
 
 
-def to_csv(cases: Sequence[dict[str, Any]]) -> bytes:
+def _csv_rows(cases: Sequence[dict[str, Any]], header: bool) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
+    if header:
+        writer.writerow(COLUMNS)
     for case in cases:
         writer.writerow([_cell(_field(case, column)) for column in COLUMNS])
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
+    # The byte order mark is how Excel knows the file is UTF-8: without it, Urdu comes out as mojibake.
+    return (("\ufeff" if header else "") + out.getvalue()).encode("utf-8")
+
+
+def to_csv(cases: Sequence[dict[str, Any]]) -> bytes:
+    return _csv_rows(cases, header=True)
 
 
 def to_jsonl(cases: Sequence[dict[str, Any]]) -> bytes:
@@ -233,6 +239,20 @@ def to_stix(cases: Sequence[dict[str, Any]], include_monitoring: bool = False) -
             objects.append(indicator)
     bundle: str = stix2.Bundle(objects=objects, allow_custom=False).serialize(pretty=False)
     return bundle.encode()
+
+
+def in_parts(
+    kind: str, cases: Sequence[dict[str, Any]], step: int = 500, include_monitoring: bool = False
+) -> Iterator[tuple[bytes, int]]:
+    """The export of `cases` as `kind` (csv, json or stix) in pieces, each with the number of cases done,
+    so a long export can show its progress; the pieces joined are the whole export. A STIX bundle is one
+    JSON document, built whole: one piece."""
+    if kind == "stix":
+        yield to_stix(cases, include_monitoring=include_monitoring), len(cases)
+        return
+    for start in range(0, max(1, len(cases)), step):
+        part = cases[start : start + step]
+        yield (_csv_rows(part, header=start == 0) if kind == "csv" else to_jsonl(part)), start + len(part)
 
 
 FORMATS = {

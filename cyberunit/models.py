@@ -286,8 +286,15 @@ class SupportRequest(Model):
     reply_refusal: str | None = Field(description="Why it cannot, when it cannot")
     status: SupportStatus
     created_at: datetime
-    handled_by: str | None
+    handled_by: str | None = Field(
+        description="Who handles it: the counsellor who took it (only they see the number), or who closed it"
+    )
     handled_at: datetime | None
+    phone_refusal: str | None = Field(
+        default=None,
+        description="Why no number can be shown (none given, deleted at closing or when the retention "
+        "period ended, or the family deleted their data); only on answers about one request",
+    )
 
 
 class SupportRequestList(Model):
@@ -297,6 +304,27 @@ class SupportRequestList(Model):
 class PhoneReveal(Model):
     phone: str
     request: SupportRequest
+
+
+class Reveal(Model):
+    override: bool = Field(
+        default=False,
+        description="Supervisors and admins: see the number of a request they do not hold; needs a reason",
+    )
+    reason: str | None = Field(
+        default=None,
+        max_length=500,
+        description="Why the override is needed: kept in the request's note; the audit log holds its length",
+    )
+
+
+class Take(Model):
+    to: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Supervisors and admins: the token name of the counsellor to give the request to. "
+        "Counsellors leave it out: they take the request themselves",
+    )
 
 
 class Reply(Model):
@@ -325,3 +353,41 @@ class BlockList(Model):
 
 class Lifted(Model):
     lifted: int = Field(description="The id of the block lifted")
+
+
+# --- search ---------------------------------------------------------------------------------------
+
+MatchKind = Literal["code", "url", "handle", "text"]
+
+
+class SearchHit(Model):
+    """A case a search found (storage.search): what it is and how it matched. Nothing about who reported."""
+
+    case_id: int
+    matched_by: list[MatchKind] = Field(
+        description="What matched: a report's reference code, the case's link, an account handle, words"
+    )
+    codes: list[str] = Field(description="Reference codes of the reports that matched (a few at most)")
+    platform: str
+    status: CaseStatus
+    categories: list[str]
+    canonical_url: str | None
+    title: str | None = Field(description="For a case without a link: the handle, or the first words")
+    snippet: str = Field(description="The first words of the matching report's description (or the newest)")
+    report_count: int
+    last_seen: datetime
+    merged_into: int | None = Field(description="Where a merged case's reports went")
+
+
+class SearchQuery(Model):
+    codes: list[str] = Field(description="Reference codes read in q, as XXXX-XXXX")
+    urls: list[str] = Field(description="Links read in q, in canonical form")
+    handles: list[str] = Field(description="Account names read in q (an @handle, a profile link)")
+    terms: list[str] = Field(description="Words read in q, normalised as descriptions are indexed")
+
+
+class SearchResults(Model):
+    query: SearchQuery = Field(description="How q was read")
+    items: list[SearchHit] = Field(
+        description="Code matches first, then links, handles, words (newest first)"
+    )

@@ -17,6 +17,8 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode
 
 from cyberunit import models as M
+from cyberunit.params import AUDIT_PARAMS, EXPORT_PARAMS, LIST_PARAMS, Param
+from storage import search as found
 
 BASE = "/api/v1"
 REF = "#/components/schemas/{model}"
@@ -24,40 +26,26 @@ PROBLEM_MEDIA = "application/problem+json"
 INT32_MAX = M.INT32_MAX
 
 CASE_ROLES = ("analyst", "supervisor")
+SUPPORT_ROLES = ("counsellor", "supervisor", "admin")  # the last two may reassign and override
 
 ERRORS = {
-    400: "The request is malformed: a parameter or body field is missing, of the wrong type or out of range",
+    400: "The request is malformed: a parameter or body field is missing, of the wrong type or out of "
+    "range, or a query parameter the route does not take or a value it does not know (`detail` names it "
+    "and what is allowed)",
     401: "No bearer token, or the token is unknown or revoked",
     403: "Your token's role may not use this route",
     404: "No such object",
     409: "The object is not in a state that allows this",
     413: "The body is larger than 64 KiB",
+    429: "Too many of these lately: try again after Retry-After seconds",
     503: "The database is unreachable; nothing was changed. Try again after Retry-After seconds",
 }
-
-
-@dataclass(frozen=True)
-class Param:
-    name: str
-    schema: dict[str, Any]
-    description: str = ""
-    where: str = "query"
-    required: bool = False
-
-    def spec(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "in": self.where, "schema": self.schema}
-        if self.required or self.where == "path":
-            out["required"] = True
-        if self.description:
-            out["description"] = self.description
-        return out
 
 
 def path_id(name: str, what: str) -> Param:
     return Param(name, {"type": "integer", "minimum": 1, "maximum": INT32_MAX}, f"The {what}'s id", "path")
 
 
-DATE_TIME = {"type": "string", "format": "date-time"}
 CASE_ID = path_id("case_id", "case")
 REQUEST_ID = path_id("request_id", "support request")
 BLOCK_ID = path_id("block_id", "block")
@@ -83,25 +71,8 @@ class Operation:
     error_notes: dict[int, str] = field(default_factory=dict)  # what a status means on this route
 
 
-LIST_PARAMS = (
-    Param("status", {"type": "string"}, "Comma-separated case statuses, e.g. `new,in_review`"),
-    Param("category", {"type": "string"}, "Cases with a report in this category"),
-    Param("platform", {"type": "string"}),
-    Param("language", {"type": "string"}, "Cases with a report in this language (en, ur, ur-Latn)"),
-    Param("min_priority", {"type": "number"}),
-    Param("since", DATE_TIME, "Last report at or after"),
-    Param("until", DATE_TIME, "First report before"),
-    Param("needs_care", {"type": "boolean"}),
-    Param(
-        "scope_check",
-        {"type": "boolean"},
-        "Cases with (true) or without (false) a report whose citizen went on past the scope notice",
-    ),
-    Param("sort", {"type": "string", "enum": ["priority", "last_seen", "first_seen", "report_count"]}),
-    Param("order", {"type": "string", "enum": ["asc", "desc"]}, "Default desc"),
-    Param("cursor", {"type": "string"}, "The `next` of the previous page"),
-    Param("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "Default 50"),
-)
+# The query parameters of cases, exports and audit are cyberunit.params' (the API reads them from there);
+# a route's parameters are all it takes: any other is a 400 naming it.
 EXPORT_MEDIA = {
     "text/csv": {"schema": {"type": "string"}},
     "application/x-ndjson": {"schema": {"type": "string", "description": "One JSON object a line"}},
@@ -118,6 +89,9 @@ OPERATIONS: tuple[Operation, ...] = (
         "cases",
         M.CasePage,
         params=LIST_PARAMS,
+        description="Named values (status, category, platform, language, sort, order) are matched "
+        "ignoring case; an unknown one, or a parameter not listed here, is a 400 naming it and the "
+        "values allowed.",
     ),
     Operation(
         "/cases/{case_id}",
@@ -129,6 +103,34 @@ OPERATIONS: tuple[Operation, ...] = (
         M.CaseDetail,
         params=(CASE_ID,),
         errors=(400, 404),
+    ),
+    Operation(
+        "/search",
+        "get",
+        "search",
+        "Find cases by reference code, link, handle or words of their reports (never who reported)",
+        CASE_ROLES,
+        "cases",
+        M.SearchResults,
+        params=(
+            Param(
+                "q",
+                {"type": "string", "minLength": 1, "maxLength": found.MAX_QUERY},
+                "A reference code (any case, with or without the dash or spaces), a link (any variant: it is "
+                "canonicalised), an @handle or profile link, or words (English, Urdu, Roman Urdu; all of "
+                "them must be in a report's description, any letter forms or diacritics)",
+                required=True,
+            ),
+            Param(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": found.MAX_LIMIT},
+                f"Cases at most; default {found.DEFAULT_LIMIT}",
+            ),
+        ),
+        description="`query` says how q was read. Results come as code matches, then the link's case, "
+        "cases of the handle (the account's own, its posts', those of reports naming it), then cases "
+        "whose reports hold every word, newest report first. A code of a report on several cases (one "
+        "per link) finds them all; a merged case says where its reports went (`merged_into`).",
     ),
     Operation(
         "/queue/claim",
@@ -220,7 +222,6 @@ OPERATIONS: tuple[Operation, ...] = (
         (*CASE_ROLES, "admin"),
         "cases",
         M.Stats,
-        errors=(),
     ),
     Operation(
         "/export",
@@ -230,17 +231,7 @@ OPERATIONS: tuple[Operation, ...] = (
         CASE_ROLES,
         "cases",
         None,
-        params=(
-            Param("format", {"type": "string", "enum": ["csv", "json", "stix"]}, required=True),
-            Param("since", DATE_TIME, "Cases with a report at or after"),
-            Param("until", DATE_TIME, "Cases first reported before"),
-            Param("status", {"type": "string"}, "Comma-separated case statuses"),
-            Param(
-                "include_monitoring",
-                {"type": "boolean"},
-                "STIX: cases under monitoring too, as unconfirmed indicators (indicator_types unknown)",
-            ),
-        ),
+        params=EXPORT_PARAMS,
         media=EXPORT_MEDIA,
         headers={
             "Content-Disposition": {
@@ -248,8 +239,10 @@ OPERATIONS: tuple[Operation, ...] = (
                 "schema": {"type": "string"},
             }
         },
-        description="The STIX bundle holds one indicator per case referred or escalated, under an id that "
-        "never changes; a shared case decided otherwise later comes back revoked.",
+        description="The cases the same filters as GET /cases pick (sorted by id). The STIX bundle holds "
+        "one indicator per case referred or escalated, under an id that never changes; a shared case "
+        "decided otherwise later comes back revoked. CSV starts with a UTF-8 byte order mark, so Excel "
+        "shows Urdu as Urdu.",
     ),
     Operation(
         "/audit",
@@ -259,10 +252,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ("supervisor", "admin"),
         "audit",
         M.AuditPage,
-        params=(
-            Param("after", {"type": "integer", "minimum": 0, "maximum": INT32_MAX}, "An event id; default 0"),
-            Param("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "Default 100"),
-        ),
+        params=AUDIT_PARAMS,
     ),
     Operation(
         "/support-requests",
@@ -275,18 +265,53 @@ OPERATIONS: tuple[Operation, ...] = (
         params=(Param("status", {"type": "string", "enum": ["new", "in_progress", "done"]}),),
     ),
     Operation(
+        "/support-requests/{request_id}/take",
+        "post",
+        "support_take",
+        "Take a callback request to handle it (counsellors), or give it to a counsellor "
+        "(supervisors, admins)",
+        SUPPORT_ROLES,
+        "support",
+        M.SupportRequest,
+        body=M.Take,
+        params=(REQUEST_ID,),
+        errors=(400, 404, 409, 413),
+        description="A counsellor takes a request for themselves (audited `support.taken`): only the "
+        "counsellor holding a request sees its number. A supervisor or an admin gives it to the counsellor "
+        "named in `to`, taking it from whoever held it (audited `support.reassigned`). Taking your own "
+        "again changes nothing.",
+        error_notes={
+            400: "`to` is missing (supervisors, admins), or not an active counsellor's token name",
+            403: "Your token's role may not use this route, or a counsellor named someone else in `to`",
+            409: "Closed, or another counsellor holds it (a supervisor can reassign it)",
+        },
+    ),
+    Operation(
         "/support-requests/{request_id}/phone",
         "post",
         "support_phone",
-        "Reveal the number a family gave, to call them back (counsellors; each reveal is audited)",
-        ("counsellor",),
+        "Reveal the number a family gave, to call them back (counsellors holding the request; "
+        "supervisors and admins with an override; each reveal is audited)",
+        SUPPORT_ROLES,
         "support",
         M.PhoneReveal,
+        body=M.Reveal,
         params=(REQUEST_ID,),
-        errors=(400, 404, 409),
-        description="A new request moves to in_progress under your name.",
+        errors=(400, 403, 404, 409, 413, 429),
+        description="Take the request first (`/take`): the number is shown only to the counsellor holding "
+        "it. A supervisor or an admin sends `override: true` with a `reason`, kept in the request's note; "
+        "the audit event says it was an override and how long the reason was, never the number. Anyone "
+        "sees at most RAABTA_SUPPORT_REVEALS_PER_HOUR numbers (default 10) in an hour.",
         headers={"Cache-Control": {"schema": {"type": "string", "const": "no-store"}, "required": True}},
-        error_notes={409: "No number is kept (none given, or the family deleted their data)"},
+        error_notes={
+            400: "`override` is not a boolean, or an override has no reason",
+            403: "Your token's role may not use this route; another counsellor holds the request; a "
+            "supervisor or admin sent no override; or a counsellor sent one",
+            409: "No number is kept, and `detail` says why (none given, deleted when the request was closed "
+            "or when the retention period ended, the family deleted their data), or the request is not "
+            "taken yet",
+            429: "You have seen the most numbers allowed in an hour: try again after Retry-After seconds",
+        },
     ),
     Operation(
         "/support-requests/{request_id}/reply",
@@ -326,7 +351,6 @@ OPERATIONS: tuple[Operation, ...] = (
         ("admin",),
         "admin",
         M.BlockList,
-        errors=(),
     ),
     Operation(
         "/blocks/{block_id}/lift",
@@ -377,7 +401,7 @@ def _operation(op: Operation) -> dict[str, Any]:
         }
         if status == 401:
             answer["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}, "required": True}}
-        if status == 503:
+        if status in (429, 503):
             answer["headers"] = {"Retry-After": {"schema": {"type": "integer"}, "required": True}}
         responses[str(status)] = answer
     out: dict[str, Any] = {
@@ -445,5 +469,12 @@ def document() -> dict[str, Any]:
     return build()
 
 
-def served() -> dict[str, Any]:
-    return copy.deepcopy(document())
+def served(agencies: Sequence[str] = ()) -> dict[str, Any]:
+    """A copy of the document; with `agencies` (RAABTA_AGENCIES), a decision's `agency` lists those."""
+    out = copy.deepcopy(document())
+    if agencies:
+        field = out["components"]["schemas"]["Decision"]["properties"]["agency"]
+        for option in field.get("anyOf", [field]):
+            if "enum" in option:
+                option["enum"] = list(agencies)
+    return out

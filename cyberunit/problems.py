@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.responses import JSONResponse
 
 from bot.shared.body import Unread
-from storage.refusal import Conflict, Invalid, NotAllowed, NotFound, Refused, TooLarge
+from storage.refusal import Conflict, Invalid, NotAllowed, NotFound, Refused, TooLarge, TooMany
 
 TITLES = {
     400: "Bad request",
@@ -15,16 +15,20 @@ TITLES = {
     408: "Request timeout",
     409: "Conflict",
     413: "Too large",
+    429: "Too many requests",
     503: "Unavailable",
 }
 
 
-def problem(status: int, detail: str) -> JSONResponse:
+def problem(status: int, detail: str, retry_after: int | None = None) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     return JSONResponse(
         {"type": "about:blank", "title": TITLES.get(status, "Error"), "status": status, "detail": detail},
         status_code=status,
         media_type="application/problem+json",
-        headers={"WWW-Authenticate": "Bearer"} if status == 401 else None,
+        headers=headers or None,
     )
 
 
@@ -40,6 +44,7 @@ STATUS: dict[type[Refused], int] = {
     Conflict: 409,
     TooLarge: 413,
     TooSlow: 408,
+    TooMany: 429,
 }
 
 
@@ -48,7 +53,9 @@ def http_status(error: Refused) -> int:
 
 
 def refusal(error: Refused) -> JSONResponse:
-    return problem(http_status(error), error.message)
+    """The problem details for `error`; a TooMany says when to try again (Retry-After, in seconds)."""
+    retry = error.retry_after if isinstance(error, TooMany) else None
+    return problem(http_status(error), error.message, retry)
 
 
 def unread(why: Unread) -> Refused:

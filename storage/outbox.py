@@ -18,6 +18,13 @@ from storage.database import Database, utcnow
 from storage.records import Notification, OutboxItem, OutboxPayload, as_payload
 from storage.schema import contacts, conversations, outbox
 
+# Statuses a row never leaves. Its text is dropped then (`SPENT`); kind, subject, says, status and times
+# stay, for metrics and for what a reporter was last told (`withdraw` reads `says`).
+DONE = frozenset({"sent", "failed", "expired"})
+# The payload of a row that left or never will: a message to a reporter names their report's code, and
+# the row names their pseudonym, so the text goes at once instead of after the retention period.
+SPENT: dict[str, Any] = {}
+
 
 async def enqueue(
     conn: AsyncConnection,
@@ -121,11 +128,17 @@ class Outbox:
                 )
             ).all()
             if rows:
-                await conn.execute(
+                # Two polls of one session at once (two instances, two tabs) read the same pending rows:
+                # each hands over only the rows its UPDATE still found pending (on PostgreSQL the second
+                # UPDATE waits for the first and re-checks the status), so a notification goes out once.
+                taken = await conn.scalars(
                     update(outbox)
-                    .where(outbox.c.id.in_([r.id for r in rows]))
-                    .values(status="sent", sent_at=now, attempts=outbox.c.attempts + 1)
+                    .where(outbox.c.id.in_([r.id for r in rows]), outbox.c.status == "pending")
+                    .values(status="sent", sent_at=now, attempts=outbox.c.attempts + 1, payload=SPENT)
+                    .returning(outbox.c.id)
                 )
+                handed = set(taken.all())
+                rows = [r for r in rows if r.id in handed]
         return [Notification(r.id, r.kind, as_payload(r.payload)) for r in rows]
 
     async def claim(
@@ -191,9 +204,12 @@ class Outbox:
     async def finish(
         self, item_id: int, status: str, error: str | None = None, retry_at: datetime | None = None
     ) -> None:
-        """Record how a delivery went: sent, failed, expired, or pending again at `retry_at`."""
+        """Record how a delivery went: sent, failed, expired, or pending again at `retry_at`. A row that
+        is done (`DONE`) loses its text: nothing reads it again."""
         now = utcnow()
         values: dict[str, Any] = {"status": status, "error": error[:200] if error else None}
+        if status in DONE:
+            values["payload"] = SPENT
         if status == "sent":
             values["sent_at"] = now
         if status == "pending":

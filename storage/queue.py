@@ -10,7 +10,8 @@ import base64
 import binascii
 import json
 import math
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -55,7 +56,7 @@ INT32 = 2**31  # ids and counts in a cursor must fit the database's integer colu
 CLAIM_ORDER = (cases.c.urgent.desc(), cases.c.priority.desc(), cases.c.first_seen.asc(), cases.c.id.asc())
 
 
-def claimable(now: datetime, limit: int, locking: bool) -> Select[tuple[int]]:
+def claimable(now: datetime, limit: int, locking: bool, within: Sequence[Any] = ()) -> Select[tuple[int]]:
     """The ids of the next `limit` cases to claim, without sorting every open case.
 
     Two arms, each walking an index in order and stopping after `limit` rows: expired leases, longest
@@ -63,19 +64,20 @@ def claimable(now: datetime, limit: int, locking: bool) -> Select[tuple[int]]:
     new cases in claim order (ix_cases_claim); then the two merged in claim order and cut to `limit`. With
     `locking` (PostgreSQL) each arm takes its rows FOR UPDATE SKIP LOCKED, so concurrent claimers pass each
     other's rows by; the losing arm's rows (at most `limit`) stay locked, unused, until the COMMIT.
+    `within` holds the conditions of the filters an analyst has on screen (platform, category, ...).
     """
     cols = (cases.c.id, cases.c.urgent, cases.c.priority, cases.c.first_seen)
     expired = (
         select(*cols)
-        .where(cases.c.status == "in_review", cases.c.lease_until < now)
+        .where(cases.c.status == "in_review", cases.c.lease_until < now, *within)
         .order_by(cases.c.lease_until, *CLAIM_ORDER)
         .limit(limit)
     )
-    fresh = select(*cols).where(cases.c.status == "new").order_by(*CLAIM_ORDER).limit(limit)
+    fresh = select(*cols).where(cases.c.status == "new", *within).order_by(*CLAIM_ORDER).limit(limit)
     arms = []
     for name, arm in (("expired", expired), ("fresh", fresh)):
         if locking:
-            arm = arm.with_for_update(skip_locked=True)
+            arm = arm.with_for_update(skip_locked=True, of=cases)
         arms.append(select(arm.cte(name)))
     both = union_all(*arms).subquery("claimable")
     order = (both.c.urgent.desc(), both.c.priority.desc(), both.c.first_seen.asc(), both.c.id.asc())
@@ -110,6 +112,10 @@ class CaseFilter:
     until: datetime | None = None
     needs_care: bool | None = None
     scope_check: bool | None = None
+    urgent: bool | None = None
+    # The list under the console's urgent lane leaves out what the lane shows (open urgent cases), so
+    # walking the rows with j/k never meets a case twice.
+    hide_open_urgent: bool = False
     sort: str = "priority"
     descending: bool = True
 
@@ -204,11 +210,15 @@ class Queue:
         query = query.order_by(column.desc() if filters.descending else column.asc(), cases.c.id.asc())
         async with self.storage.db.read() as conn:
             rows = (await conn.execute(query.limit(limit + 1))).all()
-        more = len(rows) > limit
-        rows = rows[:limit]
+            more = len(rows) > limit
+            rows = rows[:limit]
+            latest = await latest_words(conn, [r.id for r in rows])
         last = rows[-1] if rows else None
         next_cursor = _encode_cursor(getattr(last, filters.sort), last.id) if more and last else None
-        return Page([case_item(r) for r in rows], next_cursor)
+        items = [case_item(r) for r in rows]
+        for item in items:
+            item["latest_words"] = latest.get(item["id"], "")
+        return Page(items, next_cursor)
 
     @staticmethod
     def _conditions(f: CaseFilter) -> list[Any]:
@@ -243,6 +253,10 @@ class Queue:
             conditions.append(cases.c.needs_care == f.needs_care)
         if f.scope_check is not None:
             conditions.append(cases.c.scope_check == f.scope_check)
+        if f.urgent is not None:
+            conditions.append(cases.c.urgent.is_(f.urgent))
+        if f.hide_open_urgent:
+            conditions.append(~and_(cases.c.urgent.is_(True), cases.c.status.in_(OPEN)))
         return conditions
 
     async def get_case(self, case_id: int) -> dict[str, Any]:
@@ -375,15 +389,25 @@ class Queue:
     # --- leases ----------------------------------------------------------------------------------
 
     async def claim(
-        self, assignee: str, limit: int = 1, lease_seconds: int = DEFAULT_LEASE
+        self,
+        assignee: str,
+        limit: int = 1,
+        lease_seconds: int = DEFAULT_LEASE,
+        within: CaseFilter | None = None,
     ) -> list[dict[str, Any]]:
-        """Take the highest-priority open cases under a lease. Two claimers never get the same case."""
+        """Take the highest-priority open cases under a lease. Two claimers never get the same case.
+
+        `within`: only cases matching these filters (their status filter aside: only new cases and
+        expired leases are ever claimed), so "claim next" on a platform=instagram view never hands out a
+        case from elsewhere.
+        """
         if not 1 <= limit <= 50:
             raise Invalid("limit must be between 1 and 50")
         if not 60 <= lease_seconds <= MAX_LEASE:
             raise Invalid(f"lease_seconds must be between 60 and {MAX_LEASE}")
         now = utcnow()
-        query = claimable(now, limit, locking=self.storage.dialect == "postgresql")
+        conditions = self._conditions(replace(within, status=())) if within is not None else []
+        query = claimable(now, limit, self.storage.dialect == "postgresql", conditions)
         values = {
             "status": "in_review",
             "assignee": assignee,
@@ -403,6 +427,73 @@ class Queue:
             await audit.append_many(conn, now, assignee, "case.claimed", events)
         order = {case_id: i for i, case_id in enumerate(ids)}
         return sorted((case_item(r) for r in rows), key=lambda c: order[c["id"]])
+
+    async def claim_case(
+        self, case_id: int, assignee: str, lease_seconds: int = DEFAULT_LEASE
+    ) -> dict[str, Any]:
+        """Claim the case an analyst is looking at: a new case, or one whose lease ran out.
+
+        Claiming a case you already hold renews the lease (a second tap changes nothing else); a case
+        someone else holds is refused naming them and until when, so nobody takes it over silently.
+        """
+        if not 60 <= lease_seconds <= MAX_LEASE:
+            raise Invalid(f"lease_seconds must be between 60 and {MAX_LEASE}")
+        async with self.storage.db.transaction() as conn:
+            row = await self._case(conn, case_id)
+            now = utcnow()
+            lease = audit.as_utc(row.lease_until) if row.lease_until is not None else None
+            live = row.status == "in_review" and lease is not None and lease >= now
+            if live and row.assignee != assignee:
+                until = lease.strftime("%H:%M UTC") if lease is not None else ""
+                raise Conflict(f"case {case_id} is held by {row.assignee} until {until}")
+            if row.status not in OPEN:
+                raise Conflict(f"case {case_id} is {row.status}: only open cases are claimed")
+            values: dict[str, Any] = {
+                "lease_until": now + timedelta(seconds=lease_seconds),
+                "updated_at": now,
+            }
+            if not live:
+                values |= {
+                    "status": "in_review",
+                    "assignee": assignee,
+                    "claimed_reports": cases.c.report_count,
+                    "claimed_at": now,
+                }
+            await conn.execute(update(cases).where(cases.c.id == case_id).values(**values))
+            action = "case.extended" if live else "case.claimed"
+            detail = {"lease_seconds": lease_seconds, "chosen": True}
+            await audit.append(conn, now, assignee, action, f"case:{case_id}", detail)
+            return case_item((await conn.execute(select(cases).where(cases.c.id == case_id))).one())
+
+    async def workload(self) -> list[dict[str, Any]]:
+        """Per analyst: cases held now (unexpired leases), and decisions in the last 1 and 7 days.
+
+        For supervisors balancing the queue; counts only, from the cases table and the audit log.
+        """
+        now = utcnow()
+        async with self.storage.db.read() as conn:
+            held = (
+                await conn.execute(
+                    select(cases.c.assignee, func.count())
+                    .where(cases.c.status == "in_review", cases.c.lease_until >= now)
+                    .group_by(cases.c.assignee)
+                )
+            ).all()
+            decided = (
+                await conn.execute(
+                    select(audit_events.c.actor, audit_events.c.at).where(
+                        audit_events.c.action == "case.decided", audit_events.c.at >= now - timedelta(days=7)
+                    )
+                )
+            ).all()
+        people: dict[str, dict[str, Any]] = {}
+        for name, count in held:
+            people.setdefault(name, {"name": name, "held": 0, "day": 0, "week": 0})["held"] = int(count)
+        for actor, at in decided:
+            person = people.setdefault(actor, {"name": actor, "held": 0, "day": 0, "week": 0})
+            person["week"] += 1
+            person["day"] += int(audit.as_utc(at) >= now - timedelta(days=1))
+        return sorted(people.values(), key=lambda p: (-p["held"], p["name"]))
 
     async def extend(self, case_id: int, assignee: str, seconds: int = DEFAULT_LEASE) -> dict[str, Any]:
         if not 60 <= seconds <= MAX_LEASE:
@@ -521,10 +612,12 @@ class Queue:
             raise Invalid(f"a referral needs an agency ({', '.join(AGENCIES)} or a configured one)")
         if agency is not None and status not in SHARED:
             raise Invalid("an agency belongs only to a referral or an escalation")
-        if agency is not None and (
-            len(agency) > 32 or not agency.replace("_", "").replace("-", "").isalnum()
+        if agency is not None and (  # one space between words: "CTD Punjab" (RAABTA_AGENCIES)
+            len(agency) > 32
+            or agency != " ".join(agency.split())
+            or not agency.replace("_", "").replace("-", "").replace(" ", "").isalnum()
         ):
-            raise Invalid("agency must be a short name of letters, digits, - or _")
+            raise Invalid("agency must be a short name of letters, digits, spaces, - or _")
         if status == "merged" and merge_into is None:
             raise Invalid("merging needs merge_into: the id of the case to merge into")
         if status != "merged" and merge_into is not None:
@@ -712,9 +805,11 @@ class Queue:
         since: datetime | None = None,
         until: datetime | None = None,
         status: tuple[str, ...] = (),
+        filters: CaseFilter | None = None,
     ) -> list[dict[str, Any]]:
         """Every case in a window (and of these statuses), for exports: case fields and the links exactly
-        as citizens sent them (`reported_as`), nothing about reporters."""
+        as citizens sent them (`reported_as`), nothing about reporters. `filters` narrows it as the list
+        does (platform, category, ...; its sort is ignored: exports go by case id)."""
         query = select(cases).order_by(cases.c.id)
         if since is not None:
             query = query.where(cases.c.last_seen >= since)
@@ -722,6 +817,8 @@ class Queue:
             query = query.where(cases.c.first_seen < until)
         if status:
             query = query.where(cases.c.status.in_(status))
+        narrowing = self._conditions(filters) if filters is not None else []
+        query = query.where(*narrowing)
         sent_as = (
             select(case_reports.c.case_id, evidence.c.raw)
             .select_from(
@@ -733,6 +830,7 @@ class Queue:
                 evidence.c.kind == "link",
                 evidence.c.value == cases.c.canonical_url,
                 evidence.c.raw.is_not(None),
+                *narrowing,
             )
             .order_by(evidence.c.id)
         )
@@ -746,6 +844,43 @@ class Queue:
         for row in rows:
             row["reported_as"] = raws.get(row["id"], [])
         return rows
+
+
+SNIPPET = 90  # characters of a description shown on a queue row
+
+
+def first_words(text: str, limit: int = SNIPPET) -> str:
+    """`text` on one line, cut at a word boundary within `limit` characters (with "…" when cut)."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[:limit].rsplit(" ", 1)[0] or flat[:limit]
+    return cut.rstrip(" ,.;:-") + "…"
+
+
+async def latest_words(conn: AsyncConnection, case_ids: Sequence[int]) -> dict[int, str]:
+    """The first words of each case's latest non-empty description: what a queue row shows to triage.
+
+    One query for a page of cases (a window over each case's reports, newest first).
+    """
+    if not case_ids:
+        return {}
+    newest = (
+        func.row_number()
+        .over(
+            partition_by=case_reports.c.case_id,
+            order_by=(reports.c.created_at.desc(), reports.c.id.desc()),
+        )
+        .label("newest")
+    )
+    ranked = (
+        select(case_reports.c.case_id, reports.c.description, newest)
+        .join(reports, reports.c.id == case_reports.c.report_id)
+        .where(case_reports.c.case_id.in_(case_ids), reports.c.description != "")
+        .subquery()
+    )
+    rows = await conn.execute(select(ranked.c.case_id, ranked.c.description).where(ranked.c.newest == 1))
+    return {r.case_id: first_words(r.description) for r in rows}
 
 
 def parse_statuses(value: str | None) -> tuple[str, ...]:

@@ -33,3 +33,12 @@ class Conflict(Refused):
 
 class TooLarge(Refused):
     """The input is larger than allowed."""
+
+
+class TooMany(Refused):
+    """The caller did this too often lately (a counsellor revealing numbers past the hourly limit); it is
+    allowed again after `retry_after` seconds, which the API sends as Retry-After."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)

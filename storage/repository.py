@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import os
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Text, cast, delete, func, or_, select, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage import audit, migrate, support
+from storage import audit, migrate, search, support
 from storage import cases as cases_
 from storage import outbox as outbox_
 from storage.casekeys import FILE_KINDS, case_key, case_keys
@@ -32,6 +36,7 @@ from storage.records import (
 from storage.reports import Reports
 from storage.schema import (
     audit_events,
+    blocks,
     case_reports,
     cases,
     contacts,
@@ -42,9 +47,21 @@ from storage.schema import (
     processed_events,
     reporters,
     reports,
+    support_requests,
 )
 
 __all__ = ["FILE_KINDS", "Storage", "StorageUnavailable", "case_key", "utcnow"]
+
+
+def _file_size(database: str | None) -> int:
+    """Bytes of an SQLite database file with its -wal and -shm companions (0 in memory)."""
+    if not database or database == ":memory:":
+        return 0
+    total = 0
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(OSError):
+            total += os.stat(database + suffix).st_size
+    return total
 
 
 class _Abort(Exception):
@@ -81,6 +98,34 @@ class Storage:
 
     async def is_current(self) -> bool:
         return await migrate.current_revision(self.reader) == migrate.head_revision()
+
+    async def mark_replied(self, channel: str, event_id: str) -> None:
+        """Record that this event's replies were sent (the first record stands)."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                update(processed_events)
+                .where(
+                    processed_events.c.channel == channel,
+                    processed_events.c.event_id == event_id,
+                    processed_events.c.replied_at.is_(None),
+                )
+                .values(replied_at=utcnow())
+            )
+
+    async def replied(self, channel: str, event_id: str) -> tuple[bool, float]:
+        """Whether this event's replies were recorded as sent, and seconds since it was stored (a
+        forgotten or unknown event counts as answered: nothing is left to send)."""
+        async with self.db.read(single_statement=True) as conn:
+            row = (
+                await conn.execute(
+                    select(processed_events.c.replied_at, processed_events.c.created_at).where(
+                        processed_events.c.channel == channel, processed_events.c.event_id == event_id
+                    )
+                )
+            ).first()
+        if row is None:
+            return True, 0.0
+        return row.replied_at is not None, (utcnow() - audit.as_utc(row.created_at)).total_seconds()
 
     async def ping(self) -> bool:
         return await self.db.ping()
@@ -180,17 +225,42 @@ class Storage:
             await support.subscribe_in(conn, turn.conversation_id, turn.channel, turn.subscribe, now)
 
     async def _forget(self, conn: AsyncConnection, reporter_id: str) -> None:
-        """Everything that ties a citizen to their reports goes; the reports stay, anonymous."""
+        """Everything that ties a citizen to their reports goes; the reports stay, anonymous.
+
+        Every row naming the pseudonym is deleted or loses it: the conversation, reporter and contacts,
+        every outbox row of theirs (a sent "Report K7QM-2XD9: reviewed" names both), subscriptions and
+        callback requests' chat links (`support.forget_in`), and lifted blocks (a block in force stays: a
+        blocked citizen's messages are refused before they reach a turn, so only a race gets here). The
+        handled-event records carry no pseudonym, but the bot's replies in them name the citizen's codes
+        next to the platform's message id: the replies of those that name one are emptied (the key
+        stays, so a redelivery is still answered once, with nothing); the rest go with the redelivery
+        window (`Safety.purge`)."""
+        codes = list(
+            (await conn.scalars(select(reports.c.code).where(reports.c.reporter_id == reporter_id))).all()
+        )
+        codes += (
+            await conn.scalars(
+                select(support_requests.c.code).where(support_requests.c.conversation_id == reporter_id)
+            )
+        ).all()
         await conn.execute(
             update(reports).where(reports.c.reporter_id == reporter_id).values(reporter_id=None)
         )
         await conn.execute(delete(contacts).where(contacts.c.reporter_id == reporter_id))
-        await conn.execute(
-            delete(outbox).where(outbox.c.conversation_id == reporter_id, outbox.c.status == "pending")
-        )
+        await conn.execute(delete(outbox).where(outbox.c.conversation_id == reporter_id))
         await conn.execute(delete(reporters).where(reporters.c.id == reporter_id))
         await conn.execute(delete(conversations).where(conversations.c.id == reporter_id))
+        await conn.execute(
+            delete(blocks).where(blocks.c.reporter_id == reporter_id, blocks.c.lifted_at.is_not(None))
+        )
         await support.forget_in(conn, reporter_id)
+        if codes:
+            said = cast(processed_events.c.response, Text)
+            await conn.execute(
+                update(processed_events)
+                .where(or_(*(said.contains(code, autoescape=True) for code in codes)))
+                .values(response=[])
+            )
 
     async def _save_contact(
         self, conn: AsyncConnection, reporter_id: str, channel: str, sealed: bytes, now: datetime
@@ -239,6 +309,7 @@ class Storage:
             .returning(reports.c.id)
         )
         await conn.execute(case_reports.insert(), [{"case_id": c, "report_id": report_id} for c in case_ids])
+        await search.index_report(conn, report_id, report, keys, joined)
         if report.evidence:
             hashes = await self._kept_hashes(conn, report)
             await conn.execute(
@@ -310,6 +381,22 @@ class Storage:
             }
             pending = await conn.scalar(select(func.count()).where(outbox.c.status == "pending"))
         return by_status, int(pending or 0)
+
+    async def footprint(self) -> tuple[int, dict[str, int]]:
+        """(the database's size in bytes, rows in each table that grows with traffic) for the metrics
+        endpoint, counted when it is scraped: the size is PostgreSQL's `pg_database_size`, or on SQLite
+        the file with its write-ahead log and shared-memory index."""
+        grows = (conversations, processed_events, outbox, reports, cases, contacts)
+        counts = [select(func.count()).select_from(t).scalar_subquery().label(t.name) for t in grows]
+        postgres = self.dialect == "postgresql"
+        async with self.db.read() as conn:
+            found = (await conn.execute(select(*counts))).one()
+            size = (
+                await conn.scalar(select(func.pg_database_size(func.current_database()))) if postgres else 0
+            )
+        if not postgres:
+            size = await asyncio.to_thread(_file_size, make_url(self.url).database)
+        return int(size or 0), {t.name: int(found._mapping[t.name]) for t in grows}
 
     async def count(self, table_name: str) -> int:
         """Rows in one table (for health checks, metrics and tests)."""

@@ -144,6 +144,16 @@ case_reports = Table(
     Column("report_id", Integer, ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True, index=True),
 )
 
+# The account names a case is known by, for search (storage.search): the account of its link (t.me/NAME,
+# x.com/NAME/status/1) and the @handles its reports name, lower case without the @. The words of
+# descriptions are indexed in `report_text`, which is not here: FTS5 and tsvector are not portable.
+case_handles = Table(
+    "case_handles",
+    metadata,
+    Column("handle", String(100), primary_key=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), primary_key=True),
+)
+
 evidence = Table(
     "evidence",
     metadata,
@@ -179,6 +189,9 @@ processed_events = Table(
     Column("event_id", String(128), primary_key=True),
     Column("response", JSON, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+    # When a channel sent the event's replies (Telegram: a redelivery seen by another instance waits for
+    # this rather than sending them twice; see migration 0014)
+    Column("replied_at", DateTime(timezone=True)),
 )
 
 outbox = Table(

@@ -98,7 +98,11 @@ async def storage(db_url: str) -> AsyncIterator[Storage]:
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
     return load_settings(
-        database_url=db_url, secret_key=SECRET, data_dir=tmp_path / "data", webchat_ip_limit=0
+        database_url=db_url,
+        secret_key=SECRET,
+        data_dir=tmp_path / "data",
+        webchat_ip_limit=0,
+        webchat_new_sessions_per_hour=0,  # tests start many chats from one address; see test_bounded_storage
     )
 
 

@@ -93,6 +93,7 @@ ROUTES = [
     ("GET", "/export?format=csv", None),
     ("GET", "/audit", None),
     ("GET", "/support-requests", None),
+    ("POST", "/support-requests/1/take", {}),
     ("POST", "/support-requests/1/phone", {}),
     ("POST", "/support-requests/1/reply", {"text": "hello"}),
     ("POST", "/support-requests/1/close", {}),
@@ -110,7 +111,8 @@ ALLOWED = {
     "/export?format=csv": {"analyst", "supervisor"},
     "/audit": {"supervisor", "admin"},
     "/support-requests": {"counsellor"},
-    "/support-requests/1/phone": {"counsellor"},
+    "/support-requests/1/take": {"counsellor", "supervisor", "admin"},
+    "/support-requests/1/phone": {"counsellor", "supervisor", "admin"},  # the last two: an override
     "/support-requests/1/reply": {"counsellor"},
     "/support-requests/1/close": {"counsellor"},
 }

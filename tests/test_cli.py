@@ -45,12 +45,14 @@ def test_db_upgrade_then_a_scripted_terminal_report(tmp_path: Path) -> None:
     env = env_for(tmp_path)
     upgrade = run(["db", "upgrade"], env)
     assert upgrade.returncode == 0, upgrade.stderr
+    assert upgrade.stderr == "database is up to date\n"  # no Alembic lines unless --verbose
     # report, the link, the kind (6), Add details (2), the description, Done (1), Send report (1)
     script = "\n".join(
         ["1", "https://t.me/s/Hate_Channel", "6", "2", "Calls for violence against a sect", "1", "1", ""]
     )
     chat = run(["chat", "--lang", "en"], env, stdin=script)
     assert chat.returncode == 0, chat.stderr
+    assert "alembic" not in chat.stderr and '"level": "info"' not in chat.stderr  # the chat, nothing else
     assert "[1] Report a page" in chat.stdout
     assert "[1] Send report   [2] Add details" in chat.stdout
     assert "What you saw: Calls for violence against a sect" in chat.stdout

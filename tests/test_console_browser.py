@@ -377,8 +377,8 @@ async def test_the_queue_refreshes_without_reloading(site: Site, tab: Tab) -> No
     await page.keyboard.press("j")
     await site.seed("https://facebook.com/second", "violent_threat", urgent=True)
     await page.keyboard.press("r")
-    await expect(page.locator(".lane-all tr[data-case-row]")).to_have_count(2)
     await expect(page.locator(".lane-urgent tr[data-case-row]")).to_have_count(1)
+    await expect(page.locator(".lane-all tr[data-case-row]")).to_have_count(1)  # urgent: in its lane only
     assert await page.evaluate("window.stillHere") == 42  # the page was not reloaded
     tab.watch.assert_clean()
 
@@ -423,6 +423,8 @@ async def test_a_counsellor_shows_the_number_replies_and_closes(site: Site, chro
         watch.attach(page)
         await sign_in(page, site.base, site.tokens["counsellor"])
         await expect(page).to_have_url(re.compile(r"/console/support$"))
+        await page.get_by_role("button", name="Take").click()  # only who took it sees the number
+        await expect(page).to_have_url(re.compile(r"/console/support/1\?taken=1$"))
         await page.get_by_role("button", name="Show number").click()
         await expect(page.locator("#phone-number")).to_have_text("03339876543")
         await expect(page.locator("#phone")).to_contain_text("recorded in the audit log under your name")
@@ -453,7 +455,11 @@ async def test_pages_fit_a_laptop_and_a_phone(site: Site, chromium: Browser) -> 
     )
     for viewport in (DESKTOP, PHONE):
         for role, paths in (
-            ("analyst", ["/console/queue", "/console/cases/2", "/console/overview"]),
+            # the case page twice: waiting, then held (its decision form, whose reasons are long, once
+            # pushed the page past a phone's edge)
+            ("analyst", ["/console/queue", "/console/cases/2", "claim", "/console/overview"]),
+            ("analyst", ["/console/search?q=%D8%AD%D9%85%D9%84%DB%92", "/console/search?q=t.me/urgent_one"]),
+            ("supervisor", ["/console/workload"]),
             ("counsellor", ["/console/support"]),
             ("admin", ["/console/tokens"]),
         ):
@@ -463,9 +469,17 @@ async def test_pages_fit_a_laptop_and_a_phone(site: Site, chromium: Browser) -> 
             watch.attach(page)
             await sign_in(page, site.base, site.tokens[role])
             for path in paths:
-                await page.goto(site.base + path)
+                if path == "claim":
+                    if await page.locator("#claim-this").count():  # held already at the other size
+                        await page.locator("#claim-this button").click()
+                    await expect(page.locator("#decision-form")).to_be_visible()
+                    path = page.url.removeprefix(site.base) + "-held"
+                else:
+                    await page.goto(site.base + path)
                 if keep:
-                    name = f"{viewport['width']}x{viewport['height']}{path.replace('/', '-')}.png"
+                    name = (
+                        f"{viewport['width']}x{viewport['height']}{re.sub(r'[^A-Za-z0-9-]', '-', path)}.png"
+                    )
                     await page.screenshot(path=str(Path(keep) / name), full_page=True)
                 wide = await page.evaluate("document.documentElement.scrollWidth")
                 assert wide <= viewport["width"], (path, viewport, wide)

@@ -6,6 +6,8 @@ import asyncio
 import csv
 import io
 import json
+import os
+import pty
 import subprocess
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from sqlalchemy import select, update
 from storage.repository import Storage
 from storage.schema import audit_events
 from tests.test_api import add_report
+from tests.test_api_params import report
 from tests.test_cli import RAABTA, env_for
 
 
@@ -101,7 +104,8 @@ async def test_tokens_queue_export_and_audit_from_the_command_line(
 
     out = tmp_path / "cases.csv"
     exported = await raabta(env, "export", "--format", "csv", "--out", str(out))
-    assert exported.returncode == 0 and "2/2 cases" in exported.stderr
+    assert exported.returncode == 0 and "wrote 2 cases" in exported.stderr
+    assert "exporting [" not in exported.stderr  # no progress bar when stderr is not a terminal
     rows = list(csv.DictReader(io.StringIO(out.read_bytes().decode("utf-8-sig"))))
     assert sorted(r["canonical_url"] for r in rows) == ["https://t.me/one", "https://t.me/two"]
     bundle = tmp_path / "cases.stix.json"
@@ -223,3 +227,156 @@ async def test_queue_decide_takes_the_reason_its_reporters_are_told(
     ]
     told = (await storage.reports.told([code]))[code]
     assert (told.word, told.reason) == ("reviewed", "already_removed")
+
+
+def on_a_terminal(env: dict[str, str], *args: str) -> tuple[int, str]:
+    """Run `raabta` with stderr on a pseudo-terminal, as an operator at a shell sees it: (exit, stderr)."""
+    main, side = pty.openpty()
+    try:
+        done = subprocess.run(
+            [*RAABTA, *args], stdout=subprocess.DEVNULL, stderr=side, env=env, timeout=60, check=False
+        )
+    finally:
+        os.close(side)
+    seen = b""
+    try:
+        while chunk := os.read(main, 4096):
+            seen += chunk
+    except OSError:  # EIO: the terminal's other side is closed and everything was read
+        pass
+    finally:
+        os.close(main)
+    return done.returncode, seen.decode()
+
+
+def lines_of(listing: str) -> list[str]:
+    """The case URLs a `queue list` table shows."""
+    return sorted(line.split()[-1] for line in listing.splitlines()[1:] if line.strip())
+
+
+async def test_queue_list_takes_the_apis_filters_and_prints_nothing_else(
+    tmp_path: Path, db_url: str, storage: Storage
+) -> None:
+    env = env_for(tmp_path, RAABTA_DATABASE_URL=db_url)
+    env["RAABTA_TOKEN"] = await create_token(env, "ayesha", "analyst")
+    await report(storage, "https://facebook.com/page", category="propaganda")
+    await report(storage, "https://t.me/channel", platform="telegram", category="propaganda", urgent=True)
+    await report(storage, "https://t.me/other", platform="telegram", category="financing")
+
+    listed = await raabta(env, "queue", "list", "--platform", "Telegram", "--category", "propaganda")
+    assert listed.returncode == 0 and listed.stderr == ""  # no Alembic or other library lines
+    assert lines_of(listed.stdout) == ["https://t.me/channel"]
+    assert lines_of((await raabta(env, "queue", "list", "--urgent")).stdout) == ["https://t.me/channel"]
+    assert lines_of((await raabta(env, "queue", "list", "--status", "open")).stdout) == [
+        "https://facebook.com/page",
+        "https://t.me/channel",
+        "https://t.me/other",
+    ]
+    assert (
+        lines_of((await raabta(env, "queue", "list", "--from", "2000-01-01", "--to", "2000-01-02")).stdout)
+        == []
+    )
+    first = await raabta(env, "queue", "list", "--limit", "1", "--sort", "first_seen", "--order", "asc")
+    assert lines_of(first.stdout) == ["https://facebook.com/page"] and "--cursor" in first.stderr
+    cursor = first.stderr.split("--cursor", 1)[1].split()[0]
+    rest = await raabta(env, "queue", "list", "--sort", "first_seen", "--order", "asc", "--cursor", cursor)
+    assert lines_of(rest.stdout) == ["https://t.me/channel", "https://t.me/other"]
+    for args, said in (
+        (("--platform", "myspace"), "platform must be one of facebook, telegram"),
+        (("--status", "gone"), "status must be one of new, in_review"),
+        (("--since", "yesterday"), "since must be an ISO 8601"),
+    ):
+        bad = await raabta(env, "queue", "list", *args)
+        assert bad.returncode == 2 and said in bad.stderr and bad.stdout == "", (args, bad.stderr)
+
+    claimed = await raabta(env, "queue", "claim")
+    case_id = claimed.stdout.splitlines()[1].split()[0]
+    commands: list[tuple[str, ...]] = [("db", "upgrade"), ("queue", "note", case_id, "looked")]
+    for command in commands:
+        quiet = await raabta(env, *command)
+        assert quiet.returncode == 0, (command, quiet.stderr)
+        assert "alembic" not in quiet.stderr and '"level"' not in quiet.stderr, (command, quiet.stderr)
+    assert claimed.stderr == ""
+    verbosely: list[tuple[str, ...]] = [("--verbose", "queue", "list"), ("queue", "list", "--verbose")]
+    for verbose in verbosely:
+        loud = await raabta(env, *verbose)
+        assert loud.returncode == 0 and "alembic" in loud.stderr, verbose
+    shown = json.loads((await raabta(env, "queue", "show", case_id)).stdout)
+    assert [n["note"] for n in shown["notes"]] == ["looked"]  # `queue note CASE TEXT`
+
+
+async def test_queue_decide_takes_an_agency_from_the_configured_list(
+    tmp_path: Path, db_url: str, storage: Storage
+) -> None:
+    env = env_for(tmp_path, RAABTA_DATABASE_URL=db_url, RAABTA_AGENCIES="PTA,NCCIA,CTD Punjab")
+    env["RAABTA_TOKEN"] = await create_token(env, "ayesha", "analyst")
+    await report(storage, "https://t.me/refer_me", platform="telegram")
+    assert (await raabta(env, "queue", "claim")).returncode == 0
+    refer = ("queue", "decide", "1", "--status", "referred", "--note", "recruiting")
+    unknown = await raabta(env, *refer, "--agency", "Interpol")
+    assert unknown.returncode == 2 and "agency must be one of PTA, NCCIA, CTD Punjab" in unknown.stderr
+    done = await raabta(env, *refer, "--agency", "ctd punjab")
+    assert done.returncode == 0, done.stderr
+    assert json.loads((await raabta(env, "queue", "show", "1")).stdout)["agency"] == "CTD Punjab"
+
+
+async def test_export_filters_and_a_progress_bar_only_on_a_terminal(
+    tmp_path: Path, db_url: str, storage: Storage
+) -> None:
+    env = env_for(tmp_path, RAABTA_DATABASE_URL=db_url)
+    await raabta(env, "db", "upgrade")
+    await report(storage, "https://facebook.com/صفحہ", category="propaganda")
+    await report(storage, "https://t.me/channel", platform="telegram", category="propaganda")
+    await report(storage, "https://t.me/other", platform="telegram", category="financing")
+    out = tmp_path / "cases.csv"
+    exported = await raabta(
+        env,
+        "export",
+        "--format",
+        "csv",
+        "--out",
+        str(out),
+        "--platform",
+        "TELEGRAM",
+        "--category",
+        "propaganda",
+    )
+    assert exported.returncode == 0, exported.stderr
+    assert exported.stderr.strip() == f"wrote 1 cases to {out} ({out.stat().st_size} bytes)"
+    rows = list(csv.DictReader(io.StringIO(out.read_bytes().decode("utf-8-sig"))))
+    assert [r["canonical_url"] for r in rows] == ["https://t.me/channel"]
+    bad = await raabta(env, "export", "--format", "csv", "--out", str(out), "--platform", "myspace")
+    assert bad.returncode == 2 and "platform must be one of facebook" in bad.stderr
+    empty = await raabta(
+        env, "export", "--format", "json", "--out", "-", "--from", "2000-01-01", "--to", "2000-01-31"
+    )
+    assert empty.returncode == 0 and empty.stdout == ""
+
+    code, terminal = await asyncio.to_thread(
+        on_a_terminal, env, "export", "--format", "csv", "--out", str(tmp_path / "all.csv")
+    )
+    assert code == 0 and "exporting [" in terminal and "3/3 cases" in terminal, terminal
+    assert "alembic" not in terminal
+    everything = (tmp_path / "all.csv").read_bytes()
+    assert everything.startswith(b"\xef\xbb\xbf") and "صفحہ" in everything.decode("utf-8-sig")
+
+
+async def test_queue_search_finds_a_case_by_code_link_or_words(
+    tmp_path: Path, db_url: str, storage: Storage
+) -> None:
+    env = env_for(tmp_path, RAABTA_DATABASE_URL=db_url)
+    env["RAABTA_TOKEN"] = await create_token(env, "ayesha", "analyst")
+    code = await add_report(
+        storage, "https://facebook.com/recruit.page", description="join the lashkar today"
+    )
+    await add_report(storage, "https://t.me/elsewhere", description="a cooking channel")
+    spaced = " ".join(code.replace("-", "").lower())  # as a citizen reads it out over the phone
+    for query in (spaced, "https://m.facebook.com/recruit.page?ref=share", "LASHKAR"):
+        found = await raabta(env, "queue", "search", query)
+        assert found.returncode == 0 and found.stderr == "", (query, found.stderr)
+        assert "https://facebook.com/recruit.page" in found.stdout, (query, found.stdout)
+        assert "t.me/elsewhere" not in found.stdout
+    nothing = await raabta(env, "queue", "search", "nothing-like-this")
+    assert nothing.returncode == 0 and "no case matches" in nothing.stdout
+    bad = await raabta(env, "queue", "search", "x", "--limit", "0")
+    assert bad.returncode == 2 and "limit must be between 1 and 100" in bad.stderr

@@ -1,6 +1,7 @@
-"""Counsellors acting on families' callback requests, over HTTP on both backends: reveal the sealed phone
-number on purpose (audited, never the number in the audit), reply in the family's chat, close; through the
-API and through the console. Only counsellors may. A reply that cannot reach the family (no chat address
+"""Counsellors acting on families' callback requests, over HTTP on both backends: take a request, reveal
+the sealed phone number on purpose (audited, never the number in the audit), reply in the family's chat,
+close; through the API and through the console. Only counsellors may (supervisors' overrides and the
+limits on reveals: tests/test_support_reveal.py). A reply that cannot reach the family (no chat address
 kept on Telegram, an unreachable chat, deleted data) is refused with 409, never accepted and lost.
 """
 
@@ -100,6 +101,10 @@ async def test_a_counsellor_reveals_the_number_the_family_typed_and_the_reveal_i
         assert "9876543" not in refused.text
     assert await events(storage, "support.phone_revealed") == [], "a refused reveal reveals nothing"
 
+    untaken = await http.post(f"{API}/{number}/phone", headers=auth(tokens["counsellor"]))
+    assert untaken.status_code == 409 and "take the request first" in untaken.json()["detail"]
+    taken = await http.post(f"{API}/{number}/take", headers=auth(tokens["counsellor"]))
+    assert taken.status_code == 200 and taken.json()["handled_by"] == "counsellor", taken.text
     shown = await http.post(f"{API}/{number}/phone", headers=auth(tokens["counsellor"]))
     assert shown.status_code == 200, shown.text
     assert shown.json()["phone"] == "03339876543"
@@ -224,7 +229,7 @@ async def test_a_counsellor_replies_in_the_family_web_chat_and_closes_the_reques
 async def test_the_new_routes_are_in_the_openapi_document(http: httpx.AsyncClient) -> None:
     document = (await http.get("/api/v1/openapi.json")).json()
     paths = document["paths"]
-    for action in ("phone", "reply", "close"):
+    for action in ("take", "phone", "reply", "close"):
         operation = paths[f"/api/v1/support-requests/{{request_id}}/{action}"]["post"]
         assert "counsellors" in operation["summary"] and "404" in operation["responses"]
     reply = paths["/api/v1/support-requests/{request_id}/reply"]["post"]
@@ -246,8 +251,13 @@ async def test_a_counsellor_reveals_replies_and_closes_in_the_console(
     counsellor = signed["counsellor"]
     listing = (await counsellor.get("/console/support")).text
     assert f'<a href="/console/support/{number}"><code>{code}</code></a>' in listing
-    assert f'action="/console/support/{number}/phone"' in listing and "Show number" in listing
+    assert f'action="/console/support/{number}/take"' in listing
+    assert f'action="/console/support/{number}/phone"' not in listing, "a number is for who took it"
     assert "1234567" not in listing and NUMBER.search(listing) is None
+    taken = await counsellor.post(f"/console/support/{number}/take")
+    assert taken.status_code == 303 and taken.headers["location"] == f"/console/support/{number}?taken=1"
+    listing = (await counsellor.get("/console/support")).text
+    assert f'action="/console/support/{number}/phone"' in listing and "Show number" in listing
 
     page = await counsellor.get(f"/console/support/{number}")
     assert page.status_code == 200 and "1234567" not in page.text and 'id="reveal-form"' in page.text
@@ -292,9 +302,12 @@ async def test_a_counsellor_reveals_replies_and_closes_in_the_console(
     for role in OTHERS:
         for path in (f"/console/support/{number}/phone", f"/console/support/{number}/reply"):
             refused = await signed[role].post(path, {"text": "x"})
-            assert refused.status_code == 403 and f"The {role} role may not use this page." in refused.text
-            assert "1234567" not in refused.text
-        assert (await signed[role].get(f"/console/support/{number}")).status_code == 403
+            assert refused.status_code in (403, 409) and "1234567" not in refused.text
+            if role == "analyst" or path.endswith("/reply"):
+                assert f"The {role} role may not use this page." in refused.text
+            else:  # supervisors and admins see a number only with an override: closing deleted it anyway
+                assert "deleted when the request was closed" in refused.text
+    assert (await signed["analyst"].get(f"/console/support/{number}")).status_code == 403
     assert len(await events(storage, "support.phone_revealed")) == 1
 
 
@@ -327,7 +340,9 @@ async def test_the_console_says_when_a_forgotten_family_has_no_number_left(
                 created_at=utcnow(),
             )
         )
-    broken = await counsellor.post(f"/console/support/{await request_id(storage, unsealable)}/phone")
+    sealed_with_another_key = await request_id(storage, unsealable)
+    assert (await counsellor.post(f"/console/support/{sealed_with_another_key}/take")).status_code == 303
+    broken = await counsellor.post(f"/console/support/{sealed_with_another_key}/phone")
     assert broken.status_code == 409 and "cannot be unsealed" in broken.text
     assert await events(storage, "support.phone_revealed") == []
 
@@ -488,7 +503,7 @@ async def test_a_telegram_phone_request_keeps_no_chat_address_and_the_console_sa
         number = await request_id(storage, code)
         counsellor = signed["counsellor"]
         page = (await counsellor.get(f"/console/support/{number}")).text
-        assert 'id="reply-form"' not in page and 'id="reveal-form"' in page
+        assert 'id="reply-form"' not in page and 'id="take-form"' in page and 'id="reveal-form"' not in page
         assert "The family asked for a phone call, so no way to write to them in their chat is kept" in page
         refused = await counsellor.post(f"/console/support/{number}/reply", {"text": "Salam"})
         assert refused.status_code == 409

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from aiolimiter import AsyncLimiter
+from sqlalchemy import func, select
 from starlette.applications import Starlette
 
 from bot.app import create_app, make_pipeline
@@ -24,6 +25,7 @@ from bot.shared.config import Settings, load_settings
 from nlu.refcode import ALPHABET
 from responses import catalog
 from storage.repository import Storage
+from storage.schema import processed_events
 from tests.conftest import SECRET
 from tests.fakes.telegram_api import Citizen, Deliver, FakeBotAPI, serving
 
@@ -184,20 +186,70 @@ async def test_after_a_restart_a_redelivered_update_resends_its_stored_replies(
     settings: Settings, storage: Storage, api: FakeBotAPI
 ) -> None:
     # A crash between the commit and the sending: Telegram redelivers, the citizen gets the stored replies.
+    # (The sending fails here, as a crash would leave it: committed, never sent.)
     pipeline = make_pipeline(settings, storage)
     first = TelegramChannel(telegram_settings(settings, api, "webhook"), pipeline, pacer=fast())
     async with serving(first, api) as deliver:
         citizen = Citizen(api, deliver)
         update = citizen.update(message=citizen.message(text="/start"))
-        sent = await citizen.send(update)
+        api.fail("sendMessage", 400, "Bad Request: chat not found", times=3)
+        await citizen.send(update)  # every attempt refused: nothing reached the chat
     second = TelegramChannel(
-        telegram_settings(settings, api, "webhook"), make_pipeline(settings, storage), pacer=fast()
+        telegram_settings(settings, api, "webhook"),
+        make_pipeline(settings, storage),
+        pacer=fast(),
+        redelivery_grace=0.2,  # nobody recorded sending them within the grace period: they go now
     )
     async with serving(second, api) as deliver:
         again = await Citizen(api, deliver).send(update)
-    assert [c.params["text"] for c in again] == [c.params["text"] for c in sent]
+    assert again  # the stored replies, sent now
     conversation = await storage.load_conversation(pipeline.pseudonyms.of("telegram", "111111111"))
     assert conversation.version == 1
+
+
+async def committed(storage: Storage, patience: float = 15.0) -> None:
+    """Until an event is stored (its replies may still be on their way)."""
+    for _ in range(int(patience / 0.05)):
+        async with storage.db.read() as conn:
+            if await conn.scalar(select(func.count()).select_from(processed_events)):
+                return
+        await asyncio.sleep(0.05)
+    raise AssertionError("no event was stored")
+
+
+async def test_a_redelivery_reaching_another_instance_waits_for_the_first_and_is_not_answered_twice(
+    settings: Settings, storage: Storage, api: FakeBotAPI
+) -> None:
+    """Two instances on one database: Telegram redelivers an update (our 200 was slow) and the balancer
+    hands it to B while A is still sending the replies. B must not send them again."""
+    a = TelegramChannel(
+        telegram_settings(settings, api, "webhook"), make_pipeline(settings, storage), pacer=fast()
+    )
+    b = TelegramChannel(
+        telegram_settings(settings, api, "webhook"),
+        make_pipeline(settings, storage),
+        pacer=fast(),
+        redelivery_grace=10.0,
+    )
+    async with serving(a, api) as to_a, serving(b, api) as to_b:
+        citizen = Citizen(api, to_a)
+        update = citizen.update(message=citizen.message(text="/start"))
+        sending = api.hold(citizen.chat_id)  # A's replies are on their way, slowly
+        first = asyncio.create_task(to_a(update))
+        await committed(storage)
+        second = asyncio.create_task(to_b(update))
+        await asyncio.sleep(0.5)  # B has met the duplicate and waits for A's record
+        assert not second.done()
+        sending.set()
+        await asyncio.gather(first, second)
+        assert len(api.sent(citizen.chat_id)) >= 1
+        once = len(api.sent(citizen.chat_id))
+        # and a later redelivery to either instance sends nothing either
+        await to_b(update)
+        await to_a(update)
+        assert len(api.sent(citizen.chat_id)) == once
+    texts = [c.params["text"] for c in api.sent(citizen.chat_id)]
+    assert len(texts) == len(set(texts))  # no reply twice
 
 
 async def test_forwards_from_people_keep_their_words_as_evidence(tg: Harness) -> None:

@@ -20,26 +20,35 @@ the like get the engine's polite answer.
 Delivery: the webhook route answers 200 as soon as the update is queued. An update the library cannot
 read (a shape from an older or newer Bot API server) is answered 200 too, logged with its top-level keys
 only and counted (`raabta_updates_unreadable`): a non-2xx answer makes Telegram send it again for a day.
+In polling mode the same update is replaced by a bare `{"update_id": n}` before the library reads the
+batch (`UpdatesRequest`), so the offset moves past it: the library would fail the whole batch, log it at
+CRITICAL with its JSON, and fetch it again forever. The library's own log records keep their template and
+lose their arguments (bot.logs.withhold_arguments): those carry updates, parameters and answers.
 If the database is down, the pipeline stores nothing and replies "please send it again" (no reference
 code can be shown unstored); that reply is sent and Telegram is not asked to redeliver: in polling mode
 the offset has moved on, and in webhook mode the 200 has gone. A redelivered update (same update_id)
-changes nothing; its stored replies are sent again only if this process has not sent them (a crash
-between commit and sending).
+changes nothing; its stored replies are sent again only if no instance recorded sending them within
+REDELIVERY_GRACE seconds of its commit (a crash between commit and sending), so a redelivery that reaches
+another instance while the first is still sending is not answered twice.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 import warnings
 from collections import OrderedDict
+from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from telegram import (
+    Bot,
     BotCommand,
     CallbackQuery,
     ChatMember,
@@ -102,6 +111,11 @@ MAX_LOGGED_KEYS = 20  # of an unreadable update's top-level keys, each cut to 40
 MAX_BODY = 1024 * 1024
 POLL_TIMEOUT = timedelta(seconds=30)
 REMEMBERED = 10_000  # update ids whose replies this process sent
+CHANNEL = "telegram"
+# A redelivered update whose replies no instance recorded as sent waits this long after its commit for
+# the record (the first instance may still be sending) before sending them itself; checked this often.
+REDELIVERY_GRACE = 30.0
+REDELIVERY_POLL = 0.5
 COMMAND_LANGUAGES = (("en", None), ("ur", "ur"))  # (our language, Telegram's language_code)
 
 
@@ -131,6 +145,7 @@ class TelegramChannel:
         evidence: EvidenceStore | None = None,
         body_timeout: float = BODY_TIMEOUT,
         album_wait: float = WAIT,
+        redelivery_grace: float = REDELIVERY_GRACE,
     ) -> None:
         assert settings.telegram_token is not None
         self.pipeline = pipeline
@@ -153,6 +168,7 @@ class TelegramChannel:
             else None
         )
         self.body_timeout = body_timeout
+        self.redelivery_grace = redelivery_grace
         self.pacer = pacer or ChatPacer()
         self.processor = ChatOrderProcessor()
         self.max_backlog = settings.telegram_max_backlog
@@ -169,7 +185,7 @@ class TelegramChannel:
         if self.webhook_url:
             builder = builder.updater(None)
         else:
-            self._requests.append(HTTPXRequest(connection_pool_size=1))
+            self._requests.append(UpdatesRequest(connection_pool_size=1))
             builder = builder.get_updates_request(self._requests[1])
         self.application = builder.build()
         self.bot = self.application.bot
@@ -190,6 +206,7 @@ class TelegramChannel:
             ]
         )
         self.application.add_error_handler(self.on_error)
+        logs.withhold_arguments("telegram")
 
     @property
     def mode(self) -> str:
@@ -286,8 +303,7 @@ class TelegramChannel:
         if update is None:
             return JSONResponse({"error": "the body is not a Telegram update"}, status_code=400)
         if isinstance(update, Unreadable):
-            metrics.UNREADABLE.labels("telegram").inc()
-            logs.event(log, "telegram_update_unreadable", keys=update.keys)
+            unreadable(update)
             return Response(status_code=200)  # sending it again would not make it readable
         if not self.application.running:
             return JSONResponse({"error": "not ready"}, status_code=503)
@@ -308,17 +324,7 @@ class TelegramChannel:
             return None
         if not isinstance(data, dict) or type(data.get("update_id")) is not int:
             return None
-        try:
-            with warnings.catch_warnings():  # a field the library calls deprecated is Telegram's, not ours
-                warnings.simplefilter("ignore", PTBDeprecationWarning)
-                update = Update.de_json(data, self.bot)
-            # The library reads without checking JSON types, and keys sets by chat and user id.
-            chat, user = update.effective_chat, update.effective_user
-            if (chat and int_of(chat.id) is None) or (user and int_of(user.id) is None):
-                return Unreadable.of(data)
-            return update
-        except Exception:  # any shape the library cannot read: not a server error, and never retried
-            return Unreadable.of(data)
+        return read_update(data, self.bot)
 
     async def on_message(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         """A message in a private chat."""
@@ -437,13 +443,16 @@ class TelegramChannel:
         if handled.duplicate and inbound.event_id in self._sent:
             logs.event(log, "telegram_redelivery_ignored")
             return
+        if handled.duplicate and not await self._unanswered(inbound.event_id):
+            logs.event(log, "telegram_redelivery_answered_elsewhere")
+            return
         if album is not None:
             # One answer for the album: this photo's replies replace those held for the earlier ones.
             noted = handled.replies and (inbound.unsupported or not handled.saved)
             note = handled.replies[0] if noted else None
             await self.albums.hold(chat_id, album, handled.replies, note)
             if handled.saved:
-                self._remember(inbound.event_id)
+                await self._remember(inbound.event_id)
         else:
             await self.albums.flush(chat_id)  # an album's answer goes before the answer to what followed
             if query is not None:
@@ -452,7 +461,7 @@ class TelegramChannel:
             if result.outcome is not Outcome.SENT:
                 logs.event(log, "telegram_reply_failed", reason=result.reason, saved=handled.saved)
             elif handled.saved:
-                self._remember(inbound.event_id)
+                await self._remember(inbound.event_id)
         if not handled.saved:
             logs.event(log, "telegram_update_not_saved")
         elif self.files is not None and not handled.duplicate:
@@ -480,8 +489,25 @@ class TelegramChannel:
         if result.outcome is not Outcome.SENT:
             logs.event(log, "telegram_reply_failed", reason=result.reason, saved=True)
 
-    def _remember(self, event_id: str) -> None:
+    async def _unanswered(self, event_id: str) -> bool:
+        """A redelivered update this process did not answer: were its replies never sent?
+
+        Another instance may be sending them right now (Telegram redelivers when our 200 was slow to
+        arrive), or may have died between its commit and its sending. Wait, within the grace period
+        counted from the event's commit, for a record that they went; none by then: send them.
+        """
+        while True:
+            replied, age = await self.pipeline.replied(CHANNEL, event_id)
+            if replied:
+                return False
+            if age >= self.redelivery_grace:
+                return True
+            await asyncio.sleep(min(REDELIVERY_POLL, self.redelivery_grace - age))
+
+    async def _remember(self, event_id: str) -> None:
+        """This process sent the event's replies: kept in memory, and recorded for other instances."""
         self._sent[event_id] = None
+        await self.pipeline.mark_replied(CHANNEL, event_id)
         if len(self._sent) > REMEMBERED:
             self._sent.popitem(last=False)
 
@@ -495,8 +521,65 @@ class Unreadable:
         self.keys = keys
 
     @classmethod
-    def of(cls, data: dict[object, object]) -> Unreadable:
+    def of(cls, data: Mapping[Any, object]) -> Unreadable:
         return cls(sorted(str(k)[:40] for k in data)[:MAX_LOGGED_KEYS])
+
+
+def read_update(data: dict[str, Any], bot: Bot | None) -> Update | Unreadable:
+    """An update (a JSON object with an integer update_id) as the library reads it, or Unreadable."""
+    try:
+        with warnings.catch_warnings():  # a field the library calls deprecated is Telegram's, not ours
+            warnings.simplefilter("ignore", PTBDeprecationWarning)
+            update = Update.de_json(data, bot)
+        # The library reads without checking JSON types, and keys sets by chat and user id.
+        chat, user = update.effective_chat, update.effective_user
+        if (chat and int_of(chat.id) is None) or (user and int_of(user.id) is None):
+            return Unreadable.of(data)
+        return update
+    except Exception:  # any shape the library cannot read: not a server error, and never retried
+        return Unreadable.of(data)
+
+
+def unreadable(update: Unreadable) -> None:
+    """Count and log an unreadable update, by its top-level keys only."""
+    metrics.UNREADABLE.labels("telegram").inc()
+    logs.event(log, "telegram_update_unreadable", keys=update.keys)
+
+
+class UpdatesRequest(HTTPXRequest):
+    """The long-polling connection: a `getUpdates` answer is checked before the library reads it.
+
+    The library reads a batch all at once; one update it cannot read fails the batch, and the updater,
+    logging the batch's JSON at CRITICAL, asks again from the same offset: the same update comes back at
+    once, for ever, and no one else's message is read. Here each unreadable update becomes a bare
+    `{"update_id": n}` (handled as an update of no kind we take: ignored), counted and logged by its keys
+    like one received by webhook, so the offset moves past it. An element without an integer update_id
+    (no Bot API sends one) is dropped: it has no offset to move past. This is `do_request`, the library's
+    point for a request class to fetch the raw answer (`post`, which reads it, is final).
+    """
+
+    async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        status, payload = await super().do_request(*args, **kwargs)
+        try:
+            answer = json.loads(payload) if status == 200 else None
+        except ValueError:  # the library answers that itself
+            return status, payload
+        if not isinstance(answer, dict) or not isinstance(answer.get("result"), list):
+            return status, payload
+        answer["result"] = [checked for item in answer["result"] if (checked := readable(item))]
+        return status, json.dumps(answer).encode()
+
+
+def readable(item: object) -> dict[str, Any] | None:
+    """A `getUpdates` element the library can read: the update itself, a bare `{"update_id": n}` in place
+    of one it cannot read, or None for no update at all (counted and logged as unreadable)."""
+    if not isinstance(item, dict) or type(item.get("update_id")) is not int:
+        unreadable(Unreadable.of(item if isinstance(item, dict) else {}))
+        return None
+    if isinstance(update := read_update(item, None), Unreadable):
+        unreadable(update)
+        return {"update_id": item["update_id"]}
+    return item
 
 
 def setup(

@@ -5,9 +5,12 @@ each photo or document is also fetched through the Bot API, at most RAABTA_TELEG
 written to `<data_dir>/evidence/telegram/<file_unique_id>`; its sha256 goes to the database (table
 `evidence_files`, and the `sha256` of every evidence row naming the file), so a file can be found from
 its evidence row and checked. Equal files are fetched once. The retention purge deletes the copy after
-RAABTA_RETENTION_DAYS (storage.evidence_files); the hash stays. Failures are logged and never stop the
-conversation. The folder and the recording come from the evidence store the app passes in
-(`bot.channels.evidence`): this module knows nothing of the database.
+RAABTA_RETENTION_DAYS (storage.evidence_files); the hash stays. `getFile`'s path is not trusted: only a
+relative path of plain segments is fetched, and only over the API's file URL (`file_url_of`), so no answer
+can make the bot copy a file of its own machine into evidence. Failures and refusals are logged (by
+reason, never the path) and never stop the conversation: the report keeps the file id without a copy.
+The folder and the recording come from the evidence store the app passes in (`bot.channels.evidence`):
+this module knows nothing of the database.
 """
 
 from __future__ import annotations
@@ -29,6 +32,37 @@ from bot.dialogue import Attachment
 
 log = logging.getLogger(__name__)
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+# A path as the Bot API gives it ("photos/file_0.jpg"): a few plain segments, nothing else.
+PATH_SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+MAX_SEGMENTS = 8
+
+
+def file_path_ok(path: object) -> bool:
+    """Whether a `file_path` from `getFile` is one the bot may fetch: relative, a few segments of letters,
+    digits, `_ . -`, none of them `.` or `..` (a segment may not start with a dot), so nothing can name a
+    file on this machine, a parent folder, another scheme or host, a query or a drive."""
+    if not isinstance(path, str):
+        return False
+    segments = path.split("/")
+    return 0 < len(segments) <= MAX_SEGMENTS and all(PATH_SEGMENT.match(s) for s in segments)
+
+
+def file_url_of(bot: Bot, given: str | None) -> str | None:
+    """The URL to fetch a file from: `{base file URL}/{file_path}`, or None when `getFile` gave no path
+    the bot may fetch.
+
+    python-telegram-bot keeps a `file_path` naming a file on this machine as it is (for a local Bot API
+    server) and its `File.download_*` then copy that file: a path from a compromised or impostor API
+    server, or a lucky relative one such as `../../etc/passwd`, would put the secret key or any readable
+    file into the evidence folder. It prefixes every other path with the base file URL, so the path the
+    API gave is what follows that prefix; one without the prefix was taken as local and is refused, and
+    the download goes through the library's HTTP client, never through `File`.
+    """
+    prefix = bot.base_file_url + "/"
+    if given is None or not given.startswith(prefix):
+        return None
+    path = given[len(prefix) :]
+    return prefix + path if file_path_ok(path) else None
 
 
 class EvidenceFiles:
@@ -65,7 +99,11 @@ class EvidenceFiles:
                 if remote.file_size is not None and remote.file_size > self.max_bytes:
                     logs.event(log, "telegram_file_skipped", reason="too_large")
                     return
-                data = bytes(await remote.download_as_bytearray())
+                url = file_url_of(bot, remote.file_path)
+                if url is None:  # by reason alone: the path could name the file or the citizen
+                    logs.event(log, "telegram_file_refused", reason="path")
+                    return
+                data = await bot.request.retrieve(url)
             except TelegramError as exc:
                 logs.event(log, "telegram_file_failed", error=type(exc).__name__)
                 return

@@ -17,6 +17,7 @@ import re
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +27,10 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from bot.channels.fallback import handle_or_fallback
+from bot.channels.fallback import handle_or_fallback, language_of
 from bot.channels.http import BODY_TIMEOUT, Unread, read_body
 from bot.dialogue import Inbound, Reply, State
+from bot.limits import NewSessions
 from bot.pipeline import Handled, Pipeline
 from responses import LANGUAGES, Catalog
 
@@ -67,6 +69,9 @@ PAGE_TEXTS = (
     "connection",
 )
 FONTS_CACHE = "public, max-age=31536000, immutable"  # the font's name changes with its content
+# Whether a conversation is stored (its session is not new); None while the database is unreachable. The
+# app passes one in (bot/app.py), so that the channel never imports storage.
+Stored = Callable[[str], Awaitable[bool | None]]
 
 
 def problem(status: int, detail: str) -> JSONResponse:
@@ -182,12 +187,22 @@ def _inbound(data: dict[str, Any]) -> Inbound | JSONResponse:
     return Inbound(CHANNEL, session, event_id or uuid.uuid4().hex, text=text, choice=choice)
 
 
-def routes(pipeline: Pipeline, ip_limit: int, body_timeout: float = BODY_TIMEOUT) -> list[Route | Mount]:
+def routes(
+    pipeline: Pipeline,
+    ip_limit: int,
+    body_timeout: float = BODY_TIMEOUT,
+    new_sessions_per_hour: int = 0,
+    stored: Stored | None = None,
+) -> list[Route | Mount]:
     """The page, its static files and the messages API; a message's body must arrive within
     `body_timeout` seconds, and a handling that fails unexpectedly gets the crash fallback (503).
     A refusal (a flood, from the session or from the address) is 429 with Retry-After, in the
-    conversation's language; a blocked session gets 403 with its explanation."""
+    conversation's language; a blocked session gets 403 with its explanation. With `stored`, an address
+    may start `new_sessions_per_hour` new sessions (session ids with no stored conversation) an hour:
+    the next one is 429 with Retry-After and stores nothing, since every new session would store a
+    conversation (a script can invent session ids without end)."""
     limiter = ClientLimiter(ip_limit)
+    sessions = NewSessions(new_sessions_per_hour if stored is not None else 0)
     page_html = render_page(pipeline.texts)
     page_headers = {"Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-cache"}
 
@@ -221,7 +236,26 @@ def routes(pipeline: Pipeline, ip_limit: int, body_timeout: float = BODY_TIMEOUT
             lang = await pipeline.language(conversation, inbound)
             slow = Reply(pipeline.texts.text("common.slow_down", lang), kind="notice", lang=lang)
             return answer(Handled([slow], saved=False, refused=True, retry_after=limiter.retry_after()))
+        if not sessions.known(inbound.user) and stored is not None:
+            found = await stored(pipeline.pseudonyms.of(CHANNEL, inbound.user))
+            # None: the database is unreachable (the pipeline answers that, nothing is counted); known by
+            # now: another message of the session was let through meanwhile
+            new = found is False and not sessions.known(inbound.user)
+            if found:
+                sessions.existing(inbound.user)
+            elif new and not sessions.admit(client, inbound.user):
+                return answer(refuse_new_session(inbound, sessions.retry_after(client)))
         return answer(await handle_or_fallback(pipeline, inbound))
+
+    def refuse_new_session(inbound: Inbound, retry_after: int) -> Handled:
+        """Too many new sessions from this address: nothing is stored. Someone speaking of harming
+        themselves still gets the crisis answer (the numbers to call), as a flood never refuses them."""
+        calling = pipeline.calling_answer(inbound.text or "")
+        if calling is not None:
+            return calling
+        lang = language_of(inbound)
+        busy = Reply(pipeline.texts.text("common.new_chats", lang), kind="notice", lang=lang)
+        return Handled([busy], saved=False, refused=True, retry_after=retry_after)
 
     def session_of(request: Request) -> str | JSONResponse:
         session = request.query_params.get("session", "")

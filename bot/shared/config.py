@@ -7,8 +7,10 @@ import math
 import os
 import re
 import secrets
+from datetime import timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,6 +21,13 @@ MEDIA_HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$")
 GENERATE_KEY = 'python -c "import secrets; print(secrets.token_urlsafe(48))"'
 MIN_KEY_BITS = 96  # length x log2(distinct characters seen): 32 random hex digits pass
 MIN_KEY_SYMBOLS = 8  # distinct characters
+# Who a case may be referred or escalated to (RAABTA_AGENCIES, comma-separated). `platform` is the platform
+# the page is on; PTA removes or blocks content (PECA s.37); NCCIA investigates cybercrime, in place of the
+# FIA's Cyber Crime Wing since 2024-25; the provinces' counter-terrorism departments; the platforms by name.
+DEFAULT_AGENCIES = (
+    "platform,PTA,NCCIA,CTD,CTD Punjab,CTD Sindh,CTD KP,CTD Balochistan,Meta,Telegram,YouTube,TikTok,X"
+)
+AGENCY = re.compile(r"^[A-Za-z0-9_-]+( [A-Za-z0-9_-]+)*$")  # the cases table's agency column: 32 characters
 
 
 class ConfigError(SystemExit):
@@ -26,6 +35,16 @@ class ConfigError(SystemExit):
 
     def __init__(self, message: str) -> None:
         super().__init__(f"raabta: configuration error: {message}")
+
+
+def local_zone(name: str) -> tzinfo:
+    """The zone called `name`; Pakistan's fixed UTC+5 when the system lacks a time-zone database."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        if name == "Asia/Karachi":  # no daylight saving since 2009: a fixed offset is exact
+            return timezone(timedelta(hours=5), "PKT")
+        raise ValueError(f"unknown time zone {name!r} (use a name such as Asia/Karachi or UTC)") from error
 
 
 class Settings(BaseSettings):
@@ -75,7 +94,17 @@ class Settings(BaseSettings):
     rasa_url: str | None = None
     alert_webhook_url: str | None = None
     retention_days: int = Field(default=180, ge=1, le=3650)
+    # Hours a handled event's id and replies are kept, so that a platform's redelivery (or the web chat's
+    # retry of a lost answer) is answered once with the same replies; then the record goes (it holds the
+    # bot's replies, reference codes included)
+    redelivery_hours: int = Field(default=48, ge=1, le=24 * 365)
+    # Days after which the conversation of a session that never reported, left no contact, subscription
+    # or callback request, and has nothing waiting in the outbox is deleted (an unfinished draft with it)
+    idle_session_days: int = Field(default=7, ge=1, le=3650)
     webchat_ip_limit: int = Field(default=120, ge=0)
+    # New web chat sessions (session ids with no stored conversation) an hour from one client address
+    # before 429 with Retry-After; 0 turns it off (load tests). Each one stores a conversation.
+    webchat_new_sessions_per_hour: int = Field(default=30, ge=0)
     # Web chat screenshots and PDFs (POST /webchat/api/upload): the largest file taken, uploads an hour
     # from one chat session and from one client address (0 turns a limit off), and the seconds a whole
     # upload may take to arrive (a 10 MB photo over a slow mobile line)
@@ -87,11 +116,17 @@ class Settings(BaseSettings):
     reports_per_hour: int = Field(default=5, ge=1)
     reports_per_day: int = Field(default=20, ge=1)
     floods_before_block: int = Field(default=3, ge=1)  # floods within a day before an automatic block
+    # Families' phone numbers one counsellor (or supervisor) may reveal in an hour: a stolen session
+    # or a curious colleague cannot read the whole queue's numbers
+    support_reveals_per_hour: int = Field(default=10, ge=1, le=1000)
     # `raabta serve` (uvicorn): connections and requests in flight beyond which new ones get 503 at once
     # (so 500 slow clients cannot hold 500 file descriptors), and seconds an idle keep-alive connection
     # is kept open
     limit_concurrency: int = Field(default=1000, ge=1, le=100_000)
     timeout_keep_alive: int = Field(default=5, ge=1, le=300)
+    agencies: str = DEFAULT_AGENCIES  # the only agencies a decision may name (agency_names)
+    # The console shows times in this zone (Pakistan: UTC+5 all year), with UTC on hover
+    console_timezone: str = "Asia/Karachi"
 
     @field_validator("database_url")
     @classmethod
@@ -106,6 +141,12 @@ class Settings(BaseSettings):
                 value = driver + value[len(plain) :]
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError("must be sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db")
+        return value
+
+    @field_validator("console_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        local_zone(value)  # refuses a name the time-zone database does not know
         return value
 
     @field_validator("secret_key")
@@ -137,6 +178,22 @@ class Settings(BaseSettings):
             raise ValueError("must be languages among en, ur, ur-Latn, comma-separated")
         return ",".join(entries)
 
+    @field_validator("agencies")
+    @classmethod
+    def _agencies(cls, value: str) -> str:
+        entries = [e.strip() for e in value.split(",") if e.strip()]
+        if not entries:
+            raise ValueError("must name at least one agency (comma-separated)")
+        for entry in entries:
+            if len(entry) > 32 or not AGENCY.match(entry):
+                raise ValueError(
+                    f"{entry!r} is not a short name of letters, digits, spaces, - or _ (32 at most)"
+                )
+        folded = [e.casefold() for e in entries]
+        if len(set(folded)) < len(folded):
+            raise ValueError("names an agency twice (names are compared ignoring case)")
+        return ",".join(entries)
+
     @field_validator("whatsapp_phone_number_id")
     @classmethod
     def _number_id(cls, value: str | None) -> str | None:
@@ -166,6 +223,11 @@ def load_settings(**overrides: object) -> Settings:
         raise ConfigError("; ".join(problems)) from None
     _strong_in_production(settings)
     return settings
+
+
+def agency_names(settings: Settings) -> tuple[str, ...]:
+    """The configured agencies, in their configured spelling and order (what forms and errors list)."""
+    return tuple(settings.agencies.split(","))
 
 
 def key_weakness(key: str) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,6 +10,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from bot.shared.config import agency_names
+from cyberunit import params as P
 from cyberunit.api import render_status
 from cyberunit.console import filters as F
 from cyberunit.console.web import Console, Ctx
@@ -19,14 +22,12 @@ from cyberunit.problems import http_status
 from responses import catalog
 from storage.lifecycle import NEEDS_REASON, REASONS
 from storage.queue import (
-    AGENCIES,
     DECISIONS,
     DEFAULT_LEASE,
     MAX_NOTE,
     OPEN,
     CaseFilter,
     QueueError,
-    urgent_open_cases,
 )
 from storage.refusal import Invalid, NotFound
 from storage.tokens import Tokens
@@ -114,24 +115,32 @@ def routes(console: Console) -> list[Route]:
     async def lanes(view: F.QueueView, ctx: Ctx) -> dict[str, Any]:
         me = ctx.principal.name
         held = await queue.list_cases(CaseFilter(status=("in_review",)), 200)
-        page = await queue.list_cases(view.case_filter(), 50, view.cursor or None)
+        shown = view.case_filter()
+        # The urgent lane holds the open urgent cases within the filters; the list below leaves them
+        # out, so no case is listed twice.
+        lane = replace(shown, status=OPEN, urgent=True, sort="priority", descending=True)
+        urgent = await queue.list_cases(lane, 50)
+        page = await queue.list_cases(replace(shown, hide_open_urgent=True), 50, view.cursor or None)
         return {
             "view": view,
-            "urgent": await urgent_open_cases(console.storage, 20),
+            "urgent": urgent.items,
             "mine": [c for c in held.items if c["assignee"] == me],
             "items": page.items,
             "next": view.query(cursor=page.next) if page.next else None,
         }
 
     async def queue_page(request: Request, ctx: Ctx) -> Response:
-        view = F.parse_view(request.query_params)
+        # An unknown filter value is said on the queue itself (400), the rest of the view still applied.
+        view, filter_problems = F.read_view(request.query_params)
         decided = request.query_params.get("decided")
         outcome = request.query_params.get("as", "")
         return console.render(
             request,
             "queue.html",
             ctx,
+            400 if filter_problems else 200,
             F=F,
+            filter_problems=filter_problems,
             decided=row_id(decided) if outcome in DECISIONS else None,
             outcome=outcome,
             empty=request.query_params.get("empty") == "1",
@@ -143,10 +152,28 @@ def routes(console: Console) -> list[Route]:
         return console.render(request, "_lanes.html", ctx, **await lanes(view, ctx))
 
     async def claim_next(_request: Request, ctx: Ctx) -> Response:
-        claimed = await queue.claim(ctx.principal.name, 1, DEFAULT_LEASE)
+        """The highest-priority open case within the filters the analyst had on screen."""
+        view = F.parse_view(
+            {name: ctx.form.get(name, "") for name in ("category", "platform", "language", "care", "scope")}
+        )
+        claimed = await queue.claim(ctx.principal.name, 1, DEFAULT_LEASE, within=view.case_filter())
         if not claimed:
-            return RedirectResponse("/console/queue?empty=1", status_code=303)
+            kept = view.query()
+            return RedirectResponse(f"/console/queue?{kept + '&' if kept else ''}empty=1", status_code=303)
         return RedirectResponse(f"/console/cases/{claimed[0]['id']}", status_code=303)
+
+    async def claim_this(request: Request, ctx: Ctx) -> Response:
+        """Claim the case on screen (refused, naming who, when someone else holds it)."""
+        number = case_id(request)
+        try:
+            await queue.claim_case(number, ctx.principal.name, DEFAULT_LEASE)
+        except QueueError as error:
+            return await show(request, ctx, number, http_status(error), claim_error=error.message)
+        return RedirectResponse(f"/console/cases/{number}", status_code=303)
+
+    async def workload(request: Request, ctx: Ctx) -> Response:
+        """Supervisors: who holds how many cases now, and decisions in the last day and week."""
+        return console.render(request, "workload.html", ctx, people=await queue.workload())
 
     async def assignees() -> list[str]:
         """Who a supervisor can hand a case to: active analyst and supervisor tokens."""
@@ -164,13 +191,16 @@ def routes(console: Console) -> list[Route]:
             link=open_link(case.get("canonical_url")),
             sent_as=sent_as(case),
             held=held_by(case, ctx.principal.name),
+            held_by_other=held_by(case, str(case.get("assignee") or ""))
+            and case.get("assignee") != ctx.principal.name,
+            claim_error=problems.get("claim_error"),
             lease_minutes=minutes_left(case),
             is_open=case["status"] in OPEN,
             decisions=DECISION_LABELS,
             reasons=reason_choices(),
             reason_labels=REASON_LABELS,
             needs_reason=NEEDS_REASON,
-            agencies=AGENCIES,
+            agencies=agency_names(console.settings),
             languages=F.LANGUAGES,
             max_note=MAX_NOTE,
             decision_error=problems.get("decision_error"),
@@ -196,7 +226,7 @@ def routes(console: Console) -> list[Route]:
                 ctx.principal.name,
                 status,
                 form.get("note", ""),
-                form.get("agency", "").strip() or None,
+                P.agency(form.get("agency"), agency_names(console.settings)),
                 target,
                 render=render_status,
                 supervisor=ctx.principal.role == "supervisor",
@@ -251,5 +281,7 @@ def routes(console: Console) -> list[Route]:
         Route("/console/cases/{case_id}/notes", page(add_note, *CASE_ROLES), methods=["POST"]),
         Route("/console/cases/{case_id}/release", page(release, *CASE_ROLES), methods=["POST"]),
         Route("/console/cases/{case_id}/extend", page(extend, *CASE_ROLES), methods=["POST"]),
+        Route("/console/cases/{case_id}/claim", page(claim_this, *CASE_ROLES), methods=["POST"]),
+        Route("/console/workload", page(workload, "supervisor"), methods=["GET"]),
         Route("/console/cases/{case_id}/assign", page(assign, "supervisor"), methods=["POST"]),
     ]

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from cyberunit.console import charts
-from cyberunit.console.filters import CATEGORIES, LANGUAGES
+from cyberunit.console.filters import CATEGORIES, LANGUAGES, export_filter
 from cyberunit.console.web import Console, Ctx, number
 from cyberunit.exports import FORMATS
 from storage.queue import DECISIONS, OPEN, audit_page, decision_times
@@ -131,7 +131,8 @@ def routes(console: Console) -> list[Route]:
         if kind not in FORMATS:
             raise Invalid("format must be csv, json or stix")
         media, suffix, build = FORMATS[kind]
-        rows = await console.queue.export_rows()
+        # The queue's "Export these" sends its filters; the overview's links send none: every case.
+        rows = await console.queue.export_rows(filters=export_filter(request.query_params))
         return Response(
             build(rows),
             media_type=media,

@@ -1,4 +1,5 @@
-"""Families' callback requests (counsellors: list, reveal a number, reply in the chat, close) and token
+"""Families' callback requests (counsellors: list, take, reveal a number, reply in the chat, close;
+supervisors and admins: give a request to a counsellor, reveal with an override and a reason) and token
 management (admins)."""
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from cyberunit.console.web import number as row_id
 from cyberunit.problems import http_status
 from storage import support as S
 from storage.queue import support_page
-from storage.refusal import Invalid, NotFound
+from storage.refusal import Invalid, NotFound, TooMany
 from storage.tokens import ROLES, TokenError, Tokens
 
 TEL = re.compile(r"\+?[0-9]{5,15}")  # what may go into a tel: link
+SUPPORT_ROLES = ("counsellor", *S.OVERRIDERS)  # who may open one request, take it and reveal its number
 SUPPORT_STATUSES = {"": "All", **{s: s.replace("_", " ").capitalize() for s in S.STATUSES}}
 
 
@@ -59,6 +61,10 @@ def routes(console: Console) -> list[Route]:
     ) -> Response:
         item = item or await S.get_request(console.storage, request_id(request))
         phone = shown.get("phone")
+        counsellors: list[str] = []
+        if ctx.principal.role in S.OVERRIDERS:  # whom a supervisor may give the request to
+            listed = await tokens.list()
+            counsellors = [t["name"] for t in listed if t["role"] == S.COUNSELLOR and not t["revoked"]]
         return console.render(
             request,
             "support_request.html",
@@ -73,22 +79,53 @@ def routes(console: Console) -> list[Route]:
             phone_error=shown.get("phone_error"),
             reply_error=shown.get("reply_error"),
             close_error=shown.get("close_error"),
+            take_error=shown.get("take_error"),
+            counsellors=counsellors,
+            overriders=S.OVERRIDERS,
+            max_reason=S.MAX_OVERRIDE_REASON,
             replied=request.query_params.get("replied") == "1",
+            taken=request.query_params.get("taken") == "1",
             values=shown.get("values", {}),
         )
 
     async def support_request(request: Request, ctx: Ctx) -> Response:
         return await show_request(request, ctx)
 
-    async def support_phone(request: Request, ctx: Ctx) -> Response:
-        # Shown in this response only: never in a URL, never cached (Cache-Control: no-store).
+    async def support_take(request: Request, ctx: Ctx) -> Response:
         number = request_id(request)
         try:
-            revealed = await S.reveal_phone(console.storage, number, ctx.principal.name, console.box.open)
+            await S.take(console.storage, number, ctx.principal, ctx.form.get("to"))
         except S.SupportError as error:
             if isinstance(error, NotFound):
                 raise
-            return await show_request(request, ctx, None, http_status(error), phone_error=error.message)
+            return await show_request(
+                request, ctx, None, http_status(error), take_error=error.message, values=ctx.form
+            )
+        return RedirectResponse(f"/console/support/{number}?taken=1", status_code=303)
+
+    async def support_phone(request: Request, ctx: Ctx) -> Response:
+        # Shown in this response only: never in a URL, never cached (Cache-Control: no-store).
+        number = request_id(request)
+        override = ctx.form.get("override", "") in ("1", "true")
+        try:
+            revealed = await S.reveal_phone(
+                console.storage,
+                number,
+                ctx.principal,
+                console.box.open,
+                override=override,
+                reason=ctx.form.get("reason"),
+                per_hour=console.settings.support_reveals_per_hour,
+            )
+        except S.SupportError as error:
+            if isinstance(error, NotFound):
+                raise
+            refused = await show_request(
+                request, ctx, None, http_status(error), phone_error=error.message, values=ctx.form
+            )
+            if isinstance(error, TooMany):
+                refused.headers["Retry-After"] = str(error.retry_after)
+            return refused
         return await show_request(request, ctx, revealed.request, phone=revealed.phone)
 
     async def support_reply(request: Request, ctx: Ctx) -> Response:
@@ -159,8 +196,9 @@ def routes(console: Console) -> list[Route]:
     page = console.page
     return [
         Route("/console/support", page(support, "counsellor"), methods=["GET"]),
-        Route("/console/support/{request_id}", page(support_request, "counsellor"), methods=["GET"]),
-        Route("/console/support/{request_id}/phone", page(support_phone, "counsellor"), methods=["POST"]),
+        Route("/console/support/{request_id}", page(support_request, *SUPPORT_ROLES), methods=["GET"]),
+        Route("/console/support/{request_id}/take", page(support_take, *SUPPORT_ROLES), methods=["POST"]),
+        Route("/console/support/{request_id}/phone", page(support_phone, *SUPPORT_ROLES), methods=["POST"]),
         Route("/console/support/{request_id}/reply", page(support_reply, "counsellor"), methods=["POST"]),
         Route("/console/support/{request_id}/close", page(support_close, "counsellor"), methods=["POST"]),
         Route("/console/tokens", page(token_list, "admin"), methods=["GET"]),

@@ -10,7 +10,7 @@ from starlette.routing import BaseRoute, Route
 
 from bot.shared.config import Settings, secret_key
 from bot.shared.sealing import AddressBox
-from cyberunit.console import auth, cases, overview, people
+from cyberunit.console import auth, cases, overview, people, search
 from cyberunit.console.sessions import Sessions
 from cyberunit.console.web import Console, Endpoint, secure
 from storage.repository import Storage, StorageUnavailable
@@ -60,6 +60,7 @@ def routes(
         *cases.routes(console),
         *overview.routes(console),
         *people.routes(console),
+        *search.routes(console),
     ]
     return [
         Route(r.path, shielded(console, r.endpoint), methods=sorted(r.methods or ()), name=r.name)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
@@ -14,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from bot.shared.body import BODY_TIMEOUT, Unread, read_body
-from bot.shared.config import Settings
+from bot.shared.config import Settings, local_zone
 from bot.shared.sealing import AddressBox
 from cyberunit.console import sessions as S
 from cyberunit.console.static import Assets
@@ -29,8 +30,8 @@ from storage.tokens import Principal
 TEMPLATES = Path(__file__).parent / "templates"
 MAX_FORM = 16 * 1024
 CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
-    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 HEADERS = {
     "Content-Security-Policy": CSP,
@@ -46,6 +47,7 @@ NAV = {
     "supervisor": [
         ("/console/queue", "Queue"),
         ("/console/overview", "Overview"),
+        ("/console/workload", "Workload"),
         ("/console/audit", "Audit"),
     ],
     "counsellor": [("/console/support", "Support requests")],
@@ -146,14 +148,48 @@ def safe_next(value: str | None) -> str | None:
     return value if len(value) < 500 else None
 
 
-def when(value: object) -> str:
-    """An ISO time as `2025-01-31 14:05 UTC`."""
+# A queue row's platform mark: a short glyph the eye finds faster than the word beside it.
+PLATFORM_MARKS = {
+    "facebook": "f",
+    "instagram": "ig",
+    "telegram": "tg",
+    "whatsapp": "wa",
+    "youtube": "▶",
+    "tiktok": "tt",
+    "x": "X",
+    "web": "www",
+}
+
+
+def when(value: object, zone: tzinfo = UTC) -> str:
+    """An ISO time in the console's zone, as `2025-01-31 19:05 PKT` (the zone's own abbreviation)."""
     if not isinstance(value, str):
         return ""
     try:
-        return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M UTC")
+        moment = datetime.fromisoformat(value)
     except ValueError:
         return value
+    local = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(zone)
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname() or local.strftime('%z')}"
+
+
+def waited(value: object, now: datetime | None = None) -> str:
+    """How long since an ISO time, coarsely: "12 min", "3 h", "4 d" (a queue row's waiting time)."""
+    if not isinstance(value, str):
+        return ""
+    try:
+        since = datetime.fromisoformat(value)
+    except ValueError:
+        return ""
+    seconds = (
+        (now or datetime.now(UTC)) - (since if since.tzinfo else since.replace(tzinfo=UTC))
+    ).total_seconds()
+    minutes = max(0, int(seconds // 60))
+    if minutes < 60:
+        return f"{minutes} min"
+    if minutes < 48 * 60:
+        return f"{minutes // 60} h"
+    return f"{minutes // (24 * 60)} d"
 
 
 class Console:
@@ -173,7 +209,11 @@ class Console:
         )
         self.env.globals["static"] = self.assets.url
         self.env.globals["scope_check_help"] = SCOPE_CHECK_HELP
-        self.env.filters["when"] = when
+        zone = local_zone(settings.console_timezone)
+        self.env.filters["when"] = partial(when, zone=zone)
+        self.env.filters["waited"] = waited
+        self.env.filters["utc"] = when
+        self.env.globals["platform_marks"] = PLATFORM_MARKS
 
     # --- responses ----------------------------------------------------------------------------------
 

@@ -103,6 +103,7 @@ class FakeBotAPI:
         self.offset = 0  # updates below it were confirmed by the client
         self.blocked: set[int] = set()
         self.files: dict[str, tuple[str, bytes]] = {}  # file_id -> (file_path, content)
+        self.downloads: list[str] = []  # the paths asked for under /file/bot<token>/, in order
         self.webhook: dict[str, Any] | None = None
         self._failures: dict[str, deque[Failure]] = defaultdict(deque)
         self._arrived = asyncio.Event()
@@ -234,6 +235,7 @@ class FakeBotAPI:
     async def _file(self, request: Request) -> Response:
         if request.path_params["token"] != self.token:
             return Response(status_code=401)
+        self.downloads.append(request.path_params["path"])
         for path, content in self.files.values():
             if path == request.path_params["path"]:
                 return Response(content, media_type="application/octet-stream")

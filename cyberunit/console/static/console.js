@@ -148,10 +148,12 @@
         window.location.href = row.getAttribute("data-href");
         break;
       case "c":
-        if (!document.getElementById("claim-next")) {
+        // On a case page: claim the case on screen; on the queue: claim the next within the filters.
+        var claim = document.getElementById("claim-this") || document.getElementById("claim-next");
+        if (!claim) {
           return;
         }
-        submit(document.getElementById("claim-next"));
+        submit(claim);
         break;
       case "d":
         if (!focusDecision()) {
@@ -172,6 +174,14 @@
         refresh();
         break;
       case "/":
+        var search = document.getElementById("search-q");
+        if (!search) {
+          return;
+        }
+        search.focus();
+        search.select();
+        break;
+      case "f":
         var first = document.querySelector("#filters select");
         if (!first) {
           return;
