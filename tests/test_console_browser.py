@@ -19,12 +19,14 @@ import httpx
 import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page, Request, ViewportSize, expect
+from sqlalchemy import select
 
 from bot.app import create_app
 from bot.shared.config import load_settings
 from storage.queue import CaseFilter, Queue
 from storage.records import EvidenceRecord, NewReport, TurnRecord
 from storage.repository import Storage
+from storage.schema import cases, reports
 from storage.tokens import Tokens
 from tests.browser import Watch, serve, sign_in
 from tests.conftest import SECRET
@@ -487,3 +489,65 @@ async def test_pages_fit_a_laptop_and_a_phone(site: Site, chromium: Browser) -> 
             await context.close()
     if keep:
         print(f"console screenshots: {keep}")
+
+
+async def test_done_when_an_analyst_finds_by_code_url_variant_and_urdu_words_then_claims_in_a_filter(
+    site: Site, chromium: Browser
+) -> None:
+    """Issue 22's first checks, at phone size: the search box in the header finds a case by a code typed
+    in lower case with a space, by a variant of its link, and by an Urdu phrase typed with other letter
+    forms; claim next on a platform filter takes that platform's case."""
+    await site.seed("https://youtube.com/watch?v=dQw4w9WgXcQ", "propaganda", "youtube")
+    await site.seed(
+        "https://t.me/hamla_kal",
+        "violent_threat",
+        "telegram",
+        "ur",
+        description="یہ لوگ جلسے پر حملے کی بات کر رہے ہیں",
+    )
+    await site.seed("https://instagram.com/p/Cxyz123", "hate_speech", "instagram")
+    async with site.storage.db.read() as conn:
+        found = await conn.execute(
+            select(cases.c.canonical_url, reports.c.code).join(cases, cases.c.id == reports.c.case_id)
+        )
+        codes = {str(url): str(code) for url, code in found.all()}
+    ids = {str(c["canonical_url"]): n for n, c in (await site.cases()).items()}
+    context = await chromium.new_context(viewport=PHONE)
+    page = await context.new_page()
+    watch = Watch()
+    watch.attach(page)
+    await sign_in(page, site.base, site.tokens["analyst"])
+
+    async def search(query: str) -> None:
+        await page.keyboard.press("/")
+        await expect(page.locator("#search-q")).to_be_focused()
+        await page.keyboard.type(query)
+        async with page.expect_navigation():
+            await page.keyboard.press("Enter")
+
+    # a code read out over the phone: lower case, a space for the dash -> straight to its case
+    code = codes["https://t.me/hamla_kal"]
+    await search(code.lower().replace("-", " "))
+    await expect(page).to_have_url(re.compile(rf"/console/cases/{ids['https://t.me/hamla_kal']}$"))
+
+    # the mobile link with a language parameter finds the case of the canonical video
+    await search("https://m.youtube.com/watch?v=dQw4w9WgXcQ&lang=en")
+    await expect(
+        page.locator(f'a[href="/console/cases/{ids["https://youtube.com/watch?v=dQw4w9WgXcQ"]}"]').first
+    ).to_be_visible()
+
+    # Urdu words typed on an Arabic keyboard (ي for ی, ك for ک) still find the description
+    await search("حملے كي بات")
+    await expect(
+        page.locator(f'a[href="/console/cases/{ids["https://t.me/hamla_kal"]}"]').first
+    ).to_be_visible()
+    assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+    # claim next within platform=instagram takes the Instagram case, not the higher-priority threat
+    await page.goto(f"{site.base}/console/queue?platform=instagram")
+    async with page.expect_navigation():
+        await page.keyboard.press("c")
+    await expect(page).to_have_url(re.compile(rf"/console/cases/{ids['https://instagram.com/p/Cxyz123']}$"))
+    await expect(page.locator("#decision-form")).to_be_visible()
+    watch.assert_clean()
+    await context.close()
