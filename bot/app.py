@@ -26,9 +26,10 @@ from bot.outbox import OutboxWorker
 from bot.pipeline import Pipeline
 from bot.shared.config import Settings, agency_names, secret_key
 from bot.shared.delivery import Sender
+from bot.shared.designated import load as load_designated
 from bot.shared.identity import Pseudonyms
 from bot.shared.sealing import AddressBox
-from cyberunit import api, console
+from cyberunit import api, console, taxii
 from cyberunit.alerts import AlertSender
 from cyberunit.problems import problem
 from nlu import model as nlu_model
@@ -198,6 +199,7 @@ def make_pipeline(
         retention_days=settings.retention_days,
         limits=limits,
         flows=flows,
+        designated=load_designated(settings.designated_file),
     )
 
 
@@ -293,8 +295,15 @@ def create_app(settings: Settings, storage: Storage | None = None) -> Starlette:
                 stored=StoredConversations(store),
             ),
             *webchat_upload.routes(settings, pipeline, StoredEvidence(store, settings.data_dir)),
-            *api.routes(store, pipeline.box, settings.support_reveals_per_hour, agency_names(settings)),
+            *api.routes(
+                store,
+                pipeline.box,
+                settings.support_reveals_per_hour,
+                agency_names(settings),
+                check_days=settings.takedown_check_days,
+            ),
             *console.routes(store, settings, pipeline.box),
+            *taxii.routes(store),  # /taxii2/: the partners' TAXII 2.1 feed
             *(route for channel in channels for route in channel.routes),
         ],
         lifespan=lifespan,

@@ -106,14 +106,22 @@ def _nlu_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from nlu.data import TEST_DIR, DataError
-    from nlu.evaluate import evaluate, format_report
+    from nlu.evaluate import CLAIMS_TEST, evaluate, evaluate_claims, format_claims, format_report
 
     try:
         report = evaluate(Path(args.data) if args.data else TEST_DIR)
+        # The recruiters' claims: their own held-out phrasings, on the default split or when asked for.
+        claims = (
+            evaluate_claims(Path(args.claims) if args.claims else CLAIMS_TEST)
+            if args.claims or not args.data
+            else None
+        )
     except (OSError, DataError) as exc:
         print(f"raabta nlu eval: {exc}", file=sys.stderr)
         return 2
     print(format_report(report, errors=args.errors))
+    if claims is not None:
+        print("\n" + format_claims(claims))
     return 0
 
 
@@ -148,6 +156,21 @@ def _content_check(_args: argparse.Namespace) -> int:
         print(f"content check failed: {exc}", file=sys.stderr)
         return 1
     print(f"content OK: {len(texts.texts)} texts in en, ur and ur-Latn")
+    if texts.claims is not None and texts.claims.claims:  # responses/claims.yaml, checked by load()
+        print(f"claims OK: {len(texts.claims.claims)} claims, answered in every language with their sources")
+    return 0
+
+
+def _designated_check(_args: argparse.Namespace) -> int:
+    from bot.shared.config import ConfigError
+    from bot.shared.designated import DesignatedError, load
+
+    try:
+        found = load(load_settings().designated_file)
+    except (DesignatedError, ConfigError) as exc:
+        print(f"designated check failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"designated OK: {len(found)} organisations in {found.path}")
     return 0
 
 
@@ -214,6 +237,9 @@ def parser() -> argparse.ArgumentParser:
     )
     nlu_eval.add_argument("--data", help="a directory of Rasa nlu.yml test files (default: nlu/data/test)")
     nlu_eval.add_argument("--errors", action="store_true", help="also list every wrong intent and language")
+    nlu_eval.add_argument(
+        "--claims", help="held-out claim phrasings to match (default: nlu/data/claims/held_out.yml)"
+    )
     nlu_eval.set_defaults(func=_nlu_eval)
     nlu_train = nlu.add_parser("train", help="train the embedded model now and cache it")
     nlu_train.add_argument(
@@ -242,6 +268,13 @@ def parser() -> argparse.ArgumentParser:
         dest="content_command", required=True
     )
     content.add_parser("check", help="check every text in every language").set_defaults(func=_content_check)
+
+    designated = sub.add_parser(
+        "designated", help="the designated (proscribed) organisations reports are matched against"
+    ).add_subparsers(dest="designated_command", required=True)
+    designated.add_parser(
+        "check", help="check the list in use (RAABTA_DESIGNATED_FILE or the shipped one), naming each fault"
+    ).set_defaults(func=_designated_check)
     add_commands(sub)
     return top
 

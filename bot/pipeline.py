@@ -19,6 +19,7 @@ from typing import Any
 from bot import logs, metrics
 from bot.dialogue import (
     REGISTRY,
+    AnswerFollowup,
     Context,
     Effect,
     ForgetMe,
@@ -29,21 +30,32 @@ from bot.dialogue import (
     Registry,
     Reply,
     RequestSupport,
+    SkipFollowup,
     State,
     SubmitReport,
     Subscribe,
     Unsubscribe,
     handle,
 )
-from bot.dialogue.types import MAX_RECENT, ReportStatus
+from bot.dialogue.types import MAX_RECENT, FollowupAsked, ReportStatus
 from bot.limits import FloodGuard, Limits, Verdict
+from bot.shared.designated import Designated, shipped
 from bot.shared.identity import Pseudonyms
 from bot.shared.sealing import AddressBox
 from nlu import Parse, aparse, parse
 from nlu.refcode import new_code
 from responses import LANGUAGES, Catalog, catalog
 from storage.blocklist import BlockList
-from storage.records import CommitStatus, EvidenceRecord, NewReport, NewSupportRequest, TurnRecord
+from storage.followups import waiting_for
+from storage.records import (
+    CommitStatus,
+    DesignatedMatch,
+    EvidenceRecord,
+    FollowupReply,
+    NewReport,
+    NewSupportRequest,
+    TurnRecord,
+)
 from storage.repository import Storage, StorageUnavailable
 from storage.safety import Safety
 from storage.support import month_numbers
@@ -72,7 +84,30 @@ def clean_text(text: str | None) -> str | None:
     return _CONTROL.sub("", text[: MAX_INPUT + 1])
 
 
-def to_records(effect: SubmitReport, reporter_id: str, channel: str) -> NewReport:
+def designations(effect: SubmitReport, designated: Designated) -> tuple[DesignatedMatch, ...]:
+    """The designated organisations a report names (bot.shared.designated), as storage keeps them."""
+    found = designated.in_report(
+        effect.description,
+        links=(link.canonical for link in effect.links),
+        handles=effect.handles,
+        forwards=(a.ref for a in effect.evidence if a.kind == "forward"),
+    )
+    return tuple(
+        DesignatedMatch(
+            m.organisation.name,
+            m.organisation.source,
+            m.organisation.designated_on.isoformat(),
+            m.alias,
+            m.place,
+            m.link,
+        )
+        for m in found
+    )
+
+
+def to_records(
+    effect: SubmitReport, reporter_id: str, channel: str, designated: Designated | None = None
+) -> NewReport:
     items = [EvidenceRecord("link", link.canonical, link.raw, link.platform) for link in effect.links]
     items += [EvidenceRecord("handle", handle) for handle in effect.handles]
     items += [EvidenceRecord(a.kind, a.ref, fingerprint=a.fingerprint) for a in effect.evidence]
@@ -86,6 +121,7 @@ def to_records(effect: SubmitReport, reporter_id: str, channel: str) -> NewRepor
         urgent=effect.urgent,
         evidence=tuple(items),
         scope_check=effect.scope_check,
+        designated=designations(effect, shipped() if designated is None else designated),
     )
 
 
@@ -101,8 +137,11 @@ class Pipeline:
         limits: Limits | None = None,
         flows: Registry = REGISTRY,
         recent: frozenset[str] = frozenset({"webchat"}),
+        designated: Designated | None = None,
     ) -> None:
         self.storage = storage
+        # The designated organisations reports are matched against (the operator's list, or the shipped one)
+        self.designated = shipped() if designated is None else designated  # an empty list is a list
         # Channels whose conversations keep their recent messages in the state (the web chat restores a
         # reloaded page from them): the bot's replies and the labels of buttons pressed, never typed text.
         self.recent = recent
@@ -154,11 +193,12 @@ class Pipeline:
                 stored = await self.storage.load_conversation(conversation)
                 state = State.from_dict(stored.state)
                 needs = self.flows.needs(state, understood, inbound)
+                context = await self._context(conversation, needs)
                 outcome = handle(
                     inbound,
                     understood,
                     state,
-                    await self._context(conversation, needs),
+                    context,
                     self.texts,
                     self.flows,
                 )
@@ -172,7 +212,7 @@ class Pipeline:
                         state=self._with_recent(outcome.state, inbound, replies),
                         response=[r.to_dict() for r in replies],
                         reports=tuple(
-                            to_records(e, conversation, inbound.channel)
+                            to_records(e, conversation, inbound.channel, self.designated)
                             for e in outcome.effects
                             if isinstance(e, SubmitReport)
                         ),
@@ -186,6 +226,7 @@ class Pipeline:
                         support=self._support_records(outcome.effects, conversation, inbound.channel),
                         subscribe=_subscribed(outcome.effects),
                         unsubscribe=any(isinstance(e, Unsubscribe) for e in outcome.effects),
+                        followup=_followup_reply(context, outcome.effects),
                     )
                 )
                 if result.status is CommitStatus.OK:
@@ -341,7 +382,14 @@ class Pipeline:
             self.retention_days,
             await self._may_report(conversation) if needs.quota else True,
             numbers=MonthNumbers(*await month_numbers(self.storage)) if needs.numbers else None,
+            followup=await self._followup(conversation) if needs.followup else None,
         )
+
+    async def _followup(self, conversation: str) -> FollowupAsked | None:
+        """The analysts' question delivered to this citizen and waiting for their next message, if any:
+        the analyst asked outside the conversation, so its state cannot know (storage.followups)."""
+        found = await waiting_for(self.storage, conversation)
+        return FollowupAsked(found.pending, found.code) if found is not None else None
 
     async def _may_report(self, conversation: str) -> bool:
         """Is this citizen within the reports-per-hour and per-day limits?"""
@@ -388,6 +436,24 @@ class Pipeline:
             else None
             for code in codes
         }
+
+
+def _followup_reply(context: Context, effects: tuple[Effect, ...]) -> FollowupReply | None:
+    """What this message did to the analysts' question waiting for it: answered it (its words, links and
+    files as evidence), skipped it, or, whatever else it was (a command, the crisis answer, the menu),
+    passed it by: a question has one message. None when no question waited."""
+    asked = context.followup
+    if asked is None:
+        return None
+    for e in effects:
+        if isinstance(e, AnswerFollowup) and e.pending == asked.pending:
+            items = [EvidenceRecord("answer", e.text)] if e.text else []
+            items += [EvidenceRecord("link", x.canonical, x.raw, x.platform) for x in e.links]
+            items += [EvidenceRecord(a.kind, a.ref, fingerprint=a.fingerprint) for a in e.evidence]
+            return FollowupReply(asked.pending, "answered", tuple(items), urgent=e.urgent)
+        if isinstance(e, SkipFollowup) and e.pending == asked.pending:
+            return FollowupReply(asked.pending, "skipped")
+    return FollowupReply(asked.pending, "passed")
 
 
 def _subscribed(effects: tuple[Effect, ...]) -> str | None:

@@ -13,6 +13,8 @@ from starlette.routing import Route
 from bot.shared.body import BODY_TIMEOUT, Unread, read_body
 from bot.shared.config import DEFAULT_AGENCIES
 from bot.shared.status import status_text
+from cyberunit import bulk as B
+from cyberunit import notices as N
 from cyberunit import params as P
 from cyberunit.exports import FORMATS, to_stix
 from cyberunit.openapi import OPERATIONS
@@ -20,6 +22,9 @@ from cyberunit.openapi import served as openapi_document
 from cyberunit.priority import explain
 from cyberunit.problems import problem, refusal, unread
 from responses import catalog
+from responses.bidi import FSI, PDI, isolate, strip
+from storage import duplicates as D
+from storage import followups as F
 from storage import support as S
 from storage.queue import (
     DEFAULT_LEASE,
@@ -28,11 +33,12 @@ from storage.queue import (
     audit_page,
     support_page,
 )
-from storage.records import ReportTold
+from storage.records import OutboxPayload, PayloadButton, ReportTold, message
 from storage.refusal import Invalid, NotFound
 from storage.repository import Storage
 from storage.safety import Safety
 from storage.search import DEFAULT_LIMIT, read_query, search_read
+from storage.takedowns import CHECK_DAYS, Takedowns
 from storage.tokens import Principal, Tokens
 
 if TYPE_CHECKING:
@@ -51,6 +57,28 @@ AGENCIES = tuple(DEFAULT_AGENCIES.split(","))
 def render_status(told: ReportTold) -> str:
     """The notification a reporter gets, in their language: the same words `status CODE` answers."""
     return status_text(catalog(), told.language, told.code, told)
+
+
+# Where the analyst's question goes in the framing text: a private-use character no text of ours holds and
+# that `isolate` leaves alone, replaced after the text was filled and isolated.
+_QUESTION = "\ue000"
+FOLLOWUP_SKIP = "followup:skip"  # the followup flow's Skip button (bot.dialogue.flows.followup.SKIP)
+
+
+def render_followup(code: str, language: str, question: str) -> OutboxPayload:
+    """The follow-up question a reporter gets, in their report's language, with a Skip button.
+
+    The analyst's words are shown as given, in the language they wrote them, quoted in an isolate (FSI …
+    PDI): an English question in the Urdu frame, or an Urdu one in the English frame, keeps its own
+    direction without turning the sentence around it. Inside, an Urdu question's numbers and links are
+    isolated as in our own Urdu texts (responses/bidi.py); the filled frame's isolation never sees the
+    question, so nothing of it is undone."""
+    texts = catalog()
+    urdu = any("\u0600" <= ch <= "\u06ff" for ch in question)
+    quoted = FSI + (isolate(question, "ur") if urdu else strip(question)) + PDI
+    frame = texts.text("followup.question", language, code=code, question=_QUESTION)
+    skip: PayloadButton = {"id": FOLLOWUP_SKIP, "label": texts.text("buttons.followup_skip", language)}
+    return message(frame.replace(_QUESTION, quoted), [skip])
 
 
 def _int(value: str | None, name: str, default: int | None = None) -> int:
@@ -101,11 +129,14 @@ def routes(
     box: AddressBox,
     reveals_per_hour: int = S.REVEALS_PER_HOUR,
     agencies: Sequence[str] = AGENCIES,
+    check_days: int = CHECK_DAYS,
 ) -> list[Route]:
     """The API's routes; `box` is the app's AddressBox (the one key path), to open callback numbers;
     `reveals_per_hour` is RAABTA_SUPPORT_REVEALS_PER_HOUR, the numbers one person may see in an hour;
-    `agencies` (RAABTA_AGENCIES) the only ones a decision may name."""
+    `agencies` (RAABTA_AGENCIES) the only ones a decision may name; `check_days`
+    (RAABTA_TAKEDOWN_CHECK_DAYS) the default age of a takedown check."""
     queue = Queue(storage)
+    takedowns = Takedowns(storage)
     tokens = Tokens(storage)
     safety = Safety(storage)
 
@@ -204,6 +235,37 @@ def routes(
         )
         return JSONResponse({"case": explain(result.case), "notified": result.notified})
 
+    async def ask_followup(request: Request, who: Principal) -> Response:
+        """Ask the reporters of a case who agreed to updates one question, in their language (queued
+        through the outbox, audited); how many it reached, never who."""
+        body = await _body(request)
+        question = body.get("question")
+        return JSONResponse(await F.ask(storage, case_id(request), question, who.name, render_followup))
+
+    async def list_followups(request: Request, who: Principal) -> Response:
+        """The questions asked on a case, with their counts and answers, and whom a new one would reach."""
+        number = case_id(request)
+        reach = await F.reach(storage, number, who.name)
+        items = await F.of_case(storage, number)
+        return JSONResponse(
+            {"can_ask": reach.can_ask, "waiting": reach.waiting, "refusal": reach.refusal, "items": items}
+        )
+
+    async def duplicates(request: Request, _who: Principal) -> Response:
+        """Possible duplicates of a case, each saying why, and the other cases of its account."""
+        return JSONResponse((await D.find(storage.db, case_id(request))).as_dict())
+
+    async def bulk(request: Request, who: Principal) -> Response:
+        """One action on many cases (decide, merge, note, assign), each in its own transaction with its own
+        audit event; with dry_run, only what would happen."""
+        action, ids, dry_run, seen = B.from_json(await _body(request), agencies)
+        supervisor = who.role == "supervisor"
+        if dry_run:
+            lines = await B.plan(storage, action, ids, who.name, supervisor)
+        else:
+            lines = await B.apply(storage, action, ids, who.name, supervisor, render_status, seen)
+        return JSONResponse(B.result(action, lines, dry_run))
+
     async def release(request: Request, who: Principal) -> Response:
         """Give a case you hold back to the queue."""
         return JSONResponse(explain(await queue.release(case_id(request), who.name)))
@@ -238,6 +300,38 @@ def routes(
     async def stats(_request: Request, _who: Principal) -> Response:
         """Counts for the overview."""
         return JSONResponse(await queue.stats())
+
+    async def record_referral(request: Request, who: Principal) -> Response:
+        """Record a takedown notice sent about a referred or escalated case (audited)."""
+        body = await _body(request)
+        sent_at = N.text("sent_at", body.get("sent_at"))
+        referral = await takedowns.record_referral(
+            case_id(request),
+            who.name,
+            N.agency(body.get("agency"), agencies),
+            N.template(body.get("template")),
+            N.text("reference", body.get("reference")),
+            P.when("sent_at", sent_at) if sent_at else None,
+        )
+        return JSONResponse(referral)
+
+    async def record_check(request: Request, who: Principal) -> Response:
+        """Record what a referred page shows now: still_online, removed or geo_blocked (audited)."""
+        body = await _body(request)
+        result = N.result(body.get("result"))
+        note = N.text("note", body.get("note"))
+        return JSONResponse(await takedowns.record_check(case_id(request), who.name, result, note))
+
+    async def takedowns_due(request: Request, _who: Principal) -> Response:
+        """Referred cases due for a takedown check, longest waiting first."""
+        q = query(request)
+        days = q.get("age_days", check_days)
+        items = await takedowns.due(days, q.get("limit", 50), P.case_filter(q))
+        return JSONResponse({"age_days": days, "items": [explain(c) for c in items]})
+
+    async def takedown_stats(_request: Request, _who: Principal) -> Response:
+        """Time to removal per platform and per agency."""
+        return JSONResponse(await takedowns.removal_times())
 
     async def export(request: Request, _who: Principal) -> Response:
         """Export cases as CSV, JSON lines or a STIX 2.1 bundle (nothing about reporters)."""
@@ -322,9 +416,17 @@ def routes(
         Route(f"{base}/cases/{{case_id}}/release", guarded(release, *CASE_ROLES), methods=["POST"]),
         Route(f"{base}/cases/{{case_id}}/extend", guarded(extend, *CASE_ROLES), methods=["POST"]),
         Route(f"{base}/cases/{{case_id}}/notes", guarded(add_note, *CASE_ROLES), methods=["POST"]),
+        Route(f"{base}/cases/{{case_id}}/duplicates", guarded(duplicates, *CASE_ROLES), methods=["GET"]),
+        Route(f"{base}/cases/bulk", guarded(bulk, *CASE_ROLES), methods=["POST"]),
+        Route(f"{base}/cases/{{case_id}}/followups", guarded(ask_followup, *CASE_ROLES), methods=["POST"]),
+        Route(f"{base}/cases/{{case_id}}/followups", guarded(list_followups, *CASE_ROLES), methods=["GET"]),
         Route(f"{base}/cases/{{case_id}}/assign", guarded(assign, "supervisor"), methods=["POST"]),
         Route(f"{base}/stats", guarded(stats, *CASE_ROLES, "admin"), methods=["GET"]),
         Route(f"{base}/export", guarded(export, *CASE_ROLES), methods=["GET"]),
+        Route(f"{base}/cases/{{case_id}}/referrals", guarded(record_referral, *CASE_ROLES), methods=["POST"]),
+        Route(f"{base}/cases/{{case_id}}/checks", guarded(record_check, *CASE_ROLES), methods=["POST"]),
+        Route(f"{base}/takedowns/due", guarded(takedowns_due, *CASE_ROLES), methods=["GET"]),
+        Route(f"{base}/takedowns/stats", guarded(takedown_stats, *CASE_ROLES, "admin"), methods=["GET"]),
         Route(f"{base}/audit", guarded(audit_log, "supervisor", "admin"), methods=["GET"]),
         Route(f"{base}/support-requests", guarded(support, "counsellor"), methods=["GET"]),
         Route(

@@ -58,6 +58,23 @@ class PriorityParts(Model):
     urgency: float = Field(description="Added when a report was marked urgent")
     reporters: float = Field(description="Distinct reporters, on a log scale")
     recency: float = Field(description="Halves every three days since the last report")
+    designated: float = Field(
+        default=0.0,
+        description="Added when the case's reports name a designated (proscribed) organisation; present "
+        "only then (see Case.designated)",
+    )
+
+
+class Designation(Model):
+    """A designated (proscribed) organisation the case's reports name, as the operator's list gives it."""
+
+    name: str
+    source: str = Field(description="Where the designation is published, as the list says")
+    date: str = Field(description="The date of the designation (YYYY-MM-DD), as the list says")
+    aliases: list[str] = Field(description="The names of the list found in the reports (any script)")
+    found_in: list[Literal["description", "handle", "link", "forward"]] = Field(
+        description="Where they were found: a description, an @handle, the link's own slug, a forwarded post"
+    )
 
 
 class Case(Model):
@@ -106,6 +123,11 @@ class Case(Model):
         default=False,
         description="One of its reports went on past the scope notice (see Report.scope_check): check that "
         "this is not opinion or a blasphemy accusation",
+    )
+    designated: list[Designation] = Field(
+        default_factory=list,
+        description="Designated (proscribed) organisations its reports name, matched when each report came "
+        "in against the operator's list (RAABTA_DESIGNATED_FILE); weighed in priority_parts.designated",
     )
 
 
@@ -391,3 +413,87 @@ class SearchResults(Model):
     items: list[SearchHit] = Field(
         description="Code matches first, then links, handles, words (newest first)"
     )
+
+
+# --- takedowns ------------------------------------------------------------------------------------
+
+CheckResult = Literal["still_online", "removed", "geo_blocked"]  # storage.takedowns.RESULTS
+
+
+class ReferralRequest(Model):
+    agency: Agency = Field(description="Who the notice went to: one of RAABTA_AGENCIES (any case)")
+    template: str = Field(
+        min_length=1,
+        max_length=32,
+        description="The notice template it was written from (responses/notices.yaml: meta, telegram, "
+        "youtube, tiktok, x, pta)",
+    )
+    reference: str | None = Field(
+        default=None, max_length=100, description="The reference the platform or agency gave the notice"
+    )
+    sent_at: datetime | None = Field(
+        default=None,
+        description="When it was sent; default now. Not in the future, not before the first report; a time "
+        "without an offset is Pakistan time",
+    )
+
+
+class Referral(Model):
+    """A takedown notice sent about a referred or escalated case."""
+
+    id: int
+    case_id: int
+    agency: str
+    reference: str | None
+    template: str
+    sent_at: datetime
+    by: str = Field(description="Who recorded it")
+
+
+class CheckRequest(Model):
+    result: CheckResult = Field(description="What the page shows now")
+    note: str | None = Field(default=None, max_length=500)
+
+
+class TakedownCheck(Model):
+    """What an analyst found on looking at a referred page again."""
+
+    id: int
+    case_id: int
+    result: CheckResult
+    checked_at: datetime
+    by: str
+    note: str | None
+
+
+class LastCheck(Model):
+    result: CheckResult
+    checked_at: datetime
+
+
+class DueCase(Case):
+    """A referred case due for a takedown check."""
+
+    waiting_since: datetime = Field(description="Its latest notice, or its decision when none was recorded")
+    days_waiting: int
+    last_notice_at: datetime | None
+    last_check: LastCheck | None = Field(description="null: never checked")
+
+
+class DueList(Model):
+    age_days: int = Field(description="The check age used (default RAABTA_TAKEDOWN_CHECK_DAYS)")
+    items: list[DueCase] = Field(description="Longest waiting first")
+
+
+class RemovalFigure(Model):
+    name: str = Field(description="The platform, or the agency (its first notice's, else the decision's)")
+    removed: int = Field(description="Cases seen removed")
+    median_hours: float | None = Field(description="From the first notice (or decision) to the removal")
+    waiting: int = Field(description="Cases referred, or with a notice, not seen removed")
+
+
+class RemovalTimes(Model):
+    removed: int
+    median_hours: float | None
+    by_platform: list[RemovalFigure]
+    by_agency: list[RemovalFigure]

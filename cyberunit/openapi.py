@@ -10,15 +10,21 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import JsonSchemaMode
 
+from cyberunit import bulk
 from cyberunit import models as M
-from cyberunit.params import AUDIT_PARAMS, EXPORT_PARAMS, LIST_PARAMS, Param
+from cyberunit.params import AUDIT_PARAMS, EXPORT_PARAMS, FILTERS, LIST_PARAMS, Param
+from responses.notices import notices
+from storage import followups as followups_
 from storage import search as found
+from storage import takedowns
+from storage.queue import MAX_LIMIT
 
 BASE = "/api/v1"
 REF = "#/components/schemas/{model}"
@@ -49,6 +55,156 @@ def path_id(name: str, what: str) -> Param:
 CASE_ID = path_id("case_id", "case")
 REQUEST_ID = path_id("request_id", "support request")
 BLOCK_ID = path_id("block_id", "block")
+# GET /takedowns/due: the check age (default RAABTA_TAKEDOWN_CHECK_DAYS), two of the list's filters, a limit
+DUE_PARAMS = (
+    Param(
+        "age_days",
+        {"type": "integer", "minimum": 1, "maximum": takedowns.MAX_CHECK_DAYS},
+        "Days since the latest notice (or decision) and the latest check; default RAABTA_TAKEDOWN_CHECK_DAYS",
+    ),
+    *(p for p in FILTERS if p.name in ("platform", "category")),
+    Param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}, "Default 50"),
+)
+
+
+# --- follow-up questions to reporters (storage.followups): counts and answers, never who ---------------
+
+
+class FollowupRequest(M.Model):
+    question: str = Field(
+        min_length=1,
+        max_length=followups_.MAX_QUESTION,
+        description="One question, in your words and language; reporters read it quoted in their own "
+        "language's message",
+    )
+
+
+class FollowupAnswer(M.Model):
+    """Part of an answer, as evidence on the report it answered for (the report's code, as on the case)."""
+
+    code: str
+    kind: str = Field(description="answer (the words), link, handle, photo, document or forward")
+    value: str
+    raw: str | None
+    platform: str | None
+    at: datetime
+
+
+class Followup(M.Model):
+    """A question asked on a case, with how many it reached, answered and skipped; never who."""
+
+    id: int
+    case_id: int
+    question: str
+    asked_by: str
+    asked_at: datetime
+    recipients: int = Field(description="Reporters it was queued to: those who agreed to updates")
+    answered: int
+    skipped: int
+    waiting: int = Field(description="Reporters whose next message may still answer it")
+    answers: list[FollowupAnswer] = Field(default_factory=list, description="Listed questions only")
+
+
+class FollowupList(M.Model):
+    can_ask: int = Field(description="Reporters a new question would reach now")
+    waiting: int = Field(description="Reporters who agreed but still have an earlier question waiting")
+    refusal: str | None = Field(description="Why nobody may be asked on this case now, if so")
+    items: list[Followup]
+
+
+# --- accounts and possible duplicates (storage.duplicates); bulk actions (cyberunit.bulk) ---------------
+
+
+class DuplicateReason(M.Model):
+    kind: Literal["url", "file", "handle", "text"] = Field(
+        description="url: the same target in another spelling of its link; file: a file of the same sha256 "
+        "or file id; handle: an @handle both are known by; text: a near-identical description"
+    )
+    says: str = Field(
+        description='In words: "same video", "same channel", "same handle @name", "same screenshot", '
+        '"near-identical description"'
+    )
+
+
+class CaseBrief(M.Model):
+    """Another case, in brief (never who reported)."""
+
+    case_id: int
+    status: M.CaseStatus
+    platform: str
+    canonical_url: str | None
+    title: str | None
+    report_count: int
+    last_seen: datetime
+
+
+class DuplicateSuggestion(CaseBrief):
+    reasons: list[DuplicateReason] = Field(description="Why it is likely the same content, strongest first")
+    mergeable: bool = Field(description="Open: the case asked about can be merged into it")
+
+
+class AccountName(M.Model):
+    platform: str
+    name: str = Field(description="The account's name as keyed: lower case, without the @")
+
+
+class SameAccount(M.Model):
+    count: int = Field(description="Other cases (not merged) whose link the same account published")
+    items: list[CaseBrief] = Field(description="The newest of them")
+
+
+class Duplicates(M.Model):
+    case_id: int
+    account: AccountName | None = Field(description="The account that published the case's link, if any")
+    items: list[DuplicateSuggestion] = Field(description="Possible duplicates, strongest first (open first)")
+    same_account: SameAccount
+
+
+class BulkRequest(M.Model):
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[Annotated[int, Field(ge=1, le=INT32_MAX)]] = Field(
+        min_length=1, max_length=bulk.MAX_BULK, description="The cases, each once"
+    )
+    action: Literal["decide", "merge", "note", "assign"]
+    status: Literal["referred", "escalated", "monitoring", "no_action"] | None = Field(
+        default=None, description="decide: the outcome (to merge, use the merge action)"
+    )
+    note: str | None = Field(
+        default=None, max_length=2000, description="Required to decide, merge and note; kept on each case"
+    )
+    reason: M.Reason | None = Field(
+        default=None, description="decide: as for a single decision (required for no_action)"
+    )
+    agency: str | None = Field(
+        default=None, max_length=32, description="decide: required to refer; one of RAABTA_AGENCIES"
+    )
+    merge_into: int | None = Field(default=None, ge=1, le=INT32_MAX, description="merge: the open case")
+    assignee: str | None = Field(
+        default=None, max_length=64, description="assign (supervisors): an analyst's or a supervisor's token"
+    )
+    dry_run: bool = Field(default=False, description="Only say what would happen; nothing changes")
+    seen_reports: dict[str, Annotated[int, Field(ge=0, le=INT32_MAX)]] | None = Field(
+        default=None,
+        description="Case id -> the report count you saw (a dry run's report_count): a case with more "
+        "reports now is left as it is",
+    )
+
+
+class BulkItem(M.Model):
+    case_id: int
+    ok: bool = Field(description="Will change (dry run) or changed")
+    says: str = Field(description="What happens (or happened) to it, or why it cannot change")
+    claimed: bool = Field(description="Claimed for you first (a dry run: will be), as deciding needs it held")
+    report_count: int | None = Field(description="Reports on the case as it was read")
+
+
+class BulkResult(M.Model):
+    action: Literal["decide", "merge", "note", "assign"]
+    dry_run: bool
+    ok: int = Field(description="Cases that will change (dry run) or changed")
+    refused: int = Field(description="Cases that cannot change, each saying why")
+    items: list[BulkItem] = Field(description="Each case of the selection, in the order given")
 
 
 @dataclass(frozen=True)
@@ -133,6 +289,46 @@ OPERATIONS: tuple[Operation, ...] = (
         "per link) finds them all; a merged case says where its reports went (`merged_into`).",
     ),
     Operation(
+        "/cases/{case_id}/duplicates",
+        "get",
+        "duplicates",
+        "Possible duplicates of a case, each saying why, and the other cases of its account",
+        CASE_ROLES,
+        "cases",
+        Duplicates,
+        params=(CASE_ID,),
+        errors=(400, 404),
+        description="Open or decided cases that are likely the same content: the same target behind "
+        "another spelling of the link (`?lang=en`, a timestamp, a channel's /videos tab, m. and www.), an "
+        "@handle both are known by, a file of the same sha256, or a near-identical description. A page and "
+        "its posts are not duplicates: they are `same_account`. Merge with a decision (`merged`, "
+        "`merge_into`) into a `mergeable` one.",
+    ),
+    Operation(
+        "/cases/bulk",
+        "post",
+        "bulk",
+        "One action on many cases (decide, merge, note, assign), each case on its own; dry_run previews",
+        CASE_ROLES,
+        "queue",
+        BulkResult,
+        body=BulkRequest,
+        errors=(400, 403, 404, 409, 413),
+        description="The rules of the single actions hold for each case: deciding or merging needs the case "
+        "held, so one nobody holds is claimed for you first (its own case.claimed event) and one someone "
+        "else holds is left; a decided case stays decided; a case that needs care leaves the unit only by "
+        "a supervisor's decision. Each case changes in its own transaction with its own audit event; the "
+        "answer says what happened to each. With `dry_run` nothing changes: send the same request without "
+        "it, with `seen_reports` from the dry run, to do it.",
+        error_notes={
+            400: "A field is missing, unknown or of the wrong type, or the action is not one a single "
+            "action would take (no note, no reason for no_action, an unknown agency or assignee)",
+            403: "Your role may not use this route, or an analyst asked to assign",
+            404: "The case to merge into does not exist",
+            409: "The case to merge into is closed or merged",
+        },
+    ),
+    Operation(
         "/queue/claim",
         "post",
         "claim",
@@ -201,6 +397,39 @@ OPERATIONS: tuple[Operation, ...] = (
         body=M.NoteRequest,
         params=(CASE_ID,),
         errors=(400, 404, 413),
+    ),
+    Operation(
+        "/cases/{case_id}/followups",
+        "post",
+        "ask_followup",
+        "Ask the reporters of a case who agreed to updates one question (queued, audited)",
+        CASE_ROLES,
+        "cases",
+        Followup,
+        body=FollowupRequest,
+        params=(CASE_ID,),
+        errors=(400, 404, 409, 413),
+        description="Each reporter who asked for updates on their report, and whose chat can still be "
+        "reached, gets the question once, through the outbox, in their report's language, with a Skip "
+        "button; their next message answers it and arrives on the report as evidence (kind `answer`, and "
+        "any link or file). You learn how many it reached, never who. Audited as `case.followup_asked` "
+        f"with the number. A question waits at most {followups_.LIVE.days} days.",
+        error_notes={
+            409: "Nobody can be asked (no reporter agreed to updates, or every one who did still has a "
+            "question of this case waiting), the case was closed with no action or merged, or another "
+            "analyst holds it",
+        },
+    ),
+    Operation(
+        "/cases/{case_id}/followups",
+        "get",
+        "list_followups",
+        "The questions asked on a case, with counts and answers, and whom a new one would reach",
+        CASE_ROLES,
+        "cases",
+        FollowupList,
+        params=(CASE_ID,),
+        errors=(400, 404),
     ),
     Operation(
         "/cases/{case_id}/assign",
@@ -344,6 +573,67 @@ OPERATIONS: tuple[Operation, ...] = (
         error_notes={409: "Closed already"},
     ),
     Operation(
+        "/cases/{case_id}/referrals",
+        "post",
+        "record_referral",
+        "Record a takedown notice sent about a referred or escalated case (audited)",
+        CASE_ROLES,
+        "cases",
+        M.Referral,
+        body=M.ReferralRequest,
+        params=(CASE_ID,),
+        errors=(400, 404, 409, 413),
+        description="Raabta never sends a notice: the analyst sends it (the console fills one in from the "
+        "case, `template`) and records it here, with the reference the platform or agency gave. Audited "
+        "as `case.referral_sent`. A referred case's check clock runs from its latest notice.",
+        error_notes={
+            400: "agency not among RAABTA_AGENCIES, an unknown template, a reference over 100 characters, "
+            "or sent_at in the future or before the case's first report",
+            409: "The case is not referred or escalated",
+        },
+    ),
+    Operation(
+        "/cases/{case_id}/checks",
+        "post",
+        "record_check",
+        "Record what a referred page shows now: still_online, removed or geo_blocked (audited)",
+        CASE_ROLES,
+        "cases",
+        M.TakedownCheck,
+        body=M.CheckRequest,
+        params=(CASE_ID,),
+        errors=(400, 404, 409, 413),
+        description="Dated now. The first `removed` gives the case's time to removal; a check that is not "
+        "`removed` keeps the case out of the due list for RAABTA_TAKEDOWN_CHECK_DAYS days. Audited as "
+        "`case.checked` (the note's length, not the note).",
+        error_notes={409: "The case is not referred or escalated"},
+    ),
+    Operation(
+        "/takedowns/due",
+        "get",
+        "takedowns_due",
+        "Referred cases due for a takedown check, longest waiting first",
+        CASE_ROLES,
+        "cases",
+        M.DueList,
+        params=DUE_PARAMS,
+        description="Referred cases (and escalated ones with a notice recorded) whose latest notice, or "
+        "decision when none was recorded, is at least `age_days` old, and whose latest check is neither "
+        "`removed` nor younger than `age_days`. The console shows them in the queue's Checks due lane.",
+    ),
+    Operation(
+        "/takedowns/stats",
+        "get",
+        "takedown_stats",
+        "Time to removal per platform and per agency (median hours, cases removed and waiting)",
+        (*CASE_ROLES, "admin"),
+        "cases",
+        M.RemovalTimes,
+        description="Hours from a case's first notice (its decision when none was recorded) to its first "
+        "`removed` check. A case's agency is its first notice's, else the decision's (`none` when neither "
+        "named one).",
+    ),
+    Operation(
         "/blocks",
         "get",
         "list_blocks",
@@ -477,4 +767,6 @@ def served(agencies: Sequence[str] = ()) -> dict[str, Any]:
         for option in field.get("anyOf", [field]):
             if "enum" in option:
                 option["enum"] = list(agencies)
+        out["components"]["schemas"]["ReferralRequest"]["properties"]["agency"]["enum"] = list(agencies)
+    out["components"]["schemas"]["ReferralRequest"]["properties"]["template"]["enum"] = list(notices().ids())
     return out

@@ -13,6 +13,11 @@ and a text reliability diagram: for each bin, how many messages and how many of 
 The phrasings we got wrong (`wrong.yml`, issue 17) are scored apart: intent and language accuracy and
 every miss. Their language is what `parse` answers (a letterless "👍" keeps the conversation's language:
 `en`, the default, here).
+
+The recruiters' claims (responses/claims.yaml) are matched apart from the intents (nlu/claims.py), and
+measured on their own held-out phrasings (`nlu/data/claims/held_out.yml`, outside the intent test split
+so the intent figures stay comparable): claim-match accuracy, how often the right claim is among the two
+offered when the matcher is unsure, how often it is sure and right, and every miss.
 """
 
 from __future__ import annotations
@@ -22,10 +27,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nlu.data import INTENTS, TEST_DIR, Example, load_held_out, load_wrong
+import yaml
+
+from nlu.data import INTENTS, TEST_DIR, DataError, Example, load_held_out, load_wrong
 from nlu.language import SERVED
 from nlu.parser import prepare
 from nlu.types import Parse
+from responses.claims import Library
 
 # Intents whose misses are listed one by one: each sends the citizen somewhere no other intent does.
 WATCHED = ("emergency", "self_harm", "at_risk_self")
@@ -257,4 +265,109 @@ def format_report(report: Report, errors: bool = False) -> str:
         ]
         lines += ["", "language errors"]
         lines += [f"  {text!r}: {g} -> {f}" for text, g, f in report.language_errors] or ["  none"]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------------
+# the recruiters' claims (issue 24): which claim a question is about, on phrasings held out apart
+
+CLAIMS_TEST = TEST_DIR.parent / "claims" / "held_out.yml"
+
+
+@dataclass
+class ClaimsReport:
+    """The claim matcher (nlu/claims.py) on held-out phrasings: the answer a citizen gets is the best claim
+    when the matcher is sure, else the two best offered, so both figures matter."""
+
+    examples: int = 0
+    claims: int = 0
+    accuracy: float = 0.0  # the best claim is the right one
+    top_two: float = 0.0  # the right one is among the two offered when unsure
+    sure_share: float = 0.0  # taken at its word (answered without asking)
+    sure_accuracy: float = 0.0  # ... and right
+    accuracy_by_language: dict[str, tuple[float, int]] = field(default_factory=dict)
+    not_claims: int = 0  # questions about no claim
+    not_claims_answered: list[str] = field(default_factory=list)  # ... that the matcher was sure of
+    misses: list[tuple[str, str, str, str]] = field(default_factory=list)  # (language, text, gold, got)
+
+
+def load_claim_tests(path: Path = CLAIMS_TEST) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """The held-out claim phrasings as (claim, language, text), and the questions about no claim."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise DataError(f"{path.name}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("claims"), dict):
+        raise DataError(f"{path.name}: expected `claims`: claim -> language -> phrasings")
+    items: list[tuple[str, str, str]] = []
+    for claim, languages in data["claims"].items():
+        if not isinstance(languages, dict):
+            raise DataError(f"{path.name}: {claim}: expected phrasings by language")
+        for language, texts in languages.items():
+            if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+                raise DataError(f"{path.name}: {claim}.{language}: expected a list of phrasings")
+            items += [(str(claim), str(language), t) for t in texts]
+    others = data.get("not_claims") or {}
+    none = [t for texts in others.values() if isinstance(texts, list) for t in texts if isinstance(t, str)]
+    return items, none
+
+
+def evaluate_claims(path: Path = CLAIMS_TEST, library: Library | None = None) -> ClaimsReport:
+    """Match every held-out phrasing against the shipped claims (or `library`) and score it."""
+    from nlu.claims import matcher_for
+    from responses import catalog
+
+    library = library if library is not None else catalog().claims
+    if library is None or not library.claims:
+        raise DataError("no claims to match (responses/claims.yaml)")
+    items, none = load_claim_tests(path)
+    unknown = sorted({claim for claim, _, _ in items} - set(library.ids()))
+    if unknown:
+        raise DataError(f"{path.name}: unknown claim {', '.join(unknown)} (not in responses/claims.yaml)")
+    matcher = matcher_for(library)
+    report = ClaimsReport(examples=len(items), claims=len(library.claims), not_claims=len(none))
+    hits = two = sure = sure_hits = 0
+    by_language: dict[str, list[bool]] = {}
+    for claim, language, text in items:
+        found = matcher.match(text)
+        right = found.best == claim
+        hits += right
+        two += claim in found.two()
+        sure += found.sure
+        sure_hits += found.sure and right
+        by_language.setdefault(language, []).append(right)
+        if not right:
+            report.misses.append((language, text, claim, found.best or "none"))
+    report.accuracy = _share(hits, len(items))
+    report.top_two = _share(two, len(items))
+    report.sure_share = _share(sure, len(items))
+    report.sure_accuracy = _share(sure_hits, sure)
+    report.accuracy_by_language = {
+        lang: (_share(sum(right), len(right)), len(right)) for lang, right in sorted(by_language.items())
+    }
+    report.not_claims_answered = [text for text in none if matcher.match(text).sure]
+    return report
+
+
+def format_claims(report: ClaimsReport) -> str:
+    """The claim-match figures, one a line, then every miss (there are few, and each is worth reading)."""
+    lines = [
+        f"claim-match accuracy: {report.accuracy:.4f} ({report.examples} held-out phrasings, "
+        f"{report.claims} claims)",
+        f"claim-match top two: {report.top_two:.4f} (the right claim among the two offered when unsure)",
+        f"claim-match sure: {report.sure_share:.4f} of phrasings answered at once, "
+        f"{report.sure_accuracy:.4f} of them right",
+        *(
+            f"claim-match {lang}: {accuracy:.4f} of {count}"
+            for lang, (accuracy, count) in report.accuracy_by_language.items()
+        ),
+        f"claim-match questions about no claim answered as one: {len(report.not_claims_answered)} of "
+        f"{report.not_claims}",
+        "",
+        "claim-match misses (expected -> got)",
+    ]
+    lines += [f"  [{lang}] {text!r}: {gold} -> {got}" for lang, text, gold, got in report.misses] or [
+        "  none"
+    ]
+    lines += [f"  answered though about no claim: {text!r}" for text in report.not_claims_answered]
     return "\n".join(lines)

@@ -20,16 +20,21 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from responses.bidi import isolate
 from responses.languages import LANGUAGES as LANGUAGES
 
+if TYPE_CHECKING:
+    from responses.claims import Library
+
 HERE = Path(__file__).parent
 HELPLINES = "helplines.yaml"
 ROUTING = "routing.yaml"  # the words that route messages to flows: lists of phrases, not texts
+NOTICES = "notices.yaml"  # takedown notice templates for analysts (responses/notices.py), not bot texts
+CLAIMS = "claims.yaml"  # recruiters' claims and our answers (responses/claims.py): joins the texts below
 # Placeholders the code fills in. A new one needs adding here, or the check fails as "unknown".
 PARAMS = frozenset(
     {
@@ -53,6 +58,7 @@ PARAMS = frozenset(
         "received_on",
         "reviewed_on",
         "decided_on",
+        "question",  # an analyst's follow-up question (responses/followup.yaml), quoted as given
         "reason",
     }
 )
@@ -111,6 +117,7 @@ class Catalog:
     card_lists: dict[str, tuple[str, ...]] = field(default_factory=dict)  # file -> its cards, in order
     helplines: tuple[Helpline, ...] = ()
     routing: dict[str, tuple[str, ...]] = field(default_factory=dict)  # list name -> phrases, every language
+    claims: Library | None = None  # claims.yaml: the recruiters' claims, their phrasings and sources
 
     def phrases(self, name: str) -> tuple[str, ...]:
         """The routing phrases of `name` in routing.yaml, all languages together (KeyError if unknown)."""
@@ -346,7 +353,7 @@ def load(directory: Path = HERE) -> Catalog:
     keywords: dict[str, tuple[str, ...]] = {}
     card_lists: dict[str, tuple[str, ...]] = {}
     for path in sorted(directory.glob("*.yaml")):
-        if path.name in (HELPLINES, ROUTING):
+        if path.name in (HELPLINES, ROUTING, NOTICES, CLAIMS):
             continue
         for name, entry in _read(path).items():
             key = f"{path.stem}.{name}"
@@ -368,10 +375,21 @@ def load(directory: Path = HERE) -> Catalog:
                 keywords[key] = tuple(str(w) for w in words)
     helplines = load_helplines(directory / HELPLINES)
     routing = load_routing(directory / ROUTING)
+    from responses.notices import load_notices  # it imports this module: only once it is loaded
+
+    load_notices(directory / NOTICES)  # checked with the rest; the console reads them (notices())
+    from responses.claims import ClaimsError, load_claims  # it imports this package: only once loaded
+
+    try:
+        claims = load_claims(directory / CLAIMS)
+    except ClaimsError as exc:
+        raise ContentError(str(exc)) from None
+    texts.update(claims.texts)  # the answers and the flow's texts, checked below like every text
+    sources.update(claims.source_lines)
     problems = check(texts, sources, card_lists, helplines)
     if problems:
         raise ContentError("; ".join(problems))
-    return Catalog(texts, sources, keywords, card_lists, helplines, routing)
+    return Catalog(texts, sources, keywords, card_lists, helplines, routing, claims)
 
 
 def load_routing(path: Path) -> dict[str, tuple[str, ...]]:

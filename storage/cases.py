@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, case, exists, func, select, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, case, exists, func, null, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
@@ -105,6 +105,7 @@ async def receive(conn: AsyncConnection, case_id: int, report: NewReport, now: d
     if report.scope_check and not row.scope_check:
         # Marked for good: the mark says what a report is, which no decision changes.
         await conn.execute(update(cases).where(cases.c.id == case_id).values(scope_check=True))
+    await designate(conn, report)
     await refresh(conn, case_id, now)
     received: dict[str, Any] = {"code": report.code, "category": report.category, "urgent": report.urgent}
     if report.scope_check:
@@ -132,9 +133,72 @@ async def withdraw_stale(conn: AsyncConnection, case_id: int) -> None:
         await conn.execute(update(reports).where(reports.c.code == code).values(notified_status=last_told))
 
 
+async def designate(conn: AsyncConnection, report: NewReport) -> None:
+    """Keep on the report the designated organisations it names (storage.records.DesignatedMatch, as the
+    list gave them when it came in); `refresh` sorts out which of them belong to which of its cases."""
+    if not report.designated:
+        return
+    marks = [
+        {"name": m.name, "source": m.source, "date": m.date, "alias": m.alias, "in": m.place, "link": m.link}
+        for m in report.designated
+    ]
+    await conn.execute(update(reports).where(reports.c.code == report.code).values(designated=marks))
+
+
+async def designations(conn: AsyncConnection, case_id: int, on_case: Any, where: Any) -> list[dict[str, Any]]:
+    """The designated organisations a case's reports name on it: what their descriptions, handles and
+    forwards name, and what a link's slug names when the report is on this case through that link: the
+    case's own link, or a link whose case gave its reports to this one (a merge). Another link's slug
+    belongs to that link's case."""
+    own = await conn.scalar(select(cases.c.canonical_url).where(cases.c.id == case_id))
+    rows = (
+        await conn.execute(
+            select(reports.c.id, reports.c.designated)
+            .select_from(on_case)
+            .where(where)
+            .order_by(reports.c.id)
+        )
+    ).all()
+    kept: list[dict[str, Any]] = []
+    for row in rows:
+        for m in row.designated or []:
+            link = m.get("link")
+            if link is None or link == own or not await _on_link(conn, row.id, link):
+                kept.append(m)
+    return gather(kept)
+
+
+async def _on_link(conn: AsyncConnection, report_id: int, link: str) -> bool:
+    """Whether the report is on the case of `link` (not merged away from it)."""
+    found = await conn.scalar(
+        select(case_reports.c.case_id)
+        .join(cases, cases.c.id == case_reports.c.case_id)
+        .where(case_reports.c.report_id == report_id, cases.c.canonical_url == link)
+    )
+    return found is not None
+
+
+def gather(marks: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The designated organisations of a case from its reports' marks (oldest report first): each once,
+    with the list's source and date as the latest report saw them, the names found and where."""
+    named: dict[str, dict[str, Any]] = {}
+    for m in marks:
+        entry = named.setdefault(m["name"], {"name": m["name"], "aliases": [], "found_in": []})
+        entry["source"], entry["date"] = m["source"], m["date"]
+        if m["alias"] not in entry["aliases"]:
+            entry["aliases"].append(m["alias"])
+        if m["in"] not in entry["found_in"]:
+            entry["found_in"].append(m["in"])
+    return [
+        {k: e[k] for k in ("name", "source", "date", "aliases", "found_in")}
+        for e in sorted(named.values(), key=lambda e: str(e["name"]))
+    ]
+
+
 async def refresh(conn: AsyncConnection, case_id: int, now: datetime) -> None:
-    """Count a case's reports again: reporters, categories, first and last report, and its priority
-    from those and its urgency (an urgent report not yet covered by a decision)."""
+    """Count a case's reports again: reporters, categories, first and last report, the designated
+    organisations they name, and its priority from those and its urgency (an urgent report not yet
+    covered by a decision)."""
     urgent = await conn.scalar(select(cases.c.urgent).where(cases.c.id == case_id))
     on_case = reports.join(case_reports, case_reports.c.report_id == reports.c.id)
     where = case_reports.c.case_id == case_id
@@ -156,10 +220,11 @@ async def refresh(conn: AsyncConnection, case_id: int, now: datetime) -> None:
     categories = sorted(
         set((await conn.scalars(select(reports.c.category).select_from(on_case).where(where))).all())
     )
+    named = await designations(conn, case_id, on_case, where)
     # Anonymous reports cannot be told apart, so each counts as one more reporter.
     seen = int(known) + int(anonymous or 0)
     last_seen = audit.as_utc(last)
-    shown = priority.parts(categories, bool(urgent), seen, last_seen, now)
+    shown = priority.parts(categories, bool(urgent), seen, last_seen, now, designated=len(named))
     await conn.execute(
         update(cases)
         .where(cases.c.id == case_id)
@@ -172,6 +237,7 @@ async def refresh(conn: AsyncConnection, case_id: int, now: datetime) -> None:
             updated_at=now,
             priority=priority.total(shown),
             priority_parts=shown,
+            designated=named or null(),
         )
     )
 
@@ -181,7 +247,12 @@ async def rescore(conn: AsyncConnection, now: datetime) -> int:
     rows = (
         await conn.execute(
             select(
-                cases.c.id, cases.c.categories, cases.c.urgent, cases.c.reporter_count, cases.c.last_seen
+                cases.c.id,
+                cases.c.categories,
+                cases.c.urgent,
+                cases.c.reporter_count,
+                cases.c.last_seen,
+                cases.c.designated,
             ).where(cases.c.status.in_(lifecycle.OPEN))
         )
     ).all()
@@ -189,7 +260,14 @@ async def rescore(conn: AsyncConnection, now: datetime) -> int:
         return 0
     scored = []
     for r in rows:
-        shown = priority.parts(r.categories or [], r.urgent, r.reporter_count, audit.as_utc(r.last_seen), now)
+        shown = priority.parts(
+            r.categories or [],
+            r.urgent,
+            r.reporter_count,
+            audit.as_utc(r.last_seen),
+            now,
+            designated=len(r.designated or []),
+        )
         scored.append({"case": r.id, "score": priority.total(shown), "shown": shown})
     # One executemany: the ten-minute rescore holds SQLite's one writer for one round trip, not one per case.
     await conn.execute(

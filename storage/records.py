@@ -40,6 +40,21 @@ class EvidenceRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class DesignatedMatch:
+    """A designated (proscribed) organisation named in a report, as the operator's list gave it when the
+    report came in (bot.shared.designated): its name, source and date (ISO), the name as the list writes
+    it, where it was found (description, handle, link or forward) and, for a link, which one: a name in one
+    link's slug belongs to that link's case only."""
+
+    name: str
+    source: str
+    date: str
+    alias: str
+    place: str
+    link: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class NewReport:
     code: str
     reporter_id: str | None
@@ -52,6 +67,7 @@ class NewReport:
     # The citizen went on past the scope notice (a report about opinion, criticism of the state or army,
     # sectarian disagreement or a blasphemy accusation, which they believe incites violence).
     scope_check: bool = False
+    designated: tuple[DesignatedMatch, ...] = ()  # organisations of the designated list it names
 
     def __post_init__(self) -> None:
         _strip(self, "description")
@@ -74,6 +90,18 @@ class NewSupportRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class FollowupReply:
+    """What a reporter's message did to the follow-up question waiting for it (storage.followups): it
+    answered (its words, links and files become evidence on the report), skipped it, or passed it by (a
+    question has one message: after it the citizen is never held by it)."""
+
+    pending: int  # the waiting question (followup_pending.id)
+    outcome: str  # answered | skipped | passed
+    evidence: tuple[EvidenceRecord, ...] = ()  # an answer's: its words (kind `answer`), links and files
+    urgent: bool = False  # the answer speaks of a danger to life: its audit event says so
+
+
+@dataclass(frozen=True, slots=True)
 class TurnRecord:
     """Everything one handled message changes, committed together or not at all."""
 
@@ -91,6 +119,7 @@ class TurnRecord:
     support: tuple[NewSupportRequest, ...] = ()
     subscribe: str | None = None  # a language: send this conversation the weekly digest in it
     unsubscribe: bool = False  # stop the weekly digest (and drop any digest not yet delivered)
+    followup: FollowupReply | None = None  # the message came while a follow-up question waited for it
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import audit, migrate, search, support
 from storage import cases as cases_
+from storage import followups as followups_
 from storage import outbox as outbox_
 from storage.casekeys import FILE_KINDS, case_key, case_keys
 from storage.database import Database, StorageUnavailable, utcnow
@@ -211,6 +212,8 @@ class Storage:
             case_id, existed = await self._add_report(conn, report, now)
             case_ids.append(case_id)
             joined.append(existed)
+        if turn.followup is not None and not turn.forget:  # forget-me took the waiting question away
+            await followups_.reply_in(conn, turn.conversation_id, turn.channel, turn.followup, now)
         await self._commit_family_and_digest(conn, turn, now)
         return CommitResult(CommitStatus.OK, case_ids=tuple(case_ids), joined=tuple(joined))
 
@@ -229,7 +232,8 @@ class Storage:
 
         Every row naming the pseudonym is deleted or loses it: the conversation, reporter and contacts,
         every outbox row of theirs (a sent "Report K7QM-2XD9: reviewed" names both), subscriptions and
-        callback requests' chat links (`support.forget_in`), and lifted blocks (a block in force stays: a
+        callback requests' chat links (`support.forget_in`), analysts' questions still waiting for them
+        (`followups.forget_in`), and lifted blocks (a block in force stays: a
         blocked citizen's messages are refused before they reach a turn, so only a race gets here). The
         handled-event records carry no pseudonym, but the bot's replies in them name the citizen's codes
         next to the platform's message id: the replies of those that name one are emptied (the key
@@ -243,6 +247,7 @@ class Storage:
                 select(support_requests.c.code).where(support_requests.c.conversation_id == reporter_id)
             )
         ).all()
+        await followups_.forget_in(conn, reporter_id)  # found by their reports: before those lose them
         await conn.execute(
             update(reports).where(reports.c.reporter_id == reporter_id).values(reporter_id=None)
         )

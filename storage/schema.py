@@ -100,6 +100,9 @@ cases = Table(
     # One of its reports carries the scope check mark (reports.scope_check); never cleared, merges carry
     # it (migration 0012 says why it is kept here rather than derived).
     Column("scope_check", Boolean, nullable=False, server_default=false()),
+    # The designated (proscribed) organisations its reports name on it (storage.cases.refresh gathers them
+    # from reports.designated): [{name, source, date, aliases, found_in}]; null when none.
+    Column("designated", JSON),
     Index("ix_cases_status_priority", "status", "priority"),
     Index("ix_cases_lease", "status", "lease_until"),
 )
@@ -134,6 +137,10 @@ reports = Table(
     # The citizen went on past the scope notice: the report is about opinion, criticism of the state or
     # army, sectarian disagreement or a blasphemy accusation, and they believe it incites violence.
     Column("scope_check", Boolean, nullable=False, server_default=false()),
+    # The designated (proscribed) organisations it names (storage.records.DesignatedMatch, as the list gave
+    # them when it came in): [{name, source, date, alias, in, link}]; `link` names the link whose slug it
+    # was, which belongs to that link's case only (storage.cases.designations). Null when none.
+    Column("designated", JSON),
 )
 
 # Every case a report is on: one per link (the first is reports.case_id), all under one reference code.
@@ -166,6 +173,9 @@ evidence = Table(
     Column("fingerprint", String(128), index=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("sha256", String(64)),  # of a downloaded photo or document; kept after the copy is purged
+    # The follow-up question (followups.id) this evidence answered, when a reporter sent it as an answer
+    # (storage.followups): the text itself is kind `answer`, links and files keep their own kinds.
+    Column("followup_id", Integer, index=True),
 )
 
 # Copies of evidence files kept under `<data_dir>/evidence/<channel>/<name>` (name: the evidence
@@ -251,6 +261,34 @@ case_notes = Table(
     Column("at", DateTime(timezone=True), nullable=False),
 )
 
+# Takedown notices sent about a referred or escalated case (storage.takedowns): to whom, under which of
+# responses/notices.yaml's templates, when (an analyst may record a notice sent earlier), and the
+# reference the platform or agency gave it, if any. Nothing about reporters.
+referrals = Table(
+    "referrals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False, index=True),
+    Column("agency", String(32), nullable=False),
+    Column("reference", String(100)),
+    Column("template", String(32), nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=False),
+    Column("by", String(64), nullable=False),
+)
+
+# What an analyst found when they looked again at a referred page: still_online, removed or geo_blocked.
+# The first `removed` ends the case's takedown clock (time to removal); a later check can restart it.
+takedown_checks = Table(
+    "takedown_checks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False, index=True),
+    Column("result", String(16), nullable=False),
+    Column("checked_at", DateTime(timezone=True), nullable=False),
+    Column("by", String(64), nullable=False),
+    Column("note", String(500)),
+)
+
 # A family's request for a counsellor's callback; its own queue, seen by counsellors only.
 support_requests = Table(
     "support_requests",
@@ -293,4 +331,33 @@ blocks = Table(
     Column("blocked_at", DateTime(timezone=True), nullable=False),
     Column("lifted_at", DateTime(timezone=True)),
     Column("lifted_by", String(64)),
+)
+
+# An analyst's question to the reporters of a case who asked for updates (storage.followups). Only counts:
+# who was asked, or who answered, is never kept here (the answers are evidence on their reports).
+followups = Table(
+    "followups",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False, index=True),
+    Column("question", Text, nullable=False),
+    Column("asked_by", String(64), nullable=False),
+    Column("asked_at", DateTime(timezone=True), nullable=False),
+    Column("recipients", Integer, nullable=False),  # reporters it was queued to
+    Column("answered", Integer, nullable=False, server_default="0"),
+    Column("skipped", Integer, nullable=False, server_default="0"),
+)
+
+# A question waiting for one reporter's next message, by report and never by pseudonym (the outbox row
+# that delivers it names the chat, as every notification does). Live once that row was delivered; deleted
+# by the reporter's next message (answered, skipped or passed by), by forget-me, or once it is too old.
+followup_pending = Table(
+    "followup_pending",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("followup_id", Integer, ForeignKey("followups.id", ondelete="CASCADE"), nullable=False),
+    Column("report_id", Integer, ForeignKey("reports.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("outbox_id", Integer),
+    Column("asked_at", DateTime(timezone=True), nullable=False, index=True),
+    UniqueConstraint("followup_id", "report_id"),
 )

@@ -1,4 +1,10 @@
-"""Bearer tokens for the analysts' side. Only a SHA-256 of each token is stored; the token is shown once."""
+"""Tokens for the analysts' side and for partners. Only a SHA-256 of each token is stored; the token is shown
+once.
+
+A token's role says which door it opens: analysts, supervisors, counsellors and admins the API, the console
+and the CLI (each route checks the role); `partner` only the TAXII feed (/taxii2/, cyberunit.taxii), which no
+other role opens.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +20,8 @@ from storage import audit
 from storage.repository import Storage, utcnow
 from storage.schema import api_tokens
 
-ROLES = ("analyst", "supervisor", "counsellor", "admin")
+PARTNER = "partner"  # a partner agency pulling the TAXII feed: nothing else
+ROLES = ("analyst", "supervisor", "counsellor", "admin", PARTNER)
 PREFIX = "rbt_"
 
 

@@ -82,6 +82,7 @@ def sample_params(texts: Catalog, lang: str) -> dict[str, object]:
         "reviewed_on": day,
         "decided_on": day,
         "reason": texts.text("reasons.already_removed", lang),
+        "question": "Which group posted the video first? 0300 1234567",
     }
     assert set(values) >= PARAMS, f"a new placeholder needs a sample: {sorted(PARAMS - set(values))}"
     return values

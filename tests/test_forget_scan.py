@@ -3,8 +3,9 @@ reference codes to anything but the anonymous reports and requests themselves.
 
 A realistic life runs through the real app (web chat, analysts' API, counsellors' API) and the outbox as
 its worker drives it: two reports with updates asked for, a status check, a digest subscription, a
-"Reply here" callback request answered by a counsellor, notifications delivered (sent), one that expired
-and one still waiting, a block after floods that an admin lifted. Then every table the database has
+"Reply here" callback request answered by a counsellor, an analyst's question answered in the chat and
+another still waiting, notifications delivered (sent), one that expired and one still waiting, a block
+after floods that an admin lifted. Then every table the database has
 (reflected, not taken from our schema) and every column of every row is read as text and searched.
 """
 
@@ -112,6 +113,16 @@ async def decide_next(http: httpx.AsyncClient, analyst: dict[str, str]) -> None:
     assert decided.json()["notified"] == 1
 
 
+async def ask_followup(http: httpx.AsyncClient, analyst: dict[str, str], code: str, question: str) -> int:
+    """An analyst's question on the case of `code`, reaching its one reporter who asked for updates."""
+    case = (await http.get("/api/v1/search", params={"q": code}, headers=analyst)).json()["items"][0]
+    asked = await http.post(
+        f"/api/v1/cases/{case['case_id']}/followups", headers=analyst, json={"question": question}
+    )
+    assert asked.status_code == 200 and asked.json()["recipients"] == 1, asked.text
+    return int(asked.json()["id"])
+
+
 async def test_after_forget_me_no_row_names_the_citizen_or_their_codes(
     app_client: tuple[httpx.AsyncClient, Any], storage: Storage
 ) -> None:
@@ -152,12 +163,20 @@ async def test_after_forget_me_no_row_names_the_citizen_or_their_codes(
     assert replied.status_code == 200, replied.text
     [reply] = await storage.outbox.claim(["webchat"])  # delivered as the outbox worker does
     await storage.outbox.finish(reply.id, "sent")
+    # An analyst's question on the first page, answered in the chat: evidence on the report.
+    asked = await ask_followup(http, analyst, first, "Who runs this channel?")
+    polled = await http.get("/webchat/api/messages", params={"session": chat.session})
+    [question] = polled.json()["messages"]
+    assert first in question["text"]
+    await chat.send("A man who calls himself Abu Talha")
+    assert chat.said == catalog().text("followup.thanks", "en", code=first)
     await decide_next(http, analyst)
     pulled = (await http.get("/webchat/api/messages", params={"session": chat.session})).json()
     assert len(pulled["messages"]) == 1  # the status notification, marked sent as it is handed over
     await decide_next(http, analyst)
     [late] = await storage.outbox.claim(["webchat"])
     await storage.outbox.finish(late.id, "expired", "too_old")
+    await ask_followup(http, analyst, second, "Is the page still online?")  # still waiting at forget-me
     assert (
         await queue_digest(storage, iso_week(WEEK), lambda lang: digest_message(catalog(), lang, WEEK)) == 1
     )
@@ -168,6 +187,7 @@ async def test_after_forget_me_no_row_names_the_citizen_or_their_codes(
     assert await safety.lift(block["id"], "admin")
 
     before = await every_row(storage)
+    assert len(before["followup_pending"]) == 1 and str(asked) in {r["id"] for r in before["followups"]}
     statuses = {r["status"] for r in before["outbox"]}
     assert statuses == {"sent", "expired", "pending"}, statuses
     assert {w.split(".")[0] for w in naming(before, pseudonym)} >= {
@@ -197,6 +217,10 @@ async def test_after_forget_me_no_row_names_the_citizen_or_their_codes(
     assert naming_codes(after, codes) == []
     assert {r["code"] for r in after["reports"]} == {first, second, other_code}  # the reports stay
     assert {r["conversation_id"] for r in after["support_requests"]} == {None}
+    assert after["followup_pending"] == []  # nothing waits for a forgotten citizen
+    assert [r["value"] for r in after["evidence"] if r["kind"] == "answer"] == [
+        "A man who calls himself Abu Talha"  # the answer stays with the report, as anonymous as it
+    ]
 
     # Only this citizen's rows went: the bystander's conversation and answered events are untouched.
     assert naming_codes(after, [other_code])

@@ -817,6 +817,14 @@ API_ROUTES = [
     ("POST", "/cases/{id}/extend"),
     ("POST", "/cases/{id}/notes"),
     ("POST", "/cases/{id}/assign"),
+    ("GET", "/cases/{id}/duplicates"),
+    ("POST", "/cases/{id}/followups"),
+    ("POST", "/cases/{id}/referrals"),
+    ("POST", "/cases/{id}/checks"),
+    ("POST", "/cases/bulk"),
+    ("GET", "/search"),
+    ("GET", "/takedowns/due"),
+    ("GET", "/takedowns/stats"),
     ("GET", "/stats"),
     ("GET", "/export"),
     ("GET", "/audit"),
@@ -844,6 +852,11 @@ QUERY_NAMES = [
     "format",
     "after",
     "include_monitoring",
+    "q",
+    "urgent",
+    "from",
+    "to",
+    "age_days",
 ]
 DEEP = "[" * 5000  # deep enough to exhaust the JSON decoder's recursion, far below any size limit
 CURSOR_PART = st.one_of(

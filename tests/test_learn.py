@@ -16,12 +16,13 @@ from responses.bidi import isolate
 from tests.talk import Talk
 
 CARDS = ("paigham", "recruiters", "propaganda", "law", "voices")
-# A typed question per card and language; none of them names the card's button label.
+# A typed question per card and language; none of them names the card's button label. A question about one
+# claim ("what do the scholars say about suicide attacks?") gets the claim's answer (tests/test_claims.py).
 QUESTIONS = {
     "paigham": {
-        "en": "What do the scholars' fatwa say about suicide attacks?",
-        "ur": "علما کا فتویٰ خودکش حملوں کے بارے میں کیا کہتا ہے؟",
-        "ur-Latn": "ulama ka fatwa khudkush hamlon ke baare mein kya kehta hai",
+        "en": "Tell me about the Paigham-e-Pakistan declaration",
+        "ur": "پیغام پاکستان کے بارے میں بتائیں",
+        "ur-Latn": "paigham e pakistan ke baare mein batao",
     },
     "recruiters": {
         "en": "How do recruiters work online?",

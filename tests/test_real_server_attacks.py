@@ -322,7 +322,11 @@ async def test_a_400_mb_chunked_sign_in_is_refused_at_the_cap_without_the_memory
     figures = f"sent {sent.sent >> 20} MB of {ATTACK >> 20} MB; RSS idle {idle_rss >> 20} MB, "
     figures += f"peak {peak_rss >> 20} MB"
     print(figures)
-    assert [int(s) for s in STATUS.findall(sent.answer)] == [413], sent.answer[:200]
     assert sent.closed, figures  # the server stopped taking the body: it did not read it to the end
+    # The 413 comes, then the server closes while we are still writing; our next write draws a reset,
+    # and a reset can discard the 413 already in our receive buffer (a race a busy machine loses now and
+    # then). Either way the server refused within the first few megabytes.
+    statuses = [int(s) for s in STATUS.findall(sent.answer)]
+    assert statuses == [413] or (statuses == [] and sent.sent < 16 << 20), (sent.answer[:200], figures)
     assert peak_rss - idle_rss <= RSS_SLACK, figures
     assert await ask(f"{watched.server.url}/healthz") == 200

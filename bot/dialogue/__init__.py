@@ -11,6 +11,7 @@ from bot.dialogue.flow import Command, Flow, Needs, Route, Step
 from bot.dialogue.flows import REGISTRY
 from bot.dialogue.registry import Registry
 from bot.dialogue.types import (
+    AnswerFollowup,
     Attachment,
     Button,
     Context,
@@ -23,6 +24,7 @@ from bot.dialogue.types import (
     Outcome,
     Reply,
     RequestSupport,
+    SkipFollowup,
     State,
     SubmitReport,
     Subscribe,
@@ -32,6 +34,7 @@ from bot.dialogue.types import (
 __all__ = [
     "GLOBAL_CHOICES",
     "REGISTRY",
+    "AnswerFollowup",
     "Attachment",
     "Button",
     "Command",
@@ -49,6 +52,7 @@ __all__ = [
     "Reply",
     "RequestSupport",
     "Route",
+    "SkipFollowup",
     "State",
     "Step",
     "SubmitReport",

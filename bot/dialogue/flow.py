@@ -100,6 +100,7 @@ class Needs:
     links: tuple[str, ...] = ()  # canonical links: does each already have a case?
     numbers: bool = False  # this month's public figures
     quota: bool = False  # whether this citizen may submit another report now
+    followup: bool = False  # a question from the analysts waiting for this citizen's next message
 
     def __or__(self, other: Needs) -> Needs:
         return Needs(
@@ -107,6 +108,7 @@ class Needs:
             links=tuple(dict.fromkeys((*self.links, *other.links))),
             numbers=self.numbers or other.numbers,
             quota=self.quota or other.quota,
+            followup=self.followup or other.followup,
         )
 
 

@@ -182,7 +182,35 @@ class Unsubscribe:
     """Effect: stop the weekly digest for this conversation."""
 
 
-Effect = SubmitReport | KeepContact | ForgetMe | RequestSupport | Subscribe | Unsubscribe
+@dataclass(frozen=True, slots=True)
+class AnswerFollowup:
+    """Effect: this message answers the analysts' question waiting for it (`Context.followup`): its words,
+    links and files go to the report the question named, as evidence."""
+
+    pending: int  # FollowupAsked.pending
+    text: str
+    links: tuple[Link, ...] = ()
+    evidence: tuple[Attachment, ...] = ()
+    urgent: bool = False  # it speaks of a danger to life (the citizen got the emergency directions too)
+
+
+@dataclass(frozen=True, slots=True)
+class SkipFollowup:
+    """Effect: the citizen tapped Skip under the analysts' question: no answer, and no more waiting."""
+
+    pending: int  # FollowupAsked.pending
+
+
+Effect = (
+    SubmitReport
+    | KeepContact
+    | ForgetMe
+    | RequestSupport
+    | Subscribe
+    | Unsubscribe
+    | AnswerFollowup
+    | SkipFollowup
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,6 +394,15 @@ class ReportStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class FollowupAsked:
+    """A question the analysts reviewing a report sent this citizen, delivered and waiting for their next
+    message (looked up by the pipeline: the analyst asked outside the conversation). Never who asked."""
+
+    pending: int  # which waiting question (the storage's id), handed back in the effect
+    code: str  # the report it is about
+
+
+@dataclass(frozen=True, slots=True)
 class Context:
     """What the caller looked up for this turn, so the engine stays pure."""
 
@@ -376,6 +413,7 @@ class Context:
     retention_days: int = 180
     may_report: bool = True  # False when this citizen reached the reports-per-hour or per-day limit
     numbers: MonthNumbers | None = None  # this month's figures, looked up only when the turn may show them
+    followup: FollowupAsked | None = None  # a question waiting for this message (the followup flow)
 
 
 @dataclass(frozen=True, slots=True)

@@ -127,6 +127,13 @@ class Settings(BaseSettings):
     agencies: str = DEFAULT_AGENCIES  # the only agencies a decision may name (agency_names)
     # The console shows times in this zone (Pakistan: UTC+5 all year), with UTC on hover
     console_timezone: str = "Asia/Karachi"
+    # The designated (proscribed) organisations reports are matched against: the operator's YAML file,
+    # copied from NACTA's published list (docs/content.md); unset, the short shipped list
+    # (bot/shared/designated.yaml). Checked at start and by `raabta designated check`.
+    designated_file: Path | None = None
+    # Days after a takedown notice (or the decision, or the last check) before a referred case whose page
+    # was not seen removed is due for a check: it comes back to the queue page (storage/takedowns.py)
+    takedown_check_days: int = Field(default=7, ge=1, le=365)
 
     @field_validator("database_url")
     @classmethod

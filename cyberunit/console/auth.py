@@ -78,6 +78,9 @@ def routes(console: Console) -> list[Route]:
         who = await tokens.verify(token) if token else None
         if who is None:
             return form(request, 401, "That token is unknown or revoked.", nonce)
+        if who.role not in HOME:  # a partner's token opens the TAXII feed only (cyberunit.taxii)
+            refused = "That is a partner's token: it opens the TAXII feed (/taxii2/) only."
+            return form(request, 403, refused, nonce)
         target = safe_next(posted.get("next")) or HOME[who.role]
         response = RedirectResponse(target, status_code=303)
         console.set_session(request, response, console.sessions.new(digest(token)))

@@ -11,15 +11,18 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from bot.shared.config import agency_names
+from cyberunit import bulk as B
 from cyberunit import params as P
 from cyberunit.api import render_status
 from cyberunit.console import filters as F
+from cyberunit.console import takedowns as T
 from cyberunit.console.web import Console, Ctx
 from cyberunit.console.web import number as row_id
 from cyberunit.labels import REASON_LABELS
 from cyberunit.priority import explain
 from cyberunit.problems import http_status
 from responses import catalog
+from storage import duplicates as D
 from storage.lifecycle import NEEDS_REASON, REASONS
 from storage.queue import (
     DECISIONS,
@@ -108,6 +111,41 @@ def case_id(request: Request) -> int:
     return found
 
 
+def under_accounts(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A page of the list regrouped under the account that published each case (`group=account`): each
+    account with more than one case on the page under its name, in the order of its first case, then the
+    rest under one header (a header per lone case would bury the accounts). The first case of each group
+    carries the header (`group_head`), so the rows stay one table and j/k walks the cases, not headers."""
+    groups: list[tuple[str, list[dict[str, Any]]]] = []
+    rest: list[dict[str, Any]] = []
+    for account, members in D.group_by_account(items):
+        if account is not None and len(members) > 1:
+            groups.append((account.label, members))
+        else:
+            rest += members
+    if rest:
+        groups.append(("One case of its account, or no account (a video id, an invite, another site)", rest))
+    rows = []
+    for label, members in groups:
+        head = {"group_head": {"label": label, "size": len(members)}}
+        rows += [item | head if i == 0 else item for i, item in enumerate(members)]
+    return rows
+
+
+def bulk_choices(console: Console, ctx: Ctx) -> dict[str, Any]:
+    """What the queue's bulk form offers (cyberunit.bulk): assigning only to supervisors; the outcomes of a
+    single decision but a merge, which is an action of its own (the case to merge into)."""
+    supervisor = ctx.principal.role == "supervisor"
+    return {
+        "actions": {k: v for k, v in B.ACTION_LABELS.items() if k != "assign" or supervisor},
+        "decisions": {k: v for k, v in DECISION_LABELS.items() if k != "merged"},
+        "reasons": reason_choices(),
+        "agencies": agency_names(console.settings),
+        "max_note": MAX_NOTE,
+        "most": B.MAX_BULK,
+    }
+
+
 def routes(console: Console) -> list[Route]:
     queue = console.queue
     tokens = Tokens(console.storage)
@@ -125,7 +163,8 @@ def routes(console: Console) -> list[Route]:
             "view": view,
             "urgent": urgent.items,
             "mine": [c for c in held.items if c["assignee"] == me],
-            "items": page.items,
+            "due": await T.due_lane(console, shown),  # referred cases due for a takedown check
+            "items": under_accounts(page.items) if view.group == "account" else page.items,
             "next": view.query(cursor=page.next) if page.next else None,
         }
 
@@ -144,6 +183,7 @@ def routes(console: Console) -> list[Route]:
             decided=row_id(decided) if outcome in DECISIONS else None,
             outcome=outcome,
             empty=request.query_params.get("empty") == "1",
+            bulk=bulk_choices(console, ctx),
             **await lanes(view, ctx),
         )
 
@@ -208,6 +248,8 @@ def routes(console: Console) -> list[Route]:
             assign_error=problems.get("assign_error"),
             values=problems.get("values", {}),
             assignees=await assignees() if ctx.principal.role == "supervisor" else [],
+            duplicates=await D.find(console.storage.db, number),  # likely the same content; same account
+            takedown=await T.panel(console, request, case, problems.get("takedown_error")),
         )
 
     async def case_page(request: Request, ctx: Ctx) -> Response:
@@ -284,4 +326,5 @@ def routes(console: Console) -> list[Route]:
         Route("/console/cases/{case_id}/claim", page(claim_this, *CASE_ROLES), methods=["POST"]),
         Route("/console/workload", page(workload, "supervisor"), methods=["GET"]),
         Route("/console/cases/{case_id}/assign", page(assign, "supervisor"), methods=["POST"]),
+        *T.routes(console, show),  # notices sent and checks (their refusals come back on the case page)
     ]

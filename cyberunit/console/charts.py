@@ -147,3 +147,44 @@ def hours_histogram(hours: Sequence[float]) -> list[Item]:
                 counts[i] += 1
                 break
     return [(label, count) for (label, _), count in zip(BUCKETS, counts, strict=True)]
+
+
+# A removal bar's figures beside it ("12.5 h · 3 removed · 2 waiting") need more room than a count.
+TIMED_VALUE = 150
+Timed = tuple[str, float | None, int, int]  # label, median hours (None: none removed), removed, waiting
+
+
+def _hours(value: float) -> str:
+    return f"{value:.1f} h" if value < 100 else f"{value:.0f} h"
+
+
+def timed_bars(chart_id: str, title: str, items: Sequence[Timed]) -> Markup:
+    """Horizontal bars of median hours (time to removal), one row per platform or agency, each with the
+    cases it is the median of and the cases still waiting, so a short bar over one case is not read as
+    a platform that acts fast. A row with nothing removed yet has no bar, only its waiting count."""
+    if not items:
+        return Markup('<p class="empty">No referral or check recorded yet.</p>')
+    top = max((hours or 0.0) for _, hours, _, _ in items) or 1.0
+    room = WIDTH - LABEL - TIMED_VALUE
+    body: list[str] = []
+    said: list[str] = []
+    for row, (label, hours, removed, waiting) in enumerate(items):
+        y = 4 + row * ROW
+        width = round(room * (hours or 0.0) / top, 1)
+        counts = f"{removed} removed" + (f" · {waiting} waiting" if waiting else "")
+        figure = f"{_hours(hours)} · {counts}" if hours is not None else f"none removed · {waiting} waiting"
+        said.append(f"{label}: {figure}")
+        body.append(
+            f'<text class="label" x="{LABEL - 8}" y="{y + BAR - 3}" text-anchor="end">'
+            f"{escape(_short(label))}</text>"
+        )
+        if hours is not None:
+            body.append(
+                f'<rect class="bar" x="{LABEL}" y="{y}" width="{max(width, 2)}" height="{BAR}" rx="2" '
+                f'data-label="{escape(label)}" data-value="{hours:.1f}" data-removed="{removed}" '
+                f'data-waiting="{waiting}"><title>{escape(label)}: median {escape(figure)}</title></rect>'
+            )
+        body.append(
+            f'<text class="value" x="{LABEL + max(width, 0) + 6}" y="{y + BAR - 3}">{escape(figure)}</text>'
+        )
+    return _frame(chart_id, title, 8 + len(items) * ROW, body, "; ".join(said))

@@ -44,6 +44,9 @@ class QueueView:
     sort: str = "priority"
     order: str = "desc"
     cursor: str = ""
+    # "account": the list's rows under the account that published each case (storage.duplicates), a way
+    # of showing the same page of cases: it filters nothing, and claim next and exports ignore it.
+    group: str = ""
 
     def query(self, **changes: str) -> str:
         """This view's query string (defaults left out), with some fields changed."""
@@ -84,6 +87,7 @@ def read_view(params: Mapping[str, str]) -> tuple[QueueView, list[str]]:
         "scope": ("yes", "no"),
         "sort": tuple(SORTS),
         "order": ("asc", "desc"),
+        "group": ("account",),
     }
     problems = []
     for name, choices in allowed.items():
@@ -115,7 +119,7 @@ def export_query(view: QueueView) -> str:
     """The console export's query string for the cases `view` lists (all its pages; the status always
     written, since an export without one is every case)."""
     narrowing = {
-        k: v for k, v in asdict(view).items() if k not in ("status", "sort", "order", "cursor") and v
+        k: v for k, v in asdict(view).items() if k not in ("status", "sort", "order", "cursor", "group") and v
     }
     return urlencode({"status": view.status, **narrowing})
 

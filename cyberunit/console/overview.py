@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from statistics import median
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -15,6 +16,7 @@ from cyberunit.console.web import Console, Ctx, number
 from cyberunit.exports import FORMATS
 from storage.queue import DECISIONS, OPEN, audit_page, decision_times
 from storage.refusal import Invalid
+from storage.takedowns import Takedowns
 
 CASE_ROLES = ("analyst", "supervisor")
 
@@ -24,9 +26,15 @@ def _ranked(counts: dict[str, int], names: dict[str, str] | None = None) -> list
     return sorted(((named.get(k, k), float(v)) for k, v in counts.items()), key=lambda kv: (-kv[1], kv[0]))
 
 
+def _timed(figures: list[dict[str, Any]]) -> list[charts.Timed]:
+    """storage.takedowns' figures as the removal chart's rows."""
+    return [(f["name"], f["median_hours"], f["removed"], f["waiting"]) for f in figures]
+
+
 def routes(console: Console) -> list[Route]:
     async def overview(request: Request, ctx: Ctx) -> Response:
         stats = await console.queue.stats()
+        removal = await Takedowns(console.storage).removal_times()
         times = await decision_times(console.storage)
         today = datetime.now(UTC).date()
         decided_per_day: dict[str, int] = {}
@@ -41,6 +49,8 @@ def routes(console: Console) -> list[Route]:
             "open": sum(by_status.get(s, 0) for s in OPEN),
             "decisions": stats["decisions"],
             "median_hours": median(hours) if hours else None,
+            "removal_hours": removal["median_hours"],
+            "removed": removal["removed"],
         }
         charts_shown = [
             (
@@ -113,6 +123,22 @@ def routes(console: Console) -> list[Route]:
                     "Decisions per day, last 30 days",
                     charts.last_days(decided_per_day, today),
                     "decisions",
+                ),
+            ),
+            (
+                "Time to removal by platform",
+                "median hours from the notice to a check that saw it removed",
+                charts.timed_bars(
+                    "chart-removal-platform",
+                    "Median hours to removal, by platform",
+                    _timed(removal["by_platform"]),
+                ),
+            ),
+            (
+                "Time to removal by agency",
+                "median hours, by the agency the notice went to",
+                charts.timed_bars(
+                    "chart-removal-agency", "Median hours to removal, by agency", _timed(removal["by_agency"])
                 ),
             ),
         ]

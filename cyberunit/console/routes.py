@@ -11,6 +11,8 @@ from starlette.routing import BaseRoute, Route
 from bot.shared.config import Settings, secret_key
 from bot.shared.sealing import AddressBox
 from cyberunit.console import auth, cases, overview, people, search
+from cyberunit.console import bulk as selection
+from cyberunit.console import followups as asking
 from cyberunit.console.sessions import Sessions
 from cyberunit.console.web import Console, Endpoint, secure
 from storage.repository import Storage, StorageUnavailable
@@ -61,6 +63,8 @@ def routes(
         *overview.routes(console),
         *people.routes(console),
         *search.routes(console),
+        *asking.routes(console),  # ask the reporters of a case (its page's #followup)
+        *selection.routes(console),  # bulk actions on the cases ticked on the queue
     ]
     return [
         Route(r.path, shielded(console, r.endpoint), methods=sorted(r.methods or ()), name=r.name)

@@ -4,7 +4,7 @@ The order here is the order of the main menu and of ties between routes of the s
 module declaring `FLOW` (see bot.dialogue.flow), its texts in responses/, and a line here.
 """
 
-from bot.dialogue.flows import at_risk, crisis, family, help, home, learn, privacy, report, status
+from bot.dialogue.flows import at_risk, crisis, family, followup, help, home, learn, privacy, report, status
 from bot.dialogue.registry import Registry
 from bot.dialogue.types import START
 
@@ -19,6 +19,7 @@ REGISTRY = Registry(
         status.FLOW,
         privacy.FLOW,
         help.FLOW,
+        followup.FLOW,
     ),
     start=START,
     home=home.HOME,

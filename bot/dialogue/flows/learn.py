@@ -1,15 +1,24 @@
-"""Learn: counter-narrative cards with their sources, the weekly digest, helplines and this month's numbers.
+"""Learn: counter-narrative cards with their sources, answers to recruiters' claims, the weekly digest,
+helplines and this month's numbers.
 
 The cards are the `_cards` of responses/learn.yaml, in order; a typed question opens the card whose
 keywords it names. Every card ends with next steps: the other cards, family help, the digest, the menu.
+
+A question about a claim recruiters make ("jamhooriyat kufr hai?", "is killing non-Muslims jihad?") gets
+that claim's own answer (responses/claims.yaml), matched by nlu/claims.py: the short answer with its
+sources, then "Read more", "Another question" and "Talk to someone". When the matcher is not sure which
+claim is meant, the two nearest are offered instead of a guess. A claim question the classifier took for
+an emergency ("khudkush hamla shahadat hai?") still gets the emergency directions first, then the answer.
 """
 
 from __future__ import annotations
 
 from bot.dialogue import words
-from bot.dialogue.flow import COMMANDS_RANK, Flow, Needs, Route, Step
+from bot.dialogue.flow import COMMANDS_RANK, CONFIDENT, Flow, Needs, Route, Step
+from bot.dialogue.flows import home
 from bot.dialogue.turn import Turn
 from bot.dialogue.types import Inbound, KeepContact, State, Subscribe, Unsubscribe
+from nlu.claims import ClaimMatch, matcher_for
 from nlu.types import Parse
 from responses import Catalog, catalog
 
@@ -17,6 +26,10 @@ LEARN = "learn"
 NUMBERS = "info:numbers"
 HELPLINES = "info:helplines"
 DIGEST_CHOICES = ("digest:ask", "digest:on", "digest:off")
+CLAIM = "claim:"  # claim:<id> its short answer, claim:<id>:more the long one
+CLAIM_ASK = "claim:ask"  # "Another question": type the claim you heard
+CLAIM_TALK = "claim:talk"  # "Talk to someone": who to talk to, a counsellor's callback, family help
+ASK = "learn.claim"  # the step that waits for a claim typed in the citizen's own words
 
 
 def cards(catalog: Catalog) -> tuple[str, ...]:
@@ -29,6 +42,7 @@ def open_menu(turn: Turn) -> None:
     turn.say(
         "learn.intro",
         *[turn.button(f"learn:{c}") for c in cards(turn.catalog)],
+        turn.button(CLAIM_ASK, "claims.button_ask"),  # "Recruiters' claims": answer the one you heard
         turn.button("at_risk:open", "at_risk.button_learn"),  # "Is this me?": the at-risk path
         turn.button("digest:ask"),
         turn.button(NUMBERS),
@@ -55,6 +69,8 @@ def on_choice(turn: Turn, choice: str) -> None:
     card = choice[6:] if choice.startswith("learn:") else None
     if card is not None and card in cards(turn.catalog):
         show_card(turn, card)
+    elif choice.startswith(CLAIM):
+        on_claim_choice(turn, choice)
     elif choice == NUMBERS:
         show_numbers(turn)
     elif choice == HELPLINES:
@@ -84,12 +100,200 @@ def asks_to_learn(turn: Turn, text: str) -> bool:
 
 
 def on_text(turn: Turn, text: str) -> None:
-    """A typed question: the card it names, or the Learn menu."""
-    card = card_for(turn, text)
-    if card is None:
-        open_menu(turn)
-    else:
+    """A typed question: the claim it is surely about, else the two claims it may be about, else the card
+    it names, else the Learn menu. Claims come before cards: a card's keywords are broad ("jihad",
+    "ulama"), and a question about one claim should not get the same general card whatever it asked."""
+    match = claim_match(turn, text)
+    if match is not None and match.sure and match.best is not None:
+        show_claim(turn, match.best)
+    elif match is not None and match.near:
+        offer_two(turn, match)
+    elif (card := card_for(turn, text)) is not None:
         show_card(turn, card)
+    else:
+        open_menu(turn)
+
+
+# --- the recruiters' claims (responses/claims.yaml) ---------------------------------------------------
+
+
+def claim_match(turn: Turn, text: str) -> ClaimMatch | None:
+    """The claims nearest the text (nlu/claims.py), or None when the content has no claims."""
+    library = turn.catalog.claims
+    if library is None or not library.claims:
+        return None
+    return matcher_for(library).match(text)
+
+
+def _claims(turn: Turn) -> tuple[str, ...]:
+    library = turn.catalog.claims
+    return library.ids() if library is not None else ()
+
+
+def show_claim(turn: Turn, claim: str) -> None:
+    """A claim's short answer with its sources; then read more, another question, talk to someone."""
+    turn.goto(LEARN)
+    turn.say(
+        f"claims.{claim}",
+        turn.button(f"{CLAIM}{claim}:more", "claims.button_more"),
+        turn.button(CLAIM_ASK, "claims.button_another"),
+        turn.button(CLAIM_TALK, "claims.button_talk"),
+        turn.button("nav:menu"),
+    )
+
+
+def show_more(turn: Turn, claim: str) -> None:
+    """The longer answer, its sources, and a word on talking it through with a person."""
+    turn.goto(LEARN)
+    turn.say_text(
+        turn.t(f"claims.{claim}.more") + "\n\n" + turn.t("claims.more_footer"),
+        turn.button(CLAIM_ASK, "claims.button_another"),
+        turn.button(CLAIM_TALK, "claims.button_talk"),
+        turn.button("menu:learn"),
+        turn.button("nav:menu"),
+    )
+
+
+def offer_two(turn: Turn, match: ClaimMatch) -> None:
+    """Not sure which claim is meant: the two nearest, in the recruiters' words, to choose from."""
+    turn.goto(LEARN)
+    two = match.two()
+    lines = [turn.t("claims.not_sure"), *(f"• {turn.t(f'claims.{c}.claim')}" for c in two)]
+    turn.say_text(
+        "\n".join(lines),
+        *[turn.button(f"{CLAIM}{c}", f"claims.{c}.button") for c in two],
+        turn.button(CLAIM_ASK, "claims.button_another"),
+        turn.button("nav:menu"),
+    )
+
+
+def ask_claim(turn: Turn) -> None:
+    """Another question: type the claim you heard, in your own words."""
+    turn.goto(ASK)
+    turn.say("claims.ask", turn.button("menu:learn"), turn.button("nav:menu"))
+
+
+def talk(turn: Turn) -> None:
+    """People to talk it through with, and a confidential counsellor's callback (for themselves: the at-risk
+    topic) or family help for someone else."""
+    turn.goto(LEARN)
+    turn.say(
+        "claims.talk",
+        turn.button("at_risk:callback", "claims.button_counsellor"),
+        turn.button("menu:family"),
+        turn.button(CLAIM_ASK, "claims.button_another"),
+        turn.button("nav:menu"),
+    )
+
+
+def on_claim_choice(turn: Turn, choice: str) -> None:
+    name, _, part = choice[len(CLAIM) :].partition(":")
+    if choice == CLAIM_ASK:
+        ask_claim(turn)
+    elif choice == CLAIM_TALK:
+        talk(turn)
+    elif name in _claims(turn) and part == "more":
+        show_more(turn, name)
+    elif name in _claims(turn) and not part:
+        show_claim(turn, name)
+    else:
+        turn.say("common.stale_button")
+        open_menu(turn)
+
+
+# Intents of other paths that a sure classifier may give a claim stated without a question ("shia kafir
+# hain" as report_content): then that path answers, not the claim.
+OTHER_PATHS = frozenset({"report_content", "family_help", "check_status", "help"})
+
+
+def _asks(turn: Turn, text: str) -> bool:
+    """Asked as a question, or retold ("they say ...", "jaiz hai"): the cues of claims.yaml."""
+    if "?" in text or "؟" in text or turn.says(text, "question"):
+        return True
+    library = turn.catalog.claims
+    return library is not None and words.any_of(text, library.cues)
+
+
+def asks_about_claim(turn: Turn, inbound: Inbound, text: str) -> bool:
+    """A claim the matcher is sure of, asked about: not a page to report, not a worried relative ("my son
+    says democracy is kufr" is the family guidance's), and either asked as a question or retold, or not
+    read by a sure classifier as another path's business."""
+    if inbound.attachments or turn.parse.urls() or turn.parse.values("handle"):
+        return False
+    if turn.says(text, "report_words") or turn.says(text, "relative"):
+        return False
+    match = claim_match(turn, text)
+    if match is None or not match.sure:
+        return False
+    if _asks(turn, text):
+        return True
+    intent = turn.parse.intent
+    return not (intent.name in OTHER_PATHS and intent.confidence >= CONFIDENT)
+
+
+def _near_claim(turn: Turn, inbound: Inbound, text: str) -> bool:
+    """Asked or retold, plausibly about a claim, and nothing else took it: better the two nearest claims
+    than the main menu."""
+    if inbound.attachments or turn.parse.urls() or turn.says(text, "report_words"):
+        return False
+    match = claim_match(turn, text)
+    return match is not None and match.near and _asks(turn, text)
+
+
+def _offer_near(turn: Turn, inbound: Inbound, text: str) -> None:
+    match = claim_match(turn, text)
+    if match is not None:
+        offer_two(turn, match)
+
+
+def _answer_claim(turn: Turn, inbound: Inbound, text: str) -> None:
+    match = claim_match(turn, text)
+    if match is not None and match.best is not None:
+        show_claim(turn, match.best)
+
+
+def _claim_not_emergency(turn: Turn, inbound: Inbound, text: str) -> bool:
+    """A question about a claim that the classifier read as an emergency ("is a suicide attack
+    martyrdom?"): no unmistakable danger phrase, asked as a question, outside a report's own words."""
+    if turn.parse.intent.name != "emergency" or turn.step.content or turn.says(text, "emergency"):
+        return False
+    return _asks(turn, text) and asks_about_claim(turn, inbound, text)
+
+
+def _claim_not_drawn_in(turn: Turn, inbound: Inbound, text: str) -> bool:
+    """A question about a claim that only the classifier took for someone being drawn in ("shia log kafir
+    hote hain? ek banda keh raha tha"): no phrase of the at-risk list, no danger phrase, asked or retold.
+    The answer's "Talk to someone" still offers them a counsellor of their own."""
+    if turn.parse.intent.name != "at_risk_self" or turn.step.content:
+        return False
+    if turn.says(text, "at_risk") or turn.says(text, "emergency"):
+        return False
+    return _asks(turn, text) and asks_about_claim(turn, inbound, text)
+
+
+def _emergency_then_claim(turn: Turn, inbound: Inbound, text: str) -> None:
+    """The emergency directions first, as for anything the classifier reads as danger; then the answer."""
+    home.emergency(turn, offer_buttons=False)
+    _answer_claim(turn, inbound, text)
+
+
+def _on_claim_text(turn: Turn, inbound: Inbound, text: str) -> bool:
+    """At "type the claim you heard": the claim, or the two it may be; a question about none of them is
+    told so (and asked again); anything else goes on to the routes (a link, "delete my data", ...)."""
+    if inbound.attachments or turn.parse.urls() or turn.says(text, "report_words"):
+        return False
+    match = claim_match(turn, text)
+    if match is None:
+        return False
+    if match.sure and match.best is not None:
+        show_claim(turn, match.best)
+    elif match.near:
+        offer_two(turn, match)
+    elif turn.parse.intent.name == "counter_narrative" or _asks(turn, text):
+        turn.say("claims.unknown", turn.button("menu:learn"), turn.button("nav:menu"))
+    else:
+        return False
+    return True
 
 
 def wants_numbers(inbound: Inbound, texts: Catalog) -> bool:
@@ -190,9 +394,15 @@ def needs(state: State, parse: Parse, inbound: Inbound) -> Needs:
 
 FLOW = Flow(
     name="learn",
-    doc="Counter-narrative cards with sources, the weekly digest, helplines, this month's numbers.",
-    steps={LEARN: Step(prompt=open_menu, place=True)},
-    choices=("learn:", "info:", "digest:"),
+    doc=(
+        "Counter-narrative cards with sources, answers to recruiters' claims, the weekly digest, helplines, "
+        "this month's numbers."
+    ),
+    steps={
+        LEARN: Step(prompt=open_menu, place=True),
+        ASK: Step(prompt=ask_claim, on_text=_on_claim_text, asks=True),
+    },
+    choices=("learn:", "info:", "digest:", CLAIM),
     on_choice=on_choice,
     always=("digest:off",),
     menu="learn",
@@ -205,9 +415,24 @@ FLOW = Flow(
             when=_may_stop,
             note="stop the digest (before cancel: 'band karo digest' is no cancel)",
         ),
+        Route(
+            2,  # after the crisis answer (1), before the at-risk path (3)
+            _answer_claim,
+            intents=frozenset({"at_risk_self"}),
+            when=_claim_not_drawn_in,
+            note="a claim asked about, read by the classifier alone as someone drawn in",
+        ),
+        Route(
+            COMMANDS_RANK - 2,
+            _emergency_then_claim,
+            intents=frozenset({"emergency"}),
+            when=_claim_not_emergency,
+            note="a claim asked about, read as an emergency: the directions first, then the answer",
+        ),
     ),
     routes=(
         Route(40, lambda t, i, x: show_numbers(t), phrases=("numbers",), note="this month's numbers"),
+        Route(44, _answer_claim, when=asks_about_claim, note="a question about a recruiter's claim"),
         Route(
             45,
             _card,
@@ -226,6 +451,7 @@ FLOW = Flow(
         ),
         Route(74, _card, when=_names_a_card, note="a card's keywords"),
         Route(76, _card, intents=frozenset({"counter_narrative"}), note="counter-narrative, less sure"),
+        Route(77, _offer_near, when=_near_claim, note="near a claim, asked: the two nearest claims"),
     ),
     needs=needs,
 )

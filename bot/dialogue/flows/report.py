@@ -58,6 +58,7 @@ _DONE_INTENTS = frozenset({"affirm", "deny", "thanks", "goodbye"})
 _SMALL_TALK = _DONE_INTENTS | {"greet"}
 _ASIDE_WORDS = 4  # "help", "status K7QM-2XD9": a longer message at a report step is the citizen's answer
 _WORDS_KEPT = 4  # words typed where a link was asked: this many or more are kept as the description
+_WORDS_AROUND_LINK = 3  # words typed with a link in one message: this many or more are kept as a note
 SURE_TO_SEND = 0.9  # a typed yes sends the report only this sure ("hmm" reads as yes at 0.8)
 EVIDENCE_KINDS = ("photo", "document", "forward")
 
@@ -245,8 +246,11 @@ def _refused(turn: Turn, inbound: Inbound) -> int:
 
 
 def _note(turn: Turn, inbound: Inbound) -> None:
-    """Keep a caption's own words (its links and @names are taken apart) as a note to the description."""
-    if not inbound.attachments:
+    """Keep a caption's own words (its links and @names are taken apart) as a note to the description,
+    and so the words typed around a link ("this page recruits boys https://..."): what the citizen saw,
+    which an analyst needs, is never dropped for the link beside it."""
+    pointed = any(e.entity in ("url", "handle") for e in turn.parse.entities)
+    if not inbound.attachments and not pointed:
         return
     said = turn.parse.text
     for entity in sorted(turn.parse.entities, key=lambda e: e.start, reverse=True):
@@ -255,6 +259,8 @@ def _note(turn: Turn, inbound: Inbound) -> None:
     said = " ".join(said.split())
     if turn.parse.intent.name in _SMALL_TALK and len(said.split()) <= 4:
         return  # "ok", "thanks": nothing to add to the description
+    if not inbound.attachments and len(said.split()) < _WORDS_AROUND_LINK:
+        return  # "report this", "see": a word or two beside a link says nothing of what was seen
     notes = _draft(turn).notes
     if any(c.isalnum() for c in said) and said not in notes and len(notes) < MAX_EVIDENCE:
         notes.append(said[:MAX_DESCRIPTION])
@@ -340,6 +346,8 @@ def start(turn: Turn, inbound: Inbound | None = None) -> None:
         _, refused = _take_evidence(turn, inbound)
         _acknowledge(turn, inbound, refused)
     elif found:
+        if inbound is not None:
+            _note(turn, inbound)  # "this page recruits boys https://...": the words are what was seen
         turn.say("report.link_received", count=_where_count(turn))
     if inbound is not None and _out_of_scope(turn, inbound.text or ""):
         _ask_scope(turn)

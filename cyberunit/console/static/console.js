@@ -89,6 +89,50 @@
     return true;
   }
 
+  // Bulk actions: the rows ticked (by case id), kept while the list refreshes itself every 20 seconds. A
+  // case listed in two lanes (held by you, and in the list) has a box in each: they move together.
+  var picked = {};
+
+  function picks() {
+    return Array.prototype.slice.call(document.querySelectorAll("input[data-pick]"));
+  }
+
+  function countPicked() {
+    var shown = document.querySelector("[data-picked-count]");
+    if (shown) {
+      var n = Object.keys(picked).length;
+      shown.textContent = n ? n + " selected" : "";
+    }
+  }
+
+  function setPicked(id, on) {
+    if (on) {
+      picked[id] = true;
+    } else {
+      delete picked[id];
+    }
+    picks().forEach(function (box) {
+      if (box.value === id) {
+        box.checked = on;
+      }
+    });
+    countPicked();
+  }
+
+  function restorePicks() {
+    var present = {};
+    picks().forEach(function (box) {
+      box.checked = !!picked[box.value];
+      present[box.value] = true;
+    });
+    Object.keys(picked).forEach(function (id) {
+      if (!present[id]) {
+        delete picked[id]; // decided or gone from the list meanwhile: no longer selectable here
+      }
+    });
+    countPicked();
+  }
+
   function refresh() {
     var lanes = document.getElementById("lanes");
     if (lanes && window.htmx) {
@@ -172,6 +216,26 @@
         break;
       case "r":
         refresh();
+        break;
+      case "x":
+        // Tick (or untick) the selected row for a bulk action.
+        row = selectedRow();
+        var pick = row ? row.querySelector("input[data-pick]") : null;
+        if (!pick) {
+          return;
+        }
+        setPicked(pick.value, !pick.checked);
+        break;
+      case "m":
+        // Merge into the first possible duplicate: the form is filled in; its button takes the focus, so
+        // Enter confirms and anything else leaves the case as it is.
+        var merge = document.getElementById("merge-form");
+        var mergeButton = merge ? merge.querySelector("button[type=submit]") : null;
+        if (!mergeButton) {
+          return;
+        }
+        merge.scrollIntoView({ block: "nearest" });
+        mergeButton.focus();
         break;
       case "/":
         var search = document.getElementById("search-q");
@@ -263,12 +327,30 @@
     if (el && el.hasAttribute && el.hasAttribute("data-autosubmit") && el.form) {
       submit(el.form);
     }
+    if (el && el.hasAttribute && el.hasAttribute("data-pick")) {
+      setPicked(el.value, el.checked);
+    }
     if (el && el.name === "status" && el.form && el.form.id === "decision-form") {
       fitReasons(el.form);
     }
   });
 
   document.addEventListener("htmx:afterSettle", restore);
+  document.addEventListener("htmx:afterSettle", restorePicks);
+
+  // A case ticked in two lanes is sent once (a form carries a limited number of fields).
+  document.addEventListener("submit", function (event) {
+    if (!event.target || event.target.id !== "bulk") {
+      return;
+    }
+    var sent = {};
+    picks().forEach(function (box) {
+      box.disabled = box.checked && !!sent[box.value];
+      if (box.checked) {
+        sent[box.value] = true;
+      }
+    });
+  });
 
   document.addEventListener("DOMContentLoaded", function () {
     if (window.matchMedia("(max-width: 760px)").matches) {
@@ -280,5 +362,11 @@
       focusDecision();
     }
     fitReasons(document.getElementById("decision-form"));
+    picks().forEach(function (box) {
+      if (box.checked) {
+        picked[box.value] = true; // ticks the browser restored on going back
+      }
+    });
+    countPicked();
   });
 })();
