@@ -551,3 +551,43 @@ async def test_done_when_an_analyst_finds_by_code_url_variant_and_urdu_words_the
     await expect(page.locator("#decision-form")).to_be_visible()
     watch.assert_clean()
     await context.close()
+
+
+async def test_done_when_a_referral_a_still_online_check_and_a_removal_reach_the_removal_chart(
+    site: Site, chromium: Browser
+) -> None:
+    """Issue 22: an analyst refers a case, records the notice sent to Meta, a check that finds the page
+    still online, then its removal, and the overview's time-to-removal chart shows Meta and facebook."""
+    await site.seed("https://facebook.com/recruiting.page", "recruitment")
+    context = await chromium.new_context(viewport=PHONE)
+    page = await context.new_page()
+    watch = Watch()
+    watch.attach(page)
+    await sign_in(page, site.base, site.tokens["analyst"])
+    await page.get_by_role("button", name="Claim next").click()
+    await expect(page).to_have_url(re.compile(r"/console/cases/1$"))
+    await page.get_by_label("Refer to the platform or an agency").check()
+    await page.locator("#decision-note").fill("Recruiting page, notice to Meta.")
+    await page.locator("input[name=agency]").fill("Meta")
+    await page.get_by_role("button", name="Decide").click()
+    await expect(page).to_have_url(re.compile(r"/console/queue\?decided=1&as=referred$"))
+
+    await page.goto(f"{site.base}/console/cases/1")
+    takedown = page.locator("#takedown")
+    await expect(takedown).to_contain_text("No notice recorded yet")
+    await takedown.locator("select[name=notice_agency]").select_option("Meta")
+    await takedown.locator("input[name=notice_reference]").fill("META-CASE-4411")
+    await takedown.get_by_role("button", name="Record notice").click()
+    await expect(page.locator("#takedown")).to_contain_text("META-CASE-4411")
+    await page.locator("#check-form button[value=still_online]").click()
+    await expect(page.locator("#takedown .takedown-state")).to_contain_text("still online")
+    await page.locator("#check-form button[value=removed]").click()
+    await expect(page.locator("#takedown .takedown-state")).to_contain_text("Seen removed")
+    assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+    await page.goto(f"{site.base}/console/overview")
+    await expect(page.locator("#tile-removal")).to_contain_text("1 removed")
+    for chart, label in (("#chart-removal-agency", "Meta"), ("#chart-removal-platform", "facebook")):
+        await expect(page.locator(f"{chart} text.label")).to_contain_text([label])
+    watch.assert_clean()
+    await context.close()

@@ -18,8 +18,6 @@ The addresses in the headers are documentation ranges (RFC 5737): nothing is eve
 from __future__ import annotations
 
 import asyncio
-import signal
-import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -28,7 +26,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.test_cli import RAABTA, env_for, free_port
+from tests.servers import Server
+from tests.test_cli import env_for
 from tests.test_compose import DOT_ENV, container_env, load_compose, services
 
 LIMIT = 3
@@ -50,32 +49,12 @@ async def serving(tmp_path: Path, name: str, trusted: str) -> AsyncIterator[str]
         RAABTA_WEBCHAT_IP_LIMIT=str(LIMIT),
         FORWARDED_ALLOW_IPS=trusted,
     )
-    port = free_port()
-    server = await asyncio.create_subprocess_exec(
-        *RAABTA, "serve", "--port", str(port), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    base = f"http://127.0.0.1:{port}"
+    server = Server(name, env, tmp_path / f"{name}.log")
+    await server.start()
     try:
-        async with httpx.AsyncClient() as http:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if (await http.get(f"{base}/healthz", timeout=1)).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert server.returncode is None, "server exited during start"
-                assert time.monotonic() < deadline, "server did not start"
-                await asyncio.sleep(0.2)
-        yield base
+        yield server.url
     finally:
-        if server.returncode is None:
-            server.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(server.communicate(), timeout=30)
-        except TimeoutError:
-            server.kill()
-            await server.wait()
+        await server.stop()
 
 
 async def one_window() -> None:
