@@ -235,9 +235,9 @@ async def test_a_redelivery_reaching_another_instance_waits_for_the_first_and_is
         citizen = Citizen(api, to_a)
         update = citizen.update(message=citizen.message(text="/start"))
         sending = api.hold(citizen.chat_id)  # A's replies are on their way, slowly
-        first = asyncio.create_task(to_a(update))
+        first = asyncio.ensure_future(to_a(update))
         await committed(storage)
-        second = asyncio.create_task(to_b(update))
+        second = asyncio.ensure_future(to_b(update))
         await asyncio.sleep(0.5)  # B has met the duplicate and waits for A's record
         assert not second.done()
         sending.set()
