@@ -324,13 +324,16 @@ def load_helplines(path: Path) -> tuple[Helpline, ...]:
     return helplines
 
 
-def _read(path: Path) -> dict[str, Any]:
+def _read(
+    path: Path, error: type[ValueError] = ContentError, expected: str = "a mapping of names to texts"
+) -> dict[str, Any]:
+    """A content file's top-level mapping; `error` (the file's own kind) naming the file if it is not one."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
-        raise ContentError(f"{path.name}: not valid YAML ({exc})") from None
+        raise error(f"{path.name}: not valid YAML ({exc})") from None
     if not isinstance(data, dict):
-        raise ContentError(f"{path.name}: expected a mapping of names to texts")
+        raise error(f"{path.name}: expected {expected}")
     return data
 
 

@@ -22,10 +22,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import yaml
-
+from responses import _ARABIC_NOT_URDU
+from responses import _read as read_mapping
 from responses.bidi import isolate
 from responses.languages import LANGUAGES
 
@@ -59,7 +58,6 @@ _LABELS = {
 }
 _JOIN = {"en": "; ", "ur": "؛ ", "ur-Latn": "; "}
 _END = {"en": ".", "ur": "۔", "ur-Latn": "."}
-_ARABIC_NOT_URDU = re.compile("[يكهى]")
 
 
 class ClaimsError(ValueError):
@@ -242,21 +240,11 @@ def _duplicates(claims: tuple[Claim, ...]) -> list[str]:
     return problems
 
 
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ClaimsError(f"{path.name}: not valid YAML ({exc})") from None
-    if not isinstance(data, dict):
-        raise ClaimsError(f"{path.name}: expected a mapping of claims")
-    return data
-
-
 def load_claims(path: Path) -> Library:
     """Read and check claims.yaml; an empty library when there is none. ClaimsError lists every problem."""
     if not path.exists():
         return Library()
-    data = _read(path)
+    data = read_mapping(path, ClaimsError, "a mapping of claims")
     problems: list[str] = []
     raw_sources = data.get("_sources")
     if not isinstance(raw_sources, dict) or not raw_sources:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from responses import HERE, ContentError, placeholders
+from responses import _ARABIC_NOT_URDU, HERE, ContentError, placeholders
 
 NOTICES = "notices.yaml"
 # What the console fills a notice with: the case's own facts, never its reporters (see notices.yaml).
@@ -36,7 +36,6 @@ NOTICE_PARAMS = frozenset(
 NOTICE_LANGUAGES = ("en", "ur")  # en is required; an Urdu text may be added (a PTA notice, say)
 _FIELDS = frozenset({"label", "agencies", "platforms", "subject", "body"})
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")  # fits referrals.template
-_ARABIC_NOT_URDU = re.compile("[يكهى]")
 
 
 @dataclass(frozen=True, slots=True)
