@@ -36,6 +36,7 @@ def _serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         http=GuardedH11Protocol,
+        loop="uvloop",  # libuv's loop: every message crosses it several times (issue 23)
         access_log=False,
         log_config=None,
         server_header=False,

@@ -190,7 +190,7 @@ class Pipeline:
         understood = await aparse(text) if self.parse is parse else self.parse(text)
         try:
             for _ in range(ATTEMPTS):
-                stored = await self.storage.load_conversation(conversation)
+                stored = await self.storage.load_conversation(conversation, cached=True)
                 state = State.from_dict(stored.state)
                 needs = self.flows.needs(state, understood, inbound)
                 context = await self._context(conversation, needs)

@@ -297,9 +297,24 @@ def _rasa_url() -> str | None:
     return _backend.rasa_url if _backend.name == "rasa" else None
 
 
+_NOTHING: dict[str, Parse] = {}
+
+
+def _nothing(fallback_language: str) -> Parse:
+    """The parse of an empty message (a button press, a photo without a caption), computed once per
+    fallback language: it is the same every time, and a button press is a third of all messages."""
+    found = _NOTHING.get(fallback_language)
+    if found is None:
+        prepared = prepare("")
+        found = _NOTHING[fallback_language] = _result(prepared, embedded_ranking(prepared), fallback_language)
+    return found
+
+
 def parse(text: str, fallback_language: str = "en") -> Parse:
     """Understand one message. Never raises; an empty or letterless text is `out_of_scope`."""
     try:
+        if not text and not _rasa_url():
+            return _nothing(fallback_language)
         prepared = prepare(text)
         ranking = None
         url = _rasa_url()
@@ -315,6 +330,8 @@ def parse(text: str, fallback_language: str = "en") -> Parse:
 async def aparse(text: str, fallback_language: str = "en") -> Parse:
     """`parse` for async callers: with the Rasa backend the HTTP call is awaited, not blocking."""
     try:
+        if not text and not _rasa_url():
+            return _nothing(fallback_language)
         prepared = prepare(text)
         ranking = None
         url = _rasa_url()

@@ -20,8 +20,9 @@ def new_code() -> str:
 
     The mix lets a code typed loosely inside a sentence ("status k7qm2xd9") be told apart from a word.
     """
-    while True:
-        raw = "".join(secrets.choice(ALPHABET) for _ in range(8))
+    while True:  # 8 symbols of 32 are 40 random bits: one read of the system's random source, not eight
+        bits = int.from_bytes(secrets.token_bytes(5))
+        raw = "".join(ALPHABET[(bits >> (5 * i)) & 31] for i in range(8))
         if any(ch.isdigit() for ch in raw) and any(ch.isalpha() for ch in raw):
             return f"{raw[:4]}-{raw[4:]}"
 

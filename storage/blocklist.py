@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.repository import Storage
 from storage.schema import blocks
@@ -44,7 +45,10 @@ class BlockList:
 
     async def _load(self) -> None:
         generation, started = self.storage.blocks_generation, self.clock()
-        async with self.storage.db.read(single_statement=True) as conn:
+
+        async def load(conn: AsyncConnection) -> frozenset[str]:
             found = await conn.scalars(select(blocks.c.reporter_id).where(blocks.c.lifted_at.is_(None)))
-            self._blocked = frozenset(found.all())
+            return frozenset(found.all())
+
+        self._blocked = await self.storage.db.fetch(load)
         self._loaded_at, self._generation = started, generation

@@ -8,15 +8,22 @@ passes through for the caller to read.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.engine import SINGLE_STATEMENT, create_engines
+from storage.engine import SINGLE_STATEMENT, create_engines, create_inline_engines
+from storage.groupcommit import GroupWriter, Unavailable
+from storage.inline import InlineReader
+
+T = TypeVar("T")
 
 
 def utcnow() -> datetime:
@@ -25,7 +32,19 @@ def utcnow() -> datetime:
 
 
 class StorageUnavailable(RuntimeError):
-    """The database could not be reached or refused the transaction; nothing was committed."""
+    """The database could not be reached or refused the transaction; nothing was committed.
+
+    `retryable`: the connection was found dead (PostgreSQL restarted, a connection cut while it idled in
+    the pool); the pool has dropped it, so the same work may well succeed on a fresh one."""
+
+    def __init__(self, reason: str, retryable: bool = False) -> None:
+        super().__init__(reason)
+        self.retryable = retryable
+
+
+def _unavailable(exc: BaseException) -> StorageUnavailable:
+    dead = isinstance(exc, DBAPIError) and exc.connection_invalidated
+    return StorageUnavailable(type(exc).__name__, retryable=dead)
 
 
 class Database:
@@ -33,17 +52,61 @@ class Database:
         self.url = url
         self.writer, self.reader = create_engines(url, audit_key)
         self.dialect = self.writer.dialect.name
+        # SQLite: one write lock in this process for the turn writer's groups and every other write, so
+        # they queue here instead of contending for the file's lock (and sleeping in SQLite's busy wait).
+        self.write_lock = asyncio.Lock()
+        inline = create_inline_engines(url, audit_key)
+        self.group = GroupWriter(inline[0], self.write_lock) if inline is not None else None
+        self.inline_reader = InlineReader(inline[1]) if inline is not None else None
+
+    async def fetch(self, work: Callable[[AsyncConnection], Awaitable[T]], snapshot: bool = False) -> T:
+        """`work`'s reads, for the reads every message makes: on SQLite in one thread hop
+        (storage.inline: `work` must only await its connection), else as `read()`. `snapshot`: its
+        statements see one snapshot."""
+        if self.inline_reader is None:
+            async with self.read(single_statement=not snapshot) as conn:
+                return await work(conn)
+        try:
+            return await self.inline_reader.run(work, snapshot)
+        except IntegrityError:
+            raise
+        except (DBAPIError, OSError) as exc:
+            raise _unavailable(exc) from exc
+
+    async def write(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """`work` in a write transaction, committed before this returns. On SQLite it shares one
+        transaction (a savepoint of its own) with the other work ready at the same moment
+        (storage.groupcommit), so `work` must only await its connection. On PostgreSQL a connection
+        found dead is dropped and the work runs once more on a fresh one (there is no pre-ping)."""
+        if self.group is not None:
+            try:
+                return await self.group.run(work)
+            except IntegrityError:
+                raise
+            except Unavailable as exc:
+                raise StorageUnavailable(str(exc)) from exc
+            except (DBAPIError, OSError) as exc:
+                raise _unavailable(exc) from exc
+        try:
+            async with self.transaction() as conn:
+                return await work(conn)
+        except StorageUnavailable as exc:
+            if not exc.retryable:
+                raise
+        async with self.transaction() as conn:
+            return await work(conn)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A write transaction, committed when the block ends without an exception."""
-        try:
-            async with self.writer.begin() as conn:
-                yield conn
-        except IntegrityError:
-            raise
-        except (DBAPIError, OSError) as exc:
-            raise StorageUnavailable(type(exc).__name__) from exc
+        async with self.write_lock if self.group is not None else contextlib.nullcontext():
+            try:
+                async with self.writer.begin() as conn:
+                    yield conn
+            except IntegrityError:
+                raise
+            except (DBAPIError, OSError) as exc:
+                raise _unavailable(exc) from exc
 
     @asynccontextmanager
     async def read(self, single_statement: bool = False) -> AsyncIterator[AsyncConnection]:
@@ -56,7 +119,7 @@ class Database:
         except IntegrityError:
             raise
         except (DBAPIError, OSError) as exc:
-            raise StorageUnavailable(type(exc).__name__) from exc
+            raise _unavailable(exc) from exc
 
     async def ping(self) -> bool:
         try:
@@ -67,6 +130,10 @@ class Database:
         return True
 
     async def close(self) -> None:
+        if self.group is not None:
+            await asyncio.to_thread(self.group.close)
+        if self.inline_reader is not None:
+            await asyncio.to_thread(self.inline_reader.close)
         await self.writer.dispose()
         if self.reader is not self.writer:
             await self.reader.dispose()

@@ -1,4 +1,5 @@
-"""Async engines per backend: SQLite in WAL with `BEGIN IMMEDIATE` writes, or PostgreSQL."""
+"""Engines per backend: SQLite in WAL with `synchronous=FULL` and `BEGIN IMMEDIATE` writes (async ones, and
+the sync one the turn writer commits groups of turns on: storage.groupcommit), or PostgreSQL."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -25,7 +26,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    # FULL: a COMMIT returns once the write-ahead log is on disk, so a reference code the citizen was
+    # shown survives a power failure (NORMAL may lose the last commits). The turn writer groups commits,
+    # so the wait for the disk is one per group of turns, not one per turn.
+    cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
 
 
@@ -48,13 +52,47 @@ def private_database_file(path: Path) -> None:
             continue
 
 
+def _sqlite_file(url: str) -> None:
+    parsed = make_url(url)
+    if parsed.database and parsed.database != ":memory:":
+        private_database_file(Path(parsed.database))
+
+
+def create_inline_engines(url: str, audit_key: bytes) -> tuple[Engine, Engine] | None:
+    """SQLite's sync engines (stdlib sqlite3, usable from worker threads; storage.inline): the turn
+    writer's, one connection whose transactions BEGIN IMMEDIATE, and the one-hop reader's. None on
+    PostgreSQL, whose turns and reads each have a connection of their own."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    _sqlite_file(url)
+    writer, reader = (
+        create_engine(
+            parsed.set(drivername="sqlite+pysqlite"),
+            pool_size=size,
+            max_overflow=0,
+            pool_timeout=60,
+            connect_args={"check_same_thread": False},
+            execution_options={AUDIT_KEY: audit_key},
+        )
+        for size in (1, 4)
+    )
+    for engine in (writer, reader):
+        event.listen(engine, "connect", _sqlite_pragmas)
+
+    @event.listens_for(writer, "begin")
+    def _begin_immediate(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return writer, reader
+
+
 def create_engines(url: str, audit_key: bytes) -> tuple[AsyncEngine, AsyncEngine]:
     """(writer, reader) engines for `url`. On PostgreSQL both are the same engine."""
     parsed = make_url(url)
     options = {"execution_options": {AUDIT_KEY: audit_key}}
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            private_database_file(Path(parsed.database))
+        _sqlite_file(url)
         # One writer connection: writes queue in-process instead of contending for the file lock.
         writer = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60, **options)
         reader = create_async_engine(url, pool_size=4, max_overflow=4, **options)
@@ -74,6 +112,8 @@ def create_engines(url: str, audit_key: bytes) -> tuple[AsyncEngine, AsyncEngine
 
         return writer, reader
     if parsed.get_backend_name() == "postgresql":
-        engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, **options)
+        # No pre-ping (three round trips per checkout): a connection found dead fails its transaction,
+        # which `Database.write` runs again once on a fresh one.
+        engine = create_async_engine(url, pool_size=10, max_overflow=10, **options)
         return engine, engine
     raise ValueError(f"unsupported database URL scheme: {parsed.drivername}")

@@ -299,8 +299,9 @@ async def of_case(storage: Storage, case_id: int) -> list[dict[str, Any]]:
 async def waiting_for(storage: Storage, conversation_id: str) -> Waiting | None:
     """The newest question delivered to this citizen that waits for their next message, if any (the
     pipeline asks before every turn; one indexed lookup by the citizen's reports)."""
-    async with storage.db.read(single_statement=True) as conn:
-        row = (
+
+    async def find(conn: AsyncConnection) -> Any:
+        return (
             await conn.execute(
                 select(followup_pending.c.id, followup_pending.c.followup_id, reports.c.code)
                 .join(reports, reports.c.id == followup_pending.c.report_id)
@@ -314,6 +315,8 @@ async def waiting_for(storage: Storage, conversation_id: str) -> Waiting | None:
                 .limit(1)
             )
         ).first()
+
+    row = await storage.db.fetch(find)
     return Waiting(row.id, row.followup_id, row.code) if row is not None else None
 
 

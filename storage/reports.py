@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import lifecycle
 from storage.cases import tell, told_query
@@ -46,9 +47,11 @@ class Reports:
         wanted = sorted(set(codes))[:10]
         if not wanted:
             return {}
-        async with self.db.read() as conn:
-            rows = (await conn.execute(told_query(reports.c.code.in_(wanted)))).all()
-        return {told.code: told for told in tell(rows).values()}
+
+        async def read(conn: AsyncConnection) -> Any:
+            return (await conn.execute(told_query(reports.c.code.in_(wanted)))).all()
+
+        return {told.code: told for told in tell(await self.db.fetch(read)).values()}
 
     async def requests_told(self, codes: Iterable[str]) -> dict[str, ReportTold]:
         """What the holder of a counsellor request's code is told of it (a family, someone at risk or in
@@ -61,8 +64,11 @@ class Reports:
         sr = support_requests.c
         query = select(sr.code, sr.language, sr.status, sr.created_at, sr.handled_at)
         query = query.where(sr.code.in_(wanted))
-        async with self.db.read() as conn:
-            rows = (await conn.execute(query)).all()
+
+        async def read(conn: AsyncConnection) -> Any:
+            return (await conn.execute(query)).all()
+
+        rows = await self.db.fetch(read)
         found: dict[str, ReportTold] = {}
         for row in rows:
             word = {"new": "callback_new", "done": "callback_done"}.get(row.status, "callback_in_progress")
@@ -78,9 +84,10 @@ class Reports:
         return found
 
     async def case_exists(self, canonical_url: str) -> bool:
-        async with self.db.read() as conn:
-            found = await conn.scalar(select(cases.c.id).where(cases.c.canonical_url == canonical_url))
-        return found is not None
+        async def find(conn: AsyncConnection) -> Any:
+            return await conn.scalar(select(cases.c.id).where(cases.c.canonical_url == canonical_url))
+
+        return await self.db.fetch(find) is not None
 
     async def codes(self) -> list[str]:
         """Every report's code, oldest first."""

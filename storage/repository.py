@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 from collections.abc import Iterable
@@ -50,6 +51,7 @@ from storage.schema import (
     reports,
     support_requests,
 )
+from storage.states import StateCache
 
 __all__ = ["FILE_KINDS", "Storage", "StorageUnavailable", "case_key", "utcnow"]
 
@@ -89,6 +91,7 @@ class Storage:
         self.reports = Reports(self.db)
         self.alerts = False  # True when an alert webhook is configured: urgent reports queue an alert
         self.blocks_generation = 0  # bumped by every block and lift, so in-memory block lists reload
+        self.states = StateCache()
 
     async def close(self) -> None:
         await self.db.close()
@@ -102,7 +105,8 @@ class Storage:
 
     async def mark_replied(self, channel: str, event_id: str) -> None:
         """Record that this event's replies were sent (the first record stands)."""
-        async with self.db.transaction() as conn:
+
+        async def mark(conn: AsyncConnection) -> None:
             await conn.execute(
                 update(processed_events)
                 .where(
@@ -113,17 +117,22 @@ class Storage:
                 .values(replied_at=utcnow())
             )
 
+        await self.db.write(mark)  # on SQLite it rides along with the turns being committed
+
     async def replied(self, channel: str, event_id: str) -> tuple[bool, float]:
         """Whether this event's replies were recorded as sent, and seconds since it was stored (a
         forgotten or unknown event counts as answered: nothing is left to send)."""
-        async with self.db.read(single_statement=True) as conn:
-            row = (
+
+        async def find(conn: AsyncConnection) -> Any:
+            return (
                 await conn.execute(
                     select(processed_events.c.replied_at, processed_events.c.created_at).where(
                         processed_events.c.channel == channel, processed_events.c.event_id == event_id
                     )
                 )
             ).first()
+
+        row = await self.db.fetch(find)
         if row is None:
             return True, 0.0
         return row.replied_at is not None, (utcnow() - audit.as_utc(row.created_at)).total_seconds()
@@ -133,28 +142,39 @@ class Storage:
 
     # --- conversations and turns ---------------------------------------------------------------
 
-    async def load_conversation(self, conversation_id: str) -> Conversation:
-        async with self.db.read(single_statement=True) as conn:
-            row = (
-                await conn.execute(
-                    select(conversations.c.state, conversations.c.version).where(
-                        conversations.c.id == conversation_id
-                    )
-                )
-            ).first()
-        return Conversation(row.state, row.version) if row else Conversation(None, 0)
+    async def load_conversation(self, conversation_id: str, cached: bool = False) -> Conversation:
+        """The conversation's state and version. `cached` (a turn about to commit with a version check):
+        from this process's cache of the states its turns wrote when it has it. A cached state another
+        instance (or a purge) has since changed makes the turn's commit a CONFLICT, which drops it, and
+        the pipeline's next attempt reads the stored one. Other readers (a page restored, the language
+        of a refusal) read the database, which a purge or forget-me elsewhere has already changed."""
+        found = self.states.get(conversation_id) if cached else None
+        if found is not None:
+            return found
+
+        async def load(conn: AsyncConnection) -> Conversation:
+            query = select(conversations.c.state, conversations.c.version)
+            row = (await conn.execute(query.where(conversations.c.id == conversation_id))).first()
+            return Conversation(row.state, row.version) if row else Conversation(None, 0)
+
+        return await self.db.fetch(load)
 
     async def commit_turn(self, turn: TurnRecord) -> CommitResult:
-        """Store the event id, the new state and the turn's reports in one transaction."""
+        """Store the event id, the new state and the turn's reports in one transaction (on SQLite, a
+        savepoint in the transaction of the turns committed with it: storage.groupcommit)."""
         try:
-            async with self.db.transaction() as conn:
-                return await self._commit_turn(conn, turn)
+            result = await self.db.write(functools.partial(self._commit_turn, turn=turn))
         except _Abort as abort:
-            return abort.result
+            result = abort.result
         except IntegrityError as exc:
-            if "code" in str(exc.orig):
-                return CommitResult(CommitStatus.CODE_TAKEN)
-            raise
+            if "code" not in str(exc.orig):
+                raise
+            result = CommitResult(CommitStatus.CODE_TAKEN)
+        if result.status is CommitStatus.OK and not turn.forget:
+            self.states.put(turn.conversation_id, Conversation(turn.state, turn.expected_version + 1))
+        elif result.status is not CommitStatus.DUPLICATE:
+            self.states.drop(turn.conversation_id)
+        return result
 
     async def _commit_turn(self, conn: AsyncConnection, turn: TurnRecord) -> CommitResult:
         now = utcnow()
@@ -205,10 +225,7 @@ class Storage:
                 .values(updates=True)
             )
         case_ids, joined = [], []
-        for report in turn.reports:
-            taken = await conn.scalar(select(reports.c.id).where(reports.c.code == report.code))
-            if taken is not None:
-                raise _Abort(CommitResult(CommitStatus.CODE_TAKEN))
+        for report in turn.reports:  # a code taken already fails the insert: the unique index says so
             case_id, existed = await self._add_report(conn, report, now)
             case_ids.append(case_id)
             joined.append(existed)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import ColumnElement, Text, cast, delete, exists, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import audit, support
 from storage.evidence_files import KeptFiles
@@ -106,16 +107,15 @@ class Safety:
         ]
 
     async def reports_since(self, reporter_id: str, hours: float) -> int:
-        async with self.storage.db.read() as conn:
-            return int(
-                await conn.scalar(
-                    select(func.count()).where(
-                        reports.c.reporter_id == reporter_id,
-                        reports.c.created_at >= utcnow() - timedelta(hours=hours),
-                    )
-                )
-                or 0
+
+        async def count(conn: AsyncConnection) -> int:
+            since = utcnow() - timedelta(hours=hours)
+            query = select(func.count()).where(
+                reports.c.reporter_id == reporter_id, reports.c.created_at >= since
             )
+            return int(await conn.scalar(query) or 0)
+
+        return await self.storage.db.fetch(count)
 
     async def purge(
         self,
@@ -154,6 +154,7 @@ class Safety:
                 )
             )
             gone_outbox = await conn.execute(delete(outbox).where(outbox.c.created_at < cutoff))
+            self.storage.states.clear()  # states of purged conversations must not outlive them here
             # Rows done before their text was dropped at once (`Outbox.finish`) lose it now.
             await conn.execute(
                 update(outbox)

@@ -57,14 +57,18 @@ async def drop_pg_database(url: str) -> None:
 # database, and the storage paths they reach run on both backends in each channel's end-to-end tests, so
 # the corpus runs on SQLite only (it would otherwise double `make test`'s longest minutes).
 SQLITE_ONLY = pytest.mark.sqlite_only
+# A test of what only PostgreSQL has (several connections, a server that can cut them).
+POSTGRES_ONLY = pytest.mark.postgres_only
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Deselect the PostgreSQL variants of tests marked `sqlite_only` (never skipped: not run at all)."""
+    """Deselect the PostgreSQL variants of tests marked `sqlite_only` and the SQLite variants of those
+    marked `postgres_only` (never skipped: not run at all)."""
     dropped = [
         item
         for item in items
-        if item.get_closest_marker("sqlite_only") and item.get_closest_marker("postgres")
+        if (item.get_closest_marker("sqlite_only") and item.get_closest_marker("postgres"))
+        or (item.get_closest_marker("postgres_only") and not item.get_closest_marker("postgres"))
     ]
     if dropped:
         config.hook.pytest_deselected(items=dropped)

@@ -12,10 +12,22 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import Any
 
-from bot.shared.body import BODY_TIMEOUT, Unread, read_body
+import orjson
+from starlette.responses import JSONResponse
 
-__all__ = ["BODY_TIMEOUT", "Unread", "read_body", "secret_ok", "signature_ok"]
+from bot.shared.body import BODY_TIMEOUT, Unread, body_json, read_body
+
+__all__ = ["BODY_TIMEOUT", "JSONBody", "Unread", "body_json", "read_body", "secret_ok", "signature_ok"]
+
+
+class JSONBody(JSONResponse):
+    """Starlette's JSONResponse, rendered by orjson (the same compact UTF-8 JSON; the web chat answers
+    every message with one)."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
 
 
 def signature_ok(secret: bytes, body: bytes, header: str | None) -> bool:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from bot import logs
 from bot.channels.evidence import EvidenceStore, EvidenceUnavailable, write_copy
-from bot.channels.http import Unread, read_body, secret_ok, signature_ok
+from bot.channels.http import Unread, body_json, read_body, secret_ok, signature_ok
 from bot.channels.order import InOrder
 from bot.shared.delivery import Outcome
 
@@ -80,8 +79,8 @@ async def signed_json(
         logs.event(log, f"{channel}_signature_refused", bytes=len(body))
         return PlainTextResponse("forbidden", status_code=403)
     try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):  # ValueError covers bad UTF-8, bad JSON and too-long integers
+        data = body_json(body)
+    except ValueError:  # bad UTF-8, bad JSON, too deep, too-long integers (bot.shared.body.body_json)
         return PlainTextResponse("body must be JSON", status_code=400)
     if not isinstance(data, dict):
         return PlainTextResponse("body must be a JSON object", status_code=400)

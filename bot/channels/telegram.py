@@ -75,7 +75,7 @@ from bot import logs, metrics
 from bot.channels.base import ChannelSetup
 from bot.channels.evidence import EvidenceStore
 from bot.channels.fallback import handle_or_fallback
-from bot.channels.http import BODY_TIMEOUT, Unread, read_body, secret_ok
+from bot.channels.http import BODY_TIMEOUT, Unread, body_json, read_body, secret_ok
 from bot.channels.telegram_album import WAIT, AlbumReplies
 from bot.channels.telegram_files import EvidenceFiles
 from bot.channels.telegram_send import (
@@ -319,7 +319,7 @@ class TelegramChannel:
         """The update; Unreadable for a Telegram update the library cannot read; None for a body that is
         no update at all."""
         try:
-            data = json.loads(body)
+            data = body_json(body)
         except ValueError:
             return None
         if not isinstance(data, dict) or type(data.get("update_id")) is not int:

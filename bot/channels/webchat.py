@@ -28,7 +28,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from bot.channels.fallback import handle_or_fallback, language_of
-from bot.channels.http import BODY_TIMEOUT, Unread, read_body
+from bot.channels.http import BODY_TIMEOUT, JSONBody, Unread, body_json, read_body
 from bot.dialogue import Inbound, Reply, State
 from bot.limits import NewSessions
 from bot.pipeline import Handled, Pipeline
@@ -76,7 +76,7 @@ Stored = Callable[[str], Awaitable[bool | None]]
 
 def problem(status: int, detail: str) -> JSONResponse:
     """An error the web chat page can show: JSON with a plain-language detail."""
-    return JSONResponse({"error": detail}, status_code=status)
+    return JSONBody({"error": detail}, status_code=status)
 
 
 class ClientLimiter:
@@ -163,9 +163,9 @@ async def _read_json(request: Request, time_limit: float) -> dict[str, Any] | JS
     if isinstance(body, Unread):
         return problem(body.status, body.reason)
     try:
-        data = json.loads(body.decode("utf-8"))
-    except (ValueError, RecursionError):  # not UTF-8 or not JSON, an integer of more than 4,300 digits
-        return problem(400, "body must be JSON in UTF-8")  # (Python's limit), or nested too deep
+        data = body_json(body)
+    except ValueError:  # not UTF-8, not JSON, nested too deep, an integer beyond 64 bits
+        return problem(400, "body must be JSON in UTF-8")
     if not isinstance(data, dict):
         return problem(400, "body must be a JSON object")
     return data
@@ -217,10 +217,10 @@ def routes(
     def answer(handled: Handled) -> Response:
         body = {"messages": [message(r) for r in handled.replies]}
         if handled.refused and handled.retry_after is not None:
-            return JSONResponse(body, status_code=429, headers={"Retry-After": str(handled.retry_after)})
+            return JSONBody(body, status_code=429, headers={"Retry-After": str(handled.retry_after)})
         if handled.refused:
-            return JSONResponse(body, status_code=403)
-        return JSONResponse(body, status_code=200 if handled.saved else 503)
+            return JSONBody(body, status_code=403)
+        return JSONBody(body, status_code=200 if handled.saved else 503)
 
     async def post_message(request: Request) -> Response:
         client = request.client.host if request.client else "-"
@@ -270,7 +270,7 @@ def routes(
         conversation = pipeline.pseudonyms.of(CHANNEL, session)
         notes = await pipeline.storage.outbox.take(CHANNEL, conversation)
         if not notes:
-            return JSONResponse({"messages": []})
+            return JSONBody({"messages": []})
         lang = await pipeline.language(conversation, Inbound(CHANNEL, session, "-"))
         messages = [
             message(
@@ -278,7 +278,7 @@ def routes(
             )
             for n in notes
         ]
-        return JSONResponse({"messages": messages})
+        return JSONBody({"messages": messages})
 
     async def history(request: Request) -> Response:
         """The conversation's recent messages (kept with its state, deleted with it) and the buttons on
@@ -293,7 +293,7 @@ def routes(
         last = next((m for m in reversed(messages) if m["kind"] != "citizen"), None)
         offered = last["buttons"] if last and [b["id"] for b in last["buttons"]] == state.offered else []
         lang = state.lang if state.lang in LANGUAGES else None
-        return JSONResponse(
+        return JSONBody(
             {"lang": lang, "messages": messages, "buttons": offered}, headers={"Cache-Control": "no-store"}
         )
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
+import orjson
 from starlette.requests import ClientDisconnect, Request
 
 BODY_TIMEOUT = 10.0  # seconds for the whole body: webhooks send theirs at once, forms and notes are small
@@ -46,3 +48,10 @@ async def read_body(request: Request, limit: int, time_limit: float = BODY_TIMEO
     except ClientDisconnect:
         return Unread(400, "the client went away before the body arrived")
     return b"".join(chunks)
+
+
+def body_json(body: bytes) -> Any:
+    """The JSON value of a body read above. ValueError when it is not JSON in UTF-8 (bad bytes, bad JSON,
+    nesting deeper than 1,024, an integer beyond 64 bits). orjson: the web chat and the webhooks parse
+    a body per message, and it does so several times faster than the standard library."""
+    return orjson.loads(body)

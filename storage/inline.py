@@ -1,0 +1,80 @@
+"""Storage work run in one thread hop on SQLite: `InlineConnection`, `drive` and the one-hop reader.
+
+Why: through aiosqlite a statement costs several thread hops and a greenlet switch (issue 23's profile:
+half of a web chat message's CPU). Storage code is written once, against `AsyncConnection`; a coroutine
+of it that only awaits its connection can instead be handed an `InlineConnection`, whose statements run
+at once in the calling thread: the coroutine never suspends, and `drive` runs it to its end in one call,
+in a worker thread. The turn writer (storage.groupcommit) commits groups of turns that way; `InlineReader`
+does the reads every turn makes (its conversation, a question waiting for it, its report counts) in one
+hop each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.engine import Result
+from sqlalchemy.engine.interfaces import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+T = TypeVar("T")
+Work = Callable[[AsyncConnection], Awaitable[T]]
+
+
+class Suspended(RuntimeError):
+    """Storage work awaited something other than its connection: it cannot run inline."""
+
+
+class InlineConnection:
+    """What storage code uses of `AsyncConnection` (execute, scalar, scalars, dialect, sync_connection),
+    over a sync connection: each statement runs when it is awaited, in the awaiting thread. Results are
+    the sync ones; storage code reads each before its next statement, as it does on AsyncConnection."""
+
+    def __init__(self, sync: Connection) -> None:
+        self.sync_connection = sync
+
+    @property
+    def dialect(self) -> Dialect:
+        return self.sync_connection.dialect
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Result[Any]:
+        return self.sync_connection.execute(statement, parameters)
+
+    async def scalar(self, statement: Any, parameters: Any = None) -> Any:
+        return self.sync_connection.scalar(statement, parameters)
+
+    async def scalars(self, statement: Any, parameters: Any = None) -> Any:
+        return self.sync_connection.scalars(statement, parameters)
+
+
+def drive(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never suspends (its awaits are an InlineConnection's) to its end."""
+    try:
+        coroutine.send(None)
+    except StopIteration as finished:
+        return cast(T, finished.value)
+    coroutine.close()
+    raise Suspended("storage work waited on something other than its connection")
+
+
+class InlineReader:
+    """Reads on SQLite's sync reader engine, each in one worker-thread hop. `snapshot`: the read's
+    statements see one snapshot (a deferred BEGIN); else each statement is one by itself."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    async def run(self, work: Work[T], snapshot: bool = False) -> T:
+        return await asyncio.to_thread(self._read, work, snapshot)
+
+    def _read(self, work: Work[T], snapshot: bool) -> T:
+        with self.engine.connect() as sync:
+            if snapshot:
+                sync.exec_driver_sql("BEGIN")
+            return drive(cast(Coroutine[Any, Any, T], work(cast(AsyncConnection, InlineConnection(sync)))))
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,48 @@
+"""Conversation states this process's turns wrote, kept to skip the read at the start of the next turn.
+
+Write-through: a turn that committed puts its state here with the version it stored; one that found a
+different version (another instance's turn, a purge, forget-me) drops it. The version check in the
+turn's UPDATE is what keeps this correct with several instances: a stale entry costs one retried turn,
+never a lost update. Entries are kept serialised, so no caller can change a cached state in place; the
+least recently used go beyond `size`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+
+from storage.records import Conversation
+
+SIZE = 20_000  # conversations; a state is a few hundred bytes to a few KB
+
+
+class StateCache:
+    def __init__(self, size: int = SIZE) -> None:
+        self.size = size
+        self._entries: OrderedDict[str, tuple[str | None, int]] = OrderedDict()
+
+    def get(self, conversation_id: str) -> Conversation | None:
+        found = self._entries.get(conversation_id)
+        if found is None:
+            return None
+        self._entries.move_to_end(conversation_id)
+        text, version = found
+        return Conversation(json.loads(text) if text is not None else None, version)
+
+    def put(self, conversation_id: str, conversation: Conversation) -> None:
+        state = conversation.state
+        text = json.dumps(state, ensure_ascii=False) if state is not None else None
+        self._entries[conversation_id] = (text, conversation.version)
+        self._entries.move_to_end(conversation_id)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+    def drop(self, conversation_id: str) -> None:
+        self._entries.pop(conversation_id, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)

@@ -1,0 +1,198 @@
+"""SQLite's turn writer (storage/groupcommit.py): durable, grouped, and no reply before its COMMIT.
+
+A COMMIT that fails is made to fail for real: an SQLite authorizer on the writer's own connection
+denies the COMMIT statement (`sqlite3.Connection.set_authorizer`), as a full disk or an I/O error would
+refuse it; nothing of ours is replaced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy import text
+
+from bot.app import make_pipeline
+from bot.dialogue import Inbound
+from bot.shared.config import Settings
+from responses import catalog
+from storage.database import StorageUnavailable
+from storage.records import CommitStatus, EvidenceRecord, NewReport, TurnRecord
+from storage.repository import Storage
+from tests.conftest import POSTGRES_ONLY, SQLITE_ONLY
+
+CODE = re.compile(r"\b[0-9A-Z]{4}-[0-9A-Z]{4}\b")
+
+
+def report(code: str, url: str) -> NewReport:
+    return NewReport(
+        code, "r1", "test", "en", "recruitment", "recruiting", False, (EvidenceRecord("link", url),)
+    )
+
+
+def turn(event: str, conversation: str, version: int = 0, *reports: NewReport) -> TurnRecord:
+    return TurnRecord(
+        "test", event, conversation, version, {"step": "menu"}, [{"text": event}], tuple(reports)
+    )
+
+
+@contextmanager
+def commits_refused(storage: Storage) -> Iterator[None]:
+    """Every COMMIT on the turn writer's connection fails, as SQLite refuses it (not authorised)."""
+    assert storage.db.group is not None
+
+    def deny(action: int, first: str | None, *_: Any) -> int:
+        refused = action == sqlite3.SQLITE_TRANSACTION and first == "COMMIT"
+        return sqlite3.SQLITE_DENY if refused else sqlite3.SQLITE_OK
+
+    def authorizer(rule: Any) -> None:
+        with storage.db.group.engine.connect() as conn:  # the pool's one connection
+            conn.connection.driver_connection.set_authorizer(rule)  # type: ignore[union-attr]
+
+    authorizer(deny)
+    try:
+        yield
+    finally:
+        authorizer(None)
+
+
+@SQLITE_ONLY
+async def test_every_sqlite_connection_is_wal_with_full_synchronous(storage: Storage) -> None:
+    assert storage.db.group is not None
+    with storage.db.group.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+    for engine in (storage.db.writer, storage.db.reader):
+        async with engine.connect() as conn:
+            assert (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar() == "wal"
+            assert (await conn.exec_driver_sql("PRAGMA synchronous")).scalar() == 2
+
+
+@SQLITE_ONLY
+async def test_turns_ready_together_commit_as_one_group(storage: Storage) -> None:
+    assert storage.db.group is not None
+    before = storage.db.group.groups
+    results = await asyncio.gather(*(storage.commit_turn(turn(f"e{i}", f"c{i}")) for i in range(20)))
+    assert [r.status for r in results] == [CommitStatus.OK] * 20
+    assert storage.db.group.groups - before < 20  # here: one group for the twenty
+    assert await storage.count("conversations") == 20
+
+
+@SQLITE_ONLY
+async def test_a_failing_turn_rolls_back_alone_in_its_group(storage: Storage) -> None:
+    await storage.commit_turn(turn("first", "c1", 0, report("AAAA-0001", "https://x.com/one")))
+    results = await asyncio.gather(
+        storage.commit_turn(turn("taken", "c2", 0, report("AAAA-0001", "https://x.com/two"))),
+        storage.commit_turn(turn("stale", "c1", 0)),  # c1 is at version 1
+        storage.commit_turn(turn("good", "c3", 0, report("AAAA-0002", "https://x.com/three"))),
+        storage.commit_turn(turn("first", "c4", 0)),  # an event id stored already: its stored reply
+    )
+    assert [r.status for r in results] == [
+        CommitStatus.CODE_TAKEN,
+        CommitStatus.CONFLICT,
+        CommitStatus.OK,
+        CommitStatus.DUPLICATE,
+    ]
+    assert results[3].response == [{"text": "first"}]
+    assert await storage.count("reports") == 2
+    assert await storage.count("cases") == 2  # x.com/two's case went with its turn
+    assert await storage.count("processed_events") == 2
+    assert (await storage.load_conversation("c2")).version == 0
+    assert await storage.verify_audit_chain()
+
+
+@SQLITE_ONLY
+async def test_a_group_whose_commit_fails_keeps_nothing_and_says_so_to_every_turn(storage: Storage) -> None:
+    with commits_refused(storage):
+        results = await asyncio.gather(
+            *(
+                storage.commit_turn(turn(f"e{i}", f"c{i}", 0, report(f"BBBB-000{i}", f"https://x.com/{i}")))
+                for i in range(3)
+            ),
+            return_exceptions=True,
+        )
+    assert all(isinstance(r, StorageUnavailable) for r in results), results
+    assert await storage.count("reports") == 0
+    assert await storage.count("processed_events") == 0
+    assert (await storage.load_conversation("c0", cached=True)).version == 0  # nothing cached either
+    # The same turns sent again are stored as new.
+    again = await storage.commit_turn(turn("e0", "c0", 0, report("BBBB-0000", "https://x.com/0")))
+    assert again.status is CommitStatus.OK
+
+
+@SQLITE_ONLY
+async def test_no_reference_code_is_shown_when_the_commit_fails(storage: Storage, settings: Settings) -> None:
+    """A citizen sends a report; the COMMIT is refused: they are asked to send it again and see no code;
+    sent again, the report is stored and the code they see is the stored one."""
+    pipeline = make_pipeline(settings, storage)
+    walk = [
+        (None, "lang:en"),
+        (None, "menu:report"),
+        ("https://www.facebook.com/recruit.page.fail", None),
+        (None, "cat:propaganda"),
+    ]
+    for i, (said, choice) in enumerate(walk):
+        handled = await pipeline.handle(Inbound("webchat", "s1", f"w{i}", text=said, choice=choice))
+    offered = [b.id for r in handled.replies for b in r.buttons]
+    assert "confirm:submit" in offered, offered
+    send = "confirm:submit"
+    with commits_refused(storage):
+        refused = await pipeline.handle(Inbound("webchat", "s1", "send", choice=send))
+    assert not refused.saved
+    said = " ".join(r.text for r in refused.replies)
+    assert said == catalog().text("common.unavailable", "en")
+    assert not CODE.search(said)
+    assert await storage.count("reports") == 0
+    stored = await pipeline.handle(Inbound("webchat", "s1", "send", choice=send))  # the same event again
+    assert stored.saved and not stored.duplicate
+    code = CODE.search(" ".join(r.text for r in stored.replies))
+    assert code is not None
+    async with storage.db.read() as conn:
+        kept = (await conn.execute(text("SELECT code FROM reports"))).scalars().all()
+    assert kept == [code.group()]
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize("turns", [1, 7])
+async def test_the_state_cache_never_hides_a_change_made_elsewhere(storage: Storage, turns: int) -> None:
+    """Another instance (here: a second Storage on the same file) moves the conversation on: this
+    process's cached state makes its next commit a conflict, which drops the entry."""
+    for i in range(turns):
+        assert (await storage.commit_turn(turn(f"a{i}", "c1", i))).status is CommitStatus.OK
+    other = Storage(storage.url, storage.secret)
+    try:
+        stored = await other.load_conversation("c1")
+        assert (await other.commit_turn(turn("b", "c1", stored.version))).status is CommitStatus.OK
+    finally:
+        await other.close()
+    cached = await storage.load_conversation("c1", cached=True)
+    assert cached.version == turns  # stale, as this process last wrote it
+    assert (await storage.commit_turn(turn("late", "c1", cached.version))).status is CommitStatus.CONFLICT
+    fresh = await storage.load_conversation("c1", cached=True)
+    assert fresh.version == turns + 1
+
+
+@POSTGRES_ONLY
+async def test_a_turn_on_a_connection_the_server_cut_is_run_again_on_a_fresh_one(storage: Storage) -> None:
+    """There is no pre-ping: the pool hands out a connection PostgreSQL has closed (a restart, an idle
+    timeout), the turn fails on it, and `Database.write` runs it once more on a fresh connection."""
+    assert (await storage.commit_turn(turn("e1", "c1"))).status is CommitStatus.OK
+    database = storage.writer.url.database
+    plain = storage.writer.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    cutter = await asyncpg.connect(plain.replace(f"/{database}", "/postgres"))
+    try:  # every connection to this test's database, the pooled one the next turn will be handed too
+        cut = await cutter.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1", database
+        )
+    finally:
+        await cutter.close()
+    assert cut >= 1
+    result = await storage.commit_turn(turn("e2", "c1", 1, report("CCCC-0001", "https://x.com/cut")))
+    assert result.status is CommitStatus.OK
+    assert await storage.count("reports") == 1
