@@ -4,15 +4,39 @@ the sync one the turn writer commits groups of turns on: storage.groupcommit), o
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 SQLITE_BUSY_MS = 10_000
+
+
+def json_text(value: Any) -> str:
+    """JSON columns' serialiser: orjson (a turn writes its state, its replies and audit details as JSON,
+    several times faster than the standard library's), and the standard library's for what orjson
+    refuses (a lone surrogate, an integer beyond 64 bits), so nothing that stored before fails now."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(value)
+
+
+def json_value(text: str) -> Any:
+    """JSON columns' reader: orjson, and the standard library's for rows orjson cannot read (NaN, an
+    escaped lone surrogate, written by older versions)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
+JSON_OPTIONS = {"json_serializer": json_text, "json_deserializer": json_value}
 SINGLE_STATEMENT = "single_statement"  # execution option: this read is one statement (see the reader)
 # Execution option carried by every connection of a Storage's engines: the key that chains audit events
 # (storage.audit reads it from the connection, so no caller has to hand it down).
@@ -74,6 +98,7 @@ def create_inline_engines(url: str, audit_key: bytes) -> tuple[Engine, Engine] |
             pool_timeout=60,
             connect_args={"check_same_thread": False},
             execution_options={AUDIT_KEY: audit_key},
+            **JSON_OPTIONS,
         )
         for size in (1, 4)
     )
@@ -90,7 +115,7 @@ def create_inline_engines(url: str, audit_key: bytes) -> tuple[Engine, Engine] |
 def create_engines(url: str, audit_key: bytes) -> tuple[AsyncEngine, AsyncEngine]:
     """(writer, reader) engines for `url`. On PostgreSQL both are the same engine."""
     parsed = make_url(url)
-    options = {"execution_options": {AUDIT_KEY: audit_key}}
+    options: dict[str, Any] = {"execution_options": {AUDIT_KEY: audit_key}, **JSON_OPTIONS}
     if parsed.get_backend_name() == "sqlite":
         _sqlite_file(url)
         # One writer connection: writes queue in-process instead of contending for the file lock.

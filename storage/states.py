@@ -9,9 +9,9 @@ least recently used go beyond `size`.
 
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
 
+from storage.engine import json_text, json_value
 from storage.records import Conversation
 
 SIZE = 20_000  # conversations; a state is a few hundred bytes to a few KB
@@ -28,11 +28,11 @@ class StateCache:
             return None
         self._entries.move_to_end(conversation_id)
         text, version = found
-        return Conversation(json.loads(text) if text is not None else None, version)
+        return Conversation(json_value(text) if text is not None else None, version)
 
     def put(self, conversation_id: str, conversation: Conversation) -> None:
         state = conversation.state
-        text = json.dumps(state, ensure_ascii=False) if state is not None else None
+        text = json_text(state) if state is not None else None
         self._entries[conversation_id] = (text, conversation.version)
         self._entries.move_to_end(conversation_id)
         while len(self._entries) > self.size:
