@@ -251,6 +251,10 @@ async def check(storage: Storage, model: Model) -> None:
         )
         known = {r["reporter_id"] for r in mine if r["reporter_id"] is not None}
         assert c["reporter_count"] == len(known) + sum(r["reporter_id"] is None for r in mine)
+        # ... and the rest of what a new report counts on it (storage.cases.count_one_more) as a recount
+        assert c["categories"] == sorted({r["category"] for r in mine}), c["id"]
+        assert as_utc(c["first_seen"]) == min(as_utc(r["created_at"]) for r in mine), c["id"]
+        assert as_utc(c["last_seen"]) == max(as_utc(r["created_at"]) for r in mine), c["id"]
         # 2. A case is urgent exactly while it holds an urgent report no decision has covered.
         assert c["urgent"] == bool(urgent_undecided.get(c["id"])), (
             f"case {c['id']} ({c['status']}) urgent={c['urgent']}, undecided urgent reports: "
