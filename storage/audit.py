@@ -90,6 +90,14 @@ async def append_many(
     it started. Call it last in a transaction, so the lock is held only for the head read, the INSERT and
     the COMMIT.
     """
+    await append_by(conn, at, action, [(actor, subject, detail) for subject, detail in events])
+
+
+async def append_by(
+    conn: AsyncConnection, at: datetime, action: str, events: list[tuple[str, str, dict[str, Any]]]
+) -> None:
+    """`append_many` for events (actor, subject, detail) of one action by several actors: the claims of
+    several analysts served together (storage.claimgroup) append their events in one INSERT."""
     if not events:
         return
     key = key_of(conn)
@@ -99,7 +107,7 @@ async def append_many(
         await conn.scalar(select(audit_events.c.hash).order_by(audit_events.c.id.desc()).limit(1)) or GENESIS
     )
     rows = []
-    for subject, detail in events:
+    for actor, subject, detail in events:
         digest = chain_hash(key, prev, at, actor, action, subject, detail)
         rows.append(
             {

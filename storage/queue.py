@@ -10,6 +10,7 @@ import base64
 import binascii
 import json
 import math
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import audit
 from storage import cases as cases_
+from storage.claimgroup import ClaimGroups
 from storage.lifecycle import DECISIONS as DECISIONS
 from storage.lifecycle import OPEN as OPEN
 from storage.lifecycle import SHARED, reason_refusal
@@ -186,6 +188,20 @@ def _decode_cursor(cursor: str, sort: str) -> tuple[Any, int]:
     ) as exc:
         raise Invalid("cursor is not one this API gave out") from exc
     return value, case_id
+
+
+_GROUPS: weakref.WeakKeyDictionary[Storage, ClaimGroups] = weakref.WeakKeyDictionary()
+
+
+def claim_groups(storage: Storage) -> ClaimGroups:
+    """The one ClaimGroups of a Storage (every Queue of it shares it, as every request makes a Queue)."""
+    found = _GROUPS.get(storage)
+    if found is None:
+        postgres = storage.dialect == "postgresql"
+        found = _GROUPS[storage] = ClaimGroups(
+            storage.db, lambda now, limit, within: claimable(now, limit, postgres, within)
+        )
+    return found
 
 
 class Queue:
@@ -405,28 +421,12 @@ class Queue:
             raise Invalid("limit must be between 1 and 50")
         if not 60 <= lease_seconds <= MAX_LEASE:
             raise Invalid(f"lease_seconds must be between 60 and {MAX_LEASE}")
-        now = utcnow()
         conditions = self._conditions(replace(within, status=())) if within is not None else []
-        query = claimable(now, limit, self.storage.dialect == "postgresql", conditions)
-        values = {
-            "status": "in_review",
-            "assignee": assignee,
-            "lease_until": now + timedelta(seconds=lease_seconds),
-            "claimed_reports": cases.c.report_count,
-            "claimed_at": now,
-            "updated_at": now,
-        }
-        async with self.storage.db.transaction() as conn:
-            ids = list((await conn.scalars(query)).all())
-            if not ids:
-                return []
-            claim = update(cases).where(cases.c.id.in_(ids)).values(**values).returning(*cases.c)
-            rows = (await conn.execute(claim)).all()
-            detail = {"lease_seconds": lease_seconds}
-            events = [(f"case:{case_id}", detail) for case_id in ids]
-            await audit.append_many(conn, now, assignee, "case.claimed", events)
-        order = {case_id: i for i, case_id in enumerate(ids)}
-        return sorted((case_item(r) for r in rows), key=lambda c: order[c["id"]])
+        # Served with the other claims waiting now (storage.claimgroup): one transaction for them all.
+        rows = await claim_groups(self.storage).claim(
+            repr(within), conditions, lease_seconds, assignee, limit
+        )
+        return [case_item(r) for r in rows]
 
     async def claim_case(
         self, case_id: int, assignee: str, lease_seconds: int = DEFAULT_LEASE

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from storage import audit
-from storage.queue import Queue
+from storage.queue import CaseFilter, Queue, claim_groups
 from storage.repository import Storage, utcnow
 from storage.schema import audit_events, cases
 
@@ -112,3 +112,62 @@ async def test_every_claim_leaves_one_audit_event_per_case_in_an_unbroken_chain(
         ).all()
         assert len(events) == 60 and all(n == 1 for _, n in events)
         assert await audit.first_broken(conn) is None
+
+
+async def test_claims_made_at_once_are_served_together_each_to_its_own_analyst(storage: Storage) -> None:
+    """Eight analysts press "claim next" at the same moment with five cases open: one transaction serves
+    them (storage.claimgroup); the first five in arrival order get the five cases in claim order, the
+    rest nothing; each case is held by, and audited to, the analyst it went to."""
+    ids = await seed(storage, [(f"c{i}", i == 3, 50.0 - i, i) for i in range(5)])
+    queue = Queue(storage)
+    groups = claim_groups(storage)
+    before = groups.groups
+    got = await asyncio.gather(*(queue.claim(f"a{n}") for n in range(8)))
+    assert groups.groups - before == 1
+    assert [names(ids, items) for items in got] == [["c3"], ["c0"], ["c1"], ["c2"], ["c4"], [], [], []]
+    for n, items in enumerate(got):
+        assert all(item["assignee"] == f"a{n}" and item["status"] == "in_review" for item in items)
+    async with storage.reader.connect() as conn:
+        claimed = (
+            await conn.execute(
+                select(audit_events.c.actor, audit_events.c.subject).where(
+                    audit_events.c.action == "case.claimed"
+                )
+            )
+        ).all()
+    by_id = {case_id: name for name, case_id in ids.items()}
+    owners = {by_id[int(subject.split(":")[1])]: actor for actor, subject in claimed}
+    assert owners == {"c3": "a0", "c0": "a1", "c1": "a2", "c2": "a3", "c4": "a4"}
+    assert await storage.verify_audit_chain()
+
+
+async def test_claims_at_once_with_other_filters_keep_to_their_own(storage: Storage) -> None:
+    await seed(storage, [("tg1", False, 90.0, 0), ("tg2", False, 80.0, 1)])
+    async with storage.writer.begin() as conn:
+        await conn.execute(
+            cases.insert(),
+            [
+                {
+                    "canonical_url": "https://instagram.com/insta1",
+                    "platform": "instagram",
+                    "status": "new",
+                    "urgent": False,
+                    "priority": 10.0,
+                    "categories": ["propaganda"],
+                    "report_count": 1,
+                    "reporter_count": 1,
+                    "first_seen": BASE,
+                    "last_seen": BASE,
+                    "updated_at": BASE,
+                }
+            ],
+        )
+    queue = Queue(storage)
+    insta, anything, again = await asyncio.gather(
+        queue.claim("a1", within=CaseFilter(platform="instagram")),
+        queue.claim("a2", limit=2),
+        queue.claim("a3", within=CaseFilter(platform="instagram")),
+    )
+    assert [c["canonical_url"] for c in insta] == ["https://instagram.com/insta1"]
+    assert [c["canonical_url"] for c in anything] == ["https://t.me/tg1", "https://t.me/tg2"]
+    assert again == []
