@@ -4,7 +4,8 @@ Write-through: a turn that committed puts its state here with the version it sto
 different version (another instance's turn, a purge, forget-me) drops it. The version check in the
 turn's UPDATE is what keeps this correct with several instances: a stale entry costs one retried turn,
 never a lost update. Entries are kept serialised, so no caller can change a cached state in place; the
-least recently used go beyond `size`.
+least recently used go beyond `size` entries or `budget` characters (a web chat state keeps its last
+replies, so one can weigh tens of KB: memory is bounded by bytes, not by conversations).
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ from collections import OrderedDict
 from storage.engine import json_text, json_value
 from storage.records import Conversation
 
-SIZE = 20_000  # conversations; a state is a few hundred bytes to a few KB
+SIZE = 20_000  # conversations
+BUDGET = 16_000_000  # characters of serialised state, all entries together (~16 MB of ASCII JSON)
 
 
 class StateCache:
-    def __init__(self, size: int = SIZE) -> None:
+    def __init__(self, size: int = SIZE, budget: int = BUDGET) -> None:
         self.size = size
+        self.budget = budget
+        self.held = 0  # characters held now
         self._entries: OrderedDict[str, tuple[str | None, int]] = OrderedDict()
 
     def get(self, conversation_id: str) -> Conversation | None:
@@ -33,16 +37,21 @@ class StateCache:
     def put(self, conversation_id: str, conversation: Conversation) -> None:
         state = conversation.state
         text = json_text(state) if state is not None else None
+        self.drop(conversation_id)
         self._entries[conversation_id] = (text, conversation.version)
-        self._entries.move_to_end(conversation_id)
-        while len(self._entries) > self.size:
-            self._entries.popitem(last=False)
+        self.held += len(text or "")
+        while len(self._entries) > self.size or self.held > self.budget:
+            _, (old, _) = self._entries.popitem(last=False)
+            self.held -= len(old or "")
 
     def drop(self, conversation_id: str) -> None:
-        self._entries.pop(conversation_id, None)
+        found = self._entries.pop(conversation_id, None)
+        if found is not None:
+            self.held -= len(found[0] or "")
 
     def clear(self) -> None:
         self._entries.clear()
+        self.held = 0
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -23,8 +23,10 @@ from bot.dialogue import Inbound
 from bot.shared.config import Settings
 from responses import catalog
 from storage.database import StorageUnavailable
-from storage.records import CommitStatus, EvidenceRecord, NewReport, TurnRecord
+from storage.engine import json_text
+from storage.records import CommitStatus, Conversation, EvidenceRecord, NewReport, TurnRecord
 from storage.repository import Storage
+from storage.states import StateCache
 from tests.conftest import POSTGRES_ONLY, SQLITE_ONLY
 
 CODE = re.compile(r"\b[0-9A-Z]{4}-[0-9A-Z]{4}\b")
@@ -196,3 +198,19 @@ async def test_a_turn_on_a_connection_the_server_cut_is_run_again_on_a_fresh_one
     result = await storage.commit_turn(turn("e2", "c1", 1, report("CCCC-0001", "https://x.com/cut")))
     assert result.status is CommitStatus.OK
     assert await storage.count("reports") == 1
+
+
+def test_the_state_cache_is_bounded_by_entries_and_by_characters() -> None:
+    cache = StateCache(size=3, budget=1_000)
+    for i in range(5):
+        cache.put(f"c{i}", Conversation({"step": "menu"}, i))
+    assert len(cache) == 3 and cache.get("c0") is None and cache.get("c4") is not None
+    big = {"recent": [{"text": "x" * 400}]}
+    for i in range(3):
+        cache.put(f"big{i}", Conversation(big, 1))
+    assert cache.held <= 1_000
+    assert cache.get("big2") is not None and cache.get("big0") is None
+    cache.put("big2", Conversation({"step": "menu"}, 2))  # replaced: its old weight goes
+    assert cache.held == sum(len(json_text(c.state)) for k in ("c4", "big1", "big2") if (c := cache.get(k)))
+    cache.clear()
+    assert cache.held == 0 and len(cache) == 0
