@@ -73,7 +73,7 @@ soak: install
 # The pipeline run prints the ratio against the bare echo app; RASA_URL adds Rasa DIET to the NLU run. PG_URL adds PostgreSQL to the case-growth run.
 bench: install
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
-	$(BIN)/python -m bench.pipeline
+	$(BIN)/python -m bench.pipeline $(if $(PG_URL),--pg $(PG_URL))
 	$(BIN)/python -m bench.queue
 	$(BIN)/python -m bench.nlu $(if $(RASA_URL),--rasa-url $(RASA_URL))
 	$(BIN)/python -m bench.report_roundtrip 200

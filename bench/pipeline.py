@@ -1,33 +1,60 @@
-"""The whole message path under load, side by side with a bare echo app on the same server stack.
+"""The whole message path under load, side by side with a floor app and a bare echo app on the same stack.
 
 Usage: .venv/bin/python -m bench.pipeline [--rates 100,200] [--duration 20] [--concurrency 32]
-                                          [--memory-messages 100000] [--skip telegram,memory]
+                                          [--telegram-rates 100,200,300] [--memory-messages 100000]
+                                          [--workers 2] [--pg URL] [--skip webchat,telegram,memory]
+       .venv/bin/python -m bench.pipeline --profile [--profile-messages 5000] [--pg URL]
 
-What runs (each server is a process of its own; the load generator is asyncio + httpx in this process):
+The servers, each a process of its own on Starlette + uvicorn (`uvicorn.run`, no access log; uvloop, as
+`raabta serve` uses, when it is installed):
 - `raabta serve` on SQLite in a temporary directory, the web chat open to load (RAABTA_WEBCHAT_IP_LIMIT=0,
-  per-citizen limits raised), and `python -m bench.echo_app`: Starlette + uvicorn started the same way,
-  one POST endpoint that answers the web chat's JSON shape.
-- Web chat, open loop: `POST /webchat/api/messages` at fixed arrival rates (after a warm-up at the same
-  rate that is not counted). The requests are a mix of conversations over many sessions: full reports
-  (link, category, "Add details" on the summary, description, evidence, send, updates), greetings and
-  the learn cards, the family pages, and reference-code look-ups. A session sends its next step only
-  after the answer to its previous one (a person reads before pressing), so the pool of sessions grows
-  when answers are slow.
-  Latency is measured from the scheduled arrival time (no coordinated omission).
-- Web chat, closed loop: `--concurrency` clients sending back to back for `--closed-duration` seconds:
-  the most each server can take from this generator.
-- Telegram webhook mode: a fresh `raabta serve` per rate with RAABTA_TELEGRAM_WEBHOOK_URL/SECRET and
-  RAABTA_TELEGRAM_API_URL pointing at the fake Bot API (tests/fakes/telegram_api.py) served in this
-  process. The same conversations as updates (messages and button presses) are posted to
-  `/webhooks/telegram` with the secret header at fixed rates; the echo app gets the same bytes. The
-  webhook answers once the update is queued, so its latency is what Telegram sees; handling happens
-  behind it and is measured from the server's /metrics (handled updates, handling-time histogram) and
-  the Bot API calls the fake received, until the backlog drains or `--drain` seconds pass.
-- Memory: a fresh `raabta serve`, `--memory-messages` web chat messages (closed loop), RSS of the server
-  process (/proc/PID/status VmRSS) at start and at 10%, 50% and 100% of the messages.
+  per-citizen limits raised); with `--pg URL` also on PostgreSQL, in a database of its own created on
+  that server (named raabta_bench_<random>) and dropped at the end;
+- the floor app (`python -m bench.floor_app`): per message only JSON parsing, the keyed pseudonym, one
+  SQLite transaction (WAL, synchronous=FULL) writing the event id row and the conversation's state row,
+  and a fixed reply in the web chat's shape: the least any implementation keeping Raabta's promises does;
+- the echo app (`python -m bench.echo_app`): parses the JSON and answers in the web chat's shape.
 
-Prints one table per part and the ratios raabta/echo. Nothing here asserts: figures go to
-docs/benchmarks.md ("Pipeline vs echo").
+The load generator (bench/loadgen.py) is `--workers` processes of raw keep-alive HTTP/1.1 (pre-built
+request bytes, only the status line and Content-Length of answers parsed; at most `--connections` open in
+the open loop), light enough that the echo app, not the generator, is the limit; each table shows its CPU
+(`gen cpu`, % of one core, all workers together).
+The requests are a mix of conversations over many sessions: full reports (link, category, "Add details" on
+the summary, description, evidence, send, updates), greetings and the learn cards, the family pages, and
+reference-code look-ups. A session sends its next step only after the answer to its previous one.
+
+What runs:
+- Web chat, open loop: `POST /webchat/api/messages` at fixed arrival rates (`--rates`, after a warm-up at
+  the same rate that is not counted), against each server in turn; latency from the scheduled arrival time
+  (no coordinated omission): p50, p95, p99, max.
+- Web chat, closed loop: `--concurrency` clients sending back to back for `--closed-duration` seconds, each
+  server in turn: the most each server answers.
+- Server CPU per answered message for every run: utime + stime of the server process (all its threads,
+  /proc/PID/stat) read before and after the run, over the messages answered. The side-by-side table at
+  the end has it for each server, the closed-loop throughput, the p99 at each offered rate, and the ratios
+  pipeline/floor and pipeline/echo.
+- Telegram webhook mode: a fresh `raabta serve` per rate (`--telegram-rates`) with
+  RAABTA_TELEGRAM_WEBHOOK_URL/SECRET and RAABTA_TELEGRAM_API_URL pointing at the fake Bot API
+  (tests/fakes/telegram_api.py) served in this process. The same conversations as updates (messages and
+  button presses) are posted to `/webhooks/telegram` with the secret header; the echo app gets the same
+  bytes. The webhook answers once the update is queued, so its latency is what Telegram sees; the
+  handling behind it (paced per chat by the server) is read from the server's /metrics (handled updates,
+  handling-time histogram) and the replies the fake Bot API received, until the backlog drains or
+  `--drain` seconds pass.
+- Memory: a fresh `raabta serve` on SQLite, `--memory-messages` web chat messages (closed loop), RSS of the
+  server process (/proc/PID/status VmRSS) at start and after 10%, 50% and 100% of them.
+- `--profile` (and nothing else): where the pipeline's CPU goes. The same `--profile-messages` mixed web
+  chat messages (closed loop, after a warm-up) go first to a plain `raabta serve` (its CPU per message),
+  then to one under bench/profiled_serve.py: a cProfile profiler timed by the thread's own CPU clock in
+  every thread of the server (the event loop, the database's threads), read on signals around the run.
+  Printed: the share of the profiled CPU by part (sqlalchemy; db driver: sqlite3/aiosqlite/asyncpg;
+  asyncio/uvloop/threads; uvicorn/h11/httptools; starlette; json/orjson; logging/metrics; nlu;
+  bot.dialogue; bot.pipeline; bot.channels; storage; responses; raabta, other; other; and the loop's C
+  code outside any call), that share of the plain server's CPU per message, each part's calls a message
+  (the profiler costs about the same per call, so parts of many small calls are overstated), the CPU by
+  thread and the heaviest functions. On SQLite, and on PostgreSQL as well with `--pg`.
+
+Nothing here asserts: figures go to docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -36,26 +63,29 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
+import math
 import os
 import platform
-import random
 import re
 import shutil
+import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections import deque
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
+from sqlalchemy.engine import make_url
 
+from bench.loadgen import Generator, Job, Result
 from bot.channels.telegram import SECRET_HEADER, WEBHOOK_PATH
 from tests.fakes.telegram_api import FakeBotAPI
 
@@ -69,184 +99,8 @@ LIMITS_OFF = {
     "RAABTA_REPORTS_PER_HOUR": "1000000",
     "RAABTA_REPORTS_PER_DAY": "1000000",
 }
-SESSION_POOL = 300  # conversations in progress at the start of an open-loop run
-CODE = re.compile(r"\b[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}\b")
-
-# --- conversations ---------------------------------------------------------------------------------
-
-Step = tuple[str, str]  # ("text" | "choice", value)
-PAGES = [f"https://www.facebook.com/recruit.page.{i}" for i in range(40)]
-DESCRIPTIONS = (
-    "They invite young men to a training camp and ask for donations.",
-    "یہ پیج نوجوانوں کو بھرتی کرتا ہے اور چندہ مانگتا ہے",
-    "ye log naujawanon ko camp mein bula rahe hain, bohat khatarnak",
-    "Posting videos praising attacks, every day new ones 😡",
-)
-LINK_TEXTS = (
-    "{url}",
-    "bhai ye page dekho {url}",
-    "اس پیج کو دیکھیں {url}",
-    "Please check this page {url} it is spreading hate",
-)
-GREETINGS = ("hello", "Assalam o alaikum", "السلام علیکم", "salam bhai", "hi there")
-
-
-def report_script(rng: random.Random) -> list[Step]:
-    lang = rng.choice(("en", "ur", "ur-Latn"))
-    url = rng.choice(PAGES) if rng.random() < 0.6 else f"https://t.me/s/channel_{uuid.uuid4().hex[:10]}"
-    return [
-        ("text", "/start"),
-        ("choice", f"lang:{lang}"),
-        ("choice", "menu:report"),
-        ("text", rng.choice(LINK_TEXTS).format(url=url)),
-        ("choice", rng.choice(("cat:recruitment", "cat:propaganda", "cat:hate_speech", "cat:financing"))),
-        ("choice", "confirm:details"),  # the summary's "Add details": a description, then screenshots
-        ("text", rng.choice(DESCRIPTIONS)),
-        ("choice", "evidence:done"),
-        ("choice", "confirm:submit"),
-        ("choice", rng.choice(("updates:no", "updates:yes"))),
-    ]
-
-
-def greeting_script(rng: random.Random) -> list[Step]:
-    return [
-        ("text", rng.choice(GREETINGS)),
-        ("choice", f"lang:{rng.choice(('en', 'ur', 'ur-Latn'))}"),
-        ("text", rng.choice(("shukriya", "thanks", "شکریہ", "what can you do?"))),
-        ("choice", "menu:learn"),
-        ("choice", f"learn:{rng.choice(('paigham', 'recruiters', 'propaganda'))}"),
-    ]
-
-
-def family_script(rng: random.Random) -> list[Step]:
-    return [
-        ("text", "/start"),
-        ("choice", f"lang:{rng.choice(('en', 'ur', 'ur-Latn'))}"),
-        ("choice", "menu:family"),
-        ("choice", f"family:{rng.choice(('signs', 'talk', 'professional'))}"),
-    ]
-
-
-def status_script(rng: random.Random) -> list[Step]:
-    code = "".join(rng.choice("23456789ABCDEFGHJKMNPQRSTVWXYZ") for _ in range(8))
-    return [
-        ("text", "/start"),
-        ("choice", "lang:en"),
-        ("choice", "menu:status"),
-        ("text", f"{code[:4]}-{code[4:]}"),
-    ]
-
-
-SCRIPTS: tuple[tuple[Callable[[random.Random], list[Step]], float], ...] = (
-    (report_script, 0.5),
-    (greeting_script, 0.25),
-    (family_script, 0.15),
-    (status_script, 0.10),
-)
-
-
-@dataclass
-class Session:
-    id: str
-    chat_id: int
-    steps: list[Step]
-    at: int = 0
-
-
-class Mix:
-    """Sessions waiting to send their next step; new ones are opened whenever none is waiting."""
-
-    def __init__(self, seed: int, pool: int = SESSION_POOL) -> None:
-        self.rng = random.Random(seed)
-        self.idle: deque[Session] = deque()
-        self.opened = 0
-        self.finished = 0
-        for _ in range(pool):
-            self.idle.append(self._new())
-
-    def _new(self) -> Session:
-        make = self.rng.choices([s for s, _ in SCRIPTS], weights=[w for _, w in SCRIPTS])[0]
-        self.opened += 1
-        return Session(uuid.uuid4().hex, 500_000_000 + self.rng.randrange(400_000_000), make(self.rng))
-
-    def take(self) -> tuple[Session, Step]:
-        session = self.idle.popleft() if self.idle else self._new()
-        step = session.steps[session.at]
-        session.at += 1
-        return session, step
-
-    def back(self, session: Session) -> None:
-        if session.at < len(session.steps):
-            self.idle.append(session)
-        else:
-            self.finished += 1
-            self.idle.append(self._new())
-
-
-# --- requests --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Request:
-    path: str
-    body: bytes
-    headers: dict[str, str]
-
-
-def webchat_request(session: Session, step: Step) -> Request:
-    kind, value = step
-    body = json.dumps({"session": session.id, kind: value}, ensure_ascii=False).encode()
-    return Request(WEBCHAT_PATH, body, {"content-type": "application/json"})
-
-
-class TelegramUpdates:
-    """The same steps as Bot API updates: text as a private message, a choice as a button press."""
-
-    def __init__(self) -> None:
-        self.update_id = 800_000_000
-        self.message_id = 10
-
-    def __call__(self, session: Session, step: Step) -> Request:
-        self.update_id += 1
-        self.message_id += 1
-        kind, value = step
-        user = {"id": session.chat_id, "is_bot": False, "first_name": "Ali", "language_code": "en"}
-        chat = {"id": session.chat_id, "first_name": "Ali", "type": "private"}
-        now = int(time.time())
-        update: dict[str, Any] = {"update_id": self.update_id}
-        if kind == "text":
-            message: dict[str, Any] = {
-                "message_id": self.message_id,
-                "from": user,
-                "chat": chat,
-                "date": now,
-                "text": value,
-            }
-            if value.startswith("/"):
-                message["entities"] = [{"offset": 0, "length": len(value), "type": "bot_command"}]
-            update["message"] = message
-        else:
-            shown = {
-                "message_id": self.message_id,
-                "from": {"id": 222222222, "is_bot": True, "first_name": "Raabta", "username": "raabta_bot"},
-                "chat": chat,
-                "date": now,
-                "text": "…",
-                "reply_markup": {"inline_keyboard": [[{"text": value, "callback_data": value}]]},
-            }
-            update["callback_query"] = {
-                "id": str(self.update_id),
-                "from": user,
-                "message": shown,
-                "chat_instance": "-5476321098765432101",
-                "data": value,
-            }
-        body = json.dumps(update, ensure_ascii=False).encode()
-        headers = {"content-type": "application/json", SECRET_HEADER: WEBHOOK_SECRET}
-        return Request(WEBHOOK_PATH, body, headers)
-
-
-Build = Callable[[Session, Step], Request]
+JSON_HEADERS = (("Content-Type", "application/json"),)
+TELEGRAM_HEADERS = (*JSON_HEADERS, (SECRET_HEADER, WEBHOOK_SECRET))
 
 # --- servers ---------------------------------------------------------------------------------------
 
@@ -289,7 +143,7 @@ class Server:
     async def start(self) -> None:
         """Launch the server and wait until /healthz answers 200."""
         process = self.launch()
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         async with httpx.AsyncClient() as http:
             while True:
                 if process.poll() is not None:
@@ -298,7 +152,7 @@ class Server:
                     if (await http.get(self.url + "/healthz")).status_code == 200:
                         return
                 if time.monotonic() > deadline:
-                    raise SystemExit(f"{self.name} did not answer /healthz within 60 s; see {self.log}")
+                    raise SystemExit(f"{self.name} did not answer /healthz within 90 s; see {self.log}")
                 await asyncio.sleep(0.1)
 
     def stop(self, kill: bool = False) -> None:
@@ -314,24 +168,29 @@ class Server:
             self.process.kill()
             self.process.wait()
 
+    def signal(self, signum: int) -> None:
+        assert self.process is not None
+        self.process.send_signal(signum)
+
     def rss_mb(self) -> float:
         assert self.process is not None
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
-        return float("nan")
+        return math.nan
 
     def cpu_seconds(self) -> float:
+        """utime + stime of the process: all its threads (/proc/PID/stat fields 14 and 15)."""
         assert self.process is not None
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def raabta_env(tmp: Path, name: str, **extra: str) -> dict[str, str]:
+def raabta_env(tmp: Path, name: str, database_url: str | None = None, **extra: str) -> dict[str, str]:
     data = tmp / name
     data.mkdir(parents=True, exist_ok=True)
     return {
-        "RAABTA_DATABASE_URL": f"sqlite+aiosqlite:///{data}/raabta.db",
+        "RAABTA_DATABASE_URL": database_url or f"sqlite+aiosqlite:///{data}/raabta.db",
         "RAABTA_SECRET_KEY": SECRET_KEY,
         "RAABTA_DATA_DIR": str(data),
         "RAABTA_ENV": "development",
@@ -340,166 +199,94 @@ def raabta_env(tmp: Path, name: str, **extra: str) -> dict[str, str]:
     }
 
 
-# --- load ------------------------------------------------------------------------------------------
+def _plain(url: str) -> str:
+    """A SQLAlchemy PostgreSQL URL as asyncpg takes it."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-@dataclass
-class Result:
-    label: str
-    latencies: list[float] = field(default_factory=list)  # seconds, successful requests only
-    statuses: dict[int, int] = field(default_factory=dict)
-    failures: int = 0  # exceptions: timeouts, refused connections
-    elapsed: float = 0.0
-    offered: float | None = None  # messages/s asked for (open loop)
-    server_cpu: float = 0.0  # seconds of server CPU during the run
-    client_cpu: float = 0.0  # seconds of this process's CPU during the run
-    codes: int = 0  # reference codes seen in answers
-
-    @property
-    def done(self) -> int:
-        return len(self.latencies)
-
-    @property
-    def errors(self) -> int:
-        return self.failures + sum(n for status, n in self.statuses.items() if status >= 400)
-
-    def explain_errors(self) -> str:
-        parts = [f"{n} x HTTP {status}" for status, n in sorted(self.statuses.items()) if status >= 400]
-        if self.failures:
-            parts.append(f"{self.failures} client timeouts or refused connections")
-        return ", ".join(parts)
-
-    @property
-    def throughput(self) -> float:
-        return self.done / self.elapsed if self.elapsed else 0.0
-
-    def pct(self, q: float) -> float:
-        if len(self.latencies) < 2:
-            return float("nan")
-        return 1000 * statistics.quantiles(self.latencies, n=1000, method="inclusive")[int(q * 10) - 1]
+async def create_pg_database(url: str) -> str:
+    """A new database on the server of `url`; returns its SQLAlchemy URL."""
+    name = f"raabta_bench_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(_plain(url))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
-CONNECTIONS = 256
-# Requests wait for a connection here rather than in httpx's pool, whose bookkeeping grows with the square
-# of the requests waiting in it: with a server falling behind, the generator would become the bottleneck.
-_GATES: dict[int, asyncio.Semaphore] = {}
+async def drop_pg_database(server_url: str, url: str) -> None:
+    """Drop the database of `url`, connected to the one of `server_url`."""
+    name = make_url(url).database
+    conn = await asyncpg.connect(_plain(server_url))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
 
 
-async def _send(http: httpx.AsyncClient, base: str, request: Request) -> httpx.Response:
-    gate = _GATES.setdefault(id(http), asyncio.Semaphore(CONNECTIONS))
-    async with gate:
-        return await http.post(base + request.path, content=request.body, headers=request.headers)
+@contextlib.asynccontextmanager
+async def pg_database(url: str | None) -> AsyncIterator[str | None]:
+    """A database of its own on the server of `url` (None without one), dropped afterwards."""
+    if url is None:
+        yield None
+        return
+    created = await create_pg_database(url)
+    try:
+        yield created
+    finally:
+        await drop_pg_database(url, created)
 
 
-def _record(result: Result, response: httpx.Response, latency: float) -> None:
-    result.statuses[response.status_code] = result.statuses.get(response.status_code, 0) + 1
-    if response.status_code < 400:
-        result.latencies.append(latency)
-        if b"-" in response.content and CODE.search(response.text):
-            result.codes += 1
+# --- runs ------------------------------------------------------------------------------------------
 
 
-async def open_loop(
-    http: httpx.AsyncClient,
-    server: Server,
-    label: str,
-    rate: float,
-    duration: float,
-    mix: Mix,
-    build: Build,
-) -> Result:
-    """`rate` requests a second for `duration` seconds, each at its scheduled time whatever the answers."""
-    loop = asyncio.get_running_loop()
-    result = Result(label, offered=rate)
-    count = int(rate * duration)
-    pending: set[asyncio.Task[None]] = set()
+def webchat_job(server: Server, mode: str, mix: str, seed: int, **options: float | int | None) -> Job:
+    return Job(
+        mode=mode,
+        port=server.port,
+        path=WEBCHAT_PATH,
+        headers=JSON_HEADERS,
+        traffic="webchat",
+        mix=mix,
+        seed=seed,
+        **options,  # type: ignore[arg-type]
+    )
 
-    async def one(session: Session, request: Request, due: float) -> None:
-        try:
-            response = await _send(http, server.url, request)
-        except httpx.HTTPError:
-            result.failures += 1
-        else:
-            _record(result, response, loop.time() - due)
-        finally:
-            mix.back(session)
 
-    cpu0, server0 = time.process_time(), server.cpu_seconds()
-    began = loop.time() + 0.01
-    for i in range(count):
-        due = began + i / rate
-        delay = due - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        session, step = mix.take()
-        task = asyncio.create_task(one(session, build(session, step), due))
-        pending.add(task)
-        task.add_done_callback(pending.discard)
-    if pending:
-        await asyncio.wait(pending)
-    result.elapsed = loop.time() - began
-    result.client_cpu = time.process_time() - cpu0
-    result.server_cpu = server.cpu_seconds() - server0
+def telegram_job(server: Server, mix: str, seed: int, rate: float, duration: float, connections: int) -> Job:
+    return Job(
+        mode="open",
+        port=server.port,
+        path=WEBHOOK_PATH,
+        headers=TELEGRAM_HEADERS,
+        traffic="telegram",
+        mix=mix,
+        seed=seed,
+        rate=rate,
+        duration=duration,
+        connections=connections,
+    )
+
+
+async def measure(gen: Generator, server: Server, job: Job, label: str) -> Result:
+    """Run `job` against `server`, with the server's CPU time over the run."""
+    before = server.cpu_seconds()
+    result = await gen.run(job, label)
+    result.server_cpu = server.cpu_seconds() - before
     return result
-
-
-async def closed_loop(
-    http: httpx.AsyncClient,
-    server: Server,
-    label: str,
-    concurrency: int,
-    mix: Mix,
-    build: Build,
-    duration: float | None = None,
-    total: int | None = None,
-    every: Callable[[int], Awaitable[None]] | None = None,
-) -> Result:
-    """`concurrency` clients back to back, for `duration` seconds or until `total` requests are answered."""
-    loop = asyncio.get_running_loop()
-    result = Result(label)
-    began = loop.time()
-    stop_at = began + duration if duration is not None else float("inf")
-    sent = 0
-
-    async def client() -> None:
-        nonlocal sent
-        while loop.time() < stop_at and (total is None or sent < total):
-            sent += 1
-            session, step = mix.take()
-            t0 = loop.time()
-            try:
-                response = await _send(http, server.url, build(session, step))
-            except httpx.HTTPError:
-                result.failures += 1
-            else:
-                _record(result, response, loop.time() - t0)
-                if every is not None:
-                    await every(result.done)
-            finally:
-                mix.back(session)
-
-    cpu0, server0 = time.process_time(), server.cpu_seconds()
-    await asyncio.gather(*(client() for _ in range(concurrency)))
-    result.elapsed = loop.time() - began
-    result.client_cpu = time.process_time() - cpu0
-    result.server_cpu = server.cpu_seconds() - server0
-    return result
-
-
-def client(concurrency: int = CONNECTIONS) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    return httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(30.0))
 
 
 # --- metrics of the server -------------------------------------------------------------------------
 
 METRIC = re.compile(r"^(?P<name>[a-z_]+)(?:\{(?P<labels>[^}]*)\})? (?P<value>[-+0-9.eE]+|\+Inf|NaN)$")
+Metrics = dict[tuple[str, str], float]
 
 
-async def scrape(http: httpx.AsyncClient, server: Server) -> dict[tuple[str, str], float]:
+async def scrape(http: httpx.AsyncClient, server: Server) -> Metrics:
     """/metrics as {(name, labels): value}."""
     text = (await http.get(server.url + "/metrics")).text
-    values: dict[tuple[str, str], float] = {}
+    values: Metrics = {}
     for line in text.splitlines():
         match = METRIC.match(line)
         if match:
@@ -507,13 +294,11 @@ async def scrape(http: httpx.AsyncClient, server: Server) -> dict[tuple[str, str
     return values
 
 
-def handled(values: dict[tuple[str, str], float], channel: str) -> float:
+def handled(values: Metrics, channel: str) -> float:
     return values.get(("raabta_handling_seconds_count", f'channel="{channel}"'), 0.0)
 
 
-def histogram_quantile(
-    after: dict[tuple[str, str], float], before: dict[tuple[str, str], float], channel: str, q: float
-) -> float:
+def histogram_quantile(after: Metrics, before: Metrics, channel: str, q: float) -> float:
     """Upper bound (ms) of the bucket holding quantile q of what was handled between the two scrapes."""
     buckets: list[tuple[float, float]] = []
     for (name, labels), value in after.items():
@@ -521,43 +306,35 @@ def histogram_quantile(
             continue
         le = re.search(r'le="([^"]+)"', labels)
         assert le is not None
-        bound = float("inf") if le[1] == "+Inf" else float(le[1])
+        bound = math.inf if le[1] == "+Inf" else float(le[1])
         buckets.append((bound, value - before.get((name, labels), 0.0)))
     buckets.sort()
     if not buckets or buckets[-1][1] == 0:
-        return float("nan")
+        return math.nan
     target = q * buckets[-1][1]
     for bound, count in buckets:
         if count >= target:
             return 1000 * bound
-    return float("inf")
+    return math.inf
 
 
 # --- reporting -------------------------------------------------------------------------------------
 
-
-def row(result: Result) -> str:
-    offered = f"{result.offered:6.0f}" if result.offered is not None else "closed"
-    cpu_ms = 1000 * result.server_cpu / result.done if result.done else float("nan")
-    return (
-        f"{result.label:28} {offered:>7} {result.throughput:9.1f} "
-        f"{result.pct(50):8.2f} {result.pct(99):8.2f} "
-        f"{max(result.latencies, default=0) * 1000:8.1f} {result.errors:6d} {cpu_ms:8.2f} "
-        f"{100 * result.client_cpu / result.elapsed if result.elapsed else 0:6.0f}%"
-    ) + (f"  ({result.explain_errors()})" if result.errors else "")
-
-
 HEADER = (
-    f"{'run':28} {'offered':>7} {'msg/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>6} "
-    f"{'srv ms/msg':>8} {'gen cpu':>7}"
+    f"{'run':30} {'offered':>7} {'msg/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+    f"{'errors':>6} {'srv ms/msg':>10} {'gen cpu':>7}"
 )
 
 
-def ratio(raabta: Result, echo: Result) -> str:
+def row(result: Result) -> str:
+    offered = f"{result.offered:6.0f}" if result.offered is not None else "closed"
+    gen = 100 * result.client_cpu / result.elapsed if result.elapsed else 0.0
     return (
-        f"  ratio raabta/echo: throughput {raabta.throughput / echo.throughput:.2f}, "
-        f"p50 {raabta.pct(50) / echo.pct(50):.1f}x, p99 {raabta.pct(99) / echo.pct(99):.1f}x"
-    )
+        f"{result.label:30} {offered:>7} {result.throughput:8.1f} "
+        f"{result.pct(50):8.2f} {result.pct(95):8.2f} {result.pct(99):8.2f} "
+        f"{max(result.latencies, default=0) * 1000:8.1f} {result.errors:6d} "
+        f"{result.cpu_ms:10.3f} {gen:6.0f}%"
+    ) + (f"  ({result.explain_errors()})" if result.errors else "")
 
 
 def load() -> str:
@@ -585,113 +362,204 @@ def machine() -> str:
     )
 
 
-# --- the runs --------------------------------------------------------------------------------------
+def times(a: float, b: float) -> str:
+    return f"{a / b:.1f}x" if b and not math.isnan(a) and not math.isnan(b) else "?"
 
 
-async def webchat_part(args: argparse.Namespace, tmp: Path, echo: Server) -> None:
-    env = raabta_env(tmp, "webchat")
-    server = Server("raabta (web chat)", [*raabta_command(), "serve"], env, tmp / "webchat.log")
-    await server.start()
-    print(f"\n## Web chat: POST {WEBCHAT_PATH} (SQLite), mixed conversations ({load()})", flush=True)
+def fraction(a: float, b: float) -> str:
+    return f"{a / b:.2f}" if b and not math.isnan(a) and not math.isnan(b) else "?"
+
+
+# --- web chat: every server side by side -----------------------------------------------------------
+
+
+@dataclass
+class Contender:
+    name: str  # as printed: "raabta (SQLite)", "floor", "echo"
+    server: Server
+    pipeline: bool  # a real `raabta serve`
+    runs: dict[float | str, Result] = field(default_factory=dict)  # by offered rate, and "closed"
+
+
+async def webchat_part(args: argparse.Namespace, tmp: Path, gen: Generator) -> None:
+    async with pg_database(args.pg) as pg_url:
+        contenders = [
+            Contender(
+                "raabta (SQLite)",
+                Server(
+                    "raabta (SQLite)", [*raabta_command(), "serve"], raabta_env(tmp, "webchat"), tmp / "w.log"
+                ),
+                pipeline=True,
+            )
+        ]
+        if pg_url is not None:
+            env = raabta_env(tmp, "webchat-pg", database_url=pg_url)
+            server = Server("raabta (PostgreSQL)", [*raabta_command(), "serve"], env, tmp / "w-pg.log")
+            contenders.append(Contender("raabta (PostgreSQL)", server, pipeline=True))
+        floor_cmd = [sys.executable, "-m", "bench.floor_app", "--db", str(tmp / "floor.db")]
+        contenders.append(
+            Contender("floor", Server("floor", floor_cmd, {}, tmp / "floor.log"), pipeline=False)
+        )
+        echo_cmd = [sys.executable, "-m", "bench.echo_app"]
+        contenders.append(Contender("echo", Server("echo", echo_cmd, {}, tmp / "echo.log"), pipeline=False))
+        try:
+            for contender in contenders:
+                await contender.server.start()
+            await _webchat_runs(args, gen, contenders)
+        finally:
+            for contender in contenders:
+                contender.server.stop()
+
+
+async def _webchat_runs(args: argparse.Namespace, gen: Generator, contenders: list[Contender]) -> None:
+    print(f"\n## Web chat: POST {WEBCHAT_PATH}, mixed conversations ({load()})", flush=True)
     print(HEADER)
-    try:
-        async with client() as http:
-            for rate in args.rates:
-                pair: dict[str, Result] = {}
-                for name, target in (("raabta", server), ("echo", echo)):
-                    mix = Mix(seed=rate)
-                    await open_loop(http, target, "warm-up", rate, args.warmup, mix, webchat_request)
-                    result = await open_loop(
-                        http,
-                        target,
-                        f"{name} web chat @{rate:g}/s",
-                        rate,
-                        args.duration,
-                        mix,
-                        webchat_request,
-                    )
-                    pair[name] = result
-                    print(row(result), flush=True)
-                print(ratio(pair["raabta"], pair["echo"]))
-                print(f"  reference codes in raabta's answers: {pair['raabta'].codes}")
-            pair = {}
-            for name, target in (("raabta", server), ("echo", echo)):
-                result = await closed_loop(
-                    http,
-                    target,
-                    f"{name} web chat c={args.concurrency}",
-                    args.concurrency,
-                    Mix(seed=7),
-                    webchat_request,
-                    duration=args.closed_duration,
-                )
-                pair[name] = result
-                print(row(result), flush=True)
-            print(ratio(pair["raabta"], pair["echo"]))
-    finally:
-        server.stop()
+    for rate in args.rates:
+        for c in contenders:
+            mix = f"{c.name}@{rate:g}"
+            job = webchat_job(
+                c.server, "open", mix, seed=int(rate), rate=rate, connections=args.connections, duration=0.0
+            )
+            await gen.run(replace(job, duration=args.warmup), "warm-up")
+            result = await measure(
+                gen, c.server, replace(job, duration=args.duration), f"{c.name} @{rate:g}/s"
+            )
+            c.runs[rate] = result
+            print(row(result), flush=True)
+            if c.pipeline:
+                print(f"  reference codes in the answers: {result.codes}")
+    for c in contenders:
+        job = webchat_job(
+            c.server,
+            "closed",
+            f"{c.name} closed",
+            seed=7,
+            concurrency=args.concurrency,
+            duration=args.closed_duration,
+        )
+        result = await measure(gen, c.server, job, f"{c.name} c={args.concurrency}")
+        c.runs["closed"] = result
+        print(row(result), flush=True)
+    side_by_side(args, contenders)
 
 
-async def telegram_part(args: argparse.Namespace, tmp: Path, echo: Server) -> None:
-    print(f"\n## Telegram webhook: POST /webhooks/telegram, secret header, SQLite, fake Bot API ({load()})")
-    print("   latency = until the webhook's 200 (the update is queued; handling and replies follow)")
+def side_by_side(args: argparse.Namespace, contenders: list[Contender]) -> None:
+    rates: list[float] = args.rates
+    print(
+        f"\n## Side by side: server CPU per answered message (ms, all threads, /proc/PID/stat), "
+        f"closed-loop throughput (c={args.concurrency}), p99 at each offered rate ({load()})"
+    )
+    head = f"{'server':22} {'cpu closed':>10}"
+    head += "".join(f" {f'cpu @{r:g}/s':>11}" for r in rates)
+    head += f" {'closed msg/s':>12}"
+    head += "".join(f" {f'p99 @{r:g}/s':>12}" for r in rates)
+    print(head)
+    for c in contenders:
+        closed = c.runs["closed"]
+        line = f"{c.name:22} {closed.cpu_ms:10.3f}"
+        line += "".join(f" {c.runs[r].cpu_ms:11.3f}" for r in rates)
+        line += f" {closed.throughput:12.1f}"
+        line += "".join(f" {c.runs[r].pct(99):12.2f}" for r in rates)
+        print(line)
+    baselines = [c for c in contenders if not c.pipeline]
+    for pipe in (c for c in contenders if c.pipeline):
+        print(f"  {pipe.name}:")
+        for base in baselines:
+            cpu = times(pipe.runs["closed"].cpu_ms, base.runs["closed"].cpu_ms)
+            at = ", ".join(f"{times(pipe.runs[r].cpu_ms, base.runs[r].cpu_ms)} @{r:g}/s" for r in rates)
+            through = fraction(pipe.runs["closed"].throughput, base.runs["closed"].throughput)
+            print(
+                f"    pipeline/{base.name}: CPU per message {cpu} closed loop, {at}; "
+                f"closed-loop throughput {through}"
+            )
+
+
+# --- Telegram webhook ------------------------------------------------------------------------------
+
+
+async def telegram_part(args: argparse.Namespace, tmp: Path, gen: Generator) -> None:
+    print(f"\n## Telegram webhook: POST {WEBHOOK_PATH}, secret header, SQLite, fake Bot API ({load()})")
+    print("   latency = until the webhook's 200 (the update is queued; handling and paced replies follow)")
     print(HEADER, flush=True)
-    async with FakeBotAPI() as api, client() as http:
-        for rate in args.rates:
-            env = raabta_env(
-                tmp,
-                f"telegram{rate:g}",
-                RAABTA_TELEGRAM_TOKEN=api.token,
-                RAABTA_TELEGRAM_API_URL=api.base_url,
-                RAABTA_TELEGRAM_WEBHOOK_URL="https://bench.invalid/webhooks/telegram",
-                RAABTA_TELEGRAM_WEBHOOK_SECRET=WEBHOOK_SECRET,
-            )
-            server = Server(
-                f"raabta (telegram {rate:g}/s)", [*raabta_command(), "serve"], env, tmp / "tg.log"
-            )
-            await server.start()
-            try:
-                updates = TelegramUpdates()
-                mix = Mix(seed=rate)
-                await open_loop(http, server, "warm-up", 10, 2, mix, updates)
-                await _drain(http, server, 20, 60)
-                calls0 = len(api.calls)
-                before = await scrape(http, server)
-                began = time.monotonic()
-                result = await open_loop(
-                    http, server, f"raabta telegram @{rate:g}/s", rate, args.duration, mix, updates
-                )
-                print(row(result), flush=True)
-                posted = handled(before, "telegram") + result.done
-                after, drained = await _drain(http, server, posted, args.drain)
-                took = time.monotonic() - began
-                done = handled(after, "telegram") - handled(before, "telegram")
-                sends = [c for c in api.calls[calls0:] if c.method in ("sendMessage", "editMessageText")]
-                p50 = histogram_quantile(after, before, "telegram", 0.5)
-                p99 = histogram_quantile(after, before, "telegram", 0.99)
-                state = (
-                    "all handled" if drained else f"{posted - handled(after, 'telegram'):.0f} still queued"
-                )
-                print(
-                    f"  behind the webhook: {done:.0f} of {result.done} updates handled in {took:.1f} s "
-                    f"({done / took:.1f}/s, {state}); pipeline time p50 <= {p50:g} ms, p99 <= {p99:g} ms "
-                    f"(histogram buckets); {len(sends)} sendMessage/editMessageText calls at "
-                    f"{len(sends) / took:.1f}/s"
-                )
-            finally:
-                server.stop(kill=True)
-            mix = Mix(seed=rate)
-            await open_loop(http, echo, "warm-up", rate, args.warmup, mix, TelegramUpdates())
-            echoed = await open_loop(
-                http, echo, f"echo telegram @{rate:g}/s", rate, args.duration, mix, TelegramUpdates()
-            )
-            print(row(echoed))
-            print(ratio(result, echoed), flush=True)
+    echo = Server("echo", [sys.executable, "-m", "bench.echo_app"], {}, tmp / "echo-tg.log")
+    await echo.start()
+    try:
+        async with FakeBotAPI() as api, httpx.AsyncClient(timeout=30) as http:
+            # A server stopped with replies still being paced out leaves the fake's requests cut short:
+            # not what is measured, and uvicorn would print a traceback for each.
+            logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
+            for rate in args.telegram_rates:
+                await _telegram_rate(args, tmp, gen, api, http, echo, rate)
+    finally:
+        echo.stop()
+
+
+async def _telegram_rate(
+    args: argparse.Namespace,
+    tmp: Path,
+    gen: Generator,
+    api: FakeBotAPI,
+    http: httpx.AsyncClient,
+    echo: Server,
+    rate: float,
+) -> None:
+    env = raabta_env(
+        tmp,
+        f"telegram{rate:g}",
+        RAABTA_TELEGRAM_TOKEN=api.token,
+        RAABTA_TELEGRAM_API_URL=api.base_url,
+        RAABTA_TELEGRAM_WEBHOOK_URL="https://bench.invalid/webhooks/telegram",
+        RAABTA_TELEGRAM_WEBHOOK_SECRET=WEBHOOK_SECRET,
+    )
+    server = Server(f"raabta (telegram {rate:g}/s)", [*raabta_command(), "serve"], env, tmp / "tg.log")
+    await server.start()
+    try:
+        mix = f"telegram@{rate:g}"
+        await gen.run(telegram_job(server, mix, int(rate), 10, 2, args.connections), "warm-up")
+        await _drain(http, server, 20, 60)
+        calls0 = len(api.calls)
+        before = await scrape(http, server)
+        began, cpu0 = time.monotonic(), server.cpu_seconds()
+        job = telegram_job(server, mix, int(rate), rate, args.duration, args.connections)
+        result = await measure(gen, server, job, f"raabta telegram @{rate:g}/s")
+        print(row(result), flush=True)
+        posted = handled(before, "telegram") + result.done
+        after, drained = await _drain(http, server, posted, args.drain)
+        took, cpu = time.monotonic() - began, server.cpu_seconds() - cpu0
+        done = handled(after, "telegram") - handled(before, "telegram")
+        sends = [c for c in api.calls[calls0:] if c.method in ("sendMessage", "editMessageText")]
+        p50 = histogram_quantile(after, before, "telegram", 0.5)
+        p99 = histogram_quantile(after, before, "telegram", 0.99)
+        state = "all handled" if drained else f"{posted - handled(after, 'telegram'):.0f} still queued"
+        print(
+            f"  behind the webhook: {done:.0f} of {result.done} updates handled in {took:.1f} s "
+            f"({done / took:.1f}/s, {state}); pipeline time p50 <= {p50:g} ms, p99 <= {p99:g} ms "
+            f"(histogram buckets); {len(sends)} sendMessage/editMessageText calls received by the fake "
+            f"Bot API ({len(sends) / took:.1f}/s); server CPU {1000 * cpu / max(done, 1):.2f} ms a handled "
+            "update (webhook, handling and replies)"
+        )
+    finally:
+        server.stop(kill=True)
+    mix = f"telegram-echo@{rate:g}"
+    await gen.run(telegram_job(echo, mix, int(rate), rate, args.warmup, args.connections), "warm-up")
+    echoed = await measure(
+        gen,
+        echo,
+        telegram_job(echo, mix, int(rate), rate, args.duration, args.connections),
+        f"echo telegram @{rate:g}/s",
+    )
+    print(row(echoed))
+    print(
+        f"  raabta/echo: webhook p99 {times(result.pct(99), echoed.pct(99))}, "
+        f"CPU per update {times(result.cpu_ms, echoed.cpu_ms)} "
+        "(raabta's: the handling done during the run included)",
+        flush=True,
+    )
 
 
 async def _drain(
     http: httpx.AsyncClient, server: Server, expected: float, patience: float
-) -> tuple[dict[tuple[str, str], float], bool]:
+) -> tuple[Metrics, bool]:
     """Scrape /metrics until `expected` updates were handled or `patience` seconds passed."""
     deadline = time.monotonic() + patience
     while True:
@@ -703,9 +571,12 @@ async def _drain(
         await asyncio.sleep(0.5)
 
 
-async def memory_part(args: argparse.Namespace, tmp: Path) -> None:
+# --- memory ----------------------------------------------------------------------------------------
+
+
+async def memory_part(args: argparse.Namespace, tmp: Path, gen: Generator) -> None:
     total = args.memory_messages
-    marks = sorted({total // 10, total // 2, total})
+    marks = sorted({total // 10, total // 2, total} - {0})
     server = Server(
         "raabta (memory)", [*raabta_command(), "serve"], raabta_env(tmp, "memory"), tmp / "mem.log"
     )
@@ -713,49 +584,161 @@ async def memory_part(args: argparse.Namespace, tmp: Path) -> None:
     print(f"\n## Memory: RSS of the raabta server over {total:,} web chat messages (closed loop) ({load()})")
     samples: list[tuple[int, float]] = [(0, server.rss_mb())]
     print(f"  at start: {samples[0][1]:.1f} MB", flush=True)
-
-    async def sample(done: int) -> None:
-        if marks and done >= marks[0]:
-            marks.pop(0)
-            samples.append((done, server.rss_mb()))
-            print(f"  after {done:>7,} messages: {samples[-1][1]:.1f} MB", flush=True)
-
+    answered = errors = 0
+    elapsed = 0.0
+    sessions = 0
     try:
-        async with client() as http:
-            mix = Mix(seed=1)
-            result = await closed_loop(
-                http, server, "memory", args.concurrency, mix, webchat_request, total=total, every=sample
+        done = 0
+        for mark in marks:
+            job = webchat_job(
+                server, "closed", "memory", seed=1, concurrency=args.concurrency, total=mark - done
             )
-            print(
-                f"  {result.done:,} answered in {result.elapsed:.0f} s ({result.throughput:.0f}/s), "
-                f"{result.errors} errors, {mix.opened:,} sessions"
-            )
+            result = await gen.run(job, "memory")
+            done = mark
+            answered += result.done
+            errors += result.errors
+            elapsed += result.elapsed
+            sessions = result.sessions
+            samples.append((answered, server.rss_mb()))
+            print(f"  after {answered:>7,} messages: {samples[-1][1]:.1f} MB", flush=True)
     finally:
         server.stop()
-    by_mark = dict(samples)
-    half, full = by_mark.get(total // 2), by_mark.get(total)
-    if half and full:
+    print(
+        f"  {answered:,} answered in {elapsed:.0f} s ({answered / elapsed if elapsed else 0:.0f}/s), "
+        f"{errors} errors, {sessions:,} sessions"
+    )
+    if len(samples) >= 3:
+        (_, half), (_, full) = samples[-2], samples[-1]
         print(
-            f"  peak {max(v for _, v in samples):.1f} MB; growth {total // 2:,} -> {total:,}: "
-            f"{full - half:+.1f} MB ({100 * (full - half) / half:+.1f}%)"
+            f"  peak {max(v for _, v in samples):.1f} MB; growth {samples[-2][0]:,} -> {samples[-1][0]:,} "
+            f"messages: {full - half:+.1f} MB ({100 * (full - half) / half:+.1f}%)"
         )
 
 
-async def main(args: argparse.Namespace) -> None:
+# --- profile ---------------------------------------------------------------------------------------
+
+
+async def profile_part(args: argparse.Namespace, tmp: Path, gen: Generator) -> None:
+    async with pg_database(args.pg) as pg_url:
+        databases = [("SQLite", None)] + ([("PostgreSQL", pg_url)] if pg_url else [])
+        for name, url in databases:
+            await _profile(args, tmp, gen, name, url)
+
+
+async def _profile(args: argparse.Namespace, tmp: Path, gen: Generator, name: str, url: str | None) -> None:
+    """The same messages to a plain `raabta serve` (the CPU per message without a profiler), then to one
+    under bench/profiled_serve.py (where it goes)."""
+    total = args.profile_messages
+    warm_total = max(200, total // 5)
+    plain_url = url
+    if url is not None:  # each server gets a fresh database, as the SQLite ones do
+        plain_url = await create_pg_database(args.pg)
+    try:
+        env = raabta_env(tmp, f"plain-{name}", database_url=plain_url)
+        plain = Server(f"raabta ({name})", [*raabta_command(), "serve"], env, tmp / f"plain-{name}.log")
+        await plain.start()
+        try:
+            await gen.run(_closed(plain, "plain", warm_total, args.concurrency), "warm-up")
+            baseline = await measure(gen, plain, _closed(plain, "plain", total, args.concurrency), "plain")
+        finally:
+            plain.stop()
+    finally:
+        if plain_url is not None and plain_url != url:
+            await drop_pg_database(args.pg, plain_url)
+    out = tmp / f"profile-{name}.json"
+    env = raabta_env(tmp, f"profile-{name}", database_url=url, RAABTA_BENCH_PROFILE=str(out))
+    command = [sys.executable, "-m", "bench.profiled_serve", "serve"]
+    server = Server(f"raabta (profiled, {name})", command, env, tmp / f"profile-{name}.log")
+    await server.start()
+    try:
+        await gen.run(_closed(server, "profiled", warm_total, args.concurrency), "warm-up")
+        server.signal(signal.SIGUSR1)
+        await asyncio.sleep(0.3)
+        result = await measure(gen, server, _closed(server, "profiled", total, args.concurrency), "profiled")
+        server.signal(signal.SIGUSR2)
+        deadline = time.monotonic() + 30
+        while not out.exists():
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the profiled server wrote no profile; see {server.log}")
+            await asyncio.sleep(0.1)
+        data = json.loads(out.read_text())
+    finally:
+        server.stop()
+    print_profile(args, name, baseline, result, data)
+
+
+def _closed(server: Server, mix: str, total: int, concurrency: int) -> Job:
+    return webchat_job(server, "closed", mix, seed=3, concurrency=concurrency, total=total)
+
+
+def print_profile(
+    args: argparse.Namespace, name: str, baseline: Result, result: Result, data: dict[str, Any]
+) -> None:
+    """The profile by part: its share of the profiled server's CPU, that share of the plain server's CPU
+    per message, and the calls a message (the profiler's cost is per call: parts of many calls a message
+    are overstated, those of few understated)."""
+    parts: dict[str, list[float]] = data["parts"]
+    parts["outside any call (uvloop's C loop, ...)"] = [data["outside"], 0.0]
+    n = max(result.done, 1)
+    measured = sum(own for own, _ in parts.values())
+    plain = baseline.cpu_ms
+    print(
+        f"\n## Where the pipeline's CPU goes: raabta serve ({name}), {result.done:,} mixed web chat "
+        f"messages, closed loop c={args.concurrency} ({load()})"
+    )
+    print(
+        f"   server CPU a message: {plain:.3f} ms without the profiler ({baseline.throughput:.0f} msg/s, "
+        f"{baseline.errors} errors), {result.cpu_ms:.3f} ms with it ({result.throughput:.0f} msg/s, "
+        f"{result.errors} errors); {data['events'] / n:,.0f} Python and built-in calls a message"
+    )
+    print(
+        "   share: of the profiled server's CPU; ms/msg: that share of the CPU a message without the "
+        "profiler. The profiler costs about the same for every call: parts with many calls a message "
+        "are overstated."
+    )
+    print(f"{'part':42} {'share':>7} {'ms/msg':>8} {'calls/msg':>10}")
+    for part, (own, events) in sorted(parts.items(), key=lambda kv: kv[1][0], reverse=True):
+        share = own / measured if measured else math.nan
+        print(f"{part:42} {100 * share:6.1f}% {share * plain:8.3f} {events / n:10.0f}")
+    print(
+        "   by thread (CPU clock, with the profiler): "
+        + ", ".join(
+            f"{thread} {100 * cpu / measured:.0f}%"
+            for thread, (cpu, _seen) in sorted(data["threads"].items(), key=lambda kv: kv[1][0], reverse=True)
+            if cpu > 0
+        )
+    )
+    print("   heaviest functions by own CPU (a part marked (caller): the part that called it):")
+    for function, part, own, events in data["functions"][:15]:
+        print(f"   {100 * own / measured:5.1f}% {events / n:7.0f} calls/msg  {part:42} {function}")
+
+
+# --- main ------------------------------------------------------------------------------------------
+
+
+async def main(args: argparse.Namespace, gen: Generator) -> None:
     print(machine())
     print(f"command: {' '.join([Path(sys.executable).name, '-m', 'bench.pipeline', *sys.argv[1:]])}")
+    print(
+        f"load generator: {gen.workers} worker processes, raw keep-alive HTTP/1.1 "
+        f"(open loop: at most {args.connections} connections)"
+    )
+    # Stopped (timeout, kill): cancel, so that the finally blocks stop the servers and drop the database.
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     tmp = Path(tempfile.mkdtemp(prefix="raabta-bench-"))
-    echo = Server("echo", [sys.executable, "-m", "bench.echo_app"], {}, tmp / "echo.log")
     try:
-        await echo.start()
+        if args.profile:
+            await profile_part(args, tmp, gen)
+            return
         if "webchat" not in args.skip:
-            await webchat_part(args, tmp, echo)
+            await webchat_part(args, tmp, gen)
         if "telegram" not in args.skip:
-            await telegram_part(args, tmp, echo)
+            await telegram_part(args, tmp, gen)
         if "memory" not in args.skip:
-            await memory_part(args, tmp)
+            await memory_part(args, tmp, gen)
     finally:
-        echo.stop()
         print(f"\nat the end: {load()}")
         if args.keep:
             print(f"\nserver logs and databases kept in {tmp}")
@@ -763,22 +746,65 @@ async def main(args: argparse.Namespace) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def rates(text: str) -> list[float]:
+    return [float(r) for r in text.split(",") if r.strip()]
+
+
 def arguments(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="bench.pipeline", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rates", default="100,200", help="open-loop arrival rates, messages/s")
+    parser = argparse.ArgumentParser(
+        prog="bench.pipeline",
+        description=__doc__.split("\n\n")[0],
+        epilog="What each part measures: the module's docstring (bench/pipeline.py), docs/benchmarks.md.",
+    )
+    parser.add_argument(
+        "--rates",
+        type=rates,
+        default=[100.0, 200.0],
+        help="web chat open-loop arrival rates, messages/s (default 100,200)",
+    )
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per open-loop run")
-    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up before each run")
+    parser.add_argument(
+        "--warmup", type=float, default=3.0, help="seconds of warm-up before each open-loop run"
+    )
     parser.add_argument("--concurrency", type=int, default=32, help="clients in the closed-loop runs")
     parser.add_argument("--closed-duration", type=float, default=15.0, help="seconds per closed-loop run")
+    parser.add_argument(
+        "--connections", type=int, default=256, help="open loop: most connections to a server"
+    )
+    parser.add_argument("--workers", type=int, default=2, help="load generator processes")
+    parser.add_argument(
+        "--telegram-rates",
+        type=rates,
+        default=[100.0, 200.0, 300.0],
+        help="Telegram updates/s offered (default 100,200,300)",
+    )
     parser.add_argument("--drain", type=float, default=30.0, help="seconds to wait for Telegram's backlog")
-    parser.add_argument("--memory-messages", type=int, default=100_000)
+    parser.add_argument(
+        "--memory-messages", type=int, default=100_000, help="web chat messages of the memory part"
+    )
+    parser.add_argument(
+        "--pg",
+        metavar="URL",
+        help="also run the pipeline on PostgreSQL (postgresql+asyncpg://...), in a database of its own "
+        "created on that server and dropped after",
+    )
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: webchat,telegram,memory")
+    parser.add_argument(
+        "--profile", action="store_true", help="only the CPU breakdown of the pipeline by part"
+    )
+    parser.add_argument(
+        "--profile-messages", type=int, default=5000, help="web chat messages sampled by --profile"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the server logs and databases")
     args = parser.parse_args(argv)
-    args.rates = [float(r) for r in args.rates.split(",") if r]
     args.skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     return args
 
 
 if __name__ == "__main__":
-    asyncio.run(main(arguments()))
+    options = arguments()
+    with Generator(options.workers) as generator:  # forked before anything else starts a thread
+        try:
+            asyncio.run(main(options, generator))
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            sys.exit("bench.pipeline: stopped")
