@@ -200,6 +200,7 @@ def make_pipeline(
         limits=limits,
         flows=flows,
         designated=load_designated(settings.designated_file),
+        public_url=settings.public_url or "",
     )
 
 

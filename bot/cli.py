@@ -111,9 +111,12 @@ def _nlu_eval(args: argparse.Namespace) -> int:
 
     try:
         report = evaluate(Path(args.data) if args.data else TEST_DIR)
-        # The recruiters' claims: their own held-out phrasings, on the default split or when asked for.
+        # The recruiters' claims: their own held-out phrasings, on the default split or when asked for; and
+        # how many reach their claim's answer through the dialogue engine (bot/dialogue/reach.py).
+        from bot.dialogue.reach import reach
+
         claims = (
-            evaluate_claims(Path(args.claims) if args.claims else CLAIMS_TEST)
+            evaluate_claims(Path(args.claims) if args.claims else CLAIMS_TEST, reach=reach)
             if args.claims or not args.data
             else None
         )

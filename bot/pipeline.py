@@ -20,6 +20,7 @@ from bot import logs, metrics
 from bot.dialogue import (
     REGISTRY,
     AnswerFollowup,
+    ClaimAsked,
     Context,
     Effect,
     ForgetMe,
@@ -138,8 +139,10 @@ class Pipeline:
         flows: Registry = REGISTRY,
         recent: frozenset[str] = frozenset({"webchat"}),
         designated: Designated | None = None,
+        public_url: str = "",
     ) -> None:
         self.storage = storage
+        self.public_url = public_url.rstrip("/")  # RAABTA_PUBLIC_URL: where share links open the web chat
         # The designated organisations reports are matched against (the operator's list, or the shipped one)
         self.designated = shipped() if designated is None else designated  # an empty list is a list
         # Channels whose conversations keep their recent messages in the state (the web chat restores a
@@ -227,6 +230,9 @@ class Pipeline:
                         subscribe=_subscribed(outcome.effects),
                         unsubscribe=any(isinstance(e, Unsubscribe) for e in outcome.effects),
                         followup=_followup_reply(context, outcome.effects),
+                        claims_asked=tuple(
+                            (e.claim, e.language) for e in outcome.effects if isinstance(e, ClaimAsked)
+                        ),
                     )
                 )
                 if result.status is CommitStatus.OK:
@@ -383,6 +389,7 @@ class Pipeline:
             await self._may_report(conversation) if needs.quota else True,
             numbers=MonthNumbers(*await month_numbers(self.storage)) if needs.numbers else None,
             followup=await self._followup(conversation) if needs.followup else None,
+            public_url=self.public_url,
         )
 
     async def _followup(self, conversation: str) -> FollowupAsked | None:

@@ -359,14 +359,18 @@ def _iso_week(value: str) -> date:
 
 
 async def digest_send(storage: Storage, args: argparse.Namespace) -> int:
-    """Queue this week's card for every subscriber, once per ISO week (running it again queues nothing)."""
+    """Queue this week's card for every subscriber, once per ISO week (running it again queues nothing);
+    with RAABTA_PUBLIC_URL, each ends with the link that opens the web chat on it."""
+    from bot.shared.config import load_settings
     from bot.shared.digest import digest_message
     from responses import catalog
     from storage.support import PAKISTAN, iso_week, queue_digest
 
     day: date = args.week or datetime.now(PAKISTAN).date()
-    texts = catalog()
-    queued = await queue_digest(storage, iso_week(day), lambda lang: digest_message(texts, lang, day))
+    texts, public_url = catalog(), load_settings().public_url or ""
+    queued = await queue_digest(
+        storage, iso_week(day), lambda lang: digest_message(texts, lang, day, public_url)
+    )
     print(f"digest {iso_week(day)}: queued for {queued} subscribers")
     return 0
 

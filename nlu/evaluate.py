@@ -17,7 +17,10 @@ every miss. Their language is what `parse` answers (a letterless "👍" keeps th
 The recruiters' claims (responses/claims.yaml) are matched apart from the intents (nlu/claims.py), and
 measured on their own held-out phrasings (`nlu/data/claims/held_out.yml`, outside the intent test split
 so the intent figures stay comparable): claim-match accuracy, how often the right claim is among the two
-offered when the matcher is unsure, how often it is sure and right, and every miss.
+offered when the matcher is unsure, how often it is sure and right, and every miss. Then, on the same
+phrasings, how many the intent classifier reads as `counter_narrative`, and (given a `reach`, which the CLI
+takes from bot/dialogue/reach.py: this package never imports the dialogue) how many reach their claim's
+answer end to end, shown at once or offered among the two nearest, with every one that does not.
 """
 
 from __future__ import annotations
@@ -289,6 +292,19 @@ class ClaimsReport:
     not_claims: int = 0  # questions about no claim
     not_claims_answered: list[str] = field(default_factory=list)  # ... that the matcher was sure of
     misses: list[tuple[str, str, str, str]] = field(default_factory=list)  # (language, text, gold, got)
+    counter_narrative: int = 0  # phrasings the intent classifier reads as counter_narrative
+    # End to end (when a `reach` was given): the claim's answer shown at once, or offered among two.
+    answered: int | None = None
+    offered: int | None = None
+    # ... and those that did not: (language, text, claim, the intent read)
+    unreached: list[tuple[str, str, str, str]] = field(default_factory=list)
+
+    @property
+    def reached(self) -> int | None:
+        """Phrasings whose claim's answer the citizen got, at once or one tap away."""
+        if self.answered is None or self.offered is None:
+            return None
+        return self.answered + self.offered
 
 
 def load_claim_tests(path: Path = CLAIMS_TEST) -> tuple[list[tuple[str, str, str]], list[str]]:
@@ -312,9 +328,17 @@ def load_claim_tests(path: Path = CLAIMS_TEST) -> tuple[list[tuple[str, str, str
     return items, none
 
 
-def evaluate_claims(path: Path = CLAIMS_TEST, library: Library | None = None) -> ClaimsReport:
-    """Match every held-out phrasing against the shipped claims (or `library`) and score it."""
+# (claim, language, text) -> "answered" | "offered" | anything else (bot/dialogue/reach.py)
+Reach = Callable[[str, str, str], str]
+
+
+def evaluate_claims(
+    path: Path = CLAIMS_TEST, library: Library | None = None, reach: Reach | None = None
+) -> ClaimsReport:
+    """Match every held-out phrasing against the shipped claims (or `library`) and score it; count those
+    the intent classifier reads as counter_narrative, and, with `reach`, those that reach their answer."""
     from nlu.claims import matcher_for
+    from nlu.parser import parse
     from responses import catalog
 
     library = library if library is not None else catalog().claims
@@ -328,7 +352,15 @@ def evaluate_claims(path: Path = CLAIMS_TEST, library: Library | None = None) ->
     report = ClaimsReport(examples=len(items), claims=len(library.claims), not_claims=len(none))
     hits = two = sure = sure_hits = 0
     by_language: dict[str, list[bool]] = {}
+    got: Counter[str] = Counter()
     for claim, language, text in items:
+        intent = parse(text).intent.name
+        report.counter_narrative += intent == "counter_narrative"
+        if reach is not None:
+            where = reach(claim, language, text)
+            got[where] += 1
+            if where not in ("answered", "offered"):
+                report.unreached.append((language, text, claim, intent))
         found = matcher.match(text)
         right = found.best == claim
         hits += right
@@ -346,6 +378,8 @@ def evaluate_claims(path: Path = CLAIMS_TEST, library: Library | None = None) ->
         lang: (_share(sum(right), len(right)), len(right)) for lang, right in sorted(by_language.items())
     }
     report.not_claims_answered = [text for text in none if matcher.match(text).sure]
+    if reach is not None:
+        report.answered, report.offered = got["answered"], got["offered"]
     return report
 
 
@@ -370,4 +404,20 @@ def format_claims(report: ClaimsReport) -> str:
         "  none"
     ]
     lines += [f"  answered though about no claim: {text!r}" for text in report.not_claims_answered]
+    lines += [
+        "",
+        f"claims read as counter_narrative by the intent classifier: {report.counter_narrative} of "
+        f"{report.examples}",
+    ]
+    if report.reached is not None:
+        lines += [
+            f"claims reaching their answer end to end: {report.reached} of {report.examples} "
+            f"({report.answered} answered at once, {report.offered} offered among the two nearest)",
+            "",
+            "claims not reaching their answer (claim, the intent read)",
+        ]
+        lines += [
+            f"  [{lang}] {text!r}: {claim} (read as {intent})"
+            for lang, text, claim, intent in report.unreached
+        ] or ["  none"]
     return "\n".join(lines)

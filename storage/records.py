@@ -120,6 +120,8 @@ class TurnRecord:
     subscribe: str | None = None  # a language: send this conversation the weekly digest in it
     unsubscribe: bool = False  # stop the weekly digest (and drop any digest not yet delivered)
     followup: FollowupReply | None = None  # the message came while a follow-up question waited for it
+    # (claim, language) of each recruiters' claim answered: counted by day (storage.claim_asks), never who
+    claims_asked: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage import audit, migrate, search, support
+from storage import audit, claim_asks, migrate, search, support
 from storage import cases as cases_
 from storage import followups as followups_
 from storage import outbox as outbox_
@@ -231,6 +231,7 @@ class Storage:
             joined.append(existed)
         if turn.followup is not None and not turn.forget:  # forget-me took the waiting question away
             await followups_.reply_in(conn, turn.conversation_id, turn.channel, turn.followup, now)
+        await claim_asks.count_in(conn, turn.claims_asked, now)
         await self._commit_family_and_digest(conn, turn, now)
         return CommitResult(CommitStatus.OK, case_ids=tuple(case_ids), joined=tuple(joined))
 

@@ -7,6 +7,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -360,4 +361,15 @@ followup_pending = Table(
     Column("outbox_id", Integer),
     Column("asked_at", DateTime(timezone=True), nullable=False, index=True),
     UniqueConstraint("followup_id", "report_id"),
+)
+
+# How often each claim of responses/claims.yaml was asked about, a day (in Pakistan) and a language: counts
+# only (storage/claim_asks.py). No pseudonym, no conversation: forget-me has nothing here to delete.
+claim_asks = Table(
+    "claim_asks",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("claim", Text, primary_key=True),
+    Column("language", Text, primary_key=True),
+    Column("count", Integer, nullable=False),
 )

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from bot.dialogue import ClaimAsked
 from nlu import parse
 from nlu.claims import ClaimMatcher, matcher_for
 from nlu.evaluate import CLAIMS_TEST, evaluate_claims, format_claims
@@ -325,7 +326,7 @@ def test_talk_to_someone_offers_a_counsellor_and_family_help_and_reports_nothing
     assert talk.state.offered[:2] == ["at_risk:callback", "menu:family"]
     talk.press("at_risk:callback")
     assert talk.step == "family.consent", "the counsellor's callback asks for consent first"
-    assert not talk.effects
+    assert talk.effects == [ClaimAsked("democracy_kufr", lang)], "counted as asked; nothing reported"
 
 
 def test_a_question_that_may_be_either_of_two_claims_gets_both_offered() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import select, update
 
-from bot.shared.digest import digest_message, week_card
+from bot.shared.digest import digest_message, week_item
 from responses import catalog
 from storage.records import TurnRecord
 from storage.repository import Storage
@@ -55,8 +55,8 @@ async def test_a_subscriber_gets_one_card_a_week_through_the_outbox(
     assert await queue_digest(storage, iso_week(WEEK), render) == 0, "once per ISO week"
     pulled = (await client.get("/webchat/api/messages", params={"session": chat.session})).json()
     [message] = pulled["messages"]
-    card = week_card(catalog(), WEEK)
-    assert catalog().text(f"learn.{card}", "ur-Latn") in message["text"]
+    item = week_item(catalog(), WEEK)
+    assert catalog().text(item, "ur-Latn") in message["text"]
     assert [b["id"] for b in message["buttons"]] == ["digest:off", "nav:menu"]
     next_week = WEEK + timedelta(days=7)
     assert await queue_digest(storage, iso_week(next_week), render) == 1
@@ -106,10 +106,10 @@ async def test_each_subscriber_gets_the_card_in_their_language_on_their_channel(
         assert (await storage.commit_turn(record)).status.value == "ok"
     assert await queue_digest(storage, iso_week(WEEK), render, batch=2) == 3
     queued = {r["channel"]: r for r in await rows(storage, outbox)}
-    card = week_card(catalog(), WEEK)
+    item = week_item(catalog(), WEEK)
     for channel, lang in (("telegram", "ur"), ("messenger", "en"), ("webchat", "ur-Latn")):
         assert queued[channel]["kind"] == "digest"
-        assert catalog().text(f"learn.{card}", lang) in str(queued[channel]["payload"]["text"])  # type: ignore[index]
+        assert catalog().text(item, lang) in str(queued[channel]["payload"]["text"])  # type: ignore[index]
 
 
 async def test_two_runs_at_once_queue_each_subscriber_once(storage: Storage) -> None:

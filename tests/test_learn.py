@@ -3,13 +3,13 @@ next steps; this month's numbers; helplines; the weekly digest's subscribe and u
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
 from bot.dialogue import REGISTRY, Attachment, Context, Inbound, Outcome, handle
 from bot.dialogue.types import KeepContact, MonthNumbers, SubmitReport, Subscribe, Unsubscribe
-from bot.shared import digest
+from bot.shared import digest, library
 from nlu import parse
 from responses import LANGUAGES, catalog
 from responses.bidi import isolate
@@ -219,22 +219,26 @@ def test_learn_never_submits_a_report() -> None:
     assert not any(isinstance(e, SubmitReport) for e in talk.effects)
 
 
-def test_one_card_a_week_in_turn() -> None:
+def test_one_item_of_the_library_a_week_in_turn() -> None:
+    """The cards and the claims' answers in turn (tests/test_digest_rotation.py: a year of weeks)."""
     texts = catalog()
-    weeks = [date(2026, 1, 5).fromordinal(date(2026, 1, 5).toordinal() + 7 * i) for i in range(10)]
-    picked = [digest.week_card(texts, day) for day in weeks]
-    assert set(picked) == set(CARDS)
-    assert picked[:5] == picked[5:]
-    assert digest.week_card(texts, date(2026, 1, 5)) == digest.week_card(texts, date(2026, 1, 11))
+    every = library.items(texts)
+    weeks = [date(2026, 1, 5) + timedelta(weeks=i) for i in range(2 * len(every))]
+    picked = [digest.week_item(texts, day) for day in weeks]
+    assert set(picked) == set(every) and {f"learn.{c}" for c in CARDS} <= set(every)
+    assert picked[: len(every)] == picked[len(every) :]
+    assert digest.week_item(texts, date(2026, 1, 5)) == digest.week_item(texts, date(2026, 1, 11))
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_the_digest_message_is_a_card_with_its_source_and_a_way_out(lang: str) -> None:
     texts = catalog()
-    day = date(2026, 2, 2)
+    weeks = (date(2026, 2, 2) + timedelta(weeks=i) for i in range(60))
+    day = next(d for d in weeks if digest.week_item(texts, d).startswith("learn."))  # a card's week
     message = digest.digest_message(texts, lang, day)
-    card = digest.week_card(texts, day)
-    assert texts.text(f"learn.{card}", lang) in message["text"]
-    assert isolate(texts.sources[f"learn.{card}"][lang], lang) in message["text"]
+    card = digest.week_item(texts, day)
+    assert card.startswith("learn.")
+    assert texts.text(card, lang) in message["text"]
+    assert isolate(texts.sources[card][lang], lang) in message["text"]
     assert message["text"].endswith(texts.text("digest.footer", lang))
     assert [b["id"] for b in message["buttons"]] == ["digest:off", "nav:menu"]

@@ -4,6 +4,10 @@
 Every message in the API is `{"text", "lang", "kind", "buttons": [{"id", "label"}]}`, with `calls` (numbers
 to dial: `tel:` links) on emergency and crisis answers. The page follows the conversation's language: its
 own words come from responses/webchat.yaml, written into the page in all three languages.
+
+A link to a card, `/chat?card=<id>` (bot/shared/library.py), opens the page on that card: the page sends
+`/card <id> <browser language>`, which the Learn flow answers, as the session's first message or after
+restoring a known one; an id that names no card gets the ordinary welcome.
 """
 
 from __future__ import annotations

@@ -202,6 +202,15 @@ class SkipFollowup:
     pending: int  # FollowupAsked.pending
 
 
+@dataclass(frozen=True, slots=True)
+class ClaimAsked:
+    """Effect: the answer to a recruiters' claim (an id of responses/claims.yaml) was asked for, in
+    `language`: counted by day for the console's overview, never who asked."""
+
+    claim: str
+    language: str
+
+
 Effect = (
     SubmitReport
     | KeepContact
@@ -211,6 +220,7 @@ Effect = (
     | Unsubscribe
     | AnswerFollowup
     | SkipFollowup
+    | ClaimAsked
 )
 
 
@@ -432,6 +442,9 @@ class Context:
     may_report: bool = True  # False when this citizen reached the reports-per-hour or per-day limit
     numbers: MonthNumbers | None = None  # this month's figures, looked up only when the turn may show them
     followup: FollowupAsked | None = None  # a question waiting for this message (the followup flow)
+    # Where the web chat is served (RAABTA_PUBLIC_URL, no trailing /): a Learn card or a claim's answer
+    # carries a link that opens it there; "" for none
+    public_url: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     # Days after which the conversation of a session that never reported, left no contact, subscription
     # or callback request, and has nothing waiting in the outbox is deleted (an unfinished draft with it)
     idle_session_days: int = Field(default=7, ge=1, le=3650)
+    # The public address the web chat is served at (https://raabta.example.pk): a Learn card or a claim's
+    # answer carries a link, <public_url>/chat?card=<id>, that opens the web chat on it. Unset: no links.
+    public_url: str | None = None
     webchat_ip_limit: int = Field(default=120, ge=0)
     # New web chat sessions (session ids with no stored conversation) an hour from one client address
     # before 429 with Retry-After; 0 turns it off (load tests). Each one stores a conversation.
@@ -201,6 +204,13 @@ class Settings(BaseSettings):
             raise ValueError("names an agency twice (names are compared ignoring case)")
         return ",".join(entries)
 
+    @field_validator("public_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is not None and ("?" in value or "#" in value or any(c.isspace() for c in value)):
+            raise ValueError("must be an address without ?, # or spaces, such as https://raabta.example.pk")
+        return value.rstrip("/") if value is not None else None
+
     @field_validator("whatsapp_phone_number_id")
     @classmethod
     def _number_id(cls, value: str | None) -> str | None:
@@ -209,7 +219,12 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "telegram_api_url", "graph_api_url", "telegram_webhook_url", "rasa_url", "alert_webhook_url"
+        "telegram_api_url",
+        "graph_api_url",
+        "telegram_webhook_url",
+        "rasa_url",
+        "alert_webhook_url",
+        "public_url",
     )
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:

@@ -40,10 +40,12 @@ def _frame(chart_id: str, title: str, height: int, body: list[str], summary: str
     return Markup(head + "".join(body) + "</svg>")  # noqa: S704 - every interpolated text is escaped above
 
 
-def bars(chart_id: str, title: str, items: Sequence[Item], unit: str = "") -> Markup:
-    """Horizontal bars, one row per item, largest scale to the full width."""
+def bars(
+    chart_id: str, title: str, items: Sequence[Item], unit: str = "", empty: str = "No data yet."
+) -> Markup:
+    """Horizontal bars, one row per item, largest scale to the full width; `empty` when there are none."""
     if not items:
-        return Markup('<p class="empty">No data yet.</p>')
+        return Markup(f'<p class="empty">{escape(empty)}</p>')  # noqa: S704 - escaped
     top = max(value for _, value in items) or 1
     room = WIDTH - LABEL - VALUE
     body: list[str] = []

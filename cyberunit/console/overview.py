@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from statistics import median
 from typing import Any
 
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -14,16 +15,37 @@ from cyberunit.console import charts
 from cyberunit.console.filters import CATEGORIES, LANGUAGES, export_filter
 from cyberunit.console.web import Console, Ctx, number
 from cyberunit.exports import FORMATS
+from responses import Catalog, catalog
+from storage import claim_asks
 from storage.queue import DECISIONS, OPEN, audit_page, decision_times
 from storage.refusal import Invalid
 from storage.takedowns import Takedowns
 
 CASE_ROLES = ("analyst", "supervisor")
+CLAIM_DAYS = (7, 30)  # the "claims people ask about" charts: the last week and the last month
 
 
 def _ranked(counts: dict[str, int], names: dict[str, str] | None = None) -> list[charts.Item]:
     named = names or {}
     return sorted(((named.get(k, k), float(v)) for k, v in counts.items()), key=lambda kv: (-kv[1], kv[0]))
+
+
+def _claim_title(texts: Catalog, claim: str) -> str:
+    """A claim's short title in English (its button label in responses/claims.yaml); its id when the
+    library no longer has it."""
+    key = f"claims.{claim}.button"
+    return texts.text(key, "en") if texts.has(key) else claim
+
+
+def _claims_asked(texts: Catalog, counted: list[tuple[str, int]], days: int) -> Markup:
+    """The claims asked about most in the last `days` days, as counts only (storage/claim_asks.py)."""
+    return charts.bars(
+        f"chart-claims-{days}",
+        f"Claims people ask about, last {days} days",
+        [(_claim_title(texts, claim), float(count)) for claim, count in counted],
+        "asks",
+        empty=f"No claim asked about in the last {days} days.",
+    )
 
 
 def _timed(figures: list[dict[str, Any]]) -> list[charts.Timed]:
@@ -36,7 +58,9 @@ def routes(console: Console) -> list[Route]:
         stats = await console.queue.stats()
         removal = await Takedowns(console.storage).removal_times()
         times = await decision_times(console.storage)
-        today = datetime.now(UTC).date()
+        now = datetime.now(UTC)
+        today = now.date()
+        asked = {days: await claim_asks.top(console.storage, days, now) for days in CLAIM_DAYS}
         decided_per_day: dict[str, int] = {}
         for t in times:
             day = t["decided_at"][:10]
@@ -140,6 +164,14 @@ def routes(console: Console) -> list[Route]:
                 charts.timed_bars(
                     "chart-removal-agency", "Median hours to removal, by agency", _timed(removal["by_agency"])
                 ),
+            ),
+            *(
+                (
+                    "Claims people ask about",
+                    f"most asked, last {days} days (counts only, never who asked)",
+                    _claims_asked(catalog(), asked[days], days),
+                )
+                for days in CLAIM_DAYS
             ),
         ]
         return console.render(

@@ -236,17 +236,21 @@
       .catch(function () {});
   }
 
-  // A reload restores the chat where it was; a new session starts it.
+  // A reload restores the chat where it was; a new session starts it. A link to a card (/chat?card=<id>:
+  // chat.html's first script read it, in the browser's language, and took it off the address) opens the
+  // card: a new session starts on it, a known one is restored and then shown it.
+  var card = early ? early.card : "";
   function restore() {
     var started = early ? early.response : null;
-    if (!known) { return send({text: "/start", id: early ? early.id : undefined}, started); }
+    if (!known) { return send({text: card || "/start", id: early ? early.id : undefined}, started); }
     return (started || fetch("/webchat/api/history?session=" + encodeURIComponent(session)))
       .then(function (r) { return r.ok ? r.json() : {messages: []}; })
       .catch(function () { return {messages: []}; })
       .then(function (body) {
         if (body.lang && body.lang !== lang) { setLanguage(body.lang); }
-        if (!body.messages || !body.messages.length) { return send({text: "/start"}); }
+        if (!body.messages || !body.messages.length) { return send({text: card || "/start"}); }
         render(body.messages, true);
+        if (card) { return send({text: card}); }
         var last = body.messages[body.messages.length - 1];
         var row = body.buttons && body.buttons.length ? buttonRow(body.buttons, last.lang || lang) : null;
         settle(row);

@@ -3,6 +3,9 @@ helplines and this month's numbers.
 
 The cards are the `_cards` of responses/learn.yaml, in order; a typed question opens the card whose
 keywords it names. Every card ends with next steps: the other cards, family help, the digest, the menu.
+A card may have cards of its own (responses/<card>.yaml: how recruiters move people into private chats,
+what to do, how propaganda videos are made, checking a clip, the voices of people who left) and a longer
+text behind "Read more" (issue 24).
 
 A question about a claim recruiters make ("jamhooriyat kufr hai?", "is killing non-Muslims jihad?") gets
 that claim's own answer (responses/claims.yaml), matched by nlu/claims.py: the short answer with its
@@ -13,14 +16,18 @@ an emergency ("khudkush hamla shahadat hai?") still gets the emergency direction
 
 from __future__ import annotations
 
+import dataclasses
+
 from bot.dialogue import words
-from bot.dialogue.flow import COMMANDS_RANK, CONFIDENT, Flow, Needs, Route, Step
+from bot.dialogue.flow import COMMANDS_RANK, CONFIDENT, Command, Flow, Needs, Route, Step
 from bot.dialogue.flows import home
 from bot.dialogue.turn import Turn
-from bot.dialogue.types import Inbound, KeepContact, State, Subscribe, Unsubscribe
+from bot.dialogue.types import Button, ClaimAsked, Inbound, KeepContact, State, Subscribe, Unsubscribe
+from bot.shared import library
 from nlu.claims import ClaimMatch, matcher_for
 from nlu.types import Parse
 from responses import Catalog, catalog
+from responses.languages import LANGUAGES
 
 LEARN = "learn"
 NUMBERS = "info:numbers"
@@ -37,6 +44,42 @@ def cards(catalog: Catalog) -> tuple[str, ...]:
     return catalog.cards("learn")
 
 
+# A Learn card may have cards of its own: the `_cards` of responses/<card>.yaml (recruiters.yaml: into private
+# chats, what to do; propaganda.yaml: video tricks, checking a clip; voices.yaml: one card a voice). Such a
+# card is named `<card>.<name>`, its catalogue key; its button is `learn:<card>.<name>`. Any card may have a
+# longer text `<key>_more`, opened by "Read more" (`learn:<card>:more`).
+OWN_SHOWN = 3  # of a card's own cards, offered under it (the rest from any of them): 10 buttons at most
+MORE = ":more"
+
+
+def own_cards(catalog: Catalog, card: str) -> tuple[str, ...]:
+    """The cards of a Learn card's own file, as `<card>.<name>`; () for a card without one."""
+    return tuple(f"{card}.{name}" for name in catalog.cards(card))
+
+
+def every_card(catalog: Catalog) -> tuple[str, ...]:
+    """Every card Learn can show: its own, then the cards of each of them."""
+    top = cards(catalog)
+    return (*top, *(own for card in top for own in own_cards(catalog, card)))
+
+
+def _key(card: str) -> str:
+    """The catalogue key of a card: `learn.<card>` for a Learn card, the name itself for one of its own."""
+    return card if "." in card else f"learn.{card}"
+
+
+def _card_button(turn: Turn, card: str) -> Button:
+    parent, _, name = card.partition(".")
+    return turn.button(f"learn:{card}", f"buttons.{parent}_{name}" if name else None)
+
+
+def _more_button(turn: Turn, card: str) -> list[Button]:
+    """The "Read more" button, for a card with a longer text."""
+    if f"{_key(card)}_more" not in turn.catalog.texts:
+        return []
+    return [turn.button(f"learn:{card}{MORE}", "buttons.learn_more")]
+
+
 def open_menu(turn: Turn) -> None:
     turn.goto(LEARN)
     turn.say(
@@ -51,24 +94,97 @@ def open_menu(turn: Turn) -> None:
 
 
 def show_card(turn: Turn, card: str) -> None:
-    """A card, its source, and the next steps: the other cards, family help, the digest, the menu."""
+    """A card, its source, and the next steps: "Read more" when it has more to say, its own cards, the other
+    cards, family help, the digest, the menu. One of a card's own cards: its siblings, its card, Learn."""
     turn.goto(LEARN)
+    if "." in card:
+        _show_own(turn, card)
+        return
     every = cards(turn.catalog)
     at = every.index(card)
     others = [*every[at + 1 :], *every[:at]]
     turn.say(
         f"learn.{card}",
+        *_more_button(turn, card),
+        *[_card_button(turn, c) for c in own_cards(turn.catalog, card)[:OWN_SHOWN]],
         *[turn.button(f"learn:{c}") for c in others],
         turn.button("menu:family"),
         turn.button("digest:ask"),
         turn.button("nav:menu"),
     )
+    _share(turn, card)
+
+
+def _show_own(turn: Turn, card: str) -> None:
+    parent = card.partition(".")[0]
+    siblings = [c for c in own_cards(turn.catalog, parent) if c != card]
+    turn.say(
+        card,
+        *_more_button(turn, card),
+        *[_card_button(turn, c) for c in siblings],
+        turn.button(f"learn:{parent}"),
+        turn.button("menu:learn"),
+        turn.button("nav:menu"),
+    )
+
+
+def show_card_more(turn: Turn, card: str) -> None:
+    """A card's longer text with its source; then the card's own cards or siblings, Learn, the menu."""
+    turn.goto(LEARN)
+    parent, _, _ = card.partition(".")
+    near = [c for c in own_cards(turn.catalog, parent) if c != card]
+    turn.say(
+        f"{_key(card)}_more",
+        *[_card_button(turn, c) for c in near],
+        *([turn.button(f"learn:{parent}")] if "." in card else []),
+        turn.button("menu:learn"),
+        turn.button("nav:menu"),
+    )
+
+
+def _share(turn: Turn, item: str) -> None:
+    """Under the card or answer just said, the link that passes it on (when RAABTA_PUBLIC_URL is set)."""
+    _add_line(turn, library.share_line(turn.catalog, turn.lang, turn.context.public_url, item))
+
+
+def _add_line(turn: Turn, line: str) -> None:
+    """`line` at the end of the last reply, which keeps its buttons."""
+    if line and turn.replies:
+        last = turn.replies[-1]
+        turn.replies[-1] = dataclasses.replace(last, text=f"{last.text}\n\n{line}")
+
+
+def open_shared(turn: Turn, inbound: Inbound, rest: str) -> None:
+    """/card <id> [language], which the web chat sends for a link to a card (`/chat?card=<id>`, made by
+    bot/shared/library.py): that Learn card, or that claim's answer (not counted as asked), in the
+    conversation's language. A new conversation takes the browser's (English for one we do not speak),
+    is greeted first and told how to change it. An id that names nothing gets what /start gets."""
+    said = rest.split()
+    key = library.find(turn.catalog, said[0].lower()) if said else None
+    if key is None:
+        start = turn.flows.command("start")
+        if start is not None:
+            start.run(turn, inbound, "")
+        return
+    new = turn.state.lang is None
+    if new:
+        turn.state.lang = said[1] if len(said) > 1 and said[1] in LANGUAGES else "en"
+        turn.say("welcome.hello")
+    kind, _, name = key.partition(".")
+    if kind == library.LEARN:
+        show_card(turn, name)
+    else:
+        show_claim(turn, name, asked=False)
+    if new:
+        _add_line(turn, turn.t("welcome.language_guessed"))
 
 
 def on_choice(turn: Turn, choice: str) -> None:
     card = choice[6:] if choice.startswith("learn:") else None
-    if card is not None and card in cards(turn.catalog):
+    if card is not None and card in every_card(turn.catalog):
         show_card(turn, card)
+    elif card is not None and card.endswith(MORE) and _more_button(turn, card[: -len(MORE)]):
+        show_card_more(turn, card[: -len(MORE)])
     elif choice.startswith(CLAIM):
         on_claim_choice(turn, choice)
     elif choice == NUMBERS:
@@ -87,8 +203,9 @@ def on_choice(turn: Turn, choice: str) -> None:
 
 
 def card_for(turn: Turn, text: str) -> str | None:
-    """The card a typed question is about, by the cards' keywords; None if it names none."""
-    options = {c: turn.catalog.keywords.get(f"learn.{c}", ()) for c in cards(turn.catalog)}
+    """The card a typed question is about, by the cards' keywords (Learn's own first, on a tie); None if it
+    names none."""
+    options = {c: turn.catalog.keywords.get(_key(c), ()) for c in every_card(turn.catalog)}
     return words.best(text, options)
 
 
@@ -130,9 +247,12 @@ def _claims(turn: Turn) -> tuple[str, ...]:
     return library.ids() if library is not None else ()
 
 
-def show_claim(turn: Turn, claim: str) -> None:
-    """A claim's short answer with its sources; then read more, another question, talk to someone."""
+def show_claim(turn: Turn, claim: str, asked: bool = True) -> None:
+    """A claim's short answer with its sources; then read more, another question, talk to someone.
+    `asked`: the citizen asked about it (not a link opened), counted for the console, never who asked."""
     turn.goto(LEARN)
+    if asked:
+        turn.effects.append(ClaimAsked(claim, turn.lang))
     turn.say(
         f"claims.{claim}",
         turn.button(f"{CLAIM}{claim}:more", "claims.button_more"),
@@ -140,6 +260,7 @@ def show_claim(turn: Turn, claim: str) -> None:
         turn.button(CLAIM_TALK, "claims.button_talk"),
         turn.button("nav:menu"),
     )
+    _share(turn, claim)
 
 
 def show_more(turn: Turn, claim: str) -> None:
@@ -407,6 +528,7 @@ FLOW = Flow(
     always=("digest:off",),
     menu="learn",
     open=lambda turn, inbound: open_menu(turn),
+    commands=(Command("card", open_shared, 5),),  # a link to a card (the web chat); in no menu
     interrupts=(
         Route(
             COMMANDS_RANK - 5,
