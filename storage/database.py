@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -85,7 +86,7 @@ class Database:
                 raise
             except Unavailable as exc:
                 raise StorageUnavailable(str(exc)) from exc
-            except (DBAPIError, OSError) as exc:
+            except (DBAPIError, OSError, sqlite3.Error) as exc:
                 raise _unavailable(exc) from exc
         try:
             async with self.transaction() as conn:
@@ -95,6 +96,16 @@ class Database:
                 raise
         async with self.transaction() as conn:
             return await work(conn)
+
+    async def write_sqlite(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`write` for fixed SQL on SQLite's own connection (storage.plainturn), in the next group."""
+        assert self.group is not None, "SQLite only"
+        try:
+            return await self.group.run_raw(work)
+        except Unavailable as exc:
+            raise StorageUnavailable(str(exc)) from exc
+        except (OSError, sqlite3.Error) as exc:
+            raise StorageUnavailable(type(exc).__name__) from exc
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:

@@ -15,11 +15,11 @@ handed an `InlineConnection` (storage.inline), whose statements run at once in t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Iterator
-from contextlib import contextmanager
+import sqlite3
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -32,6 +32,9 @@ class Unavailable(RuntimeError):
     """The group could not begin or commit: nothing of it was kept (storage.database maps it)."""
 
 
+RawWork = Callable[[sqlite3.Connection], T]
+
+
 class GroupWriter:
     """One writer per SQLite database in this process. `lock` is the one `Database.transaction` holds,
     so this process's other writes (outbox, console) never contend with a group for the file's lock."""
@@ -39,16 +42,24 @@ class GroupWriter:
     def __init__(self, engine: Engine, lock: asyncio.Lock) -> None:
         self.engine = engine
         self.lock = lock
-        self._ready: list[tuple[Work[Any], asyncio.Future[Any]]] = []
+        self._ready: list[tuple[Work[Any] | RawWork[Any], bool, asyncio.Future[Any]]] = []
         self._drainer: asyncio.Task[None] | None = None
         self.groups = 0  # groups committed (or failed) so far: the benchmark reports turns per group
         self.turns = 0
 
     async def run(self, work: Work[T]) -> T:
-        """Run `work` in the next group's transaction; its result once that group committed."""
+        """Run `work` (storage code, against its connection) in the next group's transaction; its
+        result once that group committed."""
+        return cast(T, await self._queue(work, raw=False))
+
+    async def run_raw(self, work: RawWork[T]) -> T:
+        """`run` for fixed SQL on the stdlib sqlite3 connection itself (storage.plainturn)."""
+        return cast(T, await self._queue(work, raw=True))
+
+    async def _queue(self, work: Work[Any] | RawWork[Any], raw: bool) -> Any:
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._ready.append((work, future))
+        future: asyncio.Future[Any] = loop.create_future()
+        self._ready.append((work, raw, future))
         if self._drainer is None or self._drainer.done():
             self._drainer = loop.create_task(self._drain())
         return await future
@@ -59,10 +70,10 @@ class GroupWriter:
         while self._ready:
             batch, self._ready = self._ready, []
             async with self.lock:
-                outcomes = await asyncio.to_thread(self._commit_group, [work for work, _ in batch])
+                outcomes = await asyncio.to_thread(self._commit_group, [(w, raw) for w, raw, _ in batch])
             self.groups += 1
             self.turns += len(batch)
-            for (_, future), outcome in zip(batch, outcomes, strict=True):
+            for (_, _, future), outcome in zip(batch, outcomes, strict=True):
                 if future.done():  # the caller went away; the turn is stored all the same
                     continue
                 if isinstance(outcome, BaseException):
@@ -70,33 +81,31 @@ class GroupWriter:
                 else:
                     future.set_result(outcome)
 
-    def _commit_group(self, works: list[Work[Any]]) -> list[Any]:
+    def _commit_group(self, works: list[tuple[Work[Any] | RawWork[Any], bool]]) -> list[Any]:
         """In the worker thread: BEGIN IMMEDIATE, a savepoint per turn, COMMIT. Each turn's result or
-        exception; every turn Unavailable when the group could not begin or commit."""
+        exception; every turn Unavailable when the group could not begin or commit. The savepoints are
+        plain SQL on the driver's connection (SQLAlchemy's nested transactions cost more than the
+        turn's own statements); SQLAlchemy's transaction around them is the group's."""
         outcomes: list[Any] = []
         try:
             with self.engine.connect() as sync, sync.begin():
+                db: sqlite3.Connection = sync.connection.driver_connection  # type: ignore[assignment]
                 conn = cast(AsyncConnection, InlineConnection(sync))
-                for work in works:
+                for work, raw in works:
+                    db.execute("SAVEPOINT turn")
                     try:
-                        with _savepoint(sync):
-                            outcomes.append(drive(cast(Coroutine[Any, Any, Any], work(conn))))
+                        if raw:
+                            outcome = cast(RawWork[Any], work)(db)
+                        else:
+                            outcome = drive(cast(Coroutine[Any, Any, Any], cast(Work[Any], work)(conn)))
                     except Exception as exc:  # this turn alone rolls back; its caller reads why
-                        outcomes.append(exc)
-        except (DBAPIError, OSError) as exc:
+                        db.execute("ROLLBACK TO turn")
+                        outcome = exc
+                    db.execute("RELEASE turn")
+                    outcomes.append(outcome)
+        except (DBAPIError, OSError, sqlite3.Error) as exc:
             return [Unavailable(type(exc).__name__) for _ in works]
         return outcomes
 
     def close(self) -> None:
         self.engine.dispose()
-
-
-@contextmanager
-def _savepoint(sync: Connection) -> Iterator[None]:
-    nested = sync.begin_nested()
-    try:
-        yield
-    except BaseException:
-        nested.rollback()
-        raise
-    nested.commit()

@@ -1,0 +1,92 @@
+"""A plain turn on SQLite in fixed SQL: the event id, the conversation's new state, the contact reachable.
+
+Why: nine messages in ten change nothing but the conversation (a button pressed, a step answered): no
+report, contact, question, subscription or forget-me. Their three statements through SQLAlchemy Core cost
+more CPU than SQLite itself (issue 23's profile); here they are fixed strings on the stdlib connection,
+prepared once by sqlite3's statement cache, with values bound by the columns' own SQLAlchemy bind
+processors, so the rows are byte for byte what `Storage._commit_turn` writes (tests/test_plain_turn.py
+compares the two). Every other turn, and PostgreSQL, go through `Storage._commit_turn`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine.interfaces import Dialect
+
+from storage.engine import json_text, json_value
+from storage.records import CommitResult, CommitStatus, TurnRecord
+from storage.schema import conversations, processed_events
+
+EVENT = (
+    "INSERT INTO processed_events (channel, event_id, response, created_at) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT DO NOTHING RETURNING event_id"
+)
+STORED = "SELECT response FROM processed_events WHERE channel = ? AND event_id = ?"
+FIRST = (
+    "INSERT INTO conversations (id, channel, state, version, updated_at) VALUES (?, ?, ?, 1, ?) "
+    "ON CONFLICT DO NOTHING RETURNING id"
+)
+NEXT = (
+    "UPDATE conversations SET state = ?, version = ?, updated_at = ? WHERE id = ? AND version = ? "
+    "RETURNING id"
+)
+REACHABLE = (
+    "UPDATE contacts SET unreachable_at = NULL "
+    "WHERE reporter_id = ? AND channel = ? AND unreachable_at IS NOT NULL"
+)
+
+
+class Rejected(Exception):
+    """The turn stores nothing: roll its savepoint back and answer `result` (a duplicate, a conflict)."""
+
+    def __init__(self, result: CommitResult) -> None:
+        self.result = result
+
+
+def is_plain(turn: TurnRecord) -> bool:
+    """A turn that changes nothing but its conversation (and marks the citizen's contact reachable)."""
+    return not (
+        turn.reports
+        or turn.contact is not None
+        or turn.updates_for
+        or turn.forget
+        or turn.support
+        or turn.subscribe
+        or turn.unsubscribe
+        or turn.followup is not None
+        or turn.claims_asked
+    )
+
+
+class PlainTurns:
+    def __init__(self, dialect: Dialect) -> None:
+        def binder(column: Any) -> Callable[[Any], Any]:
+            process = column.type.dialect_impl(dialect).bind_processor(dialect)
+            return process if process is not None else (lambda value: value)
+
+        self.event_at = binder(processed_events.c.created_at)
+        self.state_at = binder(conversations.c.updated_at)
+
+    def commit(self, db: sqlite3.Connection, turn: TurnRecord, now: datetime) -> CommitResult:
+        """Inside the caller's savepoint. Raises Rejected for a duplicate event or a stale version."""
+        fresh = db.execute(
+            EVENT, (turn.channel, turn.event_id, json_text(turn.response), self.event_at(now))
+        ).fetchone()
+        if fresh is None:
+            stored = db.execute(STORED, (turn.channel, turn.event_id)).fetchone()
+            response = json_value(stored[0]) if stored and stored[0] is not None else []
+            raise Rejected(CommitResult(CommitStatus.DUPLICATE, list(response or [])))
+        state, at = json_text(turn.state), self.state_at(now)
+        if turn.expected_version == 0:
+            saved = db.execute(FIRST, (turn.conversation_id, turn.channel, state, at)).fetchone()
+        else:
+            version = turn.expected_version
+            saved = db.execute(NEXT, (state, version + 1, at, turn.conversation_id, version)).fetchone()
+        if saved is None:
+            raise Rejected(CommitResult(CommitStatus.CONFLICT))
+        db.execute(REACHABLE, (turn.conversation_id, turn.channel))
+        return CommitResult(CommitStatus.OK)
