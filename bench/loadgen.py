@@ -123,13 +123,15 @@ class Session:
     chat_id: int
     steps: list[Step]
     at: int = 0
+    ready: float = 0.0  # loop time from which it sends its next step (after its think time)
 
 
 class Mix:
     """Sessions waiting to send their next step; new ones are opened whenever none is waiting. Chat ids
     (Telegram) are `chat_base` + a counter, so that the workers' chats never collide."""
 
-    def __init__(self, seed: int, pool: int, chat_base: int) -> None:
+    def __init__(self, seed: int, pool: int, chat_base: int, think: float = 0.0) -> None:
+        self.think = think  # seconds a person takes to read an answer before the next step
         self.rng = random.Random(seed)
         self.idle: deque[Session] = deque()
         self.chat_base = chat_base
@@ -144,13 +146,16 @@ class Mix:
         session_id = f"{self.rng.getrandbits(128):032x}"
         return Session(session_id, self.chat_base + self.opened, make(self.rng))
 
-    def take(self) -> tuple[Session, Step]:
-        session = self.idle.popleft() if self.idle else self._new()
+    def take(self, now: float = 0.0) -> tuple[Session, Step]:
+        # Sessions come back in the order they were answered, so the first is the first ready.
+        ready = self.idle and self.idle[0].ready <= now
+        session = self.idle.popleft() if ready else self._new()
         step = session.steps[session.at]
         session.at += 1
         return session, step
 
-    def back(self, session: Session) -> None:
+    def back(self, session: Session, now: float = 0.0) -> None:
+        session.ready = now + self.think
         if session.at < len(session.steps):
             self.idle.append(session)
         else:
@@ -396,6 +401,8 @@ class Job:
     total: int | None = None  # closed loop: stop after this many requests (all workers together)
     connections: int = 256  # open loop: connections, all workers together
     timeout: float = 30.0  # seconds to wait for what is still in flight after the last arrival
+    # Open loop: seconds a session waits after an answer before its next step (new sessions fill in).
+    think: float = 0.0
     start_at: float = 0.0  # time.monotonic() of the first arrival
     index: int = 0
     workers: int = 1
@@ -452,7 +459,7 @@ async def open_loop(job: Job, mix: Mix, build: Callable[[Session, Step], bytes],
             now = loop.time()
             out.record(status, answer, now - due, now)
         finally:
-            mix.back(session)
+            mix.back(session, loop.time())
 
     assert job.duration is not None
     count = int(job.rate * job.duration)
@@ -460,7 +467,7 @@ async def open_loop(job: Job, mix: Mix, build: Callable[[Session, Step], bytes],
     for i in range(job.index, count, job.workers):
         due = job.start_at + i / job.rate
         await _sleep_until(loop, due)
-        session, step = mix.take()
+        session, step = mix.take(loop.time())
         task = loop.create_task(one(session, step, due))
         pending.add(task)
         task.add_done_callback(pending.discard)
@@ -535,7 +542,8 @@ def worker_main(pipe: Pipe, index: int, workers: int) -> None:
             break
         mix = mixes.get(job.mix)
         if mix is None:
-            mix = Mix(job.seed * 1009 + index, SESSION_POOL // workers, 500_000_000 + index * 20_000_000)
+            base = 500_000_000 + index * 20_000_000
+            mix = Mix(job.seed * 1009 + index, SESSION_POOL // workers, base, job.think)
             mixes[job.mix] = mix
         build: Callable[[Session, Step], bytes] = updates if job.traffic == "telegram" else webchat_body
         out = Outcome()

@@ -254,6 +254,9 @@ def webchat_job(server: Server, mode: str, mix: str, seed: int, **options: float
     )
 
 
+TELEGRAM_THINK = 4.0  # seconds between a chat's answer and its next update
+
+
 def telegram_job(server: Server, mix: str, seed: int, rate: float, duration: float, connections: int) -> Job:
     return Job(
         mode="open",
@@ -266,6 +269,10 @@ def telegram_job(server: Server, mix: str, seed: int, rate: float, duration: flo
         rate=rate,
         duration=duration,
         connections=connections,
+        # A person reads the bot's answer before replying. Without a pause each chat would send faster
+        # than Telegram lets a bot answer one chat (about one message a second), and the server's
+        # per-chat pacing, not its handling, would set the rate.
+        think=TELEGRAM_THINK,
     )
 
 

@@ -357,10 +357,12 @@ async def server_facts(storage: Storage) -> str:
             settings = []
             for name in ("fsync", "synchronous_commit", "wal_sync_method", "shared_buffers"):
                 settings.append(f"{name}={await conn.scalar(text(f'SHOW {name}'))}")
-            return f"PostgreSQL {version} ({', '.join(settings)}; pool 10+10, pre-ping)"
+            return f"PostgreSQL {version} ({', '.join(settings)}; pool 10+10, no pre-ping; claims grouped)"
         version = await conn.scalar(text("SELECT sqlite_version()"))
         mode = await conn.scalar(text("PRAGMA journal_mode"))
-        return f"SQLite {version} (journal_mode={mode}, synchronous=NORMAL, one writer connection)"
+        level = await conn.scalar(text("PRAGMA synchronous"))
+        sync = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}.get(level, level)
+        return f"SQLite {version} (journal_mode={mode}, synchronous={sync}, one writer; claims grouped)"
 
 
 async def calibrate(storage: Storage, rounds: int = 500) -> str:
