@@ -15,7 +15,7 @@ from markupsafe import Markup, escape
 WIDTH = 440
 ROW = 26
 BAR = 16
-LABEL = 138
+LABEL = 160  # room for 20 characters of 12px text (`_short`): 138 clipped the first letters
 VALUE = 46
 
 Item = tuple[str, float]
