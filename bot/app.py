@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import itertools
 import logging
 from collections.abc import AsyncIterator
@@ -20,7 +21,7 @@ from bot import logs, metrics
 from bot.channels import messenger, telegram, webchat, webchat_upload, whatsapp
 from bot.channels.base import ChannelSetup
 from bot.channels.evidence import EvidenceUnavailable
-from bot.dialogue import REGISTRY, Registry
+from bot.dialogue import REGISTRY, Context, Inbound, Registry, State, handle
 from bot.limits import Limits
 from bot.outbox import OutboxWorker
 from bot.pipeline import Pipeline
@@ -34,7 +35,7 @@ from cyberunit.alerts import AlertSender
 from cyberunit.problems import problem
 from nlu import model as nlu_model
 from nlu.parser import configure as configure_nlu
-from responses import Catalog, catalog
+from responses import LANGUAGES, Catalog, catalog
 from storage import audit
 from storage.evidence_files import KeptFiles, evidence_dir
 from storage.queue import Queue
@@ -204,6 +205,26 @@ def make_pipeline(
     )
 
 
+WARM_UP = (
+    "is democracy kufr?",
+    "کیا جمہوریت حرام ہے؟",
+    "kya jamhooriyat kufr hai",
+    "how do they recruit online",
+    "ye page bharti kar raha hai https://www.facebook.com/warm.up",
+)
+
+
+def warm(pipeline: Pipeline) -> None:
+    """Build now what a first use would build while a citizen waits (the language detector's models for
+    each script, the recruiters' claims matcher: about 0.8 s): a few messages through the parser and the
+    pure engine, nothing stored."""
+    for text in WARM_UP:
+        understood = pipeline.parse(text)
+        lang = understood.language if understood.language in LANGUAGES else "en"
+        inbound = Inbound("warm-up", "warm-up", "warm-up", text=text)
+        handle(inbound, understood, State(lang=lang, step="menu"), Context("AAAA-0000"), pipeline.texts)
+
+
 def create_app(settings: Settings, storage: Storage | None = None) -> Starlette:
     """Build the app. With `storage` given (tests), the caller owns its lifecycle."""
     owned = storage is None
@@ -223,6 +244,12 @@ def create_app(settings: Settings, storage: Storage | None = None) -> Starlette:
                 raise SystemExit("raabta: the database schema is not current: run `raabta db upgrade` first")
             await store.upgrade()
         await asyncio.to_thread(nlu_model.get)  # load (or train) before the first citizen waits for it
+        await asyncio.to_thread(warm, pipeline)
+        # What start-up built (models, the catalog, compiled statements) lives as long as the process:
+        # out of the collector's way, a full collection no longer walks it (one took 70-80 ms, a stall
+        # of every message in flight, issue 23's p99 at 200 msg/s).
+        gc.collect()
+        gc.freeze()
         for channel in channels:
             if channel.start is not None:
                 await channel.start()

@@ -4,14 +4,13 @@ Why: through aiosqlite a statement costs several thread hops and a greenlet swit
 half of a web chat message's CPU). Storage code is written once, against `AsyncConnection`; a coroutine
 of it that only awaits its connection can instead be handed an `InlineConnection`, whose statements run
 at once in the calling thread: the coroutine never suspends, and `drive` runs it to its end in one call,
-in a worker thread. The turn writer (storage.groupcommit) commits groups of turns that way; `InlineReader`
-does the reads every turn makes (its conversation, a question waiting for it, its report counts) in one
-hop each.
+in a worker thread or in the loop's own. The turn writer (storage.groupcommit) commits groups of turns that
+way in a worker thread; `InlineReader` does the reads every turn makes (its conversation, a question waiting
+for it, its report counts) in the loop's thread.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar, cast
 
@@ -61,14 +60,19 @@ def drive(coroutine: Coroutine[Any, Any, T]) -> T:
 
 
 class InlineReader:
-    """Reads on SQLite's sync reader engine, each in one worker-thread hop. `snapshot`: the read's
-    statements see one snapshot (a deferred BEGIN); else each statement is one by itself."""
+    """Reads on SQLite's sync reader engine, run at once in the event loop's own thread. `snapshot`: the
+    read's statements see one snapshot (a deferred BEGIN); else each statement is one by itself.
+
+    Why the loop's thread and not a worker's: in WAL mode a reader never waits for the writer, and these
+    reads are a few indexed rows (tens of microseconds), while a hop to a worker thread and back costs
+    more than that and, under load, waits for the GIL behind the thread committing a group: at 200
+    messages a second the hops' waits were the long tail of the latency (issue 23)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     async def run(self, work: Work[T], snapshot: bool = False) -> T:
-        return await asyncio.to_thread(self._read, work, snapshot)
+        return self._read(work, snapshot)
 
     def _read(self, work: Work[T], snapshot: bool) -> T:
         with self.engine.connect() as sync:
