@@ -7,6 +7,7 @@ import contextlib
 import gc
 import itertools
 import logging
+import sys
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -205,6 +206,8 @@ def make_pipeline(
     )
 
 
+SWITCH_INTERVAL = 0.0005  # seconds; see the lifespan
+
 WARM_UP = (
     "is democracy kufr?",
     "کیا جمہوریت حرام ہے؟",
@@ -250,6 +253,9 @@ def create_app(settings: Settings, storage: Storage | None = None) -> Starlette:
         # of every message in flight, issue 23's p99 at 200 msg/s).
         gc.collect()
         gc.freeze()
+        # The turn writer's thread and the event loop share the GIL: a thread asking for it waits up to
+        # the switch interval (5 ms by default) for the one holding it, on every hop back to the loop.
+        sys.setswitchinterval(SWITCH_INTERVAL)
         for channel in channels:
             if channel.start is not None:
                 await channel.start()
