@@ -226,21 +226,36 @@ async def refresh(conn: AsyncConnection, case_id: int, now: datetime) -> None:
     seen = int(known) + int(anonymous or 0)
     last_seen = audit.as_utc(last)
     shown = priority.parts(categories, bool(urgent), seen, last_seen, now, designated=len(named))
-    await conn.execute(
-        update(cases)
-        .where(cases.c.id == case_id)
-        .values(
-            report_count=int(total),
-            reporter_count=seen,
-            categories=categories,
-            first_seen=first,
-            last_seen=last,
-            updated_at=now,
-            priority=priority.total(shown),
-            priority_parts=shown,
-            designated=named or null(),
-        )
-    )
+    await _store_counts(conn, case_id, int(total), seen, categories, first, last, now, shown, named or null())
+
+
+async def _store_counts(
+    conn: AsyncConnection,
+    case_id: int,
+    total: int,
+    seen: int,
+    categories: list[str],
+    first: datetime,
+    last: datetime,
+    now: datetime,
+    shown: dict[str, float],
+    designated: Any = None,
+) -> None:
+    """A case's counts and priority as `refresh` or `count_one_more` found them (`designated`, when
+    given: the organisations its reports name, or SQL NULL for none)."""
+    values: dict[str, Any] = {
+        "report_count": total,
+        "reporter_count": seen,
+        "categories": categories,
+        "first_seen": first,
+        "last_seen": last,
+        "updated_at": now,
+        "priority": priority.total(shown),
+        "priority_parts": shown,
+    }
+    if designated is not None:
+        values["designated"] = designated
+    await conn.execute(update(cases).where(cases.c.id == case_id).values(**values))
 
 
 async def count_one_more(conn: AsyncConnection, row: Any, report: NewReport, now: datetime) -> None:
@@ -269,19 +284,8 @@ async def count_one_more(conn: AsyncConnection, row: Any, report: NewReport, now
     seen = int(row.reporter_count or 0) + int(new_reporter) if row.report_count else 1
     urgent = bool(row.urgent or report.urgent)
     shown = priority.parts(categories, urgent, seen, last, now)
-    await conn.execute(
-        update(cases)
-        .where(cases.c.id == row.id)
-        .values(
-            report_count=int(row.report_count or 0) + 1,
-            reporter_count=seen,
-            categories=categories,
-            first_seen=first,
-            last_seen=last,
-            updated_at=now,
-            priority=priority.total(shown),
-            priority_parts=shown,
-        )
+    await _store_counts(
+        conn, row.id, int(row.report_count or 0) + 1, seen, categories, first, last, now, shown
     )
 
 

@@ -14,6 +14,8 @@ deletes what still waits (`forget_in`); a question not delivered and answered wi
 
 from __future__ import annotations
 
+import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -219,6 +221,7 @@ async def ask(storage: Storage, case_id: int, question: object, by: str, render:
             f"case:{case_id}",
             {"followup": followup_id, "recipients": len(targets)},
         )
+    storage.followups_generation += 1  # this process's turns look for it at once (`waiting_for`)
     return {
         "id": followup_id,
         "case_id": case_id,
@@ -296,9 +299,41 @@ async def of_case(storage: Storage, case_id: int) -> list[dict[str, Any]]:
     ]
 
 
+REFRESH = 2.0  # seconds: how stale the list of citizens asked may be (a question asked by another instance)
+_ASKED: weakref.WeakKeyDictionary[Storage, tuple[float, int, frozenset[str]]] = weakref.WeakKeyDictionary()
+
+
+async def _asked(storage: Storage) -> frozenset[str]:
+    """The citizens with a question pending (asked, delivered or not yet), kept for REFRESH seconds and
+    read again at once when this process asked one: so a turn of anyone else, nearly every turn, needs no
+    look-up. A question asked through another instance is seen within REFRESH seconds; it waits to be
+    delivered first, and its answer comes after the citizen has read it."""
+    found = _ASKED.get(storage)
+    now = time.monotonic()
+    if found is not None and now - found[0] < REFRESH and found[1] == storage.followups_generation:
+        return found[2]
+    generation = storage.followups_generation
+
+    async def load(conn: AsyncConnection) -> frozenset[str]:
+        query = (
+            select(reports.c.reporter_id)
+            .join(followup_pending, followup_pending.c.report_id == reports.c.id)
+            .where(followup_pending.c.asked_at >= utcnow() - LIVE, reports.c.reporter_id.is_not(None))
+            .distinct()
+        )
+        return frozenset((await conn.scalars(query)).all())
+
+    asked = await storage.db.fetch(load)
+    _ASKED[storage] = (now, generation, asked)
+    return asked
+
+
 async def waiting_for(storage: Storage, conversation_id: str) -> Waiting | None:
     """The newest question delivered to this citizen that waits for their next message, if any (the
-    pipeline asks before every turn; one indexed lookup by the citizen's reports)."""
+    pipeline asks before every turn; one indexed lookup by the citizen's reports, for the citizens with
+    a question pending only)."""
+    if conversation_id not in await _asked(storage):
+        return None
 
     async def find(conn: AsyncConnection) -> Any:
         return (

@@ -92,6 +92,7 @@ class Storage:
         self.reports = Reports(self.db)
         self.alerts = False  # True when an alert webhook is configured: urgent reports queue an alert
         self.blocks_generation = 0  # bumped by every block and lift, so in-memory block lists reload
+        self.followups_generation = 0  # bumped by every question asked (storage.followups.waiting_for)
         self.states = StateCache()
         self.plain = PlainTurns(self.writer.dialect)
 

@@ -420,3 +420,30 @@ def test_cancel_the_menu_or_another_language_go_where_they_would_have() -> None:
         outcome = turn(text)
         assert not any(isinstance(e, AnswerFollowup) for e in outcome.effects), text
     assert turn("Roman Urdu mein baat karo").state.lang == "ur-Latn"
+
+
+async def test_a_question_asked_through_another_instance_is_answered_here(
+    client: httpx.AsyncClient,
+    storage: Storage,
+    tokens: dict[str, str],  # noqa: F811 - the fixture
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Turns look a question up only for citizens with one pending, a list this process keeps for
+    `followups.REFRESH` seconds: a question asked through another instance on the same database (here a
+    second Storage; the list here was read before it was asked) reaches its answer once the list is
+    read again."""
+    chat, code = await reported(client, "en", updates=True)
+    case = await case_id_of(client, auth(tokens["analyst"]))
+    await chat.send("hello")  # a turn: this process has read the list (nobody asked yet)
+    other = Storage(storage.url, storage.secret)
+    try:
+        await followups.ask(other, case, QUESTION, "analyst-elsewhere", render_followup)
+    finally:
+        await other.close()
+    assert storage.followups_generation == 0  # this process asked nothing
+    monkeypatch.setattr(followups, "REFRESH", 0.0)  # the list's time is up (it is 2 s)
+    [note] = await pulled(client, chat)
+    assert QUESTION in str(note["text"])
+    await chat.send(ANSWER)
+    assert chat.said == catalog().text("followup.thanks", "en", code=code)
+    assert await waiting_rows(storage) == 0
