@@ -225,7 +225,7 @@ def warm(pipeline: Pipeline) -> None:
         understood = pipeline.parse(text)
         lang = understood.language if understood.language in LANGUAGES else "en"
         inbound = Inbound("warm-up", "warm-up", "warm-up", text=text)
-        handle(inbound, understood, State(lang=lang, step="menu"), Context("AAAA-0000"), pipeline.texts)
+        handle(inbound, understood, State(lang=lang), Context("AAAA-0000"), pipeline.texts)
 
 
 def create_app(settings: Settings, storage: Storage | None = None) -> Starlette:
