@@ -54,7 +54,7 @@ class ClaimGroups:
         future: asyncio.Future[list[Any]] = loop.create_future()
         group = self._ready.setdefault((key, lease_seconds), _Group(conditions, lease_seconds))
         group.callers.append((assignee, limit, future))
-        if self._drainer is None or self._drainer.done():
+        if self._drainer is None or self._drainer.done() or self._drainer.get_loop() is not loop:
             self._drainer = loop.create_task(self._drain())
         return await future
 

@@ -60,7 +60,7 @@ class GroupWriter:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._ready.append((work, raw, future))
-        if self._drainer is None or self._drainer.done():
+        if self._drainer is None or self._drainer.done() or self._drainer.get_loop() is not loop:
             self._drainer = loop.create_task(self._drain())
         return await future
 
