@@ -26,8 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import audit
 from storage import outbox as outbox_
-from storage.casekeys import FILE_KINDS
 from storage.database import utcnow
+from storage.evidence_rows import add_evidence
 from storage.locking import lock_row
 from storage.records import FollowupReply, OutboxPayload, without_overrides
 from storage.refusal import Conflict, Invalid, NotFound
@@ -36,7 +36,6 @@ from storage.schema import (
     cases,
     contacts,
     evidence,
-    evidence_files,
     followup_pending,
     followups,
     outbox,
@@ -389,24 +388,7 @@ async def reply_in(
         return
     if reply.outcome != "answered" or not reply.evidence:
         return
-    hashes = await _kept_hashes(conn, channel, reply)
-    await conn.execute(
-        evidence.insert(),
-        [
-            {
-                "report_id": found.report_id,
-                "kind": e.kind,
-                "value": e.value,
-                "raw": e.raw,
-                "platform": e.platform,
-                "fingerprint": e.fingerprint,
-                "created_at": now,
-                "sha256": hashes.get(e.fingerprint or "") if e.kind in FILE_KINDS else None,
-                "followup_id": found.followup_id,
-            }
-            for e in reply.evidence
-        ],
-    )
+    await add_evidence(conn, found.report_id, channel, reply.evidence, now, found.followup_id)
     case_id = await conn.scalar(
         update(followups)
         .where(question.id == found.followup_id)
@@ -423,19 +405,6 @@ async def reply_in(
     if reply.urgent:  # the citizen spoke of a danger to life (and was given the emergency directions)
         detail["urgent"] = True
     await audit.append(conn, now, "citizen", "case.followup_answered", f"case:{case_id}", detail)
-
-
-async def _kept_hashes(conn: AsyncConnection, channel: str, reply: FollowupReply) -> dict[str, str]:
-    """The sha256 of each of the answer's files that was downloaded already (by file name)."""
-    names = {e.fingerprint for e in reply.evidence if e.kind in FILE_KINDS and e.fingerprint}
-    if not names:
-        return {}
-    rows = await conn.execute(
-        select(evidence_files.c.name, evidence_files.c.sha256).where(
-            evidence_files.c.channel == channel, evidence_files.c.name.in_(names)
-        )
-    )
-    return {r.name: r.sha256 for r in rows}
 
 
 async def forget_in(conn: AsyncConnection, reporter_id: str) -> None:

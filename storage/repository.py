@@ -22,6 +22,7 @@ from storage import followups as followups_
 from storage import outbox as outbox_
 from storage.casekeys import FILE_KINDS, case_key, case_keys
 from storage.database import Database, StorageUnavailable, utcnow
+from storage.evidence_rows import add_evidence
 from storage.keys import derive_key
 from storage.locking import upsert
 from storage.outbox import Outbox
@@ -45,7 +46,6 @@ from storage.schema import (
     contacts,
     conversations,
     evidence,
-    evidence_files,
     outbox,
     processed_events,
     reporters,
@@ -343,41 +343,12 @@ class Storage:
         )
         await conn.execute(case_reports.insert(), [{"case_id": c, "report_id": report_id} for c in case_ids])
         await search.index_report(conn, report_id, report, keys, joined)
-        if report.evidence:
-            hashes = await self._kept_hashes(conn, report)
-            await conn.execute(
-                evidence.insert(),
-                [
-                    {
-                        "report_id": report_id,
-                        "kind": e.kind,
-                        "value": e.value,
-                        "raw": e.raw,
-                        "platform": e.platform,
-                        "fingerprint": e.fingerprint,
-                        "created_at": now,
-                        "sha256": hashes.get(e.fingerprint or "") if e.kind in FILE_KINDS else None,
-                    }
-                    for e in report.evidence
-                ],
-            )
+        await add_evidence(conn, report_id, report.channel, report.evidence, now)
         for each in case_ids:
             await cases_.receive(conn, each, report, now)
             if report.urgent and self.alerts:
                 await self._queue_alert(conn, each, now)
         return case_id, existed
-
-    async def _kept_hashes(self, conn: AsyncConnection, report: NewReport) -> dict[str, str]:
-        """The sha256 of each of the report's files that was downloaded already (by file name)."""
-        names = {e.fingerprint for e in report.evidence if e.kind in FILE_KINDS and e.fingerprint}
-        if not names:
-            return {}
-        rows = await conn.execute(
-            select(evidence_files.c.name, evidence_files.c.sha256).where(
-                evidence_files.c.channel == report.channel, evidence_files.c.name.in_(names)
-            )
-        )
-        return {r.name: r.sha256 for r in rows}
 
     async def _queue_alert(self, conn: AsyncConnection, case_id: int, now: datetime) -> None:
         row = (await conn.execute(select(cases).where(cases.c.id == case_id))).one()
