@@ -15,6 +15,7 @@ from bot.dialogue.flows import REGISTRY, home
 from bot.dialogue.registry import Registry
 from bot.dialogue.turn import Turn
 from bot.dialogue.types import MAX_TEXT, UNSUPPORTED_KINDS, Context, Inbound, Outcome, State
+from bot.dialogue.words import has_words
 from nlu.types import Parse
 from responses import Catalog, catalog
 from responses.languages import LANGUAGES
@@ -177,19 +178,10 @@ def _guess_language(turn: Turn, text: str) -> bool:
     parse = turn.parse
     if turn.state.lang is not None or parse.language not in LANGUAGES or text.startswith("/"):
         return False
-    if home.language_named(turn, text) is not None or not _has_words(parse):
+    if home.language_named(turn, text) is not None or not has_words(parse):
         return False
     turn.state.lang = parse.language
     return True
-
-
-def _has_words(parse: Parse) -> bool:
-    """Letters outside links, @names and reference codes."""
-    said = parse.text
-    for entity in sorted(parse.entities, key=lambda e: e.start, reverse=True):
-        if 0 <= entity.start <= entity.end <= len(said):
-            said = said[: entity.start] + " " + said[entity.end :]
-    return any(ch.isalpha() for ch in said)
 
 
 def _dispatch(turn: Turn, inbound: Inbound, text: str) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 
 from nlu.normalize import normalize, tokens
+from nlu.types import Parse
 
 
 @lru_cache(maxsize=4096)
@@ -102,3 +103,13 @@ def best(text: str, options: Mapping[str, Sequence[str]]) -> str | None:
     if top == 0:
         return None
     return next(name for name, value in scores.items() if value == top)
+
+
+def has_words(parse: Parse) -> bool:
+    """Letters outside links, @names and reference codes: the message says something of its own (the
+    engine's language guess and an answer to an analysts' question both ask)."""
+    said = parse.text
+    for entity in sorted(parse.entities, key=lambda e: e.start, reverse=True):
+        if 0 <= entity.start <= entity.end <= len(said):
+            said = said[: entity.start] + " " + said[entity.end :]
+    return any(ch.isalpha() for ch in said)

@@ -28,6 +28,7 @@ from bot.dialogue.types import (
     SkipFollowup,
     State,
 )
+from bot.dialogue.words import has_words
 from nlu.types import Parse
 from nlu.urls import canonicalize, platform_of
 
@@ -62,15 +63,6 @@ def _links(turn: Turn, inbound: Inbound) -> tuple[Link, ...]:
     return tuple(unique.values())[:MAX_LINKS]
 
 
-def _has_words(parse: Parse) -> bool:
-    """Letters outside links, @names and reference codes: the message says something of its own."""
-    said = parse.text
-    for entity in sorted(parse.entities, key=lambda e: e.start, reverse=True):
-        if 0 <= entity.start <= entity.end <= len(said):
-            said = said[: entity.start] + " " + said[entity.end :]
-    return any(ch.isalpha() for ch in said)
-
-
 def _waiting(turn: Turn, inbound: Inbound, text: str) -> bool:
     """A question waits, and this message is not a way somewhere else (cancel, back, the menu, another
     language) nor just small talk ("salam", "thanks"): those go on as they would have."""
@@ -93,7 +85,7 @@ def _answer(turn: Turn, inbound: Inbound, text: str) -> bool:
         _skip(turn)
         return True
     links = _links(turn, inbound)
-    words = text if _has_words(turn.parse) or not links else ""  # a link alone is kept as the link
+    words = text if has_words(turn.parse) or not links else ""  # a link alone is kept as the link
     danger = home.is_emergency(turn, text, floor=EMERGENCY_FLOOR)
     if danger:
         home.emergency(turn, offer_buttons=False)  # the number to call first; the answer is kept all the same
