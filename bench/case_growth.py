@@ -17,11 +17,9 @@ import tempfile
 import time
 import uuid
 
-import asyncpg
-from sqlalchemy.engine import make_url
-
 from storage.records import EvidenceRecord, NewReport, TurnRecord
 from storage.repository import Storage
+from tests.pgdb import scratch_database
 
 PAGE = "https://facebook.com/viral.page"
 POST = "https://facebook.com/viral.page/posts/pfbid0ViralPost"
@@ -54,17 +52,8 @@ async def main(reports: int, pg: str | None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         results["SQLite"] = await run(f"sqlite+aiosqlite:///{tmp}/bench.db", reports)
     if pg:
-        name = f"raabta_bench_{uuid.uuid4().hex[:8]}"
-        plain = make_url(pg).set(drivername="postgresql").render_as_string(hide_password=False)
-        admin = await asyncpg.connect(plain)
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            results["PostgreSQL"] = await run(
-                make_url(pg).set(database=name).render_as_string(hide_password=False), reports
-            )
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await admin.close()
+        async with scratch_database(pg, "raabta_bench") as url:
+            results["PostgreSQL"] = await run(url, reports)
     print(f"one report commit (two links, so two cases), median ms per block of {BLOCK}, as the case grows")
     print(f"{'reports so far':>15}" + "".join(f"{backend:>12}" for backend in results))
     for i, (upto, _) in enumerate(next(iter(results.values()))):

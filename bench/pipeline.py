@@ -75,19 +75,17 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
-from sqlalchemy.engine import make_url
 
 from bench.loadgen import Generator, Job, Result
 from bot.channels.telegram import SECRET_HEADER, WEBHOOK_PATH
 from tests.fakes.telegram_api import FakeBotAPI
+from tests.pgdb import create_database, drop_database, scratch_database
 
 WEBCHAT_PATH = "/webchat/api/messages"
 SECRET_KEY = "bench-secret-key-0123456789abcdefghijklmnop"
@@ -199,43 +197,14 @@ def raabta_env(tmp: Path, name: str, database_url: str | None = None, **extra: s
     }
 
 
-def _plain(url: str) -> str:
-    """A SQLAlchemy PostgreSQL URL as asyncpg takes it."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-async def create_pg_database(url: str) -> str:
-    """A new database on the server of `url`; returns its SQLAlchemy URL."""
-    name = f"raabta_bench_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(_plain(url))
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return make_url(url).set(database=name).render_as_string(hide_password=False)
-
-
-async def drop_pg_database(server_url: str, url: str) -> None:
-    """Drop the database of `url`, connected to the one of `server_url`."""
-    name = make_url(url).database
-    conn = await asyncpg.connect(_plain(server_url))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 @contextlib.asynccontextmanager
 async def pg_database(url: str | None) -> AsyncIterator[str | None]:
     """A database of its own on the server of `url` (None without one), dropped afterwards."""
     if url is None:
         yield None
         return
-    created = await create_pg_database(url)
-    try:
+    async with scratch_database(url, "raabta_bench") as created:
         yield created
-    finally:
-        await drop_pg_database(url, created)
 
 
 # --- runs ------------------------------------------------------------------------------------------
@@ -639,7 +608,7 @@ async def _profile(args: argparse.Namespace, tmp: Path, gen: Generator, name: st
     warm_total = max(200, total // 5)
     plain_url = url
     if url is not None:  # each server gets a fresh database, as the SQLite ones do
-        plain_url = await create_pg_database(args.pg)
+        plain_url = await create_database(args.pg, "raabta_bench")
     try:
         env = raabta_env(tmp, f"plain-{name}", database_url=plain_url)
         plain = Server(f"raabta ({name})", [*raabta_command(), "serve"], env, tmp / f"plain-{name}.log")
@@ -651,7 +620,7 @@ async def _profile(args: argparse.Namespace, tmp: Path, gen: Generator, name: st
             plain.stop()
     finally:
         if plain_url is not None and plain_url != url:
-            await drop_pg_database(args.pg, plain_url)
+            await drop_database(args.pg, plain_url)
     out = tmp / f"profile-{name}.json"
     env = raabta_env(tmp, f"profile-{name}", database_url=url, RAABTA_BENCH_PROFILE=str(out))
     command = [sys.executable, "-m", "bench.profiled_serve", "serve"]

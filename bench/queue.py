@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import os
 import random
-import secrets
 import signal
 import sys
 import tempfile
@@ -35,14 +34,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 from sqlalchemy import event, func, select, text
-from sqlalchemy.engine import make_url
 
 from storage import audit
 from storage.queue import Queue
 from storage.repository import Storage
 from storage.schema import audit_events, cases
+from tests.pgdb import scratch_database
 
 DEFAULT_PG = os.environ.get("RAABTA_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 CATEGORIES = ("violent_threat", "recruitment", "propaganda", "hate_speech", "financing", "other")
@@ -81,10 +79,6 @@ VARIANTS = (
 # --- databases -------------------------------------------------------------------------------------
 
 
-def _asyncpg_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 @contextlib.asynccontextmanager
 async def database(backend: str, pg_url: str) -> AsyncIterator[str]:
     """The URL of an empty database for `backend`, removed afterwards."""
@@ -92,20 +86,8 @@ async def database(backend: str, pg_url: str) -> AsyncIterator[str]:
         with tempfile.TemporaryDirectory(prefix="raabta_bench_") as tmp:
             yield f"sqlite+aiosqlite:///{tmp}/queue.db"
         return
-    name = f"raabta_bench_{secrets.token_hex(6)}"
-    admin = await asyncpg.connect(_asyncpg_dsn(pg_url))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield make_url(pg_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        admin = await asyncpg.connect(_asyncpg_dsn(pg_url))
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+    async with scratch_database(pg_url, "raabta_bench") as url:
+        yield url
 
 
 def case_rows(count: int, seed: int) -> list[dict[str, Any]]:

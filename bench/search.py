@@ -30,15 +30,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 from sqlalchemy import insert
-from sqlalchemy.engine import make_url
 
 from nlu.refcode import new_code
 from nlu.urls import canonicalize, platform_of
 from storage import search
 from storage.repository import Storage
 from storage.schema import case_reports, cases, evidence, reports
+from tests.pgdb import scratch_database
 
 TARGET_MS = 100.0
 SEED = 22
@@ -420,22 +419,8 @@ async def main(count: int, n: int, pg: str | None) -> None:
 
         await run(f"sqlite+aiosqlite:///{path}", count, n, "SQLite", file_size)
     if pg:
-        name = f"raabta_bench_{uuid.uuid4().hex[:8]}"
-        plain = make_url(pg).set(drivername="postgresql").render_as_string(hide_password=False)
-        admin = await asyncpg.connect(plain)
-        try:
-            await admin.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await admin.close()
-        try:
-            url = make_url(pg).set(database=name).render_as_string(hide_password=False)
+        async with scratch_database(pg, "raabta_bench") as url:
             await run(url, count, n, "PostgreSQL", lambda: 0)
-        finally:
-            admin = await asyncpg.connect(plain)
-            try:
-                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            finally:
-                await admin.close()
 
 
 if __name__ == "__main__":

@@ -8,49 +8,32 @@ tests rather than skipping them.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
 from bot.app import create_app
 from bot.shared.config import Settings, load_settings
 from storage.repository import Storage
 from tests.browser import chromium  # noqa: F401  (the browser tests' shared fixture)
+from tests.pgdb import create_database, drop_database
 
 PG_URL = os.environ.get("RAABTA_TEST_POSTGRES_URL")
 SECRET = "test-secret-key-0123456789abcdefghijklmnop"
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
-def _plain(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 async def create_pg_database() -> str:
     """A fresh PostgreSQL database on the test server; returns its SQLAlchemy URL."""
     assert PG_URL, "RAABTA_TEST_POSTGRES_URL is not set"
-    name = f"raabta_test_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(_plain(PG_URL))
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    return await create_database(PG_URL, "raabta_test")
 
 
 async def drop_pg_database(url: str) -> None:
     assert PG_URL
-    name = make_url(url).database
-    conn = await asyncpg.connect(_plain(PG_URL))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    await drop_database(PG_URL, url)
 
 
 # For a corpus of platform payload shapes replayed one by one: how a shape is read does not depend on the
