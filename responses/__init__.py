@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
@@ -252,15 +252,30 @@ def _purposes(value: object) -> tuple[str, ...] | None:
     return tuple(value)
 
 
+def fields_of(
+    where: str, entry: object, fields: Iterable[str], expected: str, problems: list[str]
+) -> dict[str, Any] | None:
+    """An entry of a content file that must be a mapping of `fields`: it, with a problem named for each
+    field it has that is not one of them; None, and a problem saying what was `expected`, when it is not
+    a mapping at all (helplines, claims and their sources, notice templates)."""
+    if not isinstance(entry, dict):
+        problems.append(f"{where}: expected {expected}")
+        return None
+    known = set(fields)
+    extra = sorted(str(k) for k in entry if str(k) not in known)
+    if extra:
+        problems.append(f"{where}: unknown field {', '.join(extra)}")
+    return entry
+
+
 def _helpline_problems(name: str, data: object) -> list[str]:
     """One helplines.yaml entry's problems; empty when it can be used."""
     where = f"{HELPLINES}: {name}"
-    if not isinstance(data, dict):
-        return [f"{where}: expected contact, status, verified_on, confidence, source, name and for"]
-    problems = []
-    extra = sorted(str(k) for k in data if str(k) not in _HELPLINE_FIELDS)
-    if extra:
-        problems.append(f"{where}: unknown field {', '.join(extra)}")
+    problems: list[str] = []
+    expected = "contact, status, verified_on, confidence, source, name and for"
+    data = fields_of(where, data, _HELPLINE_FIELDS, expected, problems)
+    if data is None:
+        return problems
     if not str(data.get("contact") or "").strip():
         problems.append(f"{where}: no contact")
     if data.get("status") == "unconfirmed":

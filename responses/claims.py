@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from responses import _ARABIC_NOT_URDU
+from responses import _ARABIC_NOT_URDU, fields_of
 from responses import _read as read_mapping
 from responses.bidi import isolate
 from responses.languages import LANGUAGES
@@ -148,12 +148,9 @@ def _lists(where: str, value: object, problems: list[str], least: int) -> dict[s
 
 def _source(name: str, entry: object, problems: list[str]) -> Source | None:
     where = f"{CLAIMS}: _sources.{name}"
-    if not isinstance(entry, dict):
-        problems.append(f"{where}: expected {', '.join(_SOURCE_FIELDS)}")
+    entry = fields_of(where, entry, _SOURCE_FIELDS, ", ".join(_SOURCE_FIELDS), problems)
+    if entry is None:
         return None
-    extra = sorted(str(k) for k in entry if str(k) not in _SOURCE_FIELDS)
-    if extra:
-        problems.append(f"{where}: unknown field {', '.join(extra)}")
     names = _languages(f"{where}.name", entry.get("name"), problems)
     if names.get("ur") and _ARABIC_NOT_URDU.search(names["ur"]):
         problems.append(f"{where}.name: Arabic letters (ي ك ه ى) where Urdu ones belong (ی ک ہ)")
@@ -186,12 +183,9 @@ def _claim(
     where = f"{CLAIMS}: {name}"
     if not _ID.match(name):
         problems.append(f"{where}: a claim's id is 1 to 40 of a-z, 0-9 and _, starting with a letter")
-    if not isinstance(entry, dict):
-        problems.append(f"{where}: expected {', '.join(_CLAIM_FIELDS)}")
+    entry = fields_of(where, entry, _CLAIM_FIELDS, ", ".join(_CLAIM_FIELDS), problems)
+    if entry is None:
         return None
-    extra = sorted(str(k) for k in entry if str(k) not in _CLAIM_FIELDS)
-    if extra:
-        problems.append(f"{where}: unknown field {', '.join(extra)}")
     short = _languages(f"{where}.short", entry.get("short"), problems)
     _short_enough(f"{where}.short", short, problems)
     texts[f"claims.{name}"] = short

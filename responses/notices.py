@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from responses import _ARABIC_NOT_URDU, HERE, ContentError, placeholders
+from responses import _ARABIC_NOT_URDU, HERE, ContentError, fields_of, placeholders
 
 NOTICES = "notices.yaml"
 # What the console fills a notice with: the case's own facts, never its reporters (see notices.yaml).
@@ -141,12 +141,9 @@ def _notice(name: str, entry: object, problems: list[str]) -> Notice | None:
     where = f"{NOTICES}: {name}"
     if not _NAME.match(name):
         problems.append(f"{where}: a template's name is 1 to 32 of a-z, 0-9 and _, starting with a letter")
-    if not isinstance(entry, dict):
-        problems.append(f"{where}: expected label, agencies, platforms, subject and body")
+    entry = fields_of(where, entry, _FIELDS, "label, agencies, platforms, subject and body", problems)
+    if entry is None:
         return None
-    extra = sorted(str(k) for k in entry if str(k) not in _FIELDS)
-    if extra:
-        problems.append(f"{where}: unknown field {', '.join(extra)}")
     label = str(entry.get("label") or "").strip()
     if not label:
         problems.append(f"{where}: no label")
