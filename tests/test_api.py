@@ -38,6 +38,7 @@ async def add_report(
     language: str = "en",
     description: str = "seen",
     scope_check: bool = False,
+    platform: str = "facebook",
 ) -> str:
     code = (
         f"T{uuid.uuid4().hex[:3].upper()}-{uuid.uuid4().int % 9000 + 1000}".replace("I", "1")
@@ -45,7 +46,7 @@ async def add_report(
         .replace("O", "0")
         .replace("U", "V")
     )
-    evidence = (EvidenceRecord("link", url, url, "facebook"),) if url else ()
+    evidence = (EvidenceRecord("link", url, url, platform),) if url else ()
     report = NewReport(
         code,
         reporter or uuid.uuid4().hex,

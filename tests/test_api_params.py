@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,11 +18,10 @@ from sqlalchemy import update
 from bot.app import create_app
 from bot.shared.config import ConfigError, Settings, agency_names, load_settings
 from cyberunit import params
-from storage.records import EvidenceRecord, NewReport, TurnRecord
 from storage.refusal import Invalid
 from storage.repository import Storage
 from storage.schema import cases
-from tests.test_api import API, auth, tokens  # noqa: F401 - tokens is a fixture
+from tests.test_api import API, add_report, auth, tokens  # noqa: F401 - tokens is a fixture
 from tests.test_console import sign_in
 
 PLATFORM_LIST = "facebook, telegram, youtube, x, instagram, tiktok, whatsapp, web, unknown"
@@ -38,14 +36,10 @@ async def report(
     description: str = "seen",
     language: str = "en",
 ) -> None:
-    code = "T" + uuid.uuid4().hex[:3].upper().replace("I", "1").replace("L", "1").replace("O", "0")
-    code = (code + "-" + str(uuid.uuid4().int % 9000 + 1000)).replace("U", "V")
-    evidence = (EvidenceRecord("link", url, url, platform),) if url else ()
-    filed = NewReport(code, uuid.uuid4().hex, "webchat", language, category, description, urgent, evidence)
-    result = await storage.commit_turn(
-        TurnRecord("test", uuid.uuid4().hex, uuid.uuid4().hex, 0, {}, [], (filed,))
+    """A report on `url` (none: on its description) through `add_report` (tests/test_api.py)."""
+    await add_report(
+        storage, url, category, urgent=urgent, language=language, description=description, platform=platform
     )
-    assert result.status.value == "ok"
 
 
 async def urls(response: httpx.Response) -> list[str]:

@@ -8,15 +8,14 @@ case being looked at could not be claimed. Over HTTP on both backends.
 from __future__ import annotations
 
 import re
-import uuid
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
 
-from storage.records import EvidenceRecord, NewReport, TurnRecord
 from storage.repository import Storage
 from storage.schema import cases
 from tests import test_console as security
+from tests.test_api import add_report
 from tests.test_console import Signed
 from tests.test_console_pages import ids, lane
 
@@ -32,13 +31,10 @@ async def report(
     category: str = "propaganda",
     language: str = "en",
 ) -> None:
-    code = f"Q{uuid.uuid4().hex[:3].upper()}-{uuid.uuid4().int % 9000 + 1000}"
-    for bad, good in (("I", "1"), ("L", "1"), ("O", "0"), ("U", "V")):
-        code = code.replace(bad, good)
-    evidence = (EvidenceRecord("link", url, url, platform),) if url else ()
-    new = NewReport(code, uuid.uuid4().hex, "webchat", language, category, description, urgent, evidence)
-    turn = TurnRecord("test", uuid.uuid4().hex, uuid.uuid4().hex, 0, {}, [], (new,))
-    assert (await storage.commit_turn(turn)).status.name == "OK"
+    """A report on `url` (none: on its description) through `add_report` (tests/test_api.py)."""
+    await add_report(
+        storage, url, category, urgent=urgent, language=language, description=description, platform=platform
+    )
 
 
 async def test_rows_show_the_latest_words_waiting_time_and_pakistan_time_and_urgent_cases_once(
