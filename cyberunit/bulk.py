@@ -25,7 +25,7 @@ from sqlalchemy import select
 from cyberunit import params as P
 from storage import audit
 from storage.lifecycle import DECISIONS, OPEN, SHARED, reason_refusal
-from storage.queue import MAX_NOTE, Queue, Renderer
+from storage.queue import MAX_NOTE, Queue, Renderer, held
 from storage.records import without_overrides
 from storage.refusal import Conflict, Invalid, NotAllowed, NotFound, Refused
 from storage.repository import Storage, utcnow
@@ -241,10 +241,6 @@ async def allowed(storage: Storage, action: Action, supervisor: bool) -> None:
 # --- planning and doing --------------------------------------------------------------------------------
 
 
-def _live(row: Any, now: datetime) -> bool:
-    return row.status == "in_review" and row.lease_until is not None and audit.as_utc(row.lease_until) >= now
-
-
 def _shown(row: Any) -> dict[str, Any]:
     return {
         "canonical_url": row.canonical_url,
@@ -281,7 +277,7 @@ def _judge(action: Action, row: Any, me: str, supervisor: bool, now: datetime) -
     """What the action would do to one case as it is now."""
     line = Line(row.id, False, "", report_count=row.report_count, case=_shown(row))
     status = row.status.replace("_", " ")
-    live = _live(row, now)
+    live = held(row, now)
     if row.status == "merged":
         line.says = f"merged into #{row.merged_into}" + ("; note that case" if action.kind == "note" else "")
         return line

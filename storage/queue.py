@@ -190,6 +190,11 @@ def _decode_cursor(cursor: str, sort: str) -> tuple[Any, int]:
     return value, case_id
 
 
+def held(row: Any, now: datetime) -> bool:
+    """A case row someone holds now: in review under a lease that has not run out."""
+    return row.status == "in_review" and row.lease_until is not None and audit.as_utc(row.lease_until) >= now
+
+
 _GROUPS: weakref.WeakKeyDictionary[Storage, ClaimGroups] = weakref.WeakKeyDictionary()
 
 
@@ -441,10 +446,9 @@ class Queue:
         async with self.storage.db.transaction() as conn:
             row = await self._case(conn, case_id)
             now = utcnow()
-            lease = audit.as_utc(row.lease_until) if row.lease_until is not None else None
-            live = row.status == "in_review" and lease is not None and lease >= now
+            live = held(row, now)
             if live and row.assignee != assignee:
-                until = lease.strftime("%H:%M UTC") if lease is not None else ""
+                until = audit.as_utc(row.lease_until).strftime("%H:%M UTC")
                 raise Conflict(f"case {case_id} is held by {row.assignee} until {until}")
             if row.status not in OPEN:
                 raise Conflict(f"case {case_id} is {row.status}: only open cases are claimed")
