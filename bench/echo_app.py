@@ -1,10 +1,10 @@
 """The bare baseline for bench.pipeline: the same server stack as `raabta serve`, and nothing else.
 
-Starlette + uvicorn started as `raabta serve` starts (`uvicorn.run`, h11, no access log, no log config, no
-server header; uvicorn's default loop, uvloop when it is installed), one POST endpoint that reads the JSON
-body and answers in the web chat's shape `{"messages": [{"text", "buttons"}]}`. It is mounted on the web
-chat path and on the Telegram webhook path so that the load generator sends byte-identical requests to
-both servers.
+Starlette + uvicorn started as `raabta serve` starts (`uvicorn.run` with its protocol, from
+bot.shared.connections: httptools when installed; no access log, no log config, no server header;
+uvicorn's default loop, uvloop when it is installed), one POST endpoint that reads the JSON body and
+answers in the web chat's shape `{"messages": [{"text", "buttons"}]}`. It is mounted on the web chat path
+and on the Telegram webhook path so that the load generator sends byte-identical requests to both servers.
 
 Usage: .venv/bin/python -m bench.echo_app [--host 127.0.0.1] [--port 8090]
 """
@@ -19,6 +19,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from bot.shared.connections import serve_protocol
 
 
 async def echo(request: Request) -> Response:
@@ -50,7 +52,7 @@ def main() -> None:
         create_app(),
         host=options.host,
         port=options.port,
-        http="h11",  # raabta serve's parser (bot.shared.connections), whatever else is installed
+        http=serve_protocol(),  # raabta serve's protocol and parser (httptools when installed)
         access_log=False,
         log_config=None,
         server_header=False,

@@ -1,7 +1,8 @@
 """The floor for bench.pipeline: the least a server must do per message to keep Raabta's promises.
 
-Same stack as `raabta serve` and bench/echo_app.py (Starlette + uvicorn started by `uvicorn.run`, h11, no
-access log, no log config, no server header; uvloop when it is installed), mounted on the web chat path and
+Same stack as `raabta serve` and bench/echo_app.py (Starlette + uvicorn started by `uvicorn.run` with
+`raabta serve`'s protocol: bot.shared.connections, httptools when installed; no access log, no log config,
+no server header; uvloop when it is installed), mounted on the web chat path and
 the Telegram webhook path so that the load generator sends byte-identical requests. Per message, and
 nothing else:
 
@@ -47,6 +48,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from bot.shared.connections import serve_protocol
 
 SECRET = b"bench-secret-key-0123456789abcdefghijklmnop"
 PSEUDONYM_KEY = hmac.new(SECRET, b"raabta/pseudonym", hashlib.sha256).digest()
@@ -183,7 +186,7 @@ def main() -> None:
         create_app(db, options.writer),
         host=options.host,
         port=options.port,
-        http="h11",  # raabta serve's parser (bot.shared.connections), whatever else is installed
+        http=serve_protocol(),  # raabta serve's protocol and parser (httptools when installed)
         access_log=False,
         log_config=None,
         server_header=False,

@@ -22,20 +22,20 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from bot.app import create_app
-    from bot.shared.connections import GuardedH11Protocol
+    from bot.shared.connections import serve_protocol
 
     settings = load_settings()
     app = create_app(settings)
-    # No access log: its lines would carry client addresses and session ids. Connections beyond
-    # `limit_concurrency` get 503 at once, a request head must arrive within HEAD_TIMEOUT seconds, and a
-    # connection whose body was refused closes (bot.shared.connections: uvicorn alone does none of it);
-    # idle keep-alive connections close after `timeout_keep_alive` seconds (bodies have their own time
-    # limit: bot.shared.body).
+    # No access log: its lines would carry client addresses and session ids. HTTP is parsed by httptools
+    # (C) when installed, else h11 (issue 23); either way connections beyond `limit_concurrency` get 503
+    # at once, a request head must arrive within HEAD_TIMEOUT seconds, and a connection whose body was
+    # refused closes (bot.shared.connections: uvicorn alone does none of it); idle keep-alive connections
+    # close after `timeout_keep_alive` seconds (bodies have their own time limit: bot.shared.body).
     uvicorn.run(
         app,
         host=args.host,
         port=args.port,
-        http=GuardedH11Protocol,
+        http=serve_protocol(),
         loop="uvloop",  # libuv's loop: every message crosses it several times (issue 23)
         access_log=False,
         log_config=None,
