@@ -27,7 +27,7 @@ def json_text(value: Any) -> str:
         return json.dumps(value)
 
 
-def json_value(text: str) -> Any:
+def json_value(text: str | bytes) -> Any:
     """JSON columns' reader: orjson, and the standard library's for rows orjson cannot read (NaN, an
     escaped lone surrogate, written by older versions)."""
     try:

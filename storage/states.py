@@ -4,8 +4,11 @@ Write-through: a turn that committed puts its state here with the version it sto
 different version (another instance's turn, a purge, forget-me) drops it. The version check in the
 turn's UPDATE is what keeps this correct with several instances: a stale entry costs one retried turn,
 never a lost update. Entries are kept serialised, so no caller can change a cached state in place; the
-least recently used go beyond `size` entries or `budget` characters (a web chat state keeps its last
-replies, so one can weigh tens of KB: memory is bounded by bytes, not by conversations).
+least recently used go beyond `size` entries or `budget` bytes (a web chat state keeps its last
+replies, so one can weigh tens of KB: memory is bounded by bytes, not by conversations). Kept as UTF-8
+bytes, not str: one Urdu letter makes a Python str two bytes a character throughout, its ASCII included.
+The budget is what the active conversations of a busy minute need (at 500 messages a second, a few
+thousand web chat states); issue 23's memory target (200 MB after 100,000 messages) bounds it.
 """
 
 from __future__ import annotations
@@ -16,15 +19,15 @@ from storage.engine import json_text, json_value
 from storage.records import Conversation
 
 SIZE = 20_000  # conversations
-BUDGET = 16_000_000  # characters of serialised state, all entries together (~16 MB of ASCII JSON)
+BUDGET = 8_000_000  # bytes of serialised state (UTF-8 JSON), all entries together
 
 
 class StateCache:
     def __init__(self, size: int = SIZE, budget: int = BUDGET) -> None:
         self.size = size
         self.budget = budget
-        self.held = 0  # characters held now
-        self._entries: OrderedDict[str, tuple[str | None, int]] = OrderedDict()
+        self.held = 0  # bytes held now
+        self._entries: OrderedDict[str, tuple[bytes | None, int]] = OrderedDict()
 
     def get(self, conversation_id: str) -> Conversation | None:
         found = self._entries.get(conversation_id)
@@ -36,18 +39,18 @@ class StateCache:
 
     def put(self, conversation_id: str, conversation: Conversation) -> None:
         state = conversation.state
-        text = json_text(state) if state is not None else None
+        text = json_text(state).encode() if state is not None else None
         self.drop(conversation_id)
         self._entries[conversation_id] = (text, conversation.version)
-        self.held += len(text or "")
+        self.held += len(text or b"")
         while len(self._entries) > self.size or self.held > self.budget:
             _, (old, _) = self._entries.popitem(last=False)
-            self.held -= len(old or "")
+            self.held -= len(old or b"")
 
     def drop(self, conversation_id: str) -> None:
         found = self._entries.pop(conversation_id, None)
         if found is not None:
-            self.held -= len(found[0] or "")
+            self.held -= len(found[0] or b"")
 
     def clear(self) -> None:
         self._entries.clear()
