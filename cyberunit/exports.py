@@ -24,11 +24,13 @@ import json
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
-
-import stix2
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from cyberunit.labels import REASON_LABELS
+
+if TYPE_CHECKING:  # imported when an export is made: stix2 brings requests and antlr4, ~8 MB of every
+    import stix2  # process that never exports (the bot's web chat and webhooks; issue 23's memory target)
 
 COLUMNS = (
     "id",
@@ -66,19 +68,26 @@ PRODUCER_SINCE = datetime(2024, 1, 1, tzinfo=UTC)  # fixed: the identity object 
 # object itself is not put in bundles: consumers know the four predefined TLP markings by id, they must not
 # be altered, and `--interop` requires `created_by_ref` and `modified` on every marking definition in a
 # bundle, which the predefined ones do not have.
-TLP = stix2.TLP_AMBER
-MARKINGS = [TLP.id]
+TLP_ID = "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82"  # stix2.TLP_AMBER.id
+MARKINGS = [TLP_ID]
 
-PRODUCER = stix2.Identity(
-    id=PRODUCER_ID,
-    created=PRODUCER_SINCE,
-    modified=PRODUCER_SINCE,
-    created_by_ref=PRODUCER_ID,  # --interop: a producer identity names itself as creator
-    name="Raabta",
-    identity_class="system",
-    description="Citizen reports of violent extremist content, Pakistan, decided by cyber-unit analysts",
-    object_marking_refs=MARKINGS,
-)
+
+@cache
+def producer() -> stix2.Identity:
+    """Our producer identity object, the same in every bundle."""
+    import stix2
+
+    return stix2.Identity(
+        id=PRODUCER_ID,
+        created=PRODUCER_SINCE,
+        modified=PRODUCER_SINCE,
+        created_by_ref=PRODUCER_ID,  # --interop: a producer identity names itself as creator
+        name="Raabta",
+        identity_class="system",
+        description="Citizen reports of violent extremist content, Pakistan, decided by cyber-unit analysts",
+        object_marking_refs=MARKINGS,
+    )
+
 
 # Confidence is the analyst's decision, never how many people reported (a brigaded page would score high).
 # Values on the None/Low/Med/High scale of the STIX 2.1 confidence-scales appendix (Low 1-29, Med 30-69,
@@ -219,6 +228,8 @@ def _indicator(case: dict[str, Any], include_monitoring: bool) -> stix2.Indicato
         properties["revoked"] = True
     else:
         properties["confidence"] = CONFIDENCE[status]
+    import stix2
+
     return stix2.Indicator(**properties)
 
 
@@ -232,7 +243,9 @@ def to_stix(cases: Sequence[dict[str, Any]], include_monitoring: bool = False) -
     an `--interop` bundle needs `created_by_ref`, which STIX 2.1 cyber-observables cannot carry, and an
     indicator's `based-on` points at observed-data, not at an observable.
     """
-    objects: list[Any] = [PRODUCER]
+    import stix2
+
+    objects: list[Any] = [producer()]
     for case in cases:
         indicator = _indicator(case, include_monitoring)
         if indicator is not None:

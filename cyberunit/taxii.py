@@ -41,7 +41,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from cyberunit.exports import NAMESPACE, PRODUCER, PRODUCER_ID, PRODUCER_SINCE, SHARED, stix_id, to_stix
+from cyberunit.exports import NAMESPACE, PRODUCER_ID, PRODUCER_SINCE, SHARED, producer, stix_id, to_stix
 from storage import audit
 from storage.database import StorageUnavailable
 from storage.refusal import Invalid, NotFound, Refused
@@ -328,7 +328,7 @@ class Feed:
         made: dict[int, dict[str, Any]] = {}
         for v in versions:
             if v.decision is None:
-                made[v.index] = json.loads(PRODUCER.serialize())
+                made[v.index] = json.loads(producer().serialize())
             else:
                 link = self.links[v.decision.case_id]
                 assert link is not None  # History.take admits linked cases only

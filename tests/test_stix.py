@@ -12,7 +12,7 @@ import httpx
 import stix2
 from stix2validator import ValidationOptions, validate_string
 
-from cyberunit.exports import COLUMNS, PRODUCER_ID, TLP, to_csv, to_jsonl, to_stix
+from cyberunit.exports import COLUMNS, PRODUCER_ID, TLP_ID, to_csv, to_jsonl, to_stix
 from storage.repository import Storage
 from tests.test_api import API, add_report, auth, tokens  # noqa: F401 - tokens is a fixture
 
@@ -92,7 +92,7 @@ def test_the_bundle_passes_the_oasis_validator_strict_and_interop() -> None:
     assert_valid(to_stix([]))
     parsed = stix2.parse(to_stix(SAMPLE).decode(), allow_custom=False)
     assert all(getattr(o, "created_by_ref", None) == PRODUCER_ID for o in parsed.objects)
-    assert all(o.object_marking_refs == [TLP.id] for o in parsed.objects)
+    assert all(o.object_marking_refs == [TLP_ID] == [stix2.TLP_AMBER.id] for o in parsed.objects)
     assert {o.type for o in parsed.objects} == {"identity", "indicator"}
 
 
