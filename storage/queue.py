@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, exists, func, or_, select, union_all, update
+from sqlalchemy import Integer, Select, and_, bindparam, delete, exists, func, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import audit
@@ -58,8 +58,8 @@ INT32 = 2**31  # ids and counts in a cursor must fit the database's integer colu
 CLAIM_ORDER = (cases.c.urgent.desc(), cases.c.priority.desc(), cases.c.first_seen.asc(), cases.c.id.asc())
 
 
-def claimable(now: datetime, limit: int, locking: bool, within: Sequence[Any] = ()) -> Select[tuple[int]]:
-    """The ids of the next `limit` cases to claim, without sorting every open case.
+def claimable(locking: bool, within: Sequence[Any] = ()) -> Select[tuple[int]]:
+    """The ids of the next `:limit` cases to claim at `:now`, without sorting every open case.
 
     Two arms, each walking an index in order and stopping after `limit` rows: expired leases, longest
     expired first (ix_cases_lease; usually none, since the reaper returns them to `new` every 30 s), and
@@ -67,7 +67,10 @@ def claimable(now: datetime, limit: int, locking: bool, within: Sequence[Any] = 
     `locking` (PostgreSQL) each arm takes its rows FOR UPDATE SKIP LOCKED, so concurrent claimers pass each
     other's rows by; the losing arm's rows (at most `limit`) stay locked, unused, until the COMMIT.
     `within` holds the conditions of the filters an analyst has on screen (platform, category, ...).
+    The moment and the limit are parameters (`now`, `limit`), so one statement object serves every claim
+    of the same filters (storage.claimgroup keeps it): building it anew cost more CPU than running it.
     """
+    now, limit = bindparam("now", type_=cases.c.lease_until.type), bindparam("limit", type_=Integer)
     cols = (cases.c.id, cases.c.urgent, cases.c.priority, cases.c.first_seen)
     expired = (
         select(*cols)
@@ -203,9 +206,7 @@ def claim_groups(storage: Storage) -> ClaimGroups:
     found = _GROUPS.get(storage)
     if found is None:
         postgres = storage.dialect == "postgresql"
-        found = _GROUPS[storage] = ClaimGroups(
-            storage.db, lambda now, limit, within: claimable(now, limit, postgres, within)
-        )
+        found = _GROUPS[storage] = ClaimGroups(storage.db, lambda within: claimable(postgres, within))
     return found
 
 
