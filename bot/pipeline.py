@@ -36,7 +36,7 @@ from bot.dialogue import (
     SubmitReport,
     Subscribe,
     Unsubscribe,
-    handle,
+    handle_owned,
 )
 from bot.dialogue.types import MAX_RECENT, FollowupAsked, ReportStatus
 from bot.limits import FloodGuard, Limits, Verdict
@@ -197,7 +197,8 @@ class Pipeline:
                 state = State.from_dict(stored.state)
                 needs = self.flows.needs(state, understood, inbound)
                 context = await self._context(conversation, needs)
-                outcome = handle(
+                # the state is read afresh each attempt and not used again: the engine may change it
+                outcome = handle_owned(
                     inbound,
                     understood,
                     state,

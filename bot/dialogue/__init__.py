@@ -1,12 +1,13 @@
 """The dialogue engine: pure and channel-agnostic, with its flows in a registry.
 
 `handle(inbound, parse, state, context) -> Outcome` turns one inbound event into replies, effects and the
-next state. It does no I/O: the caller asks the registry what the turn needs looked up
+next state (`handle_owned` does the same for a caller that hands its state over: it is changed in place,
+not copied). It does no I/O: the caller asks the registry what the turn needs looked up
 (`REGISTRY.needs(state, parse, inbound)`), looks it up, and persists state, effects and the event id in
 one transaction before sending the replies. Channels read their command menus from `REGISTRY`.
 """
 
-from bot.dialogue.engine import GLOBAL_CHOICES, handle
+from bot.dialogue.engine import GLOBAL_CHOICES, handle, handle_owned
 from bot.dialogue.flow import Command, Flow, Needs, Route, Step
 from bot.dialogue.flows import REGISTRY
 from bot.dialogue.registry import Registry
@@ -61,4 +62,5 @@ __all__ = [
     "Subscribe",
     "Unsubscribe",
     "handle",
+    "handle_owned",
 ]

@@ -7,7 +7,6 @@ current step's handlers, the buttons a flow owns, its interrupts and its routes 
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 
 from bot.dialogue.flow import COMMANDS_RANK, CONFIDENT, Route
@@ -36,9 +35,25 @@ def handle(
     texts: Catalog | None = None,
     flows: Registry = REGISTRY,
 ) -> Outcome:
-    """The replies, next state and effects for one inbound event. Pure: `state` is not modified."""
-    turn = Turn(copy.deepcopy(state), parse, context, texts or catalog(), flows, inbound)
-    turn.before = copy.deepcopy(state.draft)
+    """The replies, next state and effects for one inbound event. Pure: `state` is not modified (the turn
+    changes a copy of it)."""
+    return handle_owned(inbound, parse, state.copied(), context, texts, flows)
+
+
+def handle_owned(
+    inbound: Inbound,
+    parse: Parse,
+    state: State,
+    context: Context,
+    texts: Catalog | None = None,
+    flows: Registry = REGISTRY,
+) -> Outcome:
+    """`handle` for a caller that hands `state` over and never uses it again (the pipeline, which reads it
+    from storage every turn): the turn changes it in place, and the Outcome's state may be it or share
+    parts with it. Replies, next state and effects are those of `handle`; this only skips the copy, which
+    buys such a caller nothing."""
+    turn = Turn(state, parse, context, texts or catalog(), flows, inbound)
+    turn.before = state.draft.copied() if state.draft is not None else None
     if inbound.choice is not None:
         _on_choice(turn, inbound.choice)
     else:

@@ -16,6 +16,8 @@ from bot.dialogue.types import Draft, Inbound, State
 from nlu.types import Parse
 from responses import Catalog
 
+OWNERS_KEPT = 1024  # button ids whose owner a registry remembers
+
 
 class RegistryError(ValueError):
     """Two flows claim the same thing, or the start or home step is missing."""
@@ -27,6 +29,7 @@ class Registry:
     start: str  # the step of a conversation that has not begun (no language chosen yet)
     home: str  # the step the bot rests on between flows: the main menu
     _steps: dict[str, tuple[Flow, Step]] = field(init=False, repr=False, compare=False)
+    _owners: dict[str, Flow | None] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         steps: dict[str, tuple[Flow, Step]] = {}
@@ -53,6 +56,7 @@ class Registry:
         if len(set(owned)) != len(owned):
             raise RegistryError(f"two flows own the same buttons: {owned}")
         object.__setattr__(self, "_steps", steps)
+        object.__setattr__(self, "_owners", {})
 
     def with_flow(self, flow: Flow) -> Registry:
         """This registry with one more flow (last in every order)."""
@@ -82,8 +86,18 @@ class Registry:
     # --- buttons and entry points --------------------------------------------------------------------
 
     def owner(self, choice: str) -> Flow | None:
-        """The flow that owns a button id, if one does."""
-        return next((flow for flow in self.flows if flow.owns(choice)), None)
+        """The flow that owns a button id, if one does. Remembered: for a button no flow owns (a step's own,
+        `cat:...`) every flow's every prefix was tried, about 70 calls on each button press; the ids
+        pressed are few, and the memo is emptied at OWNERS_KEPT should a client send made-up ones."""
+        try:
+            return self._owners[choice]
+        except KeyError:
+            pass
+        found = next((flow for flow in self.flows if flow.owns(choice)), None)
+        if len(self._owners) >= OWNERS_KEPT:
+            self._owners.clear()
+        self._owners[choice] = found
+        return found
 
     def always(self, choice: str) -> Flow | None:
         """The flow that honours this button even when it was not offered (the digest's stop)."""

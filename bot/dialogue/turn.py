@@ -6,7 +6,6 @@ without naming another flow's steps.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -130,7 +129,8 @@ class Turn:
         """Keep the draft as it was when this turn began at `left`, for Back to restore."""
         kind = self.flows.flow_of(left).draft
         if kind is not None and isinstance(self.before, kind) and isinstance(self.state.draft, kind):
-            self.state.undo = [*self.state.undo, Paused(left, copy.deepcopy(self.before))][-MAX_UNDO:]
+            # `before` is this turn's own snapshot, never changed: stored as it is (`Paused`)
+            self.state.undo = [*self.state.undo, Paused(left, self.before)][-MAX_UNDO:]
 
     def undo(self, step: str) -> bool:
         """Back to `step`: the draft as it was there, before its answer (files sent stay). False when
@@ -140,7 +140,8 @@ class Turn:
         found = self.state.undo.pop()
         current = self.state.draft
         if current is not None and type(current) is type(found.draft):
-            self.state.draft = found.draft.undone(current)
+            # a copy: the snapshot may be shared with the state the turn was given (`Paused`)
+            self.state.draft = found.draft.undone(current).copied()
             return True
         return False
 
@@ -179,7 +180,7 @@ class Turn:
         if found is None:
             return False
         self.state.paused.remove(found)
-        self.state.draft = found.draft
+        self.state.draft = found.draft.copied()  # it may be shared with the state given (`Paused`)
         return True
 
     def resume(self) -> bool:
@@ -187,7 +188,7 @@ class Turn:
         if not self.state.paused:
             return False
         found = self.state.paused.pop()
-        self.state.draft = found.draft
+        self.state.draft = found.draft.copied()  # it may be shared with the state given (`Paused`)
         self.state.step = found.step
         self.state.history = []
         self.say("resume.back")

@@ -6,7 +6,7 @@ import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 CATEGORIES = (
     "violent_threat",
@@ -268,6 +268,15 @@ class Draft:
         """This earlier draft, brought back by Back from `now`: by default exactly as it was."""
         return self
 
+    def copied(self) -> Self:
+        """A copy a turn may change in place. A draft's fields hold immutable values (strings, numbers,
+        frozen dataclasses) or lists of them (tests/test_engine_copies.py checks every kind), so new lists
+        of the same items are a full copy: several times cheaper than `copy.deepcopy`, which was the
+        largest cost of the engine's turn (issue 23's profile)."""
+        twin = object.__new__(type(self))
+        twin.__dict__.update({k: v[:] if type(v) is list else v for k, v in self.__dict__.items()})
+        return twin
+
     def to_dict(self) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -306,9 +315,13 @@ MAX_RECENT = 30  # messages a state keeps in `recent`
 MAX_UNDO = 8  # steps Back can undo exactly; further back, it only returns to the question
 
 
-@dataclass
+@dataclass(frozen=True)
 class Paused:
-    """An unfinished draft set aside when the citizen went elsewhere, and the step to take it up again."""
+    """An unfinished draft set aside when the citizen went elsewhere, and the step to take it up again.
+
+    Also Back's snapshot of a draft (`State.undo`). Either is never changed in place once made: a turn
+    that takes its draft up again changes a copy (`Turn.take_up`, `resume`, `undo`), so copies of a state
+    share them (`State.copied`)."""
 
     step: str
     draft: Draft
@@ -358,6 +371,23 @@ class State:
         )
         memo[id(self)] = copied
         return copied
+
+    def copied(self) -> State:
+        """A copy a turn may change (`handle`'s, which leaves its caller's state alone): new lists, and a
+        copy of the draft being written; the drafts set aside and Back's snapshots are shared, since no
+        turn changes them in place (`Paused`), and `recent` holds the same messages (the engine never
+        reads or writes it). `copy.deepcopy` stays a full copy, for whoever wants one (a test freezing a
+        state to compare it after a turn)."""
+        return State(
+            self.lang,
+            self.step,
+            self.history[:],
+            self.offered[:],
+            self.draft.copied() if self.draft is not None else None,
+            self.paused[:],
+            self.undo[:],
+            self.recent[:],
+        )
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {

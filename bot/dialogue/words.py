@@ -96,13 +96,27 @@ def any_of(text: str, phrases: Iterable[str]) -> bool:
     return bool(_matcher(tuple(phrases)).found(words_of(text), all_of_them=False))
 
 
+@lru_cache(maxsize=256)
+def _options_matcher(lists: tuple[tuple[str, ...], ...]) -> tuple[_Matcher, tuple[int, ...]]:
+    """One matcher for the phrases of all options together, and the option each phrase belongs to."""
+    phrases = [phrase for phrases in lists for phrase in phrases]
+    owners = tuple(option for option, phrases in enumerate(lists) for _ in phrases)
+    return _Matcher(phrases), owners
+
+
 def best(text: str, options: Mapping[str, Sequence[str]]) -> str | None:
-    """The option whose phrases occur most often in the text (the first on a tie); None if none does."""
-    scores = {name: score(text, phrases) for name, phrases in options.items()}
-    top = max(scores.values(), default=0)
-    if top == 0:
-        return None
-    return next(name for name, value in scores.items() if value == top)
+    """The option whose phrases occur most often in the text (the first on a tie); None if none does.
+
+    Each option's score is `score(text, phrases)`, counted in one pass over the words by a matcher of all
+    the options' phrases: a Learn card, a category or a language is picked among up to 18 lists, and one
+    pass each was a tenth of the engine's profiled CPU."""
+    names = tuple(options)
+    matcher, owners = _options_matcher(tuple(tuple(phrases) for phrases in options.values()))
+    scores = [0] * len(names)
+    for index in matcher.found(words_of(text), all_of_them=True):
+        scores[owners[index]] += 1
+    top = max(scores, default=0)
+    return names[scores.index(top)] if top else None
 
 
 def has_words(parse: Parse) -> bool:
