@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.engine import SINGLE_STATEMENT, create_engines, create_inline_engines
+from storage.fixedreads import FixedReads
 from storage.groupcommit import GroupWriter, Unavailable
 from storage.inline import InlineReader
 
@@ -59,6 +60,9 @@ class Database:
         inline = create_inline_engines(url, audit_key)
         self.group = GroupWriter(inline[0], self.write_lock) if inline is not None else None
         self.inline_reader = InlineReader(inline[1]) if inline is not None else None
+        # SQLite: the reads every turn makes in fixed SQL (storage.fixedreads, run by `fetch_sqlite`);
+        # None runs their SQLAlchemy queries (PostgreSQL; tests/test_fixed_reads.py compares the two).
+        self.fixed = FixedReads(self.writer.dialect) if inline is not None else None
 
     async def fetch(self, work: Callable[[AsyncConnection], Awaitable[T]], snapshot: bool = False) -> T:
         """`work`'s reads, for the reads every message makes: on SQLite in one thread hop
@@ -72,6 +76,17 @@ class Database:
         except IntegrityError:
             raise
         except (DBAPIError, OSError) as exc:
+            raise _unavailable(exc) from exc
+
+    async def fetch_sqlite(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`fetch` for fixed SQL on SQLite's own connection (storage.fixedreads), at once in the calling
+        thread (the loop's: storage.inline.InlineReader.run_raw)."""
+        assert self.inline_reader is not None, "SQLite only"
+        try:
+            return self.inline_reader.run_raw(work)
+        except (OSError, sqlite3.Error) as exc:
+            raise StorageUnavailable(type(exc).__name__) from exc
+        except DBAPIError as exc:  # the pool could not open a connection
             raise _unavailable(exc) from exc
 
     async def write(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:

@@ -14,6 +14,7 @@ deletes what still waits (`forget_in`); a question not delivered and answered wi
 
 from __future__ import annotations
 
+import functools
 import time
 import weakref
 from collections.abc import Callable
@@ -312,6 +313,7 @@ async def _asked(storage: Storage) -> frozenset[str]:
     if found is not None and now - found[0] < REFRESH and found[1] == storage.followups_generation:
         return found[2]
     generation = storage.followups_generation
+    fixed = storage.db.fixed
 
     async def load(conn: AsyncConnection) -> frozenset[str]:
         query = (
@@ -322,7 +324,10 @@ async def _asked(storage: Storage) -> frozenset[str]:
         )
         return frozenset((await conn.scalars(query)).all())
 
-    asked = await storage.db.fetch(load)
+    if fixed is not None:  # SQLite: fixed SQL (storage.fixedreads)
+        asked = await storage.db.fetch_sqlite(functools.partial(fixed.asked, since=utcnow() - LIVE))
+    else:
+        asked = await storage.db.fetch(load)
     _ASKED[storage] = (now, generation, asked)
     return asked
 
@@ -333,6 +338,11 @@ async def waiting_for(storage: Storage, conversation_id: str) -> Waiting | None:
     a question pending only)."""
     if conversation_id not in await _asked(storage):
         return None
+    fixed = storage.db.fixed
+    if fixed is not None:  # SQLite: fixed SQL (storage.fixedreads)
+        read = functools.partial(fixed.waiting, reporter_id=conversation_id, since=utcnow() - LIVE)
+        found = await storage.db.fetch_sqlite(read)
+        return Waiting(found.id, found.followup_id, found.code) if found is not None else None
 
     async def find(conn: AsyncConnection) -> Any:
         return (

@@ -5,7 +5,8 @@ report, contact, question, subscription or forget-me. Their three statements thr
 more CPU than SQLite itself (issue 23's profile); here they are fixed strings on the stdlib connection,
 prepared once by sqlite3's statement cache, with values bound by the columns' own SQLAlchemy bind
 processors, so the rows are byte for byte what `Storage._commit_turn` writes (tests/test_plain_turn.py
-compares the two). Every other turn, and PostgreSQL, go through `Storage._commit_turn`.
+compares the two). Every other turn, and PostgreSQL, go through `Storage._commit_turn`, which on SQLite
+begins with the same statements (`head`, `reachable`; tests/test_fixed_reads_turns.py compares them).
 """
 
 from __future__ import annotations
@@ -73,6 +74,13 @@ class PlainTurns:
 
     def commit(self, db: sqlite3.Connection, turn: TurnRecord, now: datetime) -> CommitResult:
         """Inside the caller's savepoint. Raises Rejected for a duplicate event or a stale version."""
+        self.head(db, turn, now)
+        self.reachable(db, turn)
+        return CommitResult(CommitStatus.OK)
+
+    def head(self, db: sqlite3.Connection, turn: TurnRecord, now: datetime) -> None:
+        """What every turn stores first: its event id and its conversation's new state. Raises Rejected
+        for a duplicate event or a stale version."""
         fresh = db.execute(
             EVENT, (turn.channel, turn.event_id, json_text(turn.response), self.event_at(now))
         ).fetchone()
@@ -88,5 +96,7 @@ class PlainTurns:
             saved = db.execute(NEXT, (state, version + 1, at, turn.conversation_id, version)).fetchone()
         if saved is None:
             raise Rejected(CommitResult(CommitStatus.CONFLICT))
+
+    def reachable(self, db: sqlite3.Connection, turn: TurnRecord) -> None:
+        """The citizen wrote: a contact marked unreachable (blocked, user gone) is reachable again."""
         db.execute(REACHABLE, (turn.conversation_id, turn.channel))
-        return CommitResult(CommitStatus.OK)

@@ -3,6 +3,7 @@ report's case and evidence look like (without the reporter's identity)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -51,7 +52,11 @@ class Reports:
         async def read(conn: AsyncConnection) -> Any:
             return (await conn.execute(told_query(reports.c.code.in_(wanted)))).all()
 
-        return {told.code: told for told in tell(await self.db.fetch(read)).values()}
+        if self.db.fixed is not None:  # SQLite: fixed SQL (storage.fixedreads)
+            rows = await self.db.fetch_sqlite(functools.partial(self.db.fixed.told, codes=wanted))
+        else:
+            rows = await self.db.fetch(read)
+        return {told.code: told for told in tell(rows).values()}
 
     async def requests_told(self, codes: Iterable[str]) -> dict[str, ReportTold]:
         """What the holder of a counsellor request's code is told of it (a family, someone at risk or in
@@ -68,7 +73,10 @@ class Reports:
         async def read(conn: AsyncConnection) -> Any:
             return (await conn.execute(query)).all()
 
-        rows = await self.db.fetch(read)
+        if self.db.fixed is not None:  # SQLite: fixed SQL (storage.fixedreads)
+            rows = await self.db.fetch_sqlite(functools.partial(self.db.fixed.requests_told, codes=wanted))
+        else:
+            rows = await self.db.fetch(read)
         found: dict[str, ReportTold] = {}
         for row in rows:
             word = {"new": "callback_new", "done": "callback_done"}.get(row.status, "callback_in_progress")
@@ -84,6 +92,10 @@ class Reports:
         return found
 
     async def case_exists(self, canonical_url: str) -> bool:
+        if self.db.fixed is not None:  # SQLite: fixed SQL (storage.fixedreads)
+            read = functools.partial(self.db.fixed.case_exists, canonical_url=canonical_url)
+            return await self.db.fetch_sqlite(read)
+
         async def find(conn: AsyncConnection) -> Any:
             return await conn.scalar(select(cases.c.id).where(cases.c.canonical_url == canonical_url))
 

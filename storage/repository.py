@@ -7,6 +7,8 @@ import contextlib
 import functools
 import json
 import os
+import sqlite3
+import typing
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -23,6 +25,7 @@ from storage import outbox as outbox_
 from storage.casekeys import FILE_KINDS, case_key, case_keys
 from storage.database import Database, StorageUnavailable, utcnow
 from storage.evidence_rows import add_evidence
+from storage.inline import InlineConnection
 from storage.keys import derive_key
 from storage.locking import upsert
 from storage.outbox import Outbox
@@ -154,6 +157,9 @@ class Storage:
         found = self.states.get(conversation_id) if cached else None
         if found is not None:
             return found
+        if self.db.fixed is not None:  # SQLite: fixed SQL (storage.fixedreads)
+            read = functools.partial(self.db.fixed.conversation, conversation_id=conversation_id)
+            return await self.db.fetch_sqlite(read)
 
         async def load(conn: AsyncConnection) -> Conversation:
             query = select(conversations.c.state, conversations.c.version)
@@ -171,7 +177,8 @@ class Storage:
                     functools.partial(self.plain.commit, turn=turn, now=utcnow())
                 )
             else:
-                result = await self.db.write(functools.partial(self._commit_turn, turn=turn))
+                fixed = self.db.fixed is not None  # on SQLite: its first statements in fixed SQL
+                result = await self.db.write(functools.partial(self._commit_turn, turn=turn, fixed=fixed))
         except Rejected as rejected:
             result = rejected.result
         except _Abort as abort:
@@ -186,8 +193,45 @@ class Storage:
             self.states.drop(turn.conversation_id)
         return result
 
-    async def _commit_turn(self, conn: AsyncConnection, turn: TurnRecord) -> CommitResult:
+    async def _commit_turn(
+        self, conn: AsyncConnection, turn: TurnRecord, fixed: bool = False
+    ) -> CommitResult:
+        """The turn through Core; with `fixed`, on SQLite's turn writer, the statements it shares with a
+        plain turn (storage.plainturn) in fixed SQL."""
         now = utcnow()
+        raw = self._sqlite(conn) if fixed else None
+        if raw is not None:  # SQLite's turn writer: the statements a plain turn makes, in fixed SQL
+            self.plain.head(raw, turn, now)
+        else:
+            await self._commit_head(conn, turn, now)
+        if turn.forget:
+            await self._forget(conn, turn.conversation_id)
+        elif raw is not None:
+            self.plain.reachable(raw, turn)
+        else:  # the citizen wrote: a contact marked unreachable (blocked, user gone) is reachable again
+            await outbox_.clear_unreachable(conn, turn.conversation_id, turn.channel)
+        if turn.contact is not None:
+            await self._save_contact(conn, turn.conversation_id, turn.channel, turn.contact, now)
+        if turn.updates_for:
+            await conn.execute(
+                update(reports)
+                .where(reports.c.code.in_(turn.updates_for), reports.c.reporter_id == turn.conversation_id)
+                .values(updates=True)
+            )
+        case_ids, joined = [], []
+        for report in turn.reports:  # a code taken already fails the insert: the unique index says so
+            case_id, existed = await self._add_report(conn, report, now)
+            case_ids.append(case_id)
+            joined.append(existed)
+        if turn.followup is not None and not turn.forget:  # forget-me took the waiting question away
+            await followups_.reply_in(conn, turn.conversation_id, turn.channel, turn.followup, now)
+        await claim_asks.count_in(conn, turn.claims_asked, now)
+        await self._commit_family_and_digest(conn, turn, now)
+        return CommitResult(CommitStatus.OK, case_ids=tuple(case_ids), joined=tuple(joined))
+
+    async def _commit_head(self, conn: AsyncConnection, turn: TurnRecord, now: datetime) -> None:
+        """The event id and the conversation's new state, through Core (storage.plainturn.PlainTurns.head
+        is the same in fixed SQL). Aborts with a duplicate event or a stale version."""
         fresh = await conn.execute(
             upsert(conn, processed_events)
             .values(channel=turn.channel, event_id=turn.event_id, response=turn.response, created_at=now)
@@ -222,28 +266,14 @@ class Storage:
             )
         if saved.first() is None:
             raise _Abort(CommitResult(CommitStatus.CONFLICT))
-        if turn.forget:
-            await self._forget(conn, turn.conversation_id)
-        else:  # the citizen wrote: a contact marked unreachable (blocked, user gone) is reachable again
-            await outbox_.clear_unreachable(conn, turn.conversation_id, turn.channel)
-        if turn.contact is not None:
-            await self._save_contact(conn, turn.conversation_id, turn.channel, turn.contact, now)
-        if turn.updates_for:
-            await conn.execute(
-                update(reports)
-                .where(reports.c.code.in_(turn.updates_for), reports.c.reporter_id == turn.conversation_id)
-                .values(updates=True)
-            )
-        case_ids, joined = [], []
-        for report in turn.reports:  # a code taken already fails the insert: the unique index says so
-            case_id, existed = await self._add_report(conn, report, now)
-            case_ids.append(case_id)
-            joined.append(existed)
-        if turn.followup is not None and not turn.forget:  # forget-me took the waiting question away
-            await followups_.reply_in(conn, turn.conversation_id, turn.channel, turn.followup, now)
-        await claim_asks.count_in(conn, turn.claims_asked, now)
-        await self._commit_family_and_digest(conn, turn, now)
-        return CommitResult(CommitStatus.OK, case_ids=tuple(case_ids), joined=tuple(joined))
+
+    @staticmethod
+    def _sqlite(conn: AsyncConnection) -> sqlite3.Connection | None:
+        """The stdlib connection under the turn writer's (storage.groupcommit), for fixed SQL; None on
+        PostgreSQL."""
+        if not isinstance(conn, InlineConnection):
+            return None
+        return typing.cast(sqlite3.Connection, conn.sync_connection.connection.driver_connection)
 
     async def _commit_family_and_digest(self, conn: AsyncConnection, turn: TurnRecord, now: datetime) -> None:
         """Callback requests and digest subscriptions of the turn (storage/support.py)."""

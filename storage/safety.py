@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -107,9 +108,13 @@ class Safety:
         ]
 
     async def reports_since(self, reporter_id: str, hours: float) -> int:
+        since = utcnow() - timedelta(hours=hours)
+        fixed = self.storage.db.fixed
+        if fixed is not None:  # SQLite: fixed SQL (storage.fixedreads)
+            read = functools.partial(fixed.reports_since, reporter_id=reporter_id, since=since)
+            return await self.storage.db.fetch_sqlite(read)
 
         async def count(conn: AsyncConnection) -> int:
-            since = utcnow() - timedelta(hours=hours)
             query = select(func.count()).where(
                 reports.c.reporter_id == reporter_id, reports.c.created_at >= since
             )

@@ -11,6 +11,7 @@ why (an override, audited with the reason's length and kept in the request's not
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -655,6 +656,10 @@ def month_start(now: datetime) -> datetime:
 async def month_numbers(storage: Storage, now: datetime | None = None) -> tuple[int, int, int]:
     """This month: (reports received, pages referred for action, pages still monitored)."""
     start = month_start(now or utcnow())
+    fixed = storage.db.fixed
+    if fixed is not None:  # SQLite: one statement in fixed SQL (storage.fixedreads)
+        read = functools.partial(fixed.month_numbers, start=start, referred=REFERRED)
+        return await storage.db.fetch_sqlite(read)
     async with storage.db.read() as conn:
         received = await conn.scalar(
             select(func.count()).select_from(reports).where(reports.c.created_at >= start)
