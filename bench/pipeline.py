@@ -40,7 +40,9 @@ What runs:
   bytes. The webhook answers once the update is queued, so its latency is what Telegram sees; the
   handling behind it (paced per chat by the server) is read from the server's /metrics (handled updates,
   handling-time histogram) and the replies the fake Bot API received, until the backlog drains or
-  `--drain` seconds pass.
+  `--drain` seconds pass. With `--telegram-profile` each of these servers runs under
+  bench/profiled_serve.py (see `--profile`), and where its CPU went over the run and the drain is printed
+  after the run (shares of the profiled CPU, which the profiler inflates).
 - Memory: a fresh `raabta serve` on SQLite, `--memory-messages` web chat messages (closed loop), RSS of the
   server process (/proc/PID/status VmRSS) at start and after 10%, 50% and 100% of them.
 - `--profile` (and nothing else): where the pipeline's CPU goes. The same `--profile-messages` mixed web
@@ -48,11 +50,12 @@ What runs:
   then to one under bench/profiled_serve.py: a cProfile profiler timed by the thread's own CPU clock in
   every thread of the server (the event loop, the database's threads), read on signals around the run.
   Printed: the share of the profiled CPU by part (sqlalchemy; db driver: sqlite3/aiosqlite/asyncpg;
-  asyncio/uvloop/threads; uvicorn/h11/httptools; starlette; json/orjson; logging/metrics; nlu;
-  bot.dialogue; bot.pipeline; bot.channels; storage; responses; raabta, other; other; and the loop's C
-  code outside any call), that share of the plain server's CPU per message, each part's calls a message
-  (the profiler costs about the same per call, so parts of many small calls are overstated), the CPU by
-  thread and the heaviest functions. On SQLite, and on PostgreSQL as well with `--pg`.
+  asyncio/uvloop/threads; python-telegram-bot/aiolimiter; httpx/httpcore/h11 (client); uvicorn/httptools;
+  starlette; json/orjson; logging/metrics; nlu; bot.dialogue; bot.pipeline; bot.channels; storage;
+  responses; raabta, other; other; and the loop's C code outside any call), that share of the plain
+  server's CPU per message, each part's calls a message (the profiler costs about the same per call, so
+  parts of many small calls are overstated), the CPU by thread and the heaviest functions. On SQLite,
+  and on PostgreSQL as well with `--pg`.
 
 Nothing here asserts: figures go to docs/benchmarks.md.
 """
@@ -487,12 +490,20 @@ async def _telegram_rate(
         RAABTA_TELEGRAM_WEBHOOK_URL="https://bench.invalid/webhooks/telegram",
         RAABTA_TELEGRAM_WEBHOOK_SECRET=WEBHOOK_SECRET,
     )
-    server = Server(f"raabta (telegram {rate:g}/s)", [*raabta_command(), "serve"], env, tmp / "tg.log")
+    command = [*raabta_command(), "serve"]
+    out = tmp / f"profile-telegram{rate:g}.json"
+    if args.telegram_profile:
+        env["RAABTA_BENCH_PROFILE"] = str(out)
+        command = [sys.executable, "-m", "bench.profiled_serve", "serve"]
+    server = Server(f"raabta (telegram {rate:g}/s)", command, env, tmp / "tg.log")
     await server.start()
     try:
         mix = f"telegram@{rate:g}"
         await gen.run(telegram_job(server, mix, int(rate), 10, 2, args.connections), "warm-up")
         await _drain(http, server, 20, 60)
+        if args.telegram_profile:
+            server.signal(signal.SIGUSR1)
+            await asyncio.sleep(0.3)
         calls0 = len(api.calls)
         before = await scrape(http, server)
         began, cpu0 = time.monotonic(), server.cpu_seconds()
@@ -514,6 +525,8 @@ async def _telegram_rate(
             f"Bot API ({len(sends) / took:.1f}/s); server CPU {1000 * cpu / max(done, 1):.2f} ms a handled "
             "update (webhook, handling and replies)"
         )
+        if args.telegram_profile:
+            await _telegram_profile(server, out, max(int(done), 1), 1000 * cpu / max(done, 1))
     finally:
         server.stop(kill=True)
     mix = f"telegram-echo@{rate:g}"
@@ -531,6 +544,27 @@ async def _telegram_rate(
         "(raabta's: the handling done during the run included)",
         flush=True,
     )
+
+
+def _written(out: Path) -> dict[str, Any] | None:
+    """The profile profiled_serve wrote (it renames it into place when complete), or None yet."""
+    return json.loads(out.read_text()) if out.exists() else None
+
+
+async def _telegram_profile(server: Server, out: Path, done: int, cpu_ms: float) -> None:
+    """Where the profiled server's CPU went over the run and its drain (`--telegram-profile`)."""
+    server.signal(signal.SIGUSR2)
+    deadline = time.monotonic() + 30
+    while (data := await asyncio.to_thread(_written, out)) is None:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the profiled server wrote no profile; see {server.log}")
+        await asyncio.sleep(0.1)
+    print(
+        f"  where the profiled server's CPU went ({cpu_ms:.2f} ms a handled update with the profiler; "
+        f"{data['events'] / done:,.0f} Python and built-in calls an update; ms/upd: that share of the "
+        f"profiled CPU, so overstated by the profiler's cost per call) ({load()})"
+    )
+    print_parts(data, done, cpu_ms, "upd", top=30)
 
 
 async def _drain(
@@ -653,10 +687,7 @@ def print_profile(
     """The profile by part: its share of the profiled server's CPU, that share of the plain server's CPU
     per message, and the calls a message (the profiler's cost is per call: parts of many calls a message
     are overstated, those of few understated)."""
-    parts: dict[str, list[float]] = data["parts"]
-    parts["outside any call (uvloop's C loop, ...)"] = [data["outside"], 0.0]
     n = max(result.done, 1)
-    measured = sum(own for own, _ in parts.values())
     plain = baseline.cpu_ms
     print(
         f"\n## Where the pipeline's CPU goes: raabta serve ({name}), {result.done:,} mixed web chat "
@@ -672,10 +703,19 @@ def print_profile(
         "profiler. The profiler costs about the same for every call: parts with many calls a message "
         "are overstated."
     )
-    print(f"{'part':42} {'share':>7} {'ms/msg':>8} {'calls/msg':>10}")
+    print_parts(data, n, plain, "msg")
+
+
+def print_parts(data: dict[str, Any], n: int, per_unit_ms: float, unit: str, top: int = 15) -> None:
+    """The table of parts (share, `per_unit_ms` split by share, calls per `unit`), the CPU by thread and
+    the heaviest functions."""
+    parts: dict[str, list[float]] = data["parts"]
+    parts["outside any call (uvloop's C loop, ...)"] = [data["outside"], 0.0]
+    measured = sum(own for own, _ in parts.values())
+    print(f"{'part':42} {'share':>7} {f'ms/{unit}':>9} {f'calls/{unit}':>11}")
     for part, (own, events) in sorted(parts.items(), key=lambda kv: kv[1][0], reverse=True):
         share = own / measured if measured else math.nan
-        print(f"{part:42} {100 * share:6.1f}% {share * plain:8.3f} {events / n:10.0f}")
+        print(f"{part:42} {100 * share:6.1f}% {share * per_unit_ms:9.3f} {events / n:11.0f}")
     print(
         "   by thread (CPU clock, with the profiler): "
         + ", ".join(
@@ -685,8 +725,8 @@ def print_profile(
         )
     )
     print("   heaviest functions by own CPU (a part marked (caller): the part that called it):")
-    for function, part, own, events in data["functions"][:15]:
-        print(f"   {100 * own / measured:5.1f}% {events / n:7.0f} calls/msg  {part:42} {function}")
+    for function, part, own, events in data["functions"][:top]:
+        print(f"   {100 * own / measured:5.1f}% {events / n:7.0f} calls/{unit}  {part:42} {function}")
 
 
 # --- main ------------------------------------------------------------------------------------------
@@ -755,6 +795,11 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
         help="Telegram updates/s offered (default 100,200,300)",
     )
     parser.add_argument("--drain", type=float, default=30.0, help="seconds to wait for Telegram's backlog")
+    parser.add_argument(
+        "--telegram-profile",
+        action="store_true",
+        help="run the Telegram servers under bench/profiled_serve.py and print where their CPU went",
+    )
     parser.add_argument(
         "--memory-messages", type=int, default=100_000, help="web chat messages of the memory part"
     )

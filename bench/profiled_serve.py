@@ -55,7 +55,9 @@ PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
             f"{STDLIB}/{m}" for m in ("asyncio/", "selectors.py", "threading.py", "queue.py", "concurrent/")
         ),
     ),
-    ("uvicorn/h11/httptools", ("/uvicorn/", "/h11/", "/httptools/")),
+    ("python-telegram-bot/aiolimiter", ("/telegram/", "/aiolimiter/")),
+    ("httpx/httpcore/h11 (client)", ("/httpx/", "/httpcore/", "/h11/")),  # uvicorn runs on httptools
+    ("uvicorn/httptools", ("/uvicorn/", "/httptools/")),
     ("starlette", ("/starlette/", "/anyio/")),
     ("json/orjson", (f"{STDLIB}/json/", "/orjson/")),
     ("logging/metrics", (f"{STDLIB}/logging/", f"{ROOT}/bot/logs.py", f"{ROOT}/bot/metrics.py")),
@@ -73,7 +75,7 @@ BUILTIN_PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (DRIVER, ("sqlite3.", "asyncpg")),
     (LOOP, ("uvloop", "_asyncio", "_thread.", "select.", "_queue", "_contextvars")),
     ("json/orjson", ("_json", "orjson")),
-    ("uvicorn/h11/httptools", ("httptools",)),
+    ("uvicorn/httptools", ("httptools",)),
 )
 
 Key = str  # "file:line:function" or a built-in's name

@@ -40,6 +40,7 @@ from storage.records import (
     TurnRecord,
     message,
 )
+from storage.replied import marks_of
 from storage.reports import Reports
 from storage.schema import (
     audit_events,
@@ -110,20 +111,9 @@ class Storage:
         return await migrate.current_revision(self.reader) == migrate.head_revision()
 
     async def mark_replied(self, channel: str, event_id: str) -> None:
-        """Record that this event's replies were sent (the first record stands)."""
-
-        async def mark(conn: AsyncConnection) -> None:
-            await conn.execute(
-                update(processed_events)
-                .where(
-                    processed_events.c.channel == channel,
-                    processed_events.c.event_id == event_id,
-                    processed_events.c.replied_at.is_(None),
-                )
-                .values(replied_at=utcnow())
-            )
-
-        await self.db.write(mark)  # on SQLite it rides along with the turns being committed
+        """Record that this event's replies were sent (the first record stands); the marks made while one
+        is being written go together in the next write (storage.replied)."""
+        await marks_of(self.db).mark(channel, event_id)
 
     async def replied(self, channel: str, event_id: str) -> tuple[bool, float]:
         """Whether this event's replies were recorded as sent, and seconds since it was stored (a

@@ -29,7 +29,12 @@ code can be shown unstored); that reply is sent and Telegram is not asked to red
 the offset has moved on, and in webhook mode the 200 has gone. A redelivered update (same update_id)
 changes nothing; its stored replies are sent again only if no instance recorded sending them within
 REDELIVERY_GRACE seconds of its commit (a crash between commit and sending), so a redelivery that reaches
-another instance while the first is still sending is not answered twice.
+another instance while the first is still sending is not answered twice (the records of updates answered
+at the same moment are written together: storage/replied.py).
+
+Cost (issue 23): Bot API calls go through the library's methods, rate limiter and error mapping, but over
+connections of our own (telegram_http.py) and, for the sends whose answer nothing reads, without turning
+that answer into the library's objects (telegram_send.call).
 """
 
 from __future__ import annotations
@@ -78,13 +83,16 @@ from bot.channels.fallback import handle_or_fallback
 from bot.channels.http import BODY_TIMEOUT, Unread, body_json, read_body, secret_ok
 from bot.channels.telegram_album import WAIT, AlbumReplies
 from bot.channels.telegram_files import EvidenceFiles
+from bot.channels.telegram_http import BotAPIRequest
 from bot.channels.telegram_send import (
     MAX_TEXT,
     NO_PREVIEW,
+    NO_PREVIEW_JSON,
     ChatOrderProcessor,
     ChatPacer,
     PacedRateLimiter,
     TelegramSender,
+    call,
     send_replies,
 )
 from bot.channels.telegram_updates import (
@@ -172,7 +180,9 @@ class TelegramChannel:
         self.pacer = pacer or ChatPacer()
         self.processor = ChatOrderProcessor()
         self.max_backlog = settings.telegram_max_backlog
-        self._requests = [HTTPXRequest(connection_pool_size=64, read_timeout=15.0, write_timeout=15.0)]
+        self._requests: list[HTTPXRequest] = [
+            BotAPIRequest(connection_pool_size=64, read_timeout=15.0, write_timeout=15.0)
+        ]
         builder = (
             Application.builder()
             .token(settings.telegram_token.get_secret_value())
@@ -475,11 +485,13 @@ class TelegramChannel:
         label = pressed_label(query)
         stale = bool(handled.replies) and handled.replies[0].text in self._stale
         text = f"{message.text}\n\n✓ {label}"
+        where: dict[str, object] = {"chat_id": message.chat_id, "message_id": message.message_id}
         try:
             if stale or label is None or len(text) > MAX_TEXT:
-                await message.edit_reply_markup(reply_markup=None)
+                await call(self.bot, "editMessageReplyMarkup", where)  # no reply_markup: the keyboard goes
             else:
-                await message.edit_text(text, reply_markup=None, link_preview_options=NO_PREVIEW)
+                edit = {"text": text, "link_preview_options": NO_PREVIEW_JSON}
+                await call(self.bot, "editMessageText", {**where, **edit})
         except TelegramError as exc:  # too old to edit, or already edited
             logs.event(log, "telegram_edit_failed", error=type(exc).__name__)
 

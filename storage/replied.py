@@ -1,0 +1,113 @@
+"""Recording that an event's replies were sent (`processed_events.replied_at`), many events a write.
+
+Why: a Telegram update's replies are recorded as sent once they went (bot/channels/telegram.py: a
+redelivery reaching another instance waits for the record rather than answering twice). One write per
+update was one transaction per update on PostgreSQL and, on SQLite, an SQLAlchemy statement and a
+savepoint of its own in the turn writer's group (issue 23: the Telegram channel's CPU a handled update).
+Here the marks made while one batch is being written wait and go together in the next: one UPDATE (on
+SQLite fixed SQL on the turn writer's connection, riding its group commit; on PostgreSQL one transaction)
+for all of them. Under load the batches grow by themselves; idle a mark is a batch of one, written at
+once. Each caller returns once its mark is committed, or gets StorageUnavailable as before.
+
+The first record stands (`replied_at IS NULL` in the condition): a batch never moves an earlier one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import bindparam, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.database import Database, utcnow
+from storage.schema import processed_events
+
+MOST = 500  # marks in one UPDATE (SQLite binds at most 32,766 parameters; PostgreSQL 65,535)
+# On SQLite, the stdlib connection of the turn writer (storage.groupcommit): one statement a mark.
+MARK_SQLITE = (
+    "UPDATE processed_events SET replied_at = ? WHERE channel = ? AND event_id = ? AND replied_at IS NULL"
+)
+Mark = tuple[str, str]  # (channel, event id)
+
+
+class RepliedMarks:
+    """The marks of one database, written in batches."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._ready: list[tuple[Mark, asyncio.Future[None]]] = []
+        self._drainer: asyncio.Task[None] | None = None
+        column = processed_events.c.replied_at
+        process = column.type.dialect_impl(db.writer.dialect).bind_processor(db.writer.dialect)
+        self._stamp: Callable[[Any], Any] = process if process is not None else (lambda value: value)
+        self.batches = 0  # batches written (or failed) so far: the tests read how the marks went together
+
+    async def mark(self, channel: str, event_id: str) -> None:
+        """Record that the event's replies were sent; returns once it is committed."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._ready.append(((channel, event_id), future))
+        if self._drainer is None or self._drainer.done() or self._drainer.get_loop() is not loop:
+            self._drainer = loop.create_task(self._drain())
+        await future
+
+    async def _drain(self) -> None:
+        while self._ready:
+            batch, self._ready = self._ready[:MOST], self._ready[MOST:]
+            marks = list(dict.fromkeys(mark for mark, _ in batch))
+            try:
+                await self._write(marks)
+            except Exception as exc:  # StorageUnavailable, mostly: every caller of the batch reads it
+                failure: BaseException | None = exc
+            else:
+                failure = None
+            self.batches += 1
+            for _, future in batch:
+                if future.done():  # the caller went away; the mark is written all the same
+                    continue
+                if failure is not None:
+                    future.set_exception(failure)
+                else:
+                    future.set_result(None)
+
+    async def _write(self, marks: list[Mark]) -> None:
+        now = utcnow()
+        if self.db.group is not None:
+            stamp = self._stamp(now)
+            rows = [(stamp, channel, event_id) for channel, event_id in marks]
+
+            def mark_sqlite(conn: sqlite3.Connection) -> None:
+                conn.executemany(MARK_SQLITE, rows)
+
+            await self.db.write_sqlite(mark_sqlite)
+            return
+
+        async def mark(conn: AsyncConnection) -> None:
+            await conn.execute(
+                update(processed_events)
+                .where(
+                    tuple_(processed_events.c.channel, processed_events.c.event_id).in_(
+                        bindparam("marks", expanding=True)
+                    ),
+                    processed_events.c.replied_at.is_(None),
+                )
+                .values(replied_at=now),
+                {"marks": marks},
+            )
+
+        await self.db.write(mark)
+
+
+_MARKS: weakref.WeakKeyDictionary[Database, RepliedMarks] = weakref.WeakKeyDictionary()
+
+
+def marks_of(db: Database) -> RepliedMarks:
+    """The database's one `RepliedMarks` (made on first use)."""
+    marks = _MARKS.get(db)
+    if marks is None:
+        marks = _MARKS[db] = RepliedMarks(db)
+    return marks
