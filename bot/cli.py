@@ -37,6 +37,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         http=serve_protocol(),
         loop="uvloop",  # libuv's loop: every message crosses it several times (issue 23)
+        ws="none",  # no WebSocket route exists; an upgrade must not reach a protocol without the guard
         access_log=False,
         log_config=None,
         server_header=False,

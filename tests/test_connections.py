@@ -173,6 +173,14 @@ def test_serve_parses_with_httptools_and_falls_back_to_h11(
     assert serve_kwargs(tmp_path, monkeypatch)["http"] is GuardedH11Protocol
 
 
+def test_serve_hands_no_upgrade_to_a_websocket_protocol(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With websockets installed (a dependency of a dependency, some day), uvicorn's default `ws="auto"`
+    would hand an Upgrade request to its WebSocket protocol, which has none of the guard's rules."""
+    assert serve_kwargs(tmp_path, monkeypatch)["ws"] == "none"
+
+
 # --- rule 1: no more than limit_concurrency connections open -------------------------------------------
 
 

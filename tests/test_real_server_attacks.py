@@ -5,7 +5,8 @@ server shows is what uvicorn does with the connections themselves, measured from
 /proc/<pid>: open file descriptors (`fd/`), resident memory (`VmRSS`) and its peak (`VmHWM`, reset at idle
 through `clear_refs`). The server runs with RAABTA_LIMIT_CONCURRENCY=100.
 
-What bounds what (uvicorn 0.55, h11; bot.shared.connections says what uvicorn alone did):
+What bounds what (uvicorn 0.55, httptools, or h11 where it is missing; bot.shared.connections says what
+uvicorn alone did):
 
 - slow bodies (web chat and console sign-in, a byte every PAUSE seconds, less than the keep-alive timeout
   so only the body time limit can end them): answered 408 after BODY_TIMEOUT, and the connection closes,
