@@ -21,16 +21,16 @@ running them, and the CPU is what bounded claims a second (issue 23).
 
 from __future__ import annotations
 
-import asyncio
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, Update, bindparam, case, update
 
 from storage import audit
+from storage.batching import Batcher
 from storage.database import Database, utcnow
 from storage.schema import cases
 
@@ -38,12 +38,13 @@ Pick = Callable[[Sequence[Any]], Select[Any]]
 KEPT = 64  # statements of each kind kept (filters seen, group sizes seen), the least recently used go
 
 
-@dataclass
-class _Group:
-    key: Hashable
+@dataclass(frozen=True, slots=True)
+class _Call:
+    key: Hashable  # the filters, as the caller names them
     conditions: Sequence[Any]
     lease_seconds: int
-    callers: list[tuple[str, int, asyncio.Future[list[Any]]]] = field(default_factory=list)
+    assignee: str
+    limit: int
 
 
 class ClaimGroups:
@@ -52,63 +53,58 @@ class ClaimGroups:
         self.pick = pick  # storage.queue.claimable, with the dialect's locking decided
         self._picks: OrderedDict[Hashable, Select[Any]] = OrderedDict()
         self._claims: OrderedDict[int, Update] = OrderedDict()
-        self._ready: dict[Hashable, _Group] = {}
-        self._drainer: asyncio.Task[None] | None = None
+        self.batcher: Batcher[_Call, list[Any]] = Batcher(self._batch)  # storage.batching
         self.groups = 0  # groups run so far (the benchmark reports calls per group)
 
     async def claim(
         self, key: Hashable, conditions: Sequence[Any], lease_seconds: int, assignee: str, limit: int
     ) -> list[Any]:
         """The case rows claimed for `assignee` (at most `limit`, in claim order), once committed."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[Any]] = loop.create_future()
-        group = self._ready.setdefault((key, lease_seconds), _Group(key, conditions, lease_seconds))
-        group.callers.append((assignee, limit, future))
-        if self._drainer is None or self._drainer.done() or self._drainer.get_loop() is not loop:
-            self._drainer = loop.create_task(self._drain())
-        return await future
+        return await self.batcher.submit(_Call(key, conditions, lease_seconds, assignee, limit))
 
-    async def _drain(self) -> None:
-        while self._ready:
-            ready, self._ready = self._ready, {}
-            for group in ready.values():
-                try:
-                    shares = await self._run(group)
-                except BaseException as exc:  # each caller hears why (StorageUnavailable, most likely)
-                    for _, _, future in group.callers:
-                        if not future.done():
-                            future.set_exception(exc)
-                    if not isinstance(exc, Exception):
-                        raise
-                    continue
+    async def _batch(self, calls: list[_Call]) -> list[list[Any] | BaseException]:
+        """The calls that waited together, a group per filters and lease, the groups one after the other;
+        a group's failure is each of its callers' failure."""
+        groups: dict[Hashable, list[int]] = {}
+        for at, call in enumerate(calls):
+            groups.setdefault((call.key, call.lease_seconds), []).append(at)
+        outcomes: list[list[Any] | BaseException] = [[] for _ in calls]
+        for members in groups.values():
+            shares: Sequence[list[Any] | BaseException]
+            try:
+                shares = await self._run([calls[at] for at in members])
+            except Exception as exc:  # StorageUnavailable, most likely
+                shares = [exc] * len(members)
+            else:
                 self.groups += 1
-                for (_, _, future), share in zip(group.callers, shares, strict=True):
-                    if not future.done():
-                        future.set_result(share)
+            for at, share in zip(members, shares, strict=True):
+                outcomes[at] = share
+        return outcomes
 
-    async def _run(self, group: _Group) -> list[list[Any]]:
+    async def _run(self, group: list[_Call]) -> list[list[Any]]:
         now = utcnow()
-        wanted = sum(limit for _, limit, _ in group.callers)
+        first = group[0]
+        wanted = sum(call.limit for call in group)
         async with self.db.transaction() as conn:
-            pick = kept(self._picks, group.key, lambda: self.pick(group.conditions))
+            pick = kept(self._picks, first.key, lambda: self.pick(first.conditions))
             ids: list[int] = list((await conn.scalars(pick, {"now": now, "limit": wanted})).all())
             shares: list[list[int]] = []
             owner: dict[int, str] = {}
             start = 0
-            for assignee, limit, _ in group.callers:
-                share = ids[start : start + limit]
-                start += limit
+            for call in group:
+                share = ids[start : start + call.limit]
+                start += call.limit
                 shares.append(share)
-                owner.update(dict.fromkeys(share, assignee))
+                owner.update(dict.fromkeys(share, call.assignee))
             if not ids:
                 return [[] for _ in shares]
             claim = kept(self._claims, len(ids), lambda: claim_statement(len(ids)))
-            values: dict[str, Any] = {"now": now, "lease_until": now + timedelta(seconds=group.lease_seconds)}
+            values: dict[str, Any] = {"now": now, "lease_until": now + timedelta(seconds=first.lease_seconds)}
             for at, case_id in enumerate(ids):
                 values[f"id_{at}"] = case_id
                 values[f"to_{at}"] = owner[case_id]
             rows = {row.id: row for row in (await conn.execute(claim, values)).all()}
-            detail = {"lease_seconds": group.lease_seconds}
+            detail = {"lease_seconds": first.lease_seconds}
             events = [(owner[case_id], f"case:{case_id}", detail) for case_id in ids]
             await audit.append_by(conn, now, "case.claimed", events)
         return [[rows[case_id] for case_id in share] for share in shares]

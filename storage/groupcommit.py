@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.batching import Batcher
 from storage.inline import InlineConnection, Work, drive
 
 T = TypeVar("T")
@@ -42,44 +43,30 @@ class GroupWriter:
     def __init__(self, engine: Engine, lock: asyncio.Lock) -> None:
         self.engine = engine
         self.lock = lock
-        self._ready: list[tuple[Work[Any] | RawWork[Any], bool, asyncio.Future[Any]]] = []
-        self._drainer: asyncio.Task[None] | None = None
-        self.groups = 0  # groups committed (or failed) so far: the benchmark reports turns per group
-        self.turns = 0
+        # Turns that arrive while a group is in the thread wait for the next group (storage.batching).
+        self.batcher: Batcher[tuple[Work[Any] | RawWork[Any], bool], Any] = Batcher(self._group)
+
+    @property
+    def groups(self) -> int:
+        """Groups committed (or failed) so far: the benchmark reports turns per group."""
+        return self.batcher.batches
+
+    @property
+    def turns(self) -> int:
+        return self.batcher.items
 
     async def run(self, work: Work[T]) -> T:
         """Run `work` (storage code, against its connection) in the next group's transaction; its
         result once that group committed."""
-        return cast(T, await self._queue(work, raw=False))
+        return cast(T, await self.batcher.submit((work, False)))
 
     async def run_raw(self, work: RawWork[T]) -> T:
         """`run` for fixed SQL on the stdlib sqlite3 connection itself (storage.plainturn)."""
-        return cast(T, await self._queue(work, raw=True))
+        return cast(T, await self.batcher.submit((work, True)))
 
-    async def _queue(self, work: Work[Any] | RawWork[Any], raw: bool) -> Any:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._ready.append((work, raw, future))
-        if self._drainer is None or self._drainer.done() or self._drainer.get_loop() is not loop:
-            self._drainer = loop.create_task(self._drain())
-        return await future
-
-    async def _drain(self) -> None:
-        # Turns that arrive while a group is in the thread wait for the next group: under load the
-        # groups grow by themselves, idle a turn is a group of one.
-        while self._ready:
-            batch, self._ready = self._ready, []
-            async with self.lock:
-                outcomes = await asyncio.to_thread(self._commit_group, [(w, raw) for w, raw, _ in batch])
-            self.groups += 1
-            self.turns += len(batch)
-            for (_, _, future), outcome in zip(batch, outcomes, strict=True):
-                if future.done():  # the caller went away; the turn is stored all the same
-                    continue
-                if isinstance(outcome, BaseException):
-                    future.set_exception(outcome)
-                else:
-                    future.set_result(outcome)
+    async def _group(self, works: list[tuple[Work[Any] | RawWork[Any], bool]]) -> list[Any]:
+        async with self.lock:
+            return await asyncio.to_thread(self._commit_group, works)
 
     def _commit_group(self, works: list[tuple[Work[Any] | RawWork[Any], bool]]) -> list[Any]:
         """In the worker thread: BEGIN IMMEDIATE, a savepoint per turn, COMMIT. Each turn's result or

@@ -14,7 +14,6 @@ The first record stands (`replied_at IS NULL` in the condition): a batch never m
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import weakref
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from typing import Any
 from sqlalchemy import bindparam, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.batching import Batcher
 from storage.database import Database, utcnow
 from storage.schema import processed_events
 
@@ -39,40 +39,23 @@ class RepliedMarks:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._ready: list[tuple[Mark, asyncio.Future[None]]] = []
-        self._drainer: asyncio.Task[None] | None = None
+        self.batcher: Batcher[Mark, None] = Batcher(self._batch, most=MOST)
         column = processed_events.c.replied_at
         process = column.type.dialect_impl(db.writer.dialect).bind_processor(db.writer.dialect)
         self._stamp: Callable[[Any], Any] = process if process is not None else (lambda value: value)
-        self.batches = 0  # batches written (or failed) so far: the tests read how the marks went together
+
+    @property
+    def batches(self) -> int:
+        """Batches written (or failed) so far: the tests read how the marks went together."""
+        return self.batcher.batches
 
     async def mark(self, channel: str, event_id: str) -> None:
         """Record that the event's replies were sent; returns once it is committed."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        self._ready.append(((channel, event_id), future))
-        if self._drainer is None or self._drainer.done() or self._drainer.get_loop() is not loop:
-            self._drainer = loop.create_task(self._drain())
-        await future
+        await self.batcher.submit((channel, event_id))
 
-    async def _drain(self) -> None:
-        while self._ready:
-            batch, self._ready = self._ready[:MOST], self._ready[MOST:]
-            marks = list(dict.fromkeys(mark for mark, _ in batch))
-            try:
-                await self._write(marks)
-            except Exception as exc:  # StorageUnavailable, mostly: every caller of the batch reads it
-                failure: BaseException | None = exc
-            else:
-                failure = None
-            self.batches += 1
-            for _, future in batch:
-                if future.done():  # the caller went away; the mark is written all the same
-                    continue
-                if failure is not None:
-                    future.set_exception(failure)
-                else:
-                    future.set_result(None)
+    async def _batch(self, marks: list[Mark]) -> list[None]:
+        await self._write(list(dict.fromkeys(marks)))
+        return [None] * len(marks)
 
     async def _write(self, marks: list[Mark]) -> None:
         now = utcnow()
