@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import os
 import pstats
 import random
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from bench.turns import use_tree
 
 SEED = 23
 CONVERSATIONS = 200
@@ -95,13 +95,9 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="cProfile one pass of each entry point")
     parser.add_argument("--tree", help="the checkout whose code to measure (default: this one)")
     args = parser.parse_args()
-    if args.tree:
-        sys.path.insert(0, os.path.abspath(args.tree))
-        os.chdir(args.tree)
-    import bot.dialogue
+    use_tree(args.tree)
     from bot.dialogue import engine
 
-    print(f"code: {os.path.dirname(os.path.dirname(bot.__file__))}; load average {os.getloadavg()[0]:.2f}")
     turns = record()
     entries: dict[str, Callable[..., Any]] = {"handle": engine.handle}
     if hasattr(engine, "handle_owned"):

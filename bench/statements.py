@@ -14,13 +14,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
-import tempfile
 from collections import Counter
 from typing import Any
 
 from sqlalchemy import event
 
-from bench.turns import SCRIPT, SECRET
+from bench.turns import SCRIPT, citizens, open_pipeline
 
 _SPACE = re.compile(r"\s+")
 # sqlite3's trace callback sees statements with their values in them: those become `?` to count by shape
@@ -37,26 +36,7 @@ def _shape(sql: str) -> str:
 
 
 async def count(turns: int, concurrency: int) -> None:
-    from bot.app import make_pipeline
-    from bot.dialogue import Inbound
-    from bot.shared.config import load_settings
-    from storage.repository import Storage
-
-    tmp = tempfile.mkdtemp(prefix="raabta-statements-")
-    url = f"sqlite+aiosqlite:///{tmp}/r.db"
-    settings = load_settings(
-        database_url=url,
-        secret_key=SECRET,
-        data_dir=f"{tmp}/data",
-        webchat_ip_limit=0,
-        webchat_new_sessions_per_hour=0,
-        messages_per_minute=10**6,
-        reports_per_hour=10**6,
-        reports_per_day=10**6,
-    )
-    storage = Storage(url, SECRET.encode())
-    await storage.upgrade()
-    pipeline = make_pipeline(settings, storage)
+    pipeline, storage = await open_pipeline("raabta-statements-")
     core: Counter[str] = Counter()  # statements SQLAlchemy compiled and ran
     raw: Counter[str] = Counter()  # every statement SQLite ran (fixed SQL included)
     on = False
@@ -88,13 +68,7 @@ async def count(turns: int, concurrency: int) -> None:
         event.listen(engine, "before_cursor_execute", before)
         event.listen(engine, "connect", connected)
     rounds = max(1, turns // concurrency // len(SCRIPT))
-
-    async def citizen(user: int, rounds: int) -> None:
-        for k in range(rounds):
-            for step, (text, choice) in enumerate(SCRIPT):
-                said = text.format(n=user * 100_000 + k) if text else None
-                await pipeline.handle(Inbound("webchat", f"u{user}", f"{user}-{k}-{step}", said, choice))
-
+    citizen = citizens(pipeline)
     await asyncio.gather(*(citizen(u, 1) for u in range(2)))
     on = True
     await asyncio.gather(*(citizen(u, rounds) for u in range(10, 10 + concurrency)))

@@ -17,6 +17,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 SECRET = "bench-secret-key-0123456789abcdefghijklmnopqrstu"
@@ -32,13 +33,14 @@ SCRIPT: list[tuple[str | None, str | None]] = [
 ]
 
 
-async def measure(turns: int, concurrency: int) -> None:
+async def open_pipeline(prefix: str) -> tuple[Any, Any]:
+    """A Pipeline and its Storage on a fresh SQLite file, with every limit out of the way (the code of
+    `--tree`'s checkout when given: imported here, after `use_tree`)."""
     from bot.app import make_pipeline
-    from bot.dialogue import Inbound
     from bot.shared.config import load_settings
     from storage.repository import Storage
 
-    tmp = tempfile.mkdtemp(prefix="raabta-turns-")
+    tmp = tempfile.mkdtemp(prefix=prefix)
     url = f"sqlite+aiosqlite:///{tmp}/r.db"
     settings = load_settings(
         database_url=url,
@@ -52,14 +54,36 @@ async def measure(turns: int, concurrency: int) -> None:
     )
     storage = Storage(url, SECRET.encode())
     await storage.upgrade()
-    pipeline = make_pipeline(settings, storage)
-    rounds = max(1, turns // concurrency // len(SCRIPT))
+    return make_pipeline(settings, storage), storage
+
+
+def citizens(pipeline: Any) -> Callable[[int, int], Awaitable[None]]:
+    """`citizen(user, rounds)`: that many passes of SCRIPT through the pipeline, one step after another."""
+    from bot.dialogue import Inbound
 
     async def citizen(user: int, rounds: int) -> None:
         for k in range(rounds):
             for step, (text, choice) in enumerate(SCRIPT):
                 said = text.format(n=user * 100_000 + k) if text else None
                 await pipeline.handle(Inbound("webchat", f"u{user}", f"{user}-{k}-{step}", said, choice))
+
+    return citizen
+
+
+def use_tree(tree: str | None) -> None:
+    """Measure the code of another checkout (`--tree`), and say whose code runs."""
+    if tree:
+        sys.path.insert(0, os.path.abspath(tree))
+        os.chdir(tree)
+    import bot
+
+    print(f"code: {os.path.dirname(os.path.dirname(bot.__file__))}; load average {os.getloadavg()[0]:.2f}")
+
+
+async def measure(turns: int, concurrency: int) -> None:
+    pipeline, storage = await open_pipeline("raabta-turns-")
+    rounds = max(1, turns // concurrency // len(SCRIPT))
+    citizen = citizens(pipeline)
 
     await asyncio.gather(*(citizen(u, 1) for u in range(2)))  # warm-up: models, caches, statements
     group: Any = getattr(storage.db, "group", None)
@@ -84,12 +108,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--tree", help="the checkout whose code to measure (default: this one)")
     args = parser.parse_args()
-    if args.tree:
-        sys.path.insert(0, os.path.abspath(args.tree))
-        os.chdir(args.tree)
-    import bot
-
-    print(f"code: {os.path.dirname(os.path.dirname(bot.__file__))}; load average {os.getloadavg()[0]:.2f}")
+    use_tree(args.tree)
     asyncio.run(measure(args.turns, args.concurrency))
 
 
