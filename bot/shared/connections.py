@@ -54,7 +54,7 @@ def serve_protocol() -> type[asyncio.Protocol]:
     return GuardedHttpToolsProtocol if HTTPTOOLS else GuardedH11Protocol
 
 
-class _Guard:
+class _Guard(asyncio.Protocol):
     """What the rules need of a connection whatever parses it: the cap at accept and the head's timer.
     The parser-specific part (whether a head has begun, is complete, whether a body is unread) is in each
     protocol. Mixed in before uvicorn's protocol, which sets the attributes declared here."""
@@ -65,6 +65,15 @@ class _Guard:
     transport: asyncio.Transport
     connections: set[Any]
     limit_concurrency: int | None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if not self._refuse_beyond_limit():
+            self._wait_for_head()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._head_arrived()
+        super().connection_lost(exc)
 
     def _refuse_beyond_limit(self) -> bool:
         """503 and close a connection just accepted beyond the limit (the caller has counted it in)."""
@@ -101,15 +110,6 @@ class GuardedH11Protocol(_Guard, H11Protocol):
     """uvicorn's h11 protocol with a cap on open connections, a request-head time limit, and no reading
     of a body the application has already answered (see the module's docstring): `raabta serve`'s
     protocol where httptools is not installed."""
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        if not self._refuse_beyond_limit():
-            self._wait_for_head()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._head_arrived()
-        super().connection_lost(exc)
 
     def handle_events(self) -> None:
         super().handle_events()
@@ -149,15 +149,6 @@ if HTTPTOOLS:
         with `more_body` still true was sent before the body was read in full."""
 
         _in_head: bool = False  # on_message_begin came, and on_headers_complete not yet
-
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            if not self._refuse_beyond_limit():
-                self._wait_for_head()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._head_arrived()
-            super().connection_lost(exc)
 
         def on_message_begin(self) -> None:
             self._in_head = True
