@@ -13,9 +13,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, insert
+from sqlalchemy import event
 
-from storage.database import utcnow
 from storage.plainturn import is_plain
 from storage.records import (
     CommitResult,
@@ -24,10 +23,7 @@ from storage.records import (
     NewSupportRequest,
     TurnRecord,
 )
-from storage.repository import Storage
-from storage.schema import contacts, reporters
-from tests.conftest import SECRET
-from tests.test_plain_turn import stamps_apart
+from tests.test_plain_turn import opened, stamps_apart
 
 TABLES = (
     ("processed_events", "channel, event_id"),
@@ -75,16 +71,7 @@ def rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
 
 async def run(path: Path, fixed: bool) -> tuple[list[CommitResult], list[str]]:
     """The turns' results, and the statements SQLAlchemy ran for them."""
-    storage = Storage(f"sqlite+aiosqlite:///{path}", SECRET.encode())
-    await storage.upgrade()
-    async with storage.db.transaction() as conn:  # c1 blocked the bot once: its contact is unreachable
-        await conn.execute(insert(reporters).values(id="c1", created_at=utcnow()))
-        await conn.execute(
-            insert(contacts).values(
-                reporter_id="c1", channel="webchat", address=b"sealed", created_at=utcnow(),
-                unreachable_at=utcnow(),
-            )
-        )  # fmt: skip
+    storage = await opened(path)
     if not fixed:
         storage.db.fixed = None
     ran: list[str] = []

@@ -59,7 +59,9 @@ def stamps_apart(table: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return [tuple("<stamp>" if isinstance(v, str) and STAMP.match(v) else v for v in row) for row in table]
 
 
-async def run(path: Path, fixed: bool) -> list[CommitResult]:
+async def opened(path: Path) -> Storage:
+    """A fresh SQLite storage where citizen c1 has a contact marked unreachable (they blocked the bot once):
+    a turn of theirs must mark it reachable again."""
     storage = Storage(f"sqlite+aiosqlite:///{path}", SECRET.encode())
     await storage.upgrade()
     async with storage.db.transaction() as conn:  # c1 blocked the bot once: its contact is unreachable
@@ -70,6 +72,11 @@ async def run(path: Path, fixed: bool) -> list[CommitResult]:
                 unreachable_at=utcnow(),
             )
         )  # fmt: skip
+    return storage
+
+
+async def run(path: Path, fixed: bool) -> list[CommitResult]:
+    storage = await opened(path)
     results = []
     try:
         for turn in turns():
