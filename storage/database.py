@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -24,6 +26,7 @@ from storage.engine import SINGLE_STATEMENT, create_engines, create_inline_engin
 from storage.fixedreads import FixedReads
 from storage.groupcommit import GroupWriter, Unavailable
 from storage.inline import InlineReader
+from storage.pgturn import PgPlainTurns
 
 T = TypeVar("T")
 
@@ -120,6 +123,46 @@ class Database:
         except Unavailable as exc:
             raise StorageUnavailable(str(exc)) from exc
         except (OSError, sqlite3.Error) as exc:
+            raise StorageUnavailable(type(exc).__name__) from exc
+
+    @functools.cached_property
+    def pg_plain(self) -> PgPlainTurns:
+        """PostgreSQL's plain turns in one call each (storage.pgturn), bound with the writer's dialect."""
+        return PgPlainTurns(self.writer.dialect)
+
+    async def autocommit(self, work: Callable[[Any], Awaitable[T]]) -> T:
+        """PostgreSQL: `work` on the driver's own connection (asyncpg) from the writer's pool, outside
+        any transaction, for work that is one statement (storage.pgturn: a plain turn in one round trip,
+        five round trips in a transaction). Failures become StorageUnavailable as in `write`, and, as
+        there, a connection found dead is dropped and `work` runs once more on a fresh one."""
+        assert self.group is None, "PostgreSQL only"
+        try:
+            return await self._on_driver(work)
+        except StorageUnavailable as exc:
+            if not exc.retryable:
+                raise
+        return await self._on_driver(work)
+
+    async def _on_driver(self, work: Callable[[Any], Awaitable[T]]) -> T:
+        try:
+            async with self.writer.connect() as conn:
+                driver: Any = (await conn.get_raw_connection()).driver_connection
+                try:
+                    return await work(driver)
+                except asyncpg.PostgresError as exc:  # the server's answer, unless the connection is gone
+                    dead = driver.is_closed() or isinstance(exc, asyncpg.PostgresConnectionError)
+                    if dead:
+                        await conn.invalidate()
+                    raise StorageUnavailable(type(exc).__name__, retryable=dead) from exc
+                except Exception as exc:  # the driver's own (a connection cut under it): drop the connection
+                    await conn.invalidate()
+                    raise StorageUnavailable(type(exc).__name__, retryable=True) from exc
+                except BaseException:  # cancelled mid-call: the connection's state is unknown
+                    await conn.invalidate()
+                    raise
+        except (DBAPIError, OSError) as exc:  # the pool could not open a connection
+            raise _unavailable(exc) from exc
+        except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:  # ... cut during its handshake
             raise StorageUnavailable(type(exc).__name__) from exc
 
     @asynccontextmanager

@@ -160,11 +160,16 @@ class Storage:
 
     async def commit_turn(self, turn: TurnRecord) -> CommitResult:
         """Store the event id, the new state and the turn's reports in one transaction (on SQLite, a
-        savepoint in the transaction of the turns committed with it: storage.groupcommit)."""
+        savepoint in the transaction of the turns committed with it: storage.groupcommit; on PostgreSQL, a
+        plain turn is one call of a function that is its own transaction: storage.pgturn)."""
         try:
             if self.db.group is not None and is_plain(turn):  # nine messages in ten, in fixed SQL
                 result = await self.db.write_sqlite(
                     functools.partial(self.plain.commit, turn=turn, now=utcnow())
+                )
+            elif self.dialect == "postgresql" and is_plain(turn):  # in one round trip
+                result = await self.db.autocommit(
+                    functools.partial(self.db.pg_plain.commit, turn=turn, now=utcnow())
                 )
             else:
                 fixed = self.db.fixed is not None  # on SQLite: its first statements in fixed SQL

@@ -1,0 +1,61 @@
+"""A plain turn on PostgreSQL in one round trip: one call of the function of migration 0019.
+
+Why: nine messages in ten are plain turns (storage.plainturn.is_plain). Through SQLAlchemy in a
+transaction they cost five round trips (BEGIN, the event id, the state, the contact, COMMIT) and the CPU
+of compiling and running three statements (issue 23). `raabta_plain_turn` runs the same statements on the
+server in one statement, which PostgreSQL commits by itself: here it is called in autocommit on the
+driver's own connection (asyncpg caches the prepared call), with values bound by the columns' own
+SQLAlchemy bind processors, so its rows are byte for byte what `Storage._commit_turn` writes
+(tests/test_pg_plain_turn.py compares the two). A stale version raises RB409 inside the function, so the
+event id it had inserted is rolled back with it: nothing is stored, as when `_commit_turn` aborts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine.interfaces import Dialect
+
+from storage.records import CommitResult, CommitStatus, TurnRecord
+from storage.schema import conversations, processed_events
+
+CALL = "SELECT duplicate, stored FROM raabta_plain_turn($1, $2, $3, $4, $5, $6, $7)"
+# The SQLSTATE the function raises for a stale version (migration 0019): a class no PostgreSQL error uses.
+CONFLICT = "RB409"
+
+
+class PgPlainTurns:
+    def __init__(self, dialect: Dialect) -> None:
+        def binder(column: Any) -> Callable[[Any], Any]:
+            process = column.type.dialect_impl(dialect).bind_processor(dialect)
+            return process if process is not None else (lambda value: value)
+
+        self.response = binder(processed_events.c.response)
+        self.state = binder(conversations.c.state)
+        # One timestamp for the event and the state, as `_commit_turn` stores: both columns are
+        # DateTime(timezone=True), bound alike.
+        self.at = binder(processed_events.c.created_at)
+
+    async def commit(self, driver: Any, turn: TurnRecord, now: datetime) -> CommitResult:
+        """The turn on `driver` (an asyncpg connection outside any transaction): OK, DUPLICATE with the
+        stored response, or CONFLICT. Other errors pass through for `Database.autocommit` to read."""
+        try:
+            row = await driver.fetchrow(
+                CALL,
+                turn.channel,
+                turn.event_id,
+                self.response(turn.response),
+                self.state(turn.state),
+                turn.conversation_id,
+                turn.expected_version,
+                self.at(now),
+            )
+        except Exception as exc:
+            if getattr(exc, "sqlstate", None) == CONFLICT:
+                return CommitResult(CommitStatus.CONFLICT)
+            raise
+        if row["duplicate"]:
+            return CommitResult(CommitStatus.DUPLICATE, list(row["stored"] or []))
+        return CommitResult(CommitStatus.OK)
