@@ -52,7 +52,8 @@ BEGIN
         WHERE id = p_conversation_id AND version = p_expected;
     END IF;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'conversation % changed elsewhere', p_conversation_id USING ERRCODE = 'RB409';
+        -- no id in the message: it reaches the server's log
+        RAISE EXCEPTION 'the conversation changed elsewhere' USING ERRCODE = 'RB409';
     END IF;
     UPDATE contacts SET unreachable_at = NULL
     WHERE reporter_id = p_conversation_id AND channel = p_channel AND unreachable_at IS NOT NULL;
