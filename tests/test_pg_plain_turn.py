@@ -32,11 +32,11 @@ from storage.schema import contacts, reporters
 from tests.conftest import PG_URL, POSTGRES_ONLY, SECRET
 from tests.pgdb import plain, scratch_database
 from tests.tcp_proxy import Proxy
+from tests.test_plain_turn import sample
 
 
 def turns() -> list[TurnRecord]:
-    state = {"step": "menu", "lang": "ur", "recent": [{"text": "آپ کی رپورٹ", "buttons": []}], "n": 1.5}
-    said = [{"text": "ٹھیک ہے 👍", "buttons": [{"id": "nav:menu", "label": "Menu"}], "lang": "ur"}]
+    state, said = sample()
     return [
         TurnRecord("webchat", "e1", "c1", 0, state, said),
         TurnRecord("webchat", "e2", "c1", 1, {**state, "n": 2}, said),

@@ -25,9 +25,15 @@ from tests.conftest import SECRET
 STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}$")
 
 
-def turns() -> list[TurnRecord]:
+def sample() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A state and a reply with Urdu, an emoji and a float: what the JSON columns must keep as they are."""
     state = {"step": "menu", "lang": "ur", "recent": [{"text": "آپ کی رپورٹ", "buttons": []}], "n": 1.5}
     said = [{"text": "ٹھیک ہے 👍", "buttons": [{"id": "nav:menu", "label": "Menu"}], "lang": "ur"}]
+    return state, said
+
+
+def turns() -> list[TurnRecord]:
+    state, said = sample()
     return [
         TurnRecord("webchat", "e1", "c1", 0, state, said),
         TurnRecord("webchat", "e2", "c1", 1, {**state, "n": 2}, said),
