@@ -17,7 +17,6 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import asyncpg
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -144,6 +143,8 @@ class Database:
         return await self._on_driver(work)
 
     async def _on_driver(self, work: Callable[[Any], Awaitable[T]]) -> T:
+        import asyncpg  # here, not at the top: every SQLite process (the CLI's among them) would load it
+
         try:
             async with self.writer.connect() as conn:
                 driver: Any = (await conn.get_raw_connection()).driver_connection
