@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,23 @@ def json_value(text: str | bytes) -> Any:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
         return json.loads(text)
+
+
+def binder(column: Any, dialect: Any) -> Callable[[Any], Any]:
+    """The column's own bind processor on `dialect` (identity when it has none), for fixed SQL that must
+    store byte for byte what SQLAlchemy Core stores (storage.plainturn, pgturn, fixedreads, replied)."""
+    process = column.type.dialect_impl(dialect).bind_processor(dialect)
+    return process if process is not None else _same
+
+
+def reader(column: Any, dialect: Any) -> Callable[[Any], Any]:
+    """The column's own result processor on `dialect` (identity when it has none): `binder`'s reverse."""
+    process = column.type.dialect_impl(dialect).result_processor(dialect, None)
+    return process if process is not None else _same
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 JSON_OPTIONS = {"json_serializer": json_text, "json_deserializer": json_value}

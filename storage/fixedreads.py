@@ -14,13 +14,13 @@ stand for (tests/test_fixed_reads.py compares the two on the same rows). Postgre
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from sqlalchemy import Column
 from sqlalchemy.engine.interfaces import Dialect
 
+from storage.engine import binder, reader
 from storage.records import Conversation
 from storage.schema import cases, conversations, followup_pending, reports, support_requests
 
@@ -96,23 +96,15 @@ class FixedReads:
     calling thread."""
 
     def __init__(self, dialect: Dialect) -> None:
-        def binder(column: Column[Any]) -> Callable[[Any], Any]:
-            process = column.type.dialect_impl(dialect).bind_processor(dialect)
-            return process if process is not None else (lambda value: value)
-
-        def reader(column: Column[Any]) -> Callable[[Any], Any]:
-            process = column.type.dialect_impl(dialect).result_processor(dialect, None)
-            return process if process is not None else (lambda value: value)
-
-        self.report_at = binder(reports.c.created_at)
-        self.decided_at = binder(cases.c.decided_at)
-        self.asked_at = binder(followup_pending.c.asked_at)
-        self.state = reader(conversations.c.state)
-        self.received = reader(reports.c.created_at)
-        self.claimed = reader(cases.c.claimed_at)
-        self.decided = reader(cases.c.decided_at)
-        self.requested = reader(support_requests.c.created_at)
-        self.handled = reader(support_requests.c.handled_at)
+        self.report_at = binder(reports.c.created_at, dialect)
+        self.decided_at = binder(cases.c.decided_at, dialect)
+        self.asked_at = binder(followup_pending.c.asked_at, dialect)
+        self.state = reader(conversations.c.state, dialect)
+        self.received = reader(reports.c.created_at, dialect)
+        self.claimed = reader(cases.c.claimed_at, dialect)
+        self.decided = reader(cases.c.decided_at, dialect)
+        self.requested = reader(support_requests.c.created_at, dialect)
+        self.handled = reader(support_requests.c.handled_at, dialect)
 
     def conversation(self, db: sqlite3.Connection, conversation_id: str) -> Conversation:
         row = db.execute(CONVERSATION, (conversation_id,)).fetchone()

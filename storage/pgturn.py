@@ -12,12 +12,12 @@ event id it had inserted is rolled back with it: nothing is stored, as when `_co
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine.interfaces import Dialect
 
+from storage.engine import binder
 from storage.records import CommitResult, CommitStatus, TurnRecord
 from storage.schema import conversations, processed_events
 
@@ -28,15 +28,11 @@ CONFLICT = "RB409"
 
 class PgPlainTurns:
     def __init__(self, dialect: Dialect) -> None:
-        def binder(column: Any) -> Callable[[Any], Any]:
-            process = column.type.dialect_impl(dialect).bind_processor(dialect)
-            return process if process is not None else (lambda value: value)
-
-        self.response = binder(processed_events.c.response)
-        self.state = binder(conversations.c.state)
+        self.response = binder(processed_events.c.response, dialect)
+        self.state = binder(conversations.c.state, dialect)
         # One timestamp for the event and the state, as `_commit_turn` stores: both columns are
         # DateTime(timezone=True), bound alike.
-        self.at = binder(processed_events.c.created_at)
+        self.at = binder(processed_events.c.created_at, dialect)
 
     async def commit(self, driver: Any, turn: TurnRecord, now: datetime) -> CommitResult:
         """The turn on `driver` (an asyncpg connection outside any transaction): OK, DUPLICATE with the

@@ -12,13 +12,11 @@ begins with the same statements (`head`, `reachable`; tests/test_fixed_reads_tur
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.engine.interfaces import Dialect
 
-from storage.engine import json_text, json_value
+from storage.engine import binder, json_text, json_value
 from storage.records import CommitResult, CommitStatus, TurnRecord
 from storage.schema import conversations, processed_events
 
@@ -65,12 +63,8 @@ def is_plain(turn: TurnRecord) -> bool:
 
 class PlainTurns:
     def __init__(self, dialect: Dialect) -> None:
-        def binder(column: Any) -> Callable[[Any], Any]:
-            process = column.type.dialect_impl(dialect).bind_processor(dialect)
-            return process if process is not None else (lambda value: value)
-
-        self.event_at = binder(processed_events.c.created_at)
-        self.state_at = binder(conversations.c.updated_at)
+        self.event_at = binder(processed_events.c.created_at, dialect)
+        self.state_at = binder(conversations.c.updated_at, dialect)
 
     def commit(self, db: sqlite3.Connection, turn: TurnRecord, now: datetime) -> CommitResult:
         """Inside the caller's savepoint. Raises Rejected for a duplicate event or a stale version."""

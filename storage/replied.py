@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import sqlite3
 import weakref
-from collections.abc import Callable
-from typing import Any
 
 from sqlalchemy import bindparam, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.batching import Batcher
 from storage.database import Database, utcnow
+from storage.engine import binder
 from storage.schema import processed_events
 
 MOST = 500  # marks in one UPDATE (SQLite binds at most 32,766 parameters; PostgreSQL 65,535)
@@ -40,9 +39,7 @@ class RepliedMarks:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.batcher: Batcher[Mark, None] = Batcher(self._batch, most=MOST)
-        column = processed_events.c.replied_at
-        process = column.type.dialect_impl(db.writer.dialect).bind_processor(db.writer.dialect)
-        self._stamp: Callable[[Any], Any] = process if process is not None else (lambda value: value)
+        self._stamp = binder(processed_events.c.replied_at, db.writer.dialect)
 
     @property
     def batches(self) -> int:
