@@ -6,6 +6,7 @@ Every function works inside the caller's transaction; storage.lifecycle holds th
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,7 +18,7 @@ from sqlalchemy.orm import aliased
 from storage import audit, lifecycle, priority
 from storage import outbox as outbox_
 from storage.casekeys import CaseKey
-from storage.locking import lock_row, upsert
+from storage.locking import lock_row, upsert_for
 from storage.records import NewReport, ReportTold, message
 from storage.schema import case_reports, cases, contacts, reporters, reports
 
@@ -47,36 +48,45 @@ async def join(conn: AsyncConnection, key: CaseKey, report: NewReport, now: date
 
     A case merged into another hands its reports on to the case it was merged into (followed to the end).
     """
-    column = cases.c[key.column]
-    created = await conn.scalar(
-        upsert(conn, cases)
-        .values(
-            **{key.column: key.key},
-            platform=key.platform,
-            title=key.title,
-            status="new",
-            urgent=report.urgent,
-            scope_check=report.scope_check,
-            priority=0.0,
-            categories=[report.category],
-            report_count=0,
-            reporter_count=0,
-            first_seen=now,
-            last_seen=now,
-            updated_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=[column])
-        .returning(cases.c.id)
-    )
+    new_case = {
+        key.column: key.key,
+        "platform": key.platform,
+        "title": key.title,
+        "status": "new",
+        "urgent": report.urgent,
+        "scope_check": report.scope_check,
+        "priority": 0.0,
+        "categories": [report.category],
+        "report_count": 0,
+        "reporter_count": 0,
+        "first_seen": now,
+        "last_seen": now,
+        "updated_at": now,
+    }
+    created = await conn.scalar(_create_case(conn.dialect.name, key.column), new_case)
     if created is not None:
         return int(created), False
-    case_id = int(await conn.scalar(select(cases.c.id).where(column == key.key)) or 0)
+    case_id = int(await conn.scalar(_case_by(key.column), {"key": key.key}) or 0)
     row = await lock(conn, case_id)
     seen = {case_id}
     while row.status == "merged" and row.merged_into is not None and row.merged_into not in seen:
         seen.add(row.merged_into)
         row = await lock(conn, row.merged_into)
     return int(row.id), True
+
+
+@functools.cache
+def _create_case(dialect: str, column: str) -> Any:
+    """INSERT of a new case keyed by `column`, nothing on a conflict; the values are the parameters.
+    Built once, as the statements below: building a statement costs more CPU than SQLite takes to run it
+    (issue 23), and a report turn runs a dozen of them."""
+    insert = upsert_for(dialect, cases).on_conflict_do_nothing(index_elements=[cases.c[column]])
+    return insert.returning(cases.c.id)
+
+
+@functools.cache
+def _case_by(column: str) -> Select[Any]:
+    return select(cases.c.id).where(cases.c[column] == bindparam("key"))
 
 
 async def receive(conn: AsyncConnection, case_id: int, report: NewReport, now: datetime) -> None:
@@ -111,7 +121,7 @@ async def receive(conn: AsyncConnection, case_id: int, report: NewReport, now: d
     if report.scope_check:
         received["scope_check"] = True
     await audit.append(conn, now, "citizen", "report.received", f"case:{case_id}", received)
-    if not row.needs_care:  # flagged once, the flag stays (`flag_burst`)
+    if not row.needs_care:  # flagged once, the flag stays: a flagged case is not weighed again
         await flag_burst(conn, case_id, now)
 
 
@@ -253,9 +263,15 @@ async def _store_counts(
         "priority": priority.total(shown),
         "priority_parts": shown,
     }
-    if designated is not None:
+    if designated is not None:  # `refresh` (SQL NULL is an expression, not a parameter)
         values["designated"] = designated
-    await conn.execute(update(cases).where(cases.c.id == case_id).values(**values))
+        await conn.execute(update(cases).where(cases.c.id == case_id).values(**values))
+    else:  # every report's `count_one_more`
+        await conn.execute(_COUNTS, {"counted_case": case_id, **values})
+
+
+# The columns set are the parameters' other keys.
+_COUNTS = update(cases).where(cases.c.id == bindparam("counted_case"))
 
 
 async def count_one_more(conn: AsyncConnection, row: Any, report: NewReport, now: datetime) -> None:
@@ -271,12 +287,7 @@ async def count_one_more(conn: AsyncConnection, row: Any, report: NewReport, now
     if anonymous:  # anonymous reports cannot be told apart, so each counts as one more reporter
         new_reporter = True
     else:
-        on_case = reports.join(case_reports, case_reports.c.report_id == reports.c.id)
-        theirs = await conn.scalar(
-            select(func.count())
-            .select_from(on_case)
-            .where(case_reports.c.case_id == row.id, reports.c.reporter_id == report.reporter_id)
-        )
+        theirs = await conn.scalar(_THEIRS, {"case_id": row.id, "reporter_id": report.reporter_id})
         new_reporter = int(theirs or 0) <= 1  # the report itself is on the case already
     first = row.first_seen if row.report_count else now
     last = max(audit.as_utc(row.last_seen), now) if row.report_count else now
@@ -287,6 +298,13 @@ async def count_one_more(conn: AsyncConnection, row: Any, report: NewReport, now
     await _store_counts(
         conn, row.id, int(row.report_count or 0) + 1, seen, categories, first, last, now, shown
     )
+
+
+_THEIRS = (  # a reporter's reports on a case
+    select(func.count())
+    .select_from(reports.join(case_reports, case_reports.c.report_id == reports.c.id))
+    .where(case_reports.c.case_id == bindparam("case_id"), reports.c.reporter_id == bindparam("reporter_id"))
+)
 
 
 async def rescore(conn: AsyncConnection, now: datetime) -> int:
@@ -328,37 +346,11 @@ async def rescore(conn: AsyncConnection, now: datetime) -> int:
 
 async def flag_burst(conn: AsyncConnection, case_id: int, now: datetime) -> None:
     """Mark a case "needs care" when reporters without a track record pile onto it at once (possible
-    brigading): only a supervisor may then send it out of the unit. Flagged once, the flag stays: a case
-    already flagged is not weighed again (a viral page gets many reports an hour)."""
-    if await conn.scalar(select(cases.c.needs_care).where(cases.c.id == case_id)):
-        return
+    brigading): only a supervisor may then send it out of the unit. The caller weighs only a case not
+    flagged yet (`receive`, from the row it locked): flagged once, the flag stays, and a viral page gets
+    many reports an hour."""
     start = now - BURST_WINDOW
-    earlier = aliased(reports)
-    earlier_case = aliased(case_reports)
-    trusted = exists(
-        select(1)
-        .select_from(
-            earlier.join(earlier_case, earlier_case.c.report_id == earlier.c.id).join(
-                cases, cases.c.id == earlier_case.c.case_id
-            )
-        )
-        .where(
-            earlier.c.reporter_id == reports.c.reporter_id,
-            earlier.c.created_at < start,
-            cases.c.status.in_(lifecycle.SHARED),
-        )
-    )
-    rows = (
-        await conn.execute(
-            select(reports.c.reporter_id, reporters.c.created_at, trusted.label("trusted"))
-            .select_from(
-                reports.join(case_reports, case_reports.c.report_id == reports.c.id).outerjoin(
-                    reporters, reporters.c.id == reports.c.reporter_id
-                )
-            )
-            .where(case_reports.c.case_id == case_id, reports.c.created_at >= start)
-        )
-    ).all()
+    rows = (await conn.execute(_BURST, {"case_id": case_id, "start": start})).all()
     weight, counted = 0.0, set()
     for r in rows:
         if r.reporter_id is None:
@@ -380,6 +372,39 @@ async def flag_burst(conn: AsyncConnection, case_id: int, now: datetime) -> None
     )
     await conn.execute(update(cases).where(cases.c.id == case_id).values(needs_care=True, care_reason=reason))
     await audit.append(conn, now, "system", "case.needs_care", f"case:{case_id}", {"reason": reason})
+
+
+def _burst() -> Select[Any]:
+    """A case's reports within the burst window (from `start`): who sent each, when that reporter first
+    came, and whether an earlier report of theirs (before the window) is on a case the unit shared."""
+    earlier = aliased(reports)
+    earlier_case = aliased(case_reports)
+    start = bindparam("start", type_=reports.c.created_at.type)
+    trusted = exists(
+        select(1)
+        .select_from(
+            earlier.join(earlier_case, earlier_case.c.report_id == earlier.c.id).join(
+                cases, cases.c.id == earlier_case.c.case_id
+            )
+        )
+        .where(
+            earlier.c.reporter_id == reports.c.reporter_id,
+            earlier.c.created_at < start,
+            cases.c.status.in_(lifecycle.SHARED),
+        )
+    )
+    return (
+        select(reports.c.reporter_id, reporters.c.created_at, trusted.label("trusted"))
+        .select_from(
+            reports.join(case_reports, case_reports.c.report_id == reports.c.id).outerjoin(
+                reporters, reporters.c.id == reports.c.reporter_id
+            )
+        )
+        .where(case_reports.c.case_id == bindparam("case_id"), reports.c.created_at >= start)
+    )
+
+
+_BURST = _burst()
 
 
 async def case_statuses(conn: AsyncConnection, report_ids: Sequence[int]) -> dict[int, list[str]]:

@@ -27,7 +27,7 @@ from storage.database import Database, StorageUnavailable, utcnow
 from storage.evidence_rows import add_evidence
 from storage.inline import InlineConnection
 from storage.keys import derive_key
-from storage.locking import upsert
+from storage.locking import upsert, upsert_for
 from storage.outbox import Outbox
 from storage.plainturn import PlainTurns, Rejected, is_plain
 from storage.records import (
@@ -70,6 +70,17 @@ def _file_size(database: str | None) -> int:
         with contextlib.suppress(OSError):
             total += os.stat(database + suffix).st_size
     return total
+
+
+# A report turn's statements, built once: building a statement costs more CPU than SQLite takes to run
+# it (issue 23). The values are the parameters.
+_NEW_REPORT = reports.insert().returning(reports.c.id)
+_ON_CASE = case_reports.insert()
+
+
+@functools.cache
+def _new_reporter(dialect: str) -> Any:
+    return upsert_for(dialect, reporters).on_conflict_do_nothing()
 
 
 class _Abort(Exception):
@@ -340,9 +351,8 @@ class Storage:
     async def _add_report(self, conn: AsyncConnection, report: NewReport, now: datetime) -> tuple[int, bool]:
         """Store a report on every case it joins (one per link); (its first case, whether that existed)."""
         if report.reporter_id:
-            await conn.execute(
-                upsert(conn, reporters).values(id=report.reporter_id, created_at=now).on_conflict_do_nothing()
-            )
+            new_reporter = {"id": report.reporter_id, "created_at": now}
+            await conn.execute(_new_reporter(conn.dialect.name), new_reporter)
         keys = case_keys(report)
         joined: dict[str, tuple[int, bool]] = {}
         # Cases are locked in key order, so two reports naming the same links never deadlock.
@@ -350,23 +360,20 @@ class Storage:
             joined[key.key] = await cases_.join(conn, key, report, now)
         case_ids = list(dict.fromkeys(joined[k.key][0] for k in keys))  # merged links may meet on one case
         case_id, existed = joined[keys[0].key]
-        report_id = await conn.scalar(
-            reports.insert()
-            .values(
-                code=report.code,
-                case_id=case_id,
-                reporter_id=report.reporter_id,
-                channel=report.channel,
-                language=report.language,
-                category=report.category,
-                description=report.description,
-                urgent=report.urgent,
-                scope_check=report.scope_check,
-                created_at=now,
-            )
-            .returning(reports.c.id)
-        )
-        await conn.execute(case_reports.insert(), [{"case_id": c, "report_id": report_id} for c in case_ids])
+        new_report = {
+            "code": report.code,
+            "case_id": case_id,
+            "reporter_id": report.reporter_id,
+            "channel": report.channel,
+            "language": report.language,
+            "category": report.category,
+            "description": report.description,
+            "urgent": report.urgent,
+            "scope_check": report.scope_check,
+            "created_at": now,
+        }
+        report_id = await conn.scalar(_NEW_REPORT, new_report)
+        await conn.execute(_ON_CASE, [{"case_id": c, "report_id": report_id} for c in case_ids])
         await search.index_report(conn, report_id, report, keys, joined)
         await add_evidence(conn, report_id, report.channel, report.evidence, now)
         for each in case_ids:

@@ -33,6 +33,7 @@ reported: no reporter column is read.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,7 +51,7 @@ from nlu.urls import canonicalize, find_urls
 from storage import audit
 from storage.casekeys import CaseKey
 from storage.database import Database
-from storage.locking import upsert
+from storage.locking import upsert_for
 from storage.records import NewReport
 from storage.schema import case_handles, case_reports, cases, reports
 
@@ -333,20 +334,28 @@ async def add_terms(conn: AsyncConnection, rows: Iterable[tuple[int, list[str]]]
     if not kept:
         return
     if conn.dialect.name == "postgresql":
-        statement = text(
-            "INSERT INTO report_text (report_id, terms) VALUES (:id, array_to_tsvector(:terms))"
-        ).bindparams(bindparam("terms", type_=ARRAY(Text)))
-        await conn.execute(statement, [{"id": i, "terms": words} for i, words in kept])
+        await conn.execute(_TERMS_PG, [{"id": i, "terms": words} for i, words in kept])
     else:
-        statement = text("INSERT INTO report_text (rowid, terms) VALUES (:id, :terms)")
-        await conn.execute(statement, [{"id": i, "terms": " ".join(words)} for i, words in kept])
+        await conn.execute(_TERMS_SQLITE, [{"id": i, "terms": " ".join(words)} for i, words in kept])
+
+
+# Built once (every report indexes its words): building a statement costs more than running it.
+_TERMS_PG = text(
+    "INSERT INTO report_text (report_id, terms) VALUES (:id, array_to_tsvector(:terms))"
+).bindparams(bindparam("terms", type_=ARRAY(Text)))
+_TERMS_SQLITE = text("INSERT INTO report_text (rowid, terms) VALUES (:id, :terms)")
 
 
 async def add_handles(conn: AsyncConnection, pairs: Iterable[tuple[str, int]]) -> None:
     """Key cases by account names: (name, case id); a pair kept already is left as it is."""
     values = [{"handle": name, "case_id": case_id} for name, case_id in sorted(set(pairs))]
     if values:
-        await conn.execute(upsert(conn, case_handles).on_conflict_do_nothing(), values)
+        await conn.execute(_new_handle(conn.dialect.name), values)
+
+
+@functools.cache
+def _new_handle(dialect: str) -> Any:
+    return upsert_for(dialect, case_handles).on_conflict_do_nothing()
 
 
 # --- searching ---------------------------------------------------------------------------------------
