@@ -22,10 +22,16 @@ def json_text(value: Any) -> str:
     """JSON columns' serialiser: orjson (a turn writes its state, its replies and audit details as JSON,
     several times faster than the standard library's), and the standard library's for what orjson
     refuses (a lone surrogate, an integer beyond 64 bits), so nothing that stored before fails now."""
+    return json_bytes(value).decode()
+
+
+def json_bytes(value: Any) -> bytes:
+    """`json_text` as UTF-8 bytes, orjson's own output: a plain turn serialises its state once, for the
+    row and for the state cache (storage.states)."""
     try:
-        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
     except (TypeError, orjson.JSONEncodeError):
-        return json.dumps(value)
+        return json.dumps(value).encode()
 
 
 def json_value(text: str | bytes) -> Any:

@@ -66,13 +66,16 @@ class PlainTurns:
         self.event_at = binder(processed_events.c.created_at, dialect)
         self.state_at = binder(conversations.c.updated_at, dialect)
 
-    def commit(self, db: sqlite3.Connection, turn: TurnRecord, now: datetime) -> CommitResult:
-        """Inside the caller's savepoint. Raises Rejected for a duplicate event or a stale version."""
-        self.head(db, turn, now)
+    def commit(
+        self, db: sqlite3.Connection, turn: TurnRecord, now: datetime, state: str | None = None
+    ) -> CommitResult:
+        """Inside the caller's savepoint. Raises Rejected for a duplicate event or a stale version.
+        `state`: the turn's state as `json_text` makes it, when the caller made it already."""
+        self.head(db, turn, now, state)
         self.reachable(db, turn)
         return CommitResult(CommitStatus.OK)
 
-    def head(self, db: sqlite3.Connection, turn: TurnRecord, now: datetime) -> None:
+    def head(self, db: sqlite3.Connection, turn: TurnRecord, now: datetime, state: str | None = None) -> None:
         """What every turn stores first: its event id and its conversation's new state. Raises Rejected
         for a duplicate event or a stale version."""
         fresh = db.execute(
@@ -82,7 +85,7 @@ class PlainTurns:
             stored = db.execute(STORED, (turn.channel, turn.event_id)).fetchone()
             response = json_value(stored[0]) if stored and stored[0] is not None else []
             raise Rejected(CommitResult(CommitStatus.DUPLICATE, list(response or [])))
-        state, at = json_text(turn.state), self.state_at(now)
+        state, at = state if state is not None else json_text(turn.state), self.state_at(now)
         if turn.expected_version == 0:
             saved = db.execute(FIRST, (turn.conversation_id, turn.channel, state, at)).fetchone()
         else:

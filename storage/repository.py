@@ -24,6 +24,7 @@ from storage import followups as followups_
 from storage import outbox as outbox_
 from storage.casekeys import FILE_KINDS, case_key, case_keys
 from storage.database import Database, StorageUnavailable, utcnow
+from storage.engine import json_bytes
 from storage.evidence_rows import add_evidence
 from storage.inline import InlineConnection
 from storage.keys import derive_key
@@ -173,11 +174,12 @@ class Storage:
         """Store the event id, the new state and the turn's reports in one transaction (on SQLite, a
         savepoint in the transaction of the turns committed with it: storage.groupcommit; on PostgreSQL, a
         plain turn is one call of a function that is its own transaction: storage.pgturn)."""
+        encoded: bytes | None = None
         try:
             if self.db.group is not None and is_plain(turn):  # nine messages in ten, in fixed SQL
-                result = await self.db.write_sqlite(
-                    functools.partial(self.plain.commit, turn=turn, now=utcnow())
-                )
+                encoded = json_bytes(turn.state)  # once, for the row and for the state cache
+                plain = functools.partial(self.plain.commit, turn=turn, now=utcnow(), state=encoded.decode())
+                result = await self.db.write_sqlite(plain)
             elif self.dialect == "postgresql" and is_plain(turn):  # in one round trip
                 result = await self.db.autocommit(
                     functools.partial(self.db.pg_plain.commit, turn=turn, now=utcnow())
@@ -194,7 +196,8 @@ class Storage:
                 raise
             result = CommitResult(CommitStatus.CODE_TAKEN)
         if result.status is CommitStatus.OK and not turn.forget:
-            self.states.put(turn.conversation_id, Conversation(turn.state, turn.expected_version + 1))
+            stored = Conversation(turn.state, turn.expected_version + 1)
+            self.states.put(turn.conversation_id, stored, encoded)
         elif result.status is not CommitStatus.DUPLICATE:
             self.states.drop(turn.conversation_id)
         return result

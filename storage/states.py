@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from storage.engine import json_text, json_value
+from storage.engine import json_bytes, json_value
 from storage.records import Conversation
 
 SIZE = 20_000  # conversations
@@ -37,9 +37,10 @@ class StateCache:
         text, version = found
         return Conversation(json_value(text) if text is not None else None, version)
 
-    def put(self, conversation_id: str, conversation: Conversation) -> None:
+    def put(self, conversation_id: str, conversation: Conversation, encoded: bytes | None = None) -> None:
+        """`encoded`: the state as `json_bytes` made it already (a plain turn's row)."""
         state = conversation.state
-        text = json_text(state).encode() if state is not None else None
+        text = encoded if encoded is not None else json_bytes(state) if state is not None else None
         self.drop(conversation_id)
         self._entries[conversation_id] = (text, conversation.version)
         self.held += len(text or b"")
