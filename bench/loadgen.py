@@ -27,6 +27,8 @@ from __future__ import annotations
 import array
 import asyncio
 import contextlib
+import heapq
+import itertools
 import json
 import math
 import multiprocessing
@@ -127,18 +129,27 @@ class Session:
 
 
 class Mix:
-    """Sessions waiting to send their next step; new ones are opened whenever none is waiting. Chat ids
-    (Telegram) are `chat_base` + a counter, so that the workers' chats never collide."""
+    """Sessions waiting to send their next step, the first ready first; a new one is opened whenever none
+    is ready. Chat ids (Telegram) are `chat_base` + a counter, so that the workers' chats never collide.
 
-    def __init__(self, seed: int, pool: int, chat_base: int, think: float = 0.0) -> None:
+    `think`: seconds every session waits after an answer; `wander`: the mean of a random wait on top
+    (exponential), as people read at their own pace. Why it matters: with no random wait the sessions
+    opened together move in step, one step each per round of the pool, so the report sessions among the
+    first 300 all send "Submit" within the same second and a 200 msg/s run carries a burst of 100 reports
+    a second (issue 23's p99 spikes). With it their steps drift apart within a few rounds, as a day's
+    citizens do; `bench.pipeline --wander 0` still runs the steps in lock-step."""
+
+    def __init__(self, seed: int, pool: int, chat_base: int, think: float = 0.0, wander: float = 0.0) -> None:
         self.think = think  # seconds a person takes to read an answer before the next step
+        self.wander = wander
         self.rng = random.Random(seed)
-        self.idle: deque[Session] = deque()
+        self.idle: list[tuple[float, int, Session]] = []  # a heap by (ready, order)
+        self.order = itertools.count()
         self.chat_base = chat_base
         self.opened = 0
         self.finished = 0
         for _ in range(pool):
-            self.idle.append(self._new())
+            self.idle.append((0.0, next(self.order), self._new()))
 
     def _new(self) -> Session:
         make = self.rng.choices([s for s, _ in SCRIPTS], weights=[w for _, w in SCRIPTS])[0]
@@ -147,20 +158,21 @@ class Mix:
         return Session(session_id, self.chat_base + self.opened, make(self.rng))
 
     def take(self, now: float = 0.0) -> tuple[Session, Step]:
-        # Sessions come back in the order they were answered, so the first is the first ready.
-        ready = self.idle and self.idle[0].ready <= now
-        session = self.idle.popleft() if ready else self._new()
+        ready = self.idle and self.idle[0][0] <= now
+        session = heapq.heappop(self.idle)[2] if ready else self._new()
         step = session.steps[session.at]
         session.at += 1
         return session, step
 
     def back(self, session: Session, now: float = 0.0) -> None:
         session.ready = now + self.think
-        if session.at < len(session.steps):
-            self.idle.append(session)
-        else:
+        if self.wander:
+            session.ready += self.rng.expovariate(1.0 / self.wander)
+        if session.at >= len(session.steps):
             self.finished += 1
-            self.idle.append(self._new())
+            session = self._new()  # in its place, ready at once: a new citizen
+            session.ready = now
+        heapq.heappush(self.idle, (session.ready, next(self.order), session))
 
 
 # --- requests --------------------------------------------------------------------------------------
@@ -401,8 +413,10 @@ class Job:
     total: int | None = None  # closed loop: stop after this many requests (all workers together)
     connections: int = 256  # open loop: connections, all workers together
     timeout: float = 30.0  # seconds to wait for what is still in flight after the last arrival
-    # Open loop: seconds a session waits after an answer before its next step (new sessions fill in).
+    # Open loop: seconds a session waits after an answer before its next step (new sessions fill in),
+    # and the mean of a random wait on top (Mix).
     think: float = 0.0
+    wander: float = 0.0
     start_at: float = 0.0  # time.monotonic() of the first arrival
     index: int = 0
     workers: int = 1
@@ -543,7 +557,7 @@ def worker_main(pipe: Pipe, index: int, workers: int) -> None:
         mix = mixes.get(job.mix)
         if mix is None:
             base = 500_000_000 + index * 20_000_000
-            mix = Mix(job.seed * 1009 + index, SESSION_POOL // workers, base, job.think)
+            mix = Mix(job.seed * 1009 + index, SESSION_POOL // workers, base, job.think, job.wander)
             mixes[job.mix] = mix
         build: Callable[[Session, Step], bytes] = updates if job.traffic == "telegram" else webchat_body
         out = Outcome()

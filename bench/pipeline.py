@@ -21,7 +21,9 @@ the open loop), light enough that the echo app, not the generator, is the limit;
 (`gen cpu`, % of one core, all workers together).
 The requests are a mix of conversations over many sessions: full reports (link, category, "Add details" on
 the summary, description, evidence, send, updates), greetings and the learn cards, the family pages, and
-reference-code look-ups. A session sends its next step only after the answer to its previous one.
+reference-code look-ups. A session sends its next step only after the answer to its previous one and,
+in the web chat's open loop, a random reading time (`--wander`, mean 2 s), so that the sessions do not
+move in lock-step (bench.loadgen.Mix).
 
 What runs:
 - Web chat, open loop: `POST /webchat/api/messages` at fixed arrival rates (`--rates`, after a warm-up at
@@ -397,7 +399,14 @@ async def _webchat_runs(args: argparse.Namespace, gen: Generator, contenders: li
         for c in contenders:
             mix = f"{c.name}@{rate:g}"
             job = webchat_job(
-                c.server, "open", mix, seed=int(rate), rate=rate, connections=args.connections, duration=0.0
+                c.server,
+                "open",
+                mix,
+                seed=int(rate),
+                rate=rate,
+                connections=args.connections,
+                duration=0.0,
+                wander=args.wander,
             )
             await gen.run(replace(job, duration=args.warmup), "warm-up")
             result = await measure(
@@ -788,6 +797,13 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
         "--connections", type=int, default=256, help="open loop: most connections to a server"
     )
     parser.add_argument("--workers", type=int, default=2, help="load generator processes")
+    parser.add_argument(
+        "--wander",
+        type=float,
+        default=2.0,
+        help="web chat open loop: mean seconds a person reads an answer before the next step "
+        "(exponential; 0: the sessions move in lock-step, see bench.loadgen.Mix)",
+    )
     parser.add_argument(
         "--telegram-rates",
         type=rates,
