@@ -13,8 +13,14 @@ case id returned by two claims; must be 0). After each run the database is check
 PostgreSQL runs in a database of its own (`raabta_bench_<random>`) created on the server of
 `--postgres-url` and dropped at the end; SQLite in a temporary file.
 
-`--diagnose` adds runs with `storage.audit.append_many` replaced by a no-op (a ceiling, not a product
-option) and prints, for 8 consumers, where a claim call's time goes, statement by statement.
+Each run also reports how many claim calls a group served (storage.claimgroup) and, on PostgreSQL, how
+many groups the function of migration 0020 turned down (claimed again in a transaction; 0 when this
+process is the only claimer).
+
+`--diagnose` adds runs with `storage.audit.append_by` replaced by a no-op (a ceiling, not a product
+option) and prints, for 8 consumers, where a claim call's time goes, statement by statement. Both see only
+the claims made in a transaction through SQLAlchemy: SQLite's, and on PostgreSQL those the function
+turned down; PostgreSQL's other groups are two statements on the driver's connection, which neither sees.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from typing import Any
 from sqlalchemy import event, func, select, text
 
 from storage import audit
-from storage.queue import Queue
+from storage.queue import Queue, claim_groups
 from storage.repository import Storage
 from storage.schema import audit_events, cases
 from tests.pgdb import scratch_database
@@ -51,16 +57,16 @@ TARGET_PG_8 = 2_000.0  # claims/s with 8 consumers on PostgreSQL (issue 6)
 @contextlib.contextmanager
 def audit_disabled() -> Iterator[None]:
     """Diagnosis only: claims write no audit event, to see what the audit append costs."""
-    original = audit.append_many
+    original = audit.append_by
 
     async def nothing(*_args: Any, **_kwargs: Any) -> None:
         return None
 
-    audit.append_many = nothing
+    audit.append_by = nothing
     try:
         yield
     finally:
-        audit.append_many = original
+        audit.append_by = original
 
 
 @dataclass(frozen=True)
@@ -225,6 +231,8 @@ class Result:
     statements: dict[str, list[float]]
     load: float  # the 1-minute load average when the run ended: other work on the machine
     server_cpu: float | None  # seconds of PostgreSQL backend CPU during the run (None: not measured)
+    groups: int  # claim groups run (storage.claimgroup)
+    fallbacks: int  # groups the function (migration 0020) turned down, claimed again in a transaction
 
     @property
     def per_second(self) -> float:
@@ -284,6 +292,8 @@ async def run_once(
     await reseed(storage, count)
     await warm(storage, consumers)
     queue = Queue(storage)
+    grouping = claim_groups(storage)
+    groups0, fallbacks0 = grouping.groups, grouping.fallbacks
     got: list[list[int]] = [[] for _ in range(consumers)]
     latencies: list[list[float]] = [[] for _ in range(consumers)]
 
@@ -329,6 +339,8 @@ async def run_once(
         statements=statements,
         load=os.getloadavg()[0],
         server_cpu=server,
+        groups=grouping.groups - groups0,
+        fallbacks=grouping.fallbacks - fallbacks0,
     )
 
 
@@ -394,7 +406,7 @@ def header() -> str:
     return (
         f"{'backend':9} {'variant':{WIDTH}} {'limit':>5} {'consumers':>9} {'cases/s':>8} {'calls/s':>8} "
         f"{'p50 ms':>7} {'p99 ms':>7} {'wall s':>7} {'py CPU':>6} {'py ms':>6} {'db ms':>6} {'load':>5} "
-        f"{'double':>6}  check"
+        f"{'/group':>6} {'fallbk':>6} {'double':>6}  check"
     )
 
 
@@ -404,6 +416,7 @@ def line(r: Result) -> str:
         f"{r.backend:9} {r.variant:{WIDTH}} {r.limit:>5} {r.consumers:>9} {r.per_second:>8.0f} "
         f"{r.calls_per_second:>8.0f} {r.ms(50):>7.2f} {r.ms(99):>7.2f} {r.wall:>7.2f} "
         f"{r.cpu / r.wall:>6.0%} {r.cpu_ms:>6.2f} {db:>6} {r.load:>5.1f} "
+        f"{(r.calls + r.consumers) / max(1, r.groups):>6.1f} {r.fallbacks:>6} "
         f"{r.doubles:>6}  {'; '.join(r.problems) or 'ok'}"
     )
 

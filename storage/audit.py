@@ -25,7 +25,9 @@ from storage.keys import derive_key
 from storage.schema import audit_events
 
 GENESIS = "0" * 64
-_LOCK = 7_201_001  # PostgreSQL advisory lock id serialising appends
+# PostgreSQL advisory lock id serialising appends; the function of migration 0020 (raabta_claim_cases)
+# takes it by this number too, frozen there.
+_LOCK = 7_201_001
 ANCHOR_EVENT = (
     "audit_anchor"  # the anchor's `event` field, as `raabta audit anchor` prints and the server logs
 )
@@ -103,9 +105,18 @@ async def append_by(
     key = key_of(conn)
     if conn.dialect.name == "postgresql":
         await conn.execute(text(f"SELECT pg_advisory_xact_lock({_LOCK})"))
-    prev = (
-        await conn.scalar(select(audit_events.c.hash).order_by(audit_events.c.id.desc()).limit(1)) or GENESIS
-    )
+    head = await conn.scalar(select(audit_events.c.hash).order_by(audit_events.c.id.desc()).limit(1))
+    await conn.execute(audit_events.insert(), chained(key, head, at, action, events))
+
+
+def chained(
+    key: bytes, head: str | None, at: datetime, action: str, events: Sequence[tuple[str, str, dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """The audit rows of events (actor, subject, detail) of one action at `at`, chained in order onto
+    `head` (the newest event's hash; None: the chain is empty). `append_by` inserts them under the chain's
+    lock; storage.claimgroup hands them to the function of migration 0020, which inserts them only if
+    `head` is still the newest hash once it holds that lock."""
+    prev = head or GENESIS
     rows = []
     for actor, subject, detail in events:
         digest = chain_hash(key, prev, at, actor, action, subject, detail)
@@ -121,7 +132,7 @@ async def append_by(
             }
         )
         prev = digest
-    await conn.execute(audit_events.insert(), rows)
+    return rows
 
 
 # --- anchors -------------------------------------------------------------------------------------------

@@ -17,25 +17,42 @@ The statements are built once and kept: the pick per filters (`:now` and `:limit
 UPDATE per number of cases (`CASE id WHEN :id_0 THEN :to_0 ...`). Building them for every group (a union
 of two CTEs, an UPDATE returning every column) cost more of this process's CPU than the database spent
 running them, and the CPU is what bounded claims a second (issue 23).
+
+On PostgreSQL a group of claims without filters takes two round trips instead of that transaction's seven
+(BEGIN, pick, UPDATE, the chain's lock, the chain's head, INSERT, COMMIT), each outside any transaction on
+the driver's own connection (`Database.autocommit`, asyncpg's prepared statements): the pick without
+locks, which reads the chain's head in the same statement; then, the events chained here onto that head
+with the audit key (which never reaches the server), one call of `raabta_claim_cases` (migration 0020),
+which under the chain's lock stores them and hands the cases out only if the head and every case are as
+the pick saw them. If not (another append came in between, or another instance holds or took one of the
+cases) it changes nothing, and the group is claimed again in the transaction above, which locks as it
+picks. Claims with filters always take the transaction: their conditions could change in between.
 """
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, Update, bindparam, case, update
+from sqlalchemy import Select, Update, bindparam, case, select, update
+from sqlalchemy.engine.interfaces import Dialect
 
 from storage import audit
 from storage.batching import Batcher
 from storage.database import Database, utcnow
-from storage.schema import cases
+from storage.engine import AUDIT_KEY, binder
+from storage.schema import audit_events, cases
 
 Pick = Callable[[Sequence[Any]], Select[Any]]
 KEPT = 64  # statements of each kind kept (filters seen, group sizes seen), the least recently used go
+ACTION = "case.claimed"
+# Migration 0020's function: ids, holders, now, lease end, the head the events were chained onto, the
+# action, the events' subjects, their detail, their links and their hashes.
+CLAIM = "SELECT * FROM raabta_claim_cases($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,19 +64,50 @@ class _Call:
     limit: int
 
 
+class Peek:
+    """The pick without locks and the chain's head, in one statement for asyncpg: `sql` and its arguments
+    at a moment for a number of cases, bound by the parameters' own types (`storage.engine.binder`)."""
+
+    def __init__(self, pick: Select[Any], dialect: Dialect) -> None:
+        head = select(audit_events.c.hash).order_by(audit_events.c.id.desc()).limit(1).scalar_subquery()
+        compiled = pick.add_columns(head.label("head")).compile(dialect=dialect)
+        self.sql = compiled.string
+        self._names = compiled.positiontup or []
+        self._bind = {name: binder(compiled.binds[name], dialect) for name in self._names}
+        self._fixed = {name: self._bind[name](compiled.binds[name].value) for name in self._names}
+
+    def args(self, now: datetime, limit: int) -> list[Any]:
+        moment = {"now": self._bind["now"](now), "limit": self._bind["limit"](limit)}
+        return [moment[name] if name in moment else self._fixed[name] for name in self._names]
+
+
 class ClaimGroups:
-    def __init__(self, db: Database, pick: Pick) -> None:
+    def __init__(self, db: Database, pick: Pick, peek: Select[Any] | None = None) -> None:
+        """`peek`: PostgreSQL's pick without filters and without locks (storage.queue.claimable), for
+        groups claimed in two round trips (migration 0020); None claims every group in a transaction."""
         self.db = db
         self.pick = pick  # storage.queue.claimable, with the dialect's locking decided
         self._picks: OrderedDict[Hashable, Select[Any]] = OrderedDict()
         self._claims: OrderedDict[int, Update] = OrderedDict()
         self.batcher: Batcher[_Call, list[Any]] = Batcher(self._batch)  # storage.batching
         self.groups = 0  # groups run so far (the benchmark reports calls per group)
+        self.fallbacks = 0  # groups the function turned down, claimed again in a transaction
+        self.peek = Peek(peek, db.writer.dialect) if peek is not None else None
+        if peek is not None:
+            dialect = db.writer.dialect
+            self._at = binder(audit_events.c.at, dialect)
+            self._lease = binder(cases.c.lease_until, dialect)
+            self._detail = binder(audit_events.c.detail, dialect)
+            key = db.writer.sync_engine.get_execution_options().get(AUDIT_KEY)
+            if not isinstance(key, bytes):
+                raise RuntimeError("the writer carries no audit key")
+            self._key = key
 
     async def claim(
         self, key: Hashable, conditions: Sequence[Any], lease_seconds: int, assignee: str, limit: int
     ) -> list[Any]:
-        """The case rows claimed for `assignee` (at most `limit`, in claim order), once committed."""
+        """The cases claimed for `assignee` (at most `limit`, in claim order), once committed: each row a
+        dict of the cases' columns, whichever way its group went."""
         return await self.batcher.submit(_Call(key, conditions, lease_seconds, assignee, limit))
 
     async def _batch(self, calls: list[_Call]) -> list[list[Any] | BaseException]:
@@ -82,20 +130,57 @@ class ClaimGroups:
         return outcomes
 
     async def _run(self, group: list[_Call]) -> list[list[Any]]:
+        """Each call's claimed rows, as mappings of the cases' columns."""
+        if self.peek is not None and not group[0].conditions:
+            shares = await self.db.autocommit(functools.partial(self._at_once, group))
+            if shares is not None:
+                return shares
+            self.fallbacks += 1
+        return await self._in_transaction(group)
+
+    async def _at_once(self, group: list[_Call], driver: Any) -> list[list[Any]] | None:
+        """The group in two statements on `driver` (asyncpg, outside any transaction), or None when the
+        function turned it down (nothing changed)."""
+        assert self.peek is not None
+        now = utcnow()
+        first = group[0]
+        picked = await driver.fetch(self.peek.sql, *self.peek.args(now, sum(c.limit for c in group)))
+        ids: list[int] = [row[0] for row in picked]
+        shares, owner = _shares(group, ids)
+        if not ids:
+            return shares
+        owners = [owner[case_id] for case_id in ids]
+        subjects = [f"case:{case_id}" for case_id in ids]
+        detail = {"lease_seconds": first.lease_seconds}
+        head = picked[0][1]
+        chain = [(to, subject, detail) for to, subject in zip(owners, subjects, strict=True)]
+        events = audit.chained(self._key, head, now, ACTION, chain)
+        claimed = await driver.fetch(
+            CLAIM,
+            ids,
+            owners,
+            self._at(now),
+            self._lease(now + timedelta(seconds=first.lease_seconds)),
+            head,
+            ACTION,
+            subjects,
+            self._detail(detail),
+            [event["prev_hash"] for event in events],
+            [event["hash"] for event in events],
+        )
+        if not claimed:
+            return None
+        rows = {row["id"]: dict(row) for row in claimed}
+        return [[rows[case_id] for case_id in share] for share in shares]
+
+    async def _in_transaction(self, group: list[_Call]) -> list[list[Any]]:
         now = utcnow()
         first = group[0]
         wanted = sum(call.limit for call in group)
         async with self.db.transaction() as conn:
             pick = kept(self._picks, first.key, lambda: self.pick(first.conditions))
             ids: list[int] = list((await conn.scalars(pick, {"now": now, "limit": wanted})).all())
-            shares: list[list[int]] = []
-            owner: dict[int, str] = {}
-            start = 0
-            for call in group:
-                share = ids[start : start + call.limit]
-                start += call.limit
-                shares.append(share)
-                owner.update(dict.fromkeys(share, call.assignee))
+            shares, owner = _shares(group, ids)
             if not ids:
                 return [[] for _ in shares]
             claim = kept(self._claims, len(ids), lambda: claim_statement(len(ids)))
@@ -103,11 +188,25 @@ class ClaimGroups:
             for at, case_id in enumerate(ids):
                 values[f"id_{at}"] = case_id
                 values[f"to_{at}"] = owner[case_id]
-            rows = {row.id: row for row in (await conn.execute(claim, values)).all()}
+            rows = {row.id: dict(row._mapping) for row in (await conn.execute(claim, values)).all()}
             detail = {"lease_seconds": first.lease_seconds}
             events = [(owner[case_id], f"case:{case_id}", detail) for case_id in ids]
-            await audit.append_by(conn, now, "case.claimed", events)
+            await audit.append_by(conn, now, ACTION, events)
         return [[rows[case_id] for case_id in share] for share in shares]
+
+
+def _shares(group: list[_Call], ids: list[int]) -> tuple[list[list[int]], dict[int, str]]:
+    """The picked ids (in claim order) dealt out in arrival order, each call up to its limit, and each
+    id's new holder."""
+    shares: list[list[int]] = []
+    owner: dict[int, str] = {}
+    start = 0
+    for call in group:
+        share = ids[start : start + call.limit]
+        start += call.limit
+        shares.append(share)
+        owner.update(dict.fromkeys(share, call.assignee))
+    return shares, owner
 
 
 def claim_statement(size: int) -> Update:

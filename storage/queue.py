@@ -65,7 +65,9 @@ def claimable(locking: bool, within: Sequence[Any] = ()) -> Select[tuple[int]]:
     expired first (ix_cases_lease; usually none, since the reaper returns them to `new` every 30 s), and
     new cases in claim order (ix_cases_claim); then the two merged in claim order and cut to `limit`. With
     `locking` (PostgreSQL) each arm takes its rows FOR UPDATE SKIP LOCKED, so concurrent claimers pass each
-    other's rows by; the losing arm's rows (at most `limit`) stay locked, unused, until the COMMIT.
+    other's rows by; the losing arm's rows (at most `limit`) stay locked, unused, until the COMMIT. Without
+    it (SQLite, whose writes queue behind one lock; and PostgreSQL's groups without filters, whose
+    function re-checks and locks the cases it was handed: storage.claimgroup) it takes no lock.
     `within` holds the conditions of the filters an analyst has on screen (platform, category, ...).
     The moment and the limit are parameters (`now`, `limit`), so one statement object serves every claim
     of the same filters (storage.claimgroup keeps it): building it anew cost more CPU than running it.
@@ -143,7 +145,11 @@ class DecisionResult:
 
 def case_item(row: Any) -> dict[str, Any]:
     """The analyst-facing view of a case row: no reporter anywhere."""
-    data = dict(row._mapping)
+    return case_view(dict(row._mapping))
+
+
+def case_view(data: dict[str, Any]) -> dict[str, Any]:
+    """`case_item` of a case row already read into a dict of its columns (storage.claimgroup's)."""
     for key in (
         "first_seen",
         "last_seen",
@@ -206,7 +212,10 @@ def claim_groups(storage: Storage) -> ClaimGroups:
     found = _GROUPS.get(storage)
     if found is None:
         postgres = storage.dialect == "postgresql"
-        found = _GROUPS[storage] = ClaimGroups(storage.db, lambda within: claimable(postgres, within))
+        # PostgreSQL claims groups without filters in two round trips (migration 0020) from the pick
+        # without locks; the others, and any group that cannot, in a transaction that locks as it picks.
+        peek = claimable(False) if postgres else None
+        found = _GROUPS[storage] = ClaimGroups(storage.db, lambda within: claimable(postgres, within), peek)
     return found
 
 
@@ -432,7 +441,7 @@ class Queue:
         rows = await claim_groups(self.storage).claim(
             repr(within), conditions, lease_seconds, assignee, limit
         )
-        return [case_item(r) for r in rows]
+        return [case_view(r) for r in rows]
 
     async def claim_case(
         self, case_id: int, assignee: str, lease_seconds: int = DEFAULT_LEASE
