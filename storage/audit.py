@@ -105,8 +105,13 @@ async def append_by(
     key = key_of(conn)
     if conn.dialect.name == "postgresql":
         await conn.execute(text(f"SELECT pg_advisory_xact_lock({_LOCK})"))
-    head = await conn.scalar(select(audit_events.c.hash).order_by(audit_events.c.id.desc()).limit(1))
-    await conn.execute(audit_events.insert(), chained(key, head, at, action, events))
+    head = await conn.scalar(_HEAD)
+    await conn.execute(_APPEND, chained(key, head, at, action, events))
+
+
+# Built once: every report appends to the chain, and building a statement costs more than running it.
+_HEAD = select(audit_events.c.hash).order_by(audit_events.c.id.desc()).limit(1)
+_APPEND = audit_events.insert()
 
 
 def chained(
