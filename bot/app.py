@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from bot import logs, metrics
-from bot.channels import messenger, telegram, webchat, webchat_upload, whatsapp
+from bot.channels import messenger, webchat, webchat_upload, whatsapp
 from bot.channels.base import ChannelSetup
 from bot.channels.evidence import EvidenceUnavailable
 from bot.dialogue import REGISTRY, Context, Inbound, Registry, State, handle
@@ -109,11 +109,22 @@ def channel_setups(settings: Settings, pipeline: Pipeline, storage: Storage) -> 
     """The configured channels: each channel module offers `setup(settings, pipeline, ...) -> ChannelSetup |
     None` (None: not configured), given here what it needs from the app."""
     found = [
-        telegram.setup(settings, pipeline, StoredEvidence(storage, settings.data_dir)),
+        telegram_setup(settings, pipeline, storage),
         messenger.setup(settings, pipeline, StoredEvidence(storage, settings.data_dir)),
         whatsapp.setup(settings, pipeline, StoredEvidence(storage, settings.data_dir), LastInbound(storage)),
     ]
     return [c for c in found if c is not None]
+
+
+def telegram_setup(settings: Settings, pipeline: Pipeline, storage: Storage) -> ChannelSetup | None:
+    """The Telegram channel, its module imported only when RAABTA_TELEGRAM_TOKEN is set: it loads
+    python-telegram-bot, 9.5 MB of a server's memory that a deployment without Telegram never uses (issue
+    23's memory target)."""
+    if settings.telegram_token is None:
+        return None
+    from bot.channels import telegram
+
+    return telegram.setup(settings, pipeline, StoredEvidence(storage, settings.data_dir))
 
 
 async def reap_leases(storage: Storage, interval: float = 30.0, rescore_every: int = 20) -> None:

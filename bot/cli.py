@@ -19,6 +19,9 @@ PRIVATE_UMASK = 0o077
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from bot.shared.heap import one_arena
+
+    one_arena()  # before any thread starts: they all allocate from one heap (bot/shared/heap.py)
     import uvicorn
 
     from bot.app import create_app
