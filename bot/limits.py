@@ -3,6 +3,7 @@ sessions an hour per client address."""
 
 from __future__ import annotations
 
+import bisect
 import math
 import time
 from collections import deque
@@ -26,21 +27,25 @@ class Limits:
 
 
 class FloodGuard:
-    """In-process sliding windows per pseudonym (one instance's view; the block itself is stored)."""
+    """In-process sliding windows per pseudonym (one instance's view; the block itself is stored).
+
+    A window is a list of times, oldest first, not a deque: a deque weighs 600 bytes before its first
+    entry, and every citizen who wrote within the minute has one (7 MB of a server's memory after 100,000
+    web chat messages, issue 23); a list of at most `messages_per_minute` is cut from the front as cheaply.
+    """
 
     def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic) -> None:
         self.limits = limits
         self.clock = clock
-        self._messages: dict[str, deque[float]] = {}
-        self._floods: dict[str, deque[float]] = {}
+        self._messages: dict[str, list[float]] = {}
+        self._floods: dict[str, list[float]] = {}
         self._flooding: set[str] = set()  # over the limit in the current minute: count the flood once
         self._pruned = clock()
 
     def check(self, who: str) -> Verdict:
         now = self.clock()
-        recent = self._messages.setdefault(who, deque())
-        while recent and recent[0] <= now - 60:
-            recent.popleft()
+        recent = self._messages.setdefault(who, [])
+        del recent[: bisect.bisect_right(recent, now - 60)]
         if len(recent) < self.limits.messages_per_minute:
             recent.append(now)
             self._flooding.discard(who)
@@ -49,9 +54,8 @@ class FloodGuard:
         if who in self._flooding:
             return Verdict.SLOW_DOWN
         self._flooding.add(who)
-        floods = self._floods.setdefault(who, deque())
-        while floods and floods[0] <= now - 86_400:
-            floods.popleft()
+        floods = self._floods.setdefault(who, [])
+        del floods[: bisect.bisect_right(floods, now - 86_400)]
         floods.append(now)
         return Verdict.BLOCK if len(floods) >= self.limits.floods_before_block else Verdict.SLOW_DOWN
 
