@@ -1,4 +1,9 @@
-"""The analysts' and operators' commands: `raabta token|queue|export|audit`."""
+"""The analysts' and operators' commands: `raabta token|queue|export|audit`.
+
+Every `raabta` process imports this module to build its parser, so it imports only what the parser and
+most commands need; a command that needs more (the web API's status rendering, the OpenAPI operations)
+imports it inside its function (issue 23: each CLI run paid ~0.1 s for them).
+"""
 
 from __future__ import annotations
 
@@ -13,9 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cyberunit import params as P
-from cyberunit.api import render_status
 from cyberunit.exports import FORMATS, in_parts
-from cyberunit.openapi import OPERATIONS
 from storage import audit
 from storage.lifecycle import REASONS
 from storage.queue import Queue, QueueError
@@ -169,6 +172,7 @@ SEARCH_COLUMNS = ("id", "matched_by", "status", "platform", "report_count", "cas
 
 async def queue_search(storage: Storage, args: argparse.Namespace, _who: Principal) -> int:
     """The cases a code (any spacing), a link (any variant), a handle or words find, as the API's search."""
+    from cyberunit.openapi import OPERATIONS  # its pydantic models, ~0.07 s: only for this command
     from storage.search import DEFAULT_LIMIT, read_query, search_read
 
     [taken] = [op.params for op in OPERATIONS if op.name == "search"]  # GET /api/v1/search's parameters
@@ -206,6 +210,7 @@ async def queue_show(storage: Storage, args: argparse.Namespace, _who: Principal
 
 async def queue_decide(storage: Storage, args: argparse.Namespace, who: Principal) -> int:
     from bot.shared.config import agency_names, load_settings
+    from cyberunit.api import render_status  # the web API (starlette, its models): only for a decision
 
     try:
         agency = P.agency(args.agency, agency_names(load_settings()))

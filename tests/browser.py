@@ -19,6 +19,8 @@ import uvicorn
 from playwright.async_api import Browser, ConsoleMessage, Dialog, Error, Page, async_playwright
 from starlette.applications import Starlette
 
+from tests.fakes.http_server import PromptServer
+
 CHROMIUM = os.environ.get("RAABTA_CHROMIUM", "/usr/bin/chromium")
 HAVE_CHROMIUM = os.path.exists(CHROMIUM)
 ARGS = [
@@ -37,7 +39,7 @@ ARGS = [
 async def serve(app: Starlette) -> AsyncIterator[str]:
     """Run the app on a free port of 127.0.0.1 in this event loop; yields its base URL."""
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
+    server = PromptServer(config)
     task = asyncio.create_task(server.serve())
     try:
         for _ in range(500):

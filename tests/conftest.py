@@ -3,16 +3,23 @@
 PostgreSQL runs when RAABTA_TEST_POSTGRES_URL is set (CI sets it). Each test gets a database of its own,
 created on that server and dropped afterwards. With the variable set, an unreachable server fails the
 tests rather than skipping them.
+
+A test that takes `storage` gets a copy of a database that the same migrations brought to head once per
+test process (`Migrated`), not one migrated anew: the same schema, 0.1 s (SQLite) to 0.25 s (PostgreSQL)
+less for each of ~1,400 tests. Tests of the migrations themselves open their own Storage.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import AsyncIterator
+import shutil
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
 
 from bot.app import create_app
 from bot.shared.config import Settings, load_settings
@@ -25,10 +32,10 @@ SECRET = "test-secret-key-0123456789abcdefghijklmnop"
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
-async def create_pg_database() -> str:
-    """A fresh PostgreSQL database on the test server; returns its SQLAlchemy URL."""
+async def create_pg_database(template: str | None = None) -> str:
+    """A fresh PostgreSQL database on the test server (a copy of `template` if given); its SQLAlchemy URL."""
     assert PG_URL, "RAABTA_TEST_POSTGRES_URL is not set"
-    return await create_database(PG_URL, "raabta_test")
+    return await create_database(PG_URL, "raabta_test", template)
 
 
 async def drop_pg_database(url: str) -> None:
@@ -58,14 +65,67 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = [item for item in items if item not in dropped]
 
 
+class Migrated:
+    """A database of each backend brought to head by `Storage.upgrade` once per test process (created on
+    first use, in the process's own temporary folder or as a PostgreSQL template of its own), and the
+    URLs of the copies handed out: those need no `upgrade` of their own."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.sqlite: Path | None = None
+        self.postgres: str | None = None  # the template's URL (dropped when the session ends)
+        self.copies: set[str] = set()
+
+    async def sqlite_copy(self, path: Path) -> str:
+        if self.sqlite is None:
+            migrated = self.folder / "migrated.db"
+            await self._upgrade(f"sqlite+aiosqlite:///{migrated}")
+            self.sqlite = migrated
+        for suffix in ("", "-wal"):  # closed, SQLite leaves no WAL; copied along if it ever does
+            if (source := self.sqlite.with_name(self.sqlite.name + suffix)).exists():
+                shutil.copyfile(source, path.with_name(path.name + suffix))
+        return self._handed(f"sqlite+aiosqlite:///{path}")
+
+    async def postgres_copy(self) -> str:
+        if self.postgres is None:
+            template = await create_pg_database()
+            await self._upgrade(template)  # closed again: CREATE DATABASE ... TEMPLATE needs it unused
+            self.postgres = template
+        template_name = make_url(self.postgres).database
+        assert template_name, self.postgres
+        return self._handed(await create_pg_database(template=template_name))
+
+    async def _upgrade(self, url: str) -> None:
+        store = Storage(url, SECRET.encode())
+        try:
+            await store.upgrade()
+        finally:
+            await store.close()
+
+    def _handed(self, url: str) -> str:
+        self.copies.add(url)
+        return url
+
+
+@pytest.fixture(scope="session")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Migrated]:
+    databases = Migrated(tmp_path_factory.mktemp("migrated"))
+    yield databases
+    if databases.postgres is not None:
+        asyncio.run(drop_pg_database(databases.postgres))
+
+
 @pytest.fixture(params=BACKENDS)
-async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path, migrated: Migrated) -> AsyncIterator[str]:
+    # With `storage` among the test's fixtures, the database starts as a copy of the migrated one.
+    copy = "storage" in request.fixturenames
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path}/raabta.db"
+        path = tmp_path / "raabta.db"
+        yield await migrated.sqlite_copy(path) if copy else f"sqlite+aiosqlite:///{path}"
         return
     if not PG_URL:
         pytest.skip("RAABTA_TEST_POSTGRES_URL is not set")
-    url = await create_pg_database()
+    url = await migrated.postgres_copy() if copy else await create_pg_database()
     try:
         yield url
     finally:
@@ -73,9 +133,10 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
 
 
 @pytest.fixture
-async def storage(db_url: str) -> AsyncIterator[Storage]:
+async def storage(db_url: str, migrated: Migrated) -> AsyncIterator[Storage]:
     store = Storage(db_url, SECRET.encode())
-    await store.upgrade()
+    if db_url not in migrated.copies:  # a `db_url` of a module's own
+        await store.upgrade()
     try:
         yield store
     finally:

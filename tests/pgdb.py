@@ -16,12 +16,14 @@ def plain(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-async def create_database(server_url: str, prefix: str) -> str:
-    """A new, empty database `<prefix>_<random>` on the server of `server_url`; its SQLAlchemy URL."""
+async def create_database(server_url: str, prefix: str, template: str | None = None) -> str:
+    """A new database `<prefix>_<random>` on the server of `server_url`, empty or a copy of the database
+    `template` (which nobody may be connected to); its SQLAlchemy URL."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    copied = "" if template is None else f' TEMPLATE "{template}"'
     conn = await asyncpg.connect(plain(server_url))
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.execute(f'CREATE DATABASE "{name}"{copied}')
     finally:
         await conn.close()
     return make_url(server_url).set(database=name).render_as_string(hide_password=False)

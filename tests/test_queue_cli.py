@@ -9,6 +9,7 @@ import json
 import os
 import pty
 import subprocess
+import sys
 from pathlib import Path
 
 import stix2
@@ -380,3 +381,60 @@ async def test_queue_search_finds_a_case_by_code_link_or_words(
     assert nothing.returncode == 0 and "no case matches" in nothing.stdout
     bad = await raabta(env, "queue", "search", "x", "--limit", "0")
     assert bad.returncode == 2 and "limit must be between 1 and 100" in bad.stderr
+
+
+# The operators' commands run in one process, which then lists every module it has imported.
+OPERATOR_COMMANDS = """
+import contextlib, io, json, sys
+from bot.cli import main
+
+said = io.StringIO()
+with contextlib.redirect_stdout(said):
+    for argv in (["db", "upgrade"], ["token", "create", "--name", "ayesha", "--role", "analyst"]):
+        assert main(argv) == 0, argv
+    token = said.getvalue().split()[-1]
+    for argv in (
+        ["token", "list"],
+        ["queue", "list", "--token", token],
+        ["queue", "claim", "--token", token],
+        ["export", "--format", "csv", "--out", sys.argv[1]],
+        ["audit", "verify"],
+    ):
+        assert main(argv) == 0, argv
+print(json.dumps(sorted(sys.modules)))
+"""
+# What only the bot or another command needs: the NLU's model (numpy, SciPy, scikit-learn), the web app
+# and its API (Starlette, uvicorn), the dialogue and the chat channels (python-telegram-bot).
+NOT_FOR_OPERATORS = (
+    "numpy",
+    "scipy",
+    "sklearn",
+    "nlu.parser",
+    "nlu.model",
+    "starlette",
+    "uvicorn",
+    "telegram",
+    "bot.app",
+    "bot.dialogue",
+    "bot.channels",
+    "cyberunit.api",
+    "cyberunit.openapi",
+)
+
+
+def test_the_operators_commands_load_no_model_web_app_or_chat_channel(tmp_path: Path) -> None:
+    """Each `raabta` command is a process that pays for every module it imports: `token`, `queue`,
+    `export` and `audit` import neither the NLU's model nor the web app (issue 23: they cost each
+    command 0.25 s, a third of its run, and `make test` runs about 200 of them)."""
+    done = subprocess.run(
+        [sys.executable, "-c", OPERATOR_COMMANDS, str(tmp_path / "cases.csv")],
+        env=env_for(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = set(json.loads(done.stdout.splitlines()[-1]))
+    assert {"bot.cli", "cyberunit.cli", "storage.queue", "nlu.urls"} <= loaded  # the commands did run
+    assert sorted(loaded & set(NOT_FOR_OPERATORS)) == []

@@ -34,6 +34,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.channels.telegram import SECRET_HEADER, WEBHOOK_PATH, TelegramChannel
+from tests.fakes.http_server import PromptServer
 
 TOKEN = "123456:TEST-token"
 BOT_ID = 222222222
@@ -64,7 +65,7 @@ class Failure:
     retry_after: int | None = None
 
 
-class _QuietServer(uvicorn.Server):
+class _QuietServer(PromptServer):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield  # the test runner keeps its own signal handlers
