@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from responses.yamlfile import safe_load as load_yaml
 
 DATA_DIR = Path(__file__).parent / "data"
 TRAIN_DIR = DATA_DIR / "train"
@@ -88,7 +88,7 @@ def _language_of(meta: Any, default: str) -> str:
 
 def parse_nlu_yaml(text: str, source: str, default_language: str) -> list[Example]:
     """The intent examples of one `nlu.yml` document (synonyms, regexes and lookups are skipped)."""
-    doc = yaml.safe_load(text)
+    doc = load_yaml(text)
     if not isinstance(doc, dict):
         raise DataError(f"{source}: not a YAML mapping")
     if str(doc.get("version")) != FORMAT_VERSION:

@@ -37,6 +37,7 @@ from nlu.language import SERVED
 from nlu.parser import prepare
 from nlu.types import Parse
 from responses.claims import Library
+from responses.yamlfile import safe_load as load_yaml
 
 # Intents whose misses are listed one by one: each sends the citizen somewhere no other intent does.
 WATCHED = ("emergency", "self_harm", "at_risk_self")
@@ -310,7 +311,7 @@ class ClaimsReport:
 def load_claim_tests(path: Path = CLAIMS_TEST) -> tuple[list[tuple[str, str, str]], list[str]]:
     """The held-out claim phrasings as (claim, language, text), and the questions about no claim."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise DataError(f"{path.name}: not valid YAML ({exc})") from None
     if not isinstance(data, dict) or not isinstance(data.get("claims"), dict):

@@ -26,6 +26,7 @@ import yaml
 
 from responses.bidi import isolate
 from responses.languages import LANGUAGES as LANGUAGES
+from responses.yamlfile import safe_load as load_yaml
 
 if TYPE_CHECKING:
     from responses.claims import Library
@@ -344,7 +345,7 @@ def _read(
 ) -> dict[str, Any]:
     """A content file's top-level mapping; `error` (the file's own kind) naming the file if it is not one."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = load_yaml(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise error(f"{path.name}: not valid YAML ({exc})") from None
     if not isinstance(data, dict):

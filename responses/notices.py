@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from responses import _ARABIC_NOT_URDU, HERE, ContentError, fields_of, placeholders
+from responses.yamlfile import safe_load as load_yaml
 
 NOTICES = "notices.yaml"
 # What the console fills a notice with: the case's own facts, never its reporters (see notices.yaml).
@@ -176,7 +177,7 @@ def load_notices(path: Path) -> Notices:
     if not path.exists():
         return Notices()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = load_yaml(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise ContentError(f"{path.name}: not valid YAML ({exc})") from None
     if not isinstance(data, dict):

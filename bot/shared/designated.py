@@ -33,6 +33,7 @@ from typing import Any
 import yaml
 
 from nlu.normalize import normalize, tokens
+from responses.yamlfile import safe_load as load_yaml
 
 DEFAULT_FILE = Path(__file__).with_name("designated.yaml")
 SCRIPTS = ("en", "ur", "ur-Latn")  # English, Urdu script, Roman Urdu: every entry has names in each
@@ -265,7 +266,7 @@ def load(path: Path | None = None) -> Designated:
     except OSError as exc:
         raise DesignatedError(f"{where}: cannot be read ({exc.strerror or exc})") from None
     try:
-        data: Any = yaml.safe_load(text)
+        data: Any = load_yaml(text)
     except yaml.YAMLError as exc:
         raise DesignatedError(f"{where.name}: not valid YAML ({exc})") from None
     if data is None:
