@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar, cast
 
@@ -45,6 +46,7 @@ class GroupWriter:
         self.lock = lock
         # Turns that arrive while a group is in the thread wait for the next group (storage.batching).
         self.batcher: Batcher[tuple[Work[Any] | RawWork[Any], bool], Any] = Batcher(self._group)
+        self.cpu = 0.0  # seconds of CPU the writer's thread spent on groups: bench.turns prints it a turn
 
     @property
     def groups(self) -> int:
@@ -74,6 +76,7 @@ class GroupWriter:
         plain SQL on the driver's connection (SQLAlchemy's nested transactions cost more than the
         turn's own statements); SQLAlchemy's transaction around them is the group's."""
         outcomes: list[Any] = []
+        started = time.thread_time()
         try:
             with self.engine.connect() as sync, sync.begin():
                 db: sqlite3.Connection = sync.connection.driver_connection  # type: ignore[assignment]
@@ -92,6 +95,8 @@ class GroupWriter:
                     outcomes.append(outcome)
         except (DBAPIError, OSError, sqlite3.Error) as exc:
             return [Unavailable(type(exc).__name__) for _ in works]
+        finally:
+            self.cpu += time.thread_time() - started
         return outcomes
 
     def close(self) -> None:
