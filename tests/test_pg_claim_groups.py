@@ -17,17 +17,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
-from alembic import command
-from sqlalchemy import select, text
-from sqlalchemy.engine import Connection
+from sqlalchemy import select
 
-from storage import audit, migrate
+from storage import audit
 from storage.queue import CaseFilter, Queue, claim_groups
 from storage.repository import Storage, utcnow
 from storage.schema import audit_events, cases
 from tests.conftest import PG_URL, POSTGRES_ONLY, SECRET
 from tests.pgdb import plain, scratch_database
-from tests.test_pg_plain_turn import Counting, through
+from tests.test_pg_plain_turn import Counting, function_comes_and_goes, through
 from tests.test_queue_order import seed
 
 # Cases (name, urgent, priority, minutes after BASE first seen): the claim order is c3, c0, c1, ...
@@ -201,21 +199,7 @@ async def test_the_function_changes_nothing_unless_head_and_cases_are_as_the_pic
 
 @POSTGRES_ONLY
 async def test_the_migration_adds_and_removes_the_function(storage: Storage) -> None:
-    async def present() -> bool:
-        async with storage.db.read() as conn:
-            found = await conn.scalar(text("SELECT to_regproc('raabta_claim_cases') IS NOT NULL"))
-        return bool(found)
-
-    def down(conn: Connection) -> None:
-        command.downgrade(migrate.alembic_config(conn, storage.audit_key), "0019")
-
-    assert await present()
-    async with storage.writer.begin() as conn:
-        await conn.run_sync(down)
-    assert not await present()
-    assert await migrate.current_revision(storage.writer) == "0019"
-    await storage.upgrade()
-    assert await present() and await storage.is_current()
+    await function_comes_and_goes(storage, "raabta_claim_cases", "0019")
     await seed(storage, CASES[:2])
     assert len(await Queue(storage).claim("a1", limit=2)) == 2
     assert claim_groups(storage).fallbacks == 0 and await storage.verify_audit_chain()

@@ -255,21 +255,28 @@ async def test_an_unreachable_database_is_storage_unavailable_and_the_next_turn_
             await storage.close()
 
 
-@POSTGRES_ONLY
-async def test_the_migration_adds_and_removes_the_function(storage: Storage) -> None:
+async def function_comes_and_goes(storage: Storage, function: str, below: str) -> None:
+    """The stored function is there at head, gone once the database went down to the revision `below`
+    it, and back after `upgrade` (tests/test_pg_claim_groups.py checks migration 0020 the same way)."""
+
     async def present() -> bool:
         async with storage.db.read() as conn:
-            found = await conn.scalar(text("SELECT to_regproc('raabta_plain_turn') IS NOT NULL"))
+            found = await conn.scalar(text("SELECT to_regproc(:name) IS NOT NULL"), {"name": function})
         return bool(found)
 
     def down(conn: Connection) -> None:
-        command.downgrade(migrate.alembic_config(conn, storage.audit_key), "0018")
+        command.downgrade(migrate.alembic_config(conn, storage.audit_key), below)
 
     assert await present()
     async with storage.writer.begin() as conn:
         await conn.run_sync(down)
     assert not await present()
-    assert await migrate.current_revision(storage.writer) == "0018"
+    assert await migrate.current_revision(storage.writer) == below
     await storage.upgrade()
     assert await present() and await storage.is_current()
+
+
+@POSTGRES_ONLY
+async def test_the_migration_adds_and_removes_the_function(storage: Storage) -> None:
+    await function_comes_and_goes(storage, "raabta_plain_turn", "0018")
     assert (await storage.commit_turn(TurnRecord("webchat", "e1", "c1", 0, {}, []))).status.value == "ok"
