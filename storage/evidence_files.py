@@ -28,7 +28,7 @@ from pathlib import Path
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.locking import upsert
+from storage.locking import lock_file, upsert
 from storage.repository import FILE_KINDS, Storage, utcnow
 from storage.schema import evidence, evidence_files, reports
 
@@ -90,6 +90,7 @@ class KeptFiles:
         at = stored_at or utcnow()
         of_channel = select(reports.c.id).where(reports.c.channel == channel)
         async with self._db(writing=True) as conn:
+            await lock_file(conn, channel, name, shared=False)  # after a report naming it that reads
             stmt = upsert(conn, evidence_files).values(
                 channel=channel, name=name, sha256=sha256, size=size, stored_at=at, purged_at=None
             )

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.casekeys import FILE_KINDS
+from storage.locking import lock_file
 from storage.records import EvidenceRecord
 from storage.schema import evidence, evidence_files
 
@@ -53,6 +54,8 @@ async def _kept_hashes(
     names = {e.fingerprint for e in items if e.kind in FILE_KINDS and e.fingerprint}
     if not names:
         return {}
+    for name in sorted(names):  # a download recorded meanwhile waits for this transaction (lock_file)
+        await lock_file(conn, channel, name, shared=True)
     rows = await conn.execute(
         select(evidence_files.c.name, evidence_files.c.sha256).where(
             evidence_files.c.channel == channel, evidence_files.c.name.in_(names)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from sqlalchemy import Select, Table, bindparam, select
+from sqlalchemy import Select, Table, bindparam, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -24,6 +24,23 @@ def _row_query(table: Table, for_update: bool) -> Select[Any]:
     and a statement built once also keeps its cache key."""
     query = select(table).where(table.c.id == bindparam("row_id"))
     return query.with_for_update() if for_update else query
+
+
+FILE_LOCKS = 7_201_002  # the class of PostgreSQL advisory locks taken by a kept file's name (`lock_file`)
+_FILE_SHARED = text("SELECT pg_advisory_xact_lock_shared(:kind, hashtext(:name))")
+_FILE_ALONE = text("SELECT pg_advisory_xact_lock(:kind, hashtext(:name))")
+
+
+async def lock_file(conn: AsyncConnection, channel: str, name: str, shared: bool) -> None:
+    """On PostgreSQL, hold a lock on a kept file's name to the transaction's end: shared by reports that
+    read whether the file was downloaded yet (storage.evidence_rows), alone by the download's record
+    (storage.evidence_files). Why: under READ COMMITTED a report that read "no hash yet" and a download
+    that updates the rows naming the file, run side by side, each miss the other's uncommitted rows, and
+    the report's row stayed without its hash; with the lock the second one starts after the first
+    committed, and its next statement sees it. SQLite's single writer already runs them one at a time."""
+    if conn.dialect.name == "postgresql":
+        statement = _FILE_SHARED if shared else _FILE_ALONE
+        await conn.execute(statement, {"kind": FILE_LOCKS, "name": f"{channel}/{name}"})
 
 
 def upsert(conn: AsyncConnection, table: Table) -> postgresql.Insert | sqlite.Insert:

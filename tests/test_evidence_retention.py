@@ -254,3 +254,21 @@ def test_raabta_purge_says_how_many_evidence_files_it_removed(tmp_path: Path) ->
     assert sorted(p.name for p in folder.iterdir()) == ["AQADfresh"]
     again = run(["purge", "--days", "30"], env)
     assert "0 evidence files" in again.stdout
+
+
+async def test_a_download_recorded_while_its_report_commits_still_hashes_the_report(storage: Storage) -> None:
+    """The file's download ends while the report naming it is in its transaction: the report read no hash
+    yet, and the download's UPDATE cannot see the report's rows before they commit. Whichever comes first,
+    the evidence row ends with the file's hash (seen on PostgreSQL, where the two run side by side)."""
+    url = "https://www.facebook.com/race.page"
+    link = EvidenceRecord("link", url, url, "facebook")
+    photo = EvidenceRecord("photo", "AgACAgQ_file", platform="telegram", fingerprint="AQADrace")
+    report = NewReport("RACE-0001", None, "telegram", "en", "propaganda", "", False, (link, photo))
+    digest = sha256(b"the photo")
+    async with storage.db.transaction() as conn:
+        await storage._add_report(conn, report, utcnow())  # the report turn's own storage code
+        recorded = asyncio.create_task(KeptFiles(storage).record("telegram", "AQADrace", digest, 9))
+        await asyncio.sleep(0.3)  # the download is recorded now, if nothing holds it back
+    await recorded
+    rows = await storage.reports.evidence_of("RACE-0001")
+    assert [(r["fingerprint"], r["sha256"]) for r in rows if r["kind"] == "photo"] == [("AQADrace", digest)]
