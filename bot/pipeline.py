@@ -167,7 +167,8 @@ class Pipeline:
         started = time.perf_counter()
         refused = await self._refuse(conversation, inbound)
         if refused is not None:
-            metrics.REFUSED.labels(inbound.channel, "refused").inc()
+            reason = "refused" if refused.refused else "storage_unavailable"
+            metrics.REFUSED.labels(inbound.channel, reason).inc()
             return refused
         lock = self._locks.setdefault(conversation, asyncio.Lock())
         self._waiting[conversation] = self._waiting.get(conversation, 0) + 1
@@ -264,7 +265,8 @@ class Pipeline:
             return Handled([sorry], saved=False)
 
     async def _refuse(self, conversation: str, inbound: Inbound) -> Handled | None:
-        """A polite answer instead of handling, for blocked citizens and floods; None to go on."""
+        """A polite answer instead of handling, for blocked citizens and floods; None to go on. When the
+        block list cannot be read, "please send it again" (not saved, not refused: the web chat's 503)."""
         text = inbound.text or ""
         understood = functools.cache(lambda: self.parse(text))  # parsed only when refusing
 
@@ -294,8 +296,10 @@ class Pipeline:
                 await self.safety.block(conversation, "repeated message floods")
                 logs.event(log, "reporter_blocked", channel=inbound.channel)
                 return await answer("common.blocked")
-        except StorageUnavailable:
-            return await answer("common.unavailable")
+        except StorageUnavailable:  # the block list could not be read: "send it again", not a refusal
+            lang = await self.language(conversation, inbound, understood)
+            sorry = Reply(self.texts.text("common.unavailable", lang), kind="notice", lang=lang)
+            return Handled([sorry], saved=False)
         logs.event(log, "flood_slowed", channel=inbound.channel)
         return await answer("common.slow_down_user", self.floods.retry_after(conversation))
 
