@@ -5,7 +5,9 @@ restored, so the server itself keeps running for other tests."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -21,7 +23,10 @@ from tests.test_webchat import API, CODE
 pytestmark = pytest.mark.postgres
 
 
-async def test_citizens_ride_out_a_database_outage(settings: Settings, db_url: str) -> None:
+@contextlib.asynccontextmanager
+async def behind_a_proxy(settings: Settings, db_url: str) -> AsyncIterator[tuple[Proxy, httpx.AsyncClient]]:
+    """The app on the test's PostgreSQL database reached through a proxy that can be cut, and a client of
+    the app; the storage closed and the proxy stopped when the block ends."""
     if not db_url.startswith("postgresql"):
         pytest.skip("the outage is staged on PostgreSQL")
     url = make_url(db_url)
@@ -29,8 +34,17 @@ async def test_citizens_ride_out_a_database_outage(settings: Settings, db_url: s
     await proxy.start()
     proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
     storage = Storage(proxied)
-    await storage.upgrade()
-    app = create_app(settings.model_copy(update={"database_url": proxied}), storage)
+    try:
+        await storage.upgrade()
+        app = create_app(settings.model_copy(update={"database_url": proxied}), storage)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://o") as http:
+            yield proxy, http
+    finally:
+        await storage.close()
+        await proxy.stop()
+
+
+async def test_citizens_ride_out_a_database_outage(settings: Settings, db_url: str) -> None:
     unavailable = catalog().text("common.unavailable", "en")
     acknowledged: list[str] = []
     asked_again = 0
@@ -74,7 +88,7 @@ async def test_citizens_ride_out_a_database_outage(settings: Settings, db_url: s
         assert code
         acknowledged.append(code.group(1))
 
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://o") as http:
+    async with behind_a_proxy(settings, db_url) as (proxy, http):
         load = [asyncio.create_task(citizen(http, n)) for n in range(6)]
         await asyncio.sleep(0.3)
         proxy.cut()
@@ -84,8 +98,6 @@ async def test_citizens_ride_out_a_database_outage(settings: Settings, db_url: s
         await asyncio.wait_for(asyncio.gather(*load), timeout=60)
         health = await http.get("/healthz")
         assert health.status_code == 200
-    await storage.close()
-    await proxy.stop()
 
     assert asked_again > 0, "the outage was not felt"
     check = Storage(db_url)
@@ -101,30 +113,17 @@ async def test_a_message_that_finds_the_block_list_unreadable_is_asked_again_not
     """The first message after start reads the block list; with the database out of reach that read
     fails, and the citizen is asked to send it again (503), not told they are blocked (403). The outage
     test above met this only when a refresh of the list fell in its outage."""
-    if not db_url.startswith("postgresql"):
-        pytest.skip("the outage is staged on PostgreSQL")
-    url = make_url(db_url)
-    proxy = Proxy(url.host or "127.0.0.1", url.port or 5432)
-    await proxy.start()
-    proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
-    storage = Storage(proxied)
-    await storage.upgrade()
-    app = create_app(settings.model_copy(update={"database_url": proxied}), storage)
-    try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://o") as http:
-            proxy.cut()
-            said = {"session": uuid.uuid4().hex, "id": uuid.uuid4().hex, "text": "/start"}
+    async with behind_a_proxy(settings, db_url) as (proxy, http):
+        proxy.cut()
+        said = {"session": uuid.uuid4().hex, "id": uuid.uuid4().hex, "text": "/start"}
+        response = await http.post(API, json=said)
+        assert response.status_code == 503
+        assert response.json()["messages"][0]["text"] == catalog().text("common.unavailable", "en")
+        proxy.restore()
+        for _ in range(100):  # the pool's broken connections give way to fresh ones
             response = await http.post(API, json=said)
+            if response.status_code == 200:
+                break
             assert response.status_code == 503
-            assert response.json()["messages"][0]["text"] == catalog().text("common.unavailable", "en")
-            proxy.restore()
-            for _ in range(100):  # the pool's broken connections give way to fresh ones
-                response = await http.post(API, json=said)
-                if response.status_code == 200:
-                    break
-                assert response.status_code == 503
-                await asyncio.sleep(0.05)
-            assert response.status_code == 200
-    finally:
-        await storage.close()
-        await proxy.stop()
+            await asyncio.sleep(0.05)
+        assert response.status_code == 200
