@@ -51,3 +51,10 @@ def upsert(conn: AsyncConnection, table: Table) -> postgresql.Insert | sqlite.In
 def upsert_for(dialect: str, table: Table) -> postgresql.Insert | sqlite.Insert:
     """`upsert` by the dialect's name, for a statement built once."""
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+@functools.cache
+def insert_new(dialect: str, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """INSERT that skips a row already there, built once per table; the values are the parameters
+    (building a statement costs more CPU than SQLite takes to run it, issue 23)."""
+    return upsert_for(dialect, table).on_conflict_do_nothing()

@@ -28,7 +28,7 @@ from storage.engine import json_bytes
 from storage.evidence_rows import add_evidence
 from storage.inline import InlineConnection
 from storage.keys import derive_key
-from storage.locking import upsert, upsert_for
+from storage.locking import insert_new, upsert
 from storage.outbox import Outbox
 from storage.plainturn import PlainTurns, Rejected, is_plain
 from storage.records import (
@@ -77,11 +77,6 @@ def _file_size(database: str | None) -> int:
 # it (issue 23). The values are the parameters.
 _NEW_REPORT = reports.insert().returning(reports.c.id)
 _ON_CASE = case_reports.insert()
-
-
-@functools.cache
-def _new_reporter(dialect: str) -> Any:
-    return upsert_for(dialect, reporters).on_conflict_do_nothing()
 
 
 class _Abort(Exception):
@@ -337,9 +332,7 @@ class Storage:
     async def _save_contact(
         self, conn: AsyncConnection, reporter_id: str, channel: str, sealed: bytes, now: datetime
     ) -> None:
-        await conn.execute(
-            upsert(conn, reporters).values(id=reporter_id, created_at=now).on_conflict_do_nothing()
-        )
+        await conn.execute(insert_new(conn.dialect.name, reporters), {"id": reporter_id, "created_at": now})
         stmt = upsert(conn, contacts).values(
             reporter_id=reporter_id, channel=channel, address=sealed, created_at=now
         )
@@ -355,7 +348,7 @@ class Storage:
         """Store a report on every case it joins (one per link); (its first case, whether that existed)."""
         if report.reporter_id:
             new_reporter = {"id": report.reporter_id, "created_at": now}
-            await conn.execute(_new_reporter(conn.dialect.name), new_reporter)
+            await conn.execute(insert_new(conn.dialect.name, reporters), new_reporter)
         keys = case_keys(report)
         joined: dict[str, tuple[int, bool]] = {}
         # Cases are locked in key order, so two reports naming the same links never deadlock.

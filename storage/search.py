@@ -33,7 +33,6 @@ reported: no reporter column is read.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -51,7 +50,7 @@ from nlu.urls import canonicalize, find_urls
 from storage import audit
 from storage.casekeys import CaseKey
 from storage.database import Database
-from storage.locking import upsert_for
+from storage.locking import insert_new
 from storage.records import NewReport
 from storage.schema import case_handles, case_reports, cases, reports
 
@@ -350,12 +349,7 @@ async def add_handles(conn: AsyncConnection, pairs: Iterable[tuple[str, int]]) -
     """Key cases by account names: (name, case id); a pair kept already is left as it is."""
     values = [{"handle": name, "case_id": case_id} for name, case_id in sorted(set(pairs))]
     if values:
-        await conn.execute(_new_handle(conn.dialect.name), values)
-
-
-@functools.cache
-def _new_handle(dialect: str) -> Any:
-    return upsert_for(dialect, case_handles).on_conflict_do_nothing()
+        await conn.execute(insert_new(conn.dialect.name, case_handles), values)
 
 
 # --- searching ---------------------------------------------------------------------------------------
