@@ -260,9 +260,12 @@ class Pipeline:
             log.warning(
                 "storage_unavailable", extra={"fields": {"channel": inbound.channel, "reason": str(exc)}}
             )
-            lang = understood.language
-            sorry = Reply(self.texts.text("common.unavailable", lang), kind="notice", lang=lang)
-            return Handled([sorry], saved=False)
+            return self._unavailable(understood.language)
+
+    def _unavailable(self, lang: str) -> Handled:
+        """The answer "please send it again": storage could not be reached, nothing of it was kept."""
+        sorry = Reply(self.texts.text("common.unavailable", lang), kind="notice", lang=lang)
+        return Handled([sorry], saved=False)
 
     async def _refuse(self, conversation: str, inbound: Inbound) -> Handled | None:
         """A polite answer instead of handling, for blocked citizens and floods; None to go on. When the
@@ -297,9 +300,7 @@ class Pipeline:
                 logs.event(log, "reporter_blocked", channel=inbound.channel)
                 return await answer("common.blocked")
         except StorageUnavailable:  # the block list could not be read: "send it again", not a refusal
-            lang = await self.language(conversation, inbound, understood)
-            sorry = Reply(self.texts.text("common.unavailable", lang), kind="notice", lang=lang)
-            return Handled([sorry], saved=False)
+            return self._unavailable(await self.language(conversation, inbound, understood))
         logs.event(log, "flood_slowed", channel=inbound.channel)
         return await answer("common.slow_down_user", self.floods.retry_after(conversation))
 
