@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -25,7 +24,6 @@ from storage.engine import SINGLE_STATEMENT, create_engines, create_inline_engin
 from storage.fixedreads import FixedReads
 from storage.groupcommit import GroupWriter, Unavailable
 from storage.inline import InlineReader
-from storage.pgturn import PgPlainTurns
 
 T = TypeVar("T")
 
@@ -123,11 +121,6 @@ class Database:
             raise StorageUnavailable(str(exc)) from exc
         except (OSError, sqlite3.Error) as exc:
             raise StorageUnavailable(type(exc).__name__) from exc
-
-    @functools.cached_property
-    def pg_plain(self) -> PgPlainTurns:
-        """PostgreSQL's plain turns in one call each (storage.pgturn), bound with the writer's dialect."""
-        return PgPlainTurns(self.writer.dialect)
 
     async def autocommit(self, work: Callable[[Any], Awaitable[T]]) -> T:
         """PostgreSQL: `work` on the driver's own connection (asyncpg) from the writer's pool, outside

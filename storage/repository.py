@@ -30,6 +30,7 @@ from storage.inline import InlineConnection
 from storage.keys import derive_key
 from storage.locking import insert_new, upsert
 from storage.outbox import Outbox
+from storage.pgturn import PgPlainTurns
 from storage.plainturn import PlainTurns, Rejected, is_plain
 from storage.records import (
     CommitResult,
@@ -105,7 +106,8 @@ class Storage:
         self.blocks_generation = 0  # bumped by every block and lift, so in-memory block lists reload
         self.followups_generation = 0  # bumped by every question asked (storage.followups.waiting_for)
         self.states = StateCache()
-        self.plain = PlainTurns(self.writer.dialect)
+        self.plain = PlainTurns(self.writer.dialect)  # SQLite's plain turns, every turn's first statements
+        self.pg_plain = PgPlainTurns(self.writer.dialect)  # PostgreSQL's plain turns, one call each
 
     async def close(self) -> None:
         await self.db.close()
@@ -176,10 +178,9 @@ class Storage:
                 work = functools.partial(self.plain.commit, turn=turn, now=utcnow(), state=encoded.decode())
                 result = await self.db.write_sqlite(work)
             elif encoded is not None and self.dialect == "postgresql":  # in one round trip
-                call = self.db.pg_plain.commit
-                result = await self.db.autocommit(
-                    functools.partial(call, turn=turn, now=utcnow(), state=encoded.decode())
-                )
+                state = encoded.decode()
+                call = functools.partial(self.pg_plain.commit, turn=turn, now=utcnow(), state=state)
+                result = await self.db.autocommit(call)
             else:
                 fixed = self.db.fixed is not None  # on SQLite: its first statements in fixed SQL
                 result = await self.db.write(functools.partial(self._commit_turn, turn=turn, fixed=fixed))
