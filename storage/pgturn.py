@@ -1,4 +1,5 @@
-"""A plain turn on PostgreSQL in one round trip: one call of the function of migration 0019.
+"""A plain turn on PostgreSQL in one round trip: one call of the function of migration 0019 (0021 added
+the transcript).
 
 Why: nine messages in ten are plain turns (storage.plainturn.is_plain). Through SQLAlchemy in a
 transaction they cost five round trips (BEGIN, the event id, the state, the contact, COMMIT) and the CPU
@@ -23,7 +24,7 @@ from storage.engine import binder
 from storage.records import CommitResult, CommitStatus, TurnRecord
 from storage.schema import processed_events
 
-CALL = "SELECT duplicate, stored FROM raabta_plain_turn($1, $2, $3, $4, $5, $6, $7)"
+CALL = "SELECT duplicate, stored FROM raabta_plain_turn($1, $2, $3, $4, $5, $6, $7, $8)"
 # The SQLSTATE the function raises for a stale version (migration 0019): a class no PostgreSQL error uses.
 CONFLICT = "RB409"
 
@@ -49,6 +50,7 @@ class PgPlainTurns:
                 turn.conversation_id,
                 turn.expected_version,
                 self.at(now),
+                turn.transcript,
             )
         except Exception as exc:
             if getattr(exc, "sqlstate", None) == CONFLICT:

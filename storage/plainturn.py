@@ -26,12 +26,12 @@ EVENT = (
 )
 STORED = "SELECT response FROM processed_events WHERE channel = ? AND event_id = ?"
 FIRST = (
-    "INSERT INTO conversations (id, channel, state, version, updated_at) VALUES (?, ?, ?, 1, ?) "
-    "ON CONFLICT DO NOTHING RETURNING id"
+    "INSERT INTO conversations (id, channel, state, version, updated_at, transcript) "
+    "VALUES (?, ?, ?, 1, ?, ?) ON CONFLICT DO NOTHING RETURNING id"
 )
 NEXT = (
-    "UPDATE conversations SET state = ?, version = ?, updated_at = ? WHERE id = ? AND version = ? "
-    "RETURNING id"
+    "UPDATE conversations SET state = ?, version = ?, updated_at = ?, transcript = ? "
+    "WHERE id = ? AND version = ? RETURNING id"
 )
 REACHABLE = (
     "UPDATE contacts SET unreachable_at = NULL "
@@ -87,10 +87,12 @@ class PlainTurns:
             raise Rejected(CommitResult(CommitStatus.DUPLICATE, list(response or [])))
         state, at = state if state is not None else json_text(turn.state), self.state_at(now)
         if turn.expected_version == 0:
-            saved = db.execute(FIRST, (turn.conversation_id, turn.channel, state, at)).fetchone()
+            first = (turn.conversation_id, turn.channel, state, at, turn.transcript)
+            saved = db.execute(FIRST, first).fetchone()
         else:
             version = turn.expected_version
-            saved = db.execute(NEXT, (state, version + 1, at, turn.conversation_id, version)).fetchone()
+            then = (state, version + 1, at, turn.transcript, turn.conversation_id, version)
+            saved = db.execute(NEXT, then).fetchone()
         if saved is None:
             raise Rejected(CommitResult(CommitStatus.CONFLICT))
 

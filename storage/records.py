@@ -122,6 +122,9 @@ class TurnRecord:
     followup: FollowupReply | None = None  # the message came while a follow-up question waited for it
     # (claim, language) of each recruiters' claim answered: counted by day (storage.claim_asks), never who
     claims_asked: tuple[tuple[str, str], ...] = ()
+    # The conversation's transcript with this turn's messages (bot.shared.transcript): stored as given,
+    # None for a channel that keeps none
+    transcript: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +164,7 @@ class CommitResult:
 class Conversation:
     state: dict[str, Any] | None
     version: int
+    transcript: str | None = None  # the web chat's last messages (bot.shared.transcript), None elsewhere
 
 
 class PayloadButton(TypedDict):

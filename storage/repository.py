@@ -161,9 +161,10 @@ class Storage:
             return await self.db.fetch_sqlite(read)
 
         async def load(conn: AsyncConnection) -> Conversation:
-            query = select(conversations.c.state, conversations.c.version)
-            row = (await conn.execute(query.where(conversations.c.id == conversation_id))).first()
-            return Conversation(row.state, row.version) if row else Conversation(None, 0)
+            c = conversations.c
+            query = select(c.state, c.version, c.transcript).where(c.id == conversation_id)
+            row = (await conn.execute(query)).first()
+            return Conversation(row.state, row.version, row.transcript) if row else Conversation(None, 0)
 
         return await self.db.fetch(load)
 
@@ -193,7 +194,7 @@ class Storage:
                 raise
             result = CommitResult(CommitStatus.CODE_TAKEN)
         if result.status is CommitStatus.OK and not turn.forget:
-            stored = Conversation(turn.state, turn.expected_version + 1)
+            stored = Conversation(turn.state, turn.expected_version + 1, turn.transcript)
             self.states.put(turn.conversation_id, stored, encoded)
         elif result.status is not CommitStatus.DUPLICATE:
             self.states.drop(turn.conversation_id)
@@ -255,7 +256,12 @@ class Storage:
             saved = await conn.execute(
                 upsert(conn, conversations)
                 .values(
-                    id=turn.conversation_id, channel=turn.channel, state=turn.state, version=1, updated_at=now
+                    id=turn.conversation_id,
+                    channel=turn.channel,
+                    state=turn.state,
+                    version=1,
+                    updated_at=now,
+                    transcript=turn.transcript,
                 )
                 .on_conflict_do_nothing()
                 .returning(conversations.c.id)
@@ -267,7 +273,12 @@ class Storage:
                     conversations.c.id == turn.conversation_id,
                     conversations.c.version == turn.expected_version,
                 )
-                .values(state=turn.state, version=turn.expected_version + 1, updated_at=now)
+                .values(
+                    state=turn.state,
+                    version=turn.expected_version + 1,
+                    updated_at=now,
+                    transcript=turn.transcript,
+                )
                 .returning(conversations.c.id)
             )
         if saved.first() is None:

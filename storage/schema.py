@@ -60,6 +60,9 @@ conversations = Table(
     Column("state", JSON, nullable=False),
     Column("version", Integer, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # The web chat's last messages, one JSON object a line (bot.shared.transcript); NULL for the other
+    # channels. Beside the state, not in it, so a turn appends to it without parsing it (migration 0021).
+    Column("transcript", Text),
 )
 
 cases = Table(

@@ -4,9 +4,10 @@ Write-through: a turn that committed puts its state here with the version it sto
 different version (another instance's turn, a purge, forget-me) drops it. The version check in the
 turn's UPDATE is what keeps this correct with several instances: a stale entry costs one retried turn,
 never a lost update. Entries are kept serialised, so no caller can change a cached state in place; the
-least recently used go beyond `size` entries or `budget` bytes (a web chat state keeps its last
-replies, so one can weigh tens of KB: memory is bounded by bytes, not by conversations). Kept as UTF-8
-bytes, not str: one Urdu letter makes a Python str two bytes a character throughout, its ASCII included.
+least recently used go beyond `size` entries or `budget` bytes (a web chat conversation keeps its last
+replies in its transcript, so one can weigh tens of KB: memory is bounded by bytes, not by conversations).
+Kept as UTF-8 bytes, not str: one Urdu letter makes a Python str two bytes a character throughout, its
+ASCII included.
 The budget is what the active conversations of a busy minute need (at 500 messages a second, a few
 thousand web chat states); issue 23's memory target (200 MB after 100,000 messages) bounds it.
 """
@@ -27,31 +28,34 @@ class StateCache:
         self.size = size
         self.budget = budget
         self.held = 0  # bytes held now
-        self._entries: OrderedDict[str, tuple[bytes | None, int]] = OrderedDict()
+        # id -> (state, version, transcript), the texts as UTF-8
+        self._entries: OrderedDict[str, tuple[bytes | None, int, bytes | None]] = OrderedDict()
 
     def get(self, conversation_id: str) -> Conversation | None:
         found = self._entries.get(conversation_id)
         if found is None:
             return None
         self._entries.move_to_end(conversation_id)
-        text, version = found
-        return Conversation(json_value(text) if text is not None else None, version)
+        text, version, transcript = found
+        state = json_value(text) if text is not None else None
+        return Conversation(state, version, transcript.decode() if transcript is not None else None)
 
     def put(self, conversation_id: str, conversation: Conversation, encoded: bytes | None = None) -> None:
         """`encoded`: the state as `json_bytes` made it already (a plain turn's row)."""
         state = conversation.state
         text = encoded if encoded is not None else json_bytes(state) if state is not None else None
+        transcript = conversation.transcript.encode() if conversation.transcript is not None else None
         self.drop(conversation_id)
-        self._entries[conversation_id] = (text, conversation.version)
-        self.held += len(text or b"")
+        self._entries[conversation_id] = (text, conversation.version, transcript)
+        self.held += _weight(text, transcript)
         while len(self._entries) > self.size or self.held > self.budget:
-            _, (old, _) = self._entries.popitem(last=False)
-            self.held -= len(old or b"")
+            _, (old, _, told) = self._entries.popitem(last=False)
+            self.held -= _weight(old, told)
 
     def drop(self, conversation_id: str) -> None:
         found = self._entries.pop(conversation_id, None)
         if found is not None:
-            self.held -= len(found[0] or b"")
+            self.held -= _weight(found[0], found[2])
 
     def clear(self) -> None:
         self._entries.clear()
@@ -59,3 +63,7 @@ class StateCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def _weight(state: bytes | None, transcript: bytes | None) -> int:
+    return len(state or b"") + len(transcript or b"")

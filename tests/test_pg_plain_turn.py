@@ -35,18 +35,25 @@ from tests.tcp_proxy import Proxy
 from tests.test_plain_turn import sample
 
 
+# A web chat transcript (bot.shared.transcript): stored as the turn gives it, NULL for other channels
+TRANSCRIPT = '{"text":"رپورٹ بھیج دی گئی","kind":"text","buttons":[]}\n'
+
+
 def turns() -> list[TurnRecord]:
     state, said = sample()
     return [
-        TurnRecord("webchat", "e1", "c1", 0, state, said),
-        TurnRecord("webchat", "e2", "c1", 1, {**state, "n": 2}, said),
+        TurnRecord("webchat", "e1", "c1", 0, state, said, transcript=TRANSCRIPT),
+        TurnRecord("webchat", "e2", "c1", 1, {**state, "n": 2}, said, transcript=TRANSCRIPT * 2),
         TurnRecord("webchat", "e2", "c1", 2, {**state, "n": 3}, said),  # redelivered: its stored reply
         TurnRecord("webchat", "e3", "c1", 1, state, said),  # stale version: a conflict
         TurnRecord("webchat", "e4", "c1", 0, {"step": "start"}, said),  # a first turn, but c1 exists
-        TurnRecord("webchat", "e5", "c2", 0, {"step": "start"}, []),  # c2's telegram contact stays
+        TurnRecord(
+            "webchat", "e5", "c2", 0, {"step": "start"}, [], transcript=TRANSCRIPT
+        ),  # c2's telegram contact stays
         TurnRecord("telegram", "e1", "c3", 0, state, said),  # the same event id on another channel
         TurnRecord("webchat", "e6", "c1", 2, {**state, "n": 4, "big": 2**70}, said),  # beyond orjson
-        TurnRecord("webchat", "e3", "c1", 3, {**state, "n": 5}, said),  # e3's conflict kept nothing
+        # e3's conflict kept nothing
+        TurnRecord("webchat", "e3", "c1", 3, {**state, "n": 5}, said, transcript=TRANSCRIPT * 3),
     ]
 
 
@@ -100,7 +107,7 @@ async def rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
         for table, query in (
             ("processed_events", "SELECT channel, event_id, response::text, created_at, replied_at "
              "FROM processed_events ORDER BY channel, event_id"),
-            ("conversations", "SELECT id, channel, state::text, version, updated_at FROM conversations "
+            ("conversations", "SELECT id, channel, state::text, version, updated_at, transcript FROM conversations "
              "ORDER BY id"),
             ("contacts", "SELECT id, reporter_id, channel, address, created_at, unreachable_at "
              "FROM contacts ORDER BY reporter_id, channel"),
@@ -130,12 +137,13 @@ async def test_the_function_stores_what_sqlalchemy_stores(db_url: str) -> None:
         assert stamps_apart(a[table]) == stamps_apart(b[table]), table
     for found in (a, b):
         events = {(channel, event): at for channel, event, _, at, _ in found["processed_events"]}
-        states = {conversation: at for conversation, _, _, _, at in found["conversations"]}
+        states = {conversation: at for conversation, _, _, _, at, _ in found["conversations"]}
         # a turn's event and state carry one timestamp, as the columns store it
         assert states == {"c1": events["webchat", "e3"], "c2": events["webchat", "e5"],
                           "c3": events["telegram", "e1"]}  # fmt: skip
         assert [event for _, event, *_ in found["processed_events"]] == ["e1", "e1", "e2", "e3", "e5", "e6"]
-        assert [version for _, _, _, version, _ in found["conversations"]] == [4, 1, 1]
+        assert [version for _, _, _, version, _, _ in found["conversations"]] == [4, 1, 1]
+        assert [said for *_, said in found["conversations"]] == [TRANSCRIPT * 3, TRANSCRIPT, None]
         reachable = {(reporter, channel): gone for _, reporter, channel, _, _, gone in found["contacts"]}
         assert reachable["c1", "webchat"] is None and reachable["c2", "telegram"] is not None
 

@@ -32,16 +32,20 @@ def sample() -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return state, said
 
 
+# A web chat transcript (bot.shared.transcript): stored as the turn gives it, NULL for other channels
+TRANSCRIPT = '{"text":"رپورٹ بھیج دی گئی","kind":"text","buttons":[]}\n'
+
+
 def turns() -> list[TurnRecord]:
     state, said = sample()
     return [
-        TurnRecord("webchat", "e1", "c1", 0, state, said),
-        TurnRecord("webchat", "e2", "c1", 1, {**state, "n": 2}, said),
+        TurnRecord("webchat", "e1", "c1", 0, state, said, transcript=TRANSCRIPT),
+        TurnRecord("webchat", "e2", "c1", 1, {**state, "n": 2}, said, transcript=TRANSCRIPT * 2),
         TurnRecord("webchat", "e2", "c1", 2, {**state, "n": 3}, said),  # redelivered: its stored reply
         TurnRecord("webchat", "e3", "c1", 1, state, said),  # stale version: a conflict
-        TurnRecord("webchat", "e4", "c2", 0, {"step": "start"}, []),
+        TurnRecord("webchat", "e4", "c2", 0, {"step": "start"}, [], transcript=TRANSCRIPT),
         TurnRecord("telegram", "e1", "c3", 0, state, said),  # the same event id on another channel
-        TurnRecord("webchat", "e5", "c1", 2, {**state, "n": 4}, said),
+        TurnRecord("webchat", "e5", "c1", 2, {**state, "n": 4}, said, transcript=TRANSCRIPT * 3),
     ]
 
 
@@ -112,4 +116,5 @@ async def test_fixed_sql_stores_what_sqlalchemy_stores(tmp_path: Path) -> None:
     for table in a:
         assert stamps_apart(a[table]) == stamps_apart(b[table]), table
     assert len(a["processed_events"]) == 5 and len(a["conversations"]) == 3
+    assert [row[-1] for row in a["conversations"]] == [TRANSCRIPT * 3, TRANSCRIPT, None]
     assert a["contacts"] and all(None in row for row in a["contacts"])  # c1 wrote: reachable again

@@ -36,6 +36,7 @@ from bot.channels.http import BODY_TIMEOUT, JSONBody, Unread, body_json, read_bo
 from bot.dialogue import Inbound, Reply, State
 from bot.limits import NewSessions
 from bot.pipeline import Handled, Pipeline
+from bot.shared import transcript
 from responses import LANGUAGES, Catalog
 
 CHANNEL = "webchat"
@@ -132,7 +133,7 @@ def message(reply: Reply) -> dict[str, Any]:
 
 
 def stored_message(data: object) -> dict[str, Any] | None:
-    """A message kept with the conversation (`State.recent`), as the API shows it."""
+    """A message of the conversation's transcript (bot.shared.transcript), as the API shows it."""
     if not isinstance(data, dict) or not isinstance(data.get("text"), str):
         return None
     if data.get("kind") == "citizen":  # a button the citizen pressed, by its label
@@ -285,14 +286,14 @@ def routes(
         return JSONBody({"messages": messages})
 
     async def history(request: Request) -> Response:
-        """The conversation's recent messages (kept with its state, deleted with it) and the buttons on
-        offer now, so a reloaded page shows the chat where it was."""
+        """The conversation's recent messages (its transcript, kept and deleted with its state) and the
+        buttons on offer now, so a reloaded page shows the chat where it was."""
         session = session_of(request)
         if isinstance(session, JSONResponse):
             return session
         stored = await pipeline.storage.load_conversation(pipeline.pseudonyms.of(CHANNEL, session))
         state = State.from_dict(stored.state)
-        found = [stored_message(m) for m in state.recent]
+        found = [stored_message(m) for m in transcript.messages(stored.transcript)]
         messages = [m for m in found if m is not None]
         last = next((m for m in reversed(messages) if m["kind"] != "citizen"), None)
         offered = last["buttons"] if last and [b["id"] for b in last["buttons"]] == state.offered else []

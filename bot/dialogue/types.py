@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -311,7 +310,6 @@ def strings(value: object, limit: int, size: int = MAX_TEXT) -> list[str]:
 START = "start"
 STATE_VERSION = 2  # 1: the draft was an untyped dict (before the registry of flows)
 MAX_PAUSED = 3  # unfinished drafts set aside at once; a fourth pushes out the oldest
-MAX_RECENT = 30  # messages a state keeps in `recent`
 MAX_UNDO = 8  # steps Back can undo exactly; further back, it only returns to the question
 
 
@@ -350,34 +348,13 @@ class State:
     # The draft as it was at each of the last steps in `history` (newest last): Back takes the step's
     # answer away again (the link it added, the description it took), never the files sent.
     undo: list[Paused] = field(default_factory=list)
-    # The conversation's last messages as a channel that restores a reloaded chat shows them (the web chat:
-    # the bot's replies and the labels of buttons pressed, never typed text). The engine never reads or
-    # writes it; the pipeline keeps it for those channels. Deleted with the state (forget-me, retention).
-    recent: list[dict[str, Any]] = field(default_factory=list)
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> State:
-        """A copy the engine may change freely. `recent`, which the engine never reads or writes, is
-        copied as a list of the same messages: deep-copying up to 40 stored replies was a fifth of a web
-        chat turn's CPU (issue 23's profile)."""
-        copied = State(
-            self.lang,
-            self.step,
-            list(self.history),
-            list(self.offered),
-            copy.deepcopy(self.draft, memo),
-            copy.deepcopy(self.paused, memo),
-            copy.deepcopy(self.undo, memo),
-            list(self.recent),
-        )
-        memo[id(self)] = copied
-        return copied
+    # (The web chat's last messages are kept beside the state, not in it: bot.shared.transcript.)
 
     def copied(self) -> State:
         """A copy a turn may change (`handle`'s, which leaves its caller's state alone): new lists, and a
         copy of the draft being written; the drafts set aside and Back's snapshots are shared, since no
-        turn changes them in place (`Paused`), and `recent` holds the same messages (the engine never
-        reads or writes it). `copy.deepcopy` stays a full copy, for whoever wants one (a test freezing a
-        state to compare it after a turn)."""
+        turn changes them in place (`Paused`). `copy.deepcopy` stays a full copy, for whoever wants one (a
+        test freezing a state to compare it after a turn)."""
         return State(
             self.lang,
             self.step,
@@ -386,7 +363,6 @@ class State:
             self.draft.copied() if self.draft is not None else None,
             self.paused[:],
             self.undo[:],
-            self.recent[:],
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -402,8 +378,6 @@ class State:
             data["paused"] = [p.to_dict() for p in self.paused]
         if self.undo:
             data["undo"] = [p.to_dict() for p in self.undo]
-        if self.recent:
-            data["recent"] = list(self.recent)
         return data
 
     @classmethod
@@ -420,14 +394,7 @@ class State:
             draft=Draft.load(data.get("draft")),
             paused=_paused(data.get("paused")),
             undo=_paused(data.get("undo"), MAX_UNDO),
-            recent=_recent(data.get("recent")),
         )
-
-
-def _recent(value: object) -> list[dict[str, Any]]:
-    if not isinstance(value, list):
-        return []
-    return [dict(m) for m in value[-MAX_RECENT:] if isinstance(m, Mapping) and isinstance(m.get("text"), str)]
 
 
 def _paused(value: object, limit: int = MAX_PAUSED) -> list[Paused]:

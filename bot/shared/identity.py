@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 
 from storage.keys import derive_key
@@ -15,5 +14,6 @@ class Pseudonyms:
         self._key = derive_key(secret, "pseudonym")
 
     def of(self, channel: str, user: str) -> str:
-        """HMAC-SHA256 of `channel:user`, hex (64 characters)."""
-        return hmac.new(self._key, f"{channel}:{user}".encode(), hashlib.sha256).hexdigest()
+        """HMAC-SHA256 of `channel:user`, hex (64 characters); `hmac.digest` is OpenSSL's one-shot, a
+        fraction of `hmac.new`'s cost, and every message needs one."""
+        return hmac.digest(self._key, f"{channel}:{user}".encode(), "sha256").hex()
