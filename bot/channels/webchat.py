@@ -302,10 +302,10 @@ def routes(
             {"lang": lang, "messages": messages, "buttons": offered}, headers={"Cache-Control": "no-store"}
         )
 
-    return [
+    return [  # the route of every message first (bot/app.py: Starlette tries routes in order)
+        Route("/webchat/api/messages", post_message, methods=["POST"]),
         Route("/chat", page),
         Route("/favicon.ico", favicon),
-        Route("/webchat/api/messages", post_message, methods=["POST"]),
         Route("/webchat/api/messages", get_messages, methods=["GET"]),
         Route("/webchat/api/history", history, methods=["GET"]),
         Mount("/static/chat", ChatStatic(directory=STATIC), name="chat-static"),
