@@ -99,7 +99,7 @@ class InlineReader:
         with self.engine.connect() as sync:
             if snapshot:
                 sync.exec_driver_sql("BEGIN")
-            return drive(cast(Coroutine[Any, Any, T], work(cast(AsyncConnection, InlineConnection(sync)))))
+            return drive(cast("Coroutine[Any, Any, T]", work(cast(AsyncConnection, InlineConnection(sync)))))
 
     def close(self) -> None:
         held, self._held = list(self._held.values()), {}
