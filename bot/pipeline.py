@@ -276,7 +276,14 @@ class Pipeline:
         """A polite answer instead of handling, for blocked citizens and floods; None to go on. When the
         block list cannot be read, "please send it again" (not saved, not refused: the web chat's 503)."""
         text = inbound.text or ""
-        understood = functools.cache(lambda: self.parse(text))  # parsed only when refusing
+        parsed: list[Parse] = []
+
+        def understood() -> Parse:
+            """Parsed only when refusing, once (not `functools.cache`: making one every message cost
+            more than the refusal check it serves)."""
+            if not parsed:
+                parsed.append(self.parse(text))
+            return parsed[0]
 
         async def answer(key: str, retry_after: int | None = None) -> Handled:
             lang = await self.language(conversation, inbound, understood)
