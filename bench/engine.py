@@ -5,12 +5,16 @@ Usage: .venv/bin/python -m bench.engine [--rounds 20] [--profile] [--tree PATH]
 The conversations are those of `bench/turns.py` (SCRIPT) and of the load generator (`bench/loadgen.py`:
 reports with "Add details", greetings and Learn cards, family pages, reference-code look-ups, in three
 languages), 200 of them from a fixed seed. A first pass records every turn as the pipeline would run it:
-the message parsed, the stored state as a dict (with `recent`, as the web chat keeps it) and the context.
+the message parsed, the stored state as a dict (with `recent` where the checkout's state still keeps the
+web chat's last messages, as its web chat did) and the context.
 The measured passes then only build each turn's `State.from_dict` (untimed, as the pipeline builds it
 fresh from storage) and time the engine's entry point with `time.process_time`, so parsing and storage are
 left out and the engine's own CPU shows. Entry points measured: `handle` (copies the state, for callers
 that keep theirs) and, where the engine has it, `handle_owned` (takes the state over, as the pipeline
-does). `--profile` prints the heaviest functions of one pass under cProfile.
+does). Beside them, the two other parts of a turn the pipeline asks of the dialogue and the NLU: `needs`
+(`REGISTRY.needs`, what the flows need looked up) and `parse` (`nlu.parse` of the turn's text; "" for a
+button press, as the pipeline parses it). `--profile` prints the heaviest functions of one pass of each
+under cProfile.
 """
 
 from __future__ import annotations
@@ -57,9 +61,11 @@ def _conversations() -> list[list[tuple[str | None, str | None]]]:
 
 def record() -> list[Recorded]:
     """Every turn of the conversations with the state it starts from, stored as the pipeline stores it."""
-    from bot.dialogue import Context, Inbound, State, handle
-    from bot.dialogue.types import MAX_RECENT
+    from bot.dialogue import Context, Inbound, State, handle, types
     from nlu import parse
+
+    # A checkout from before the transcript moved beside the state keeps it in `State.recent`.
+    kept: int = getattr(types, "MAX_RECENT", 0)
 
     turns: list[Recorded] = []
     for n, steps in enumerate(_conversations()):
@@ -70,9 +76,11 @@ def record() -> list[Recorded]:
             context = Context(f"BNCH-{n:04d}")
             turns.append(Recorded(inbound, understood, stored, context))
             outcome = handle(inbound, understood, State.from_dict(stored), context)
-            said = [*outcome.state.recent, *(r.to_dict() for r in outcome.replies)]
-            outcome.state.recent = said[-MAX_RECENT:]
-            stored = outcome.state.to_dict()
+            after: Any = outcome.state
+            if kept:
+                said = [*after.recent, *(r.to_dict() for r in outcome.replies)]
+                after.recent = said[-kept:]
+            stored = after.to_dict()
     return turns
 
 
@@ -96,12 +104,15 @@ def main() -> None:
     parser.add_argument("--tree", help="the checkout whose code to measure (default: this one)")
     args = parser.parse_args()
     use_tree(args.tree)
-    from bot.dialogue import engine
+    import nlu
+    from bot.dialogue import REGISTRY, engine
 
     turns = record()
     entries: dict[str, Callable[..., Any]] = {"handle": engine.handle}
     if hasattr(engine, "handle_owned"):
         entries["handle_owned"] = engine.handle_owned
+    entries["needs"] = lambda inbound, parse, state, context: REGISTRY.needs(state, parse, inbound)
+    entries["parse"] = lambda inbound, parse, state, context: nlu.parse(inbound.text or "")
     for entry in entries.values():
         run(entry, turns)  # warm-up
     for name, entry in entries.items():

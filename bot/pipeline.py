@@ -397,7 +397,7 @@ class Pipeline:
     async def _context(self, conversation: str, needs: Needs) -> Context:
         """What the flows declared this turn needs, looked up; nothing else is read."""
         return Context(
-            new_code(),
+            new_code() if needs.code else "",  # drawn only on a turn that may submit
             await self._statuses(needs.codes),
             await self._known_links(needs.links),
             self.retention_days,

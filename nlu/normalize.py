@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
+from functools import lru_cache
 
 # Arabic letter variants typed on Arabic keyboards -> the Urdu letters; tatweel dropped; digits to ASCII.
 _URDU_LETTERS = str.maketrans(
@@ -193,6 +194,10 @@ def _clean_once(text: str) -> str:
 
 def clean(text: str) -> str:
     """NFKC without invisible or control characters, spaces collapsed; letters as typed."""
+    return _clean_kept(text) if len(text) <= KEPT_CHARS else _clean(text)
+
+
+def _clean(text: str) -> str:
     once = _clean_once(text)
     return once if _SAFE.fullmatch(once) else _fixpoint(_clean_once, once)
 
@@ -218,8 +223,20 @@ def _fixpoint(step: Callable[[str], str], text: str) -> str:
 
 def normalize(text: str) -> str:
     """NFKC, Urdu letter forms, no diacritics or invisible controls, folded case and elongations."""
+    return _normalize_kept(text) if len(text) <= KEPT_CHARS else _normalize(text)
+
+
+def _normalize(text: str) -> str:
     once = _normalize_once(text)
     return once if _SAFE.fullmatch(once) else _fixpoint(_normalize_once, once)
+
+
+# `clean` and `normalize` of the last short texts, remembered: one message is cleaned and normalised
+# several times over (its language, its model text, the engine's phrases, the designation check), in the
+# same form or already cleaned, and each pass is a Unicode normalisation and a few regular expressions.
+KEPT_CHARS = 1_000  # longer texts (rare) are worked out each time: the memory stays small
+_clean_kept = lru_cache(maxsize=1024)(_clean)
+_normalize_kept = lru_cache(maxsize=1024)(_normalize)
 
 
 # After "kiya", these make it the verb (passive or past: "kiya ja raha", "kiya gaya"), not "kya" (what).

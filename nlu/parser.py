@@ -38,6 +38,7 @@ import logging
 import os
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from nlu import model as trained
 from nlu.data import INTENTS
@@ -168,26 +169,57 @@ def prepare(text: str, language: str | None = None) -> Prepared:
     return Prepared(text, head, entities, language, model_text)
 
 
-def _ranking(names: tuple[str, ...], scores: list[float]) -> list[Intent]:
-    ranked = sorted(zip(names, scores, strict=True), key=lambda pair: (-pair[1], INTENTS.index(pair[0])))
-    return [Intent(name, float(score)) for name, score in ranked]
+# A ranking as the rules below work on it: the intents' names, surest first, and their confidences. Two
+# lists rather than an Intent each: a rule that promotes an intent rebuilds the whole ranking, and a parse
+# keeps only the first RANKING_SIZE of it (issue 23's profile: some 30 Intents made for each message).
+Ranked = tuple[list[str], list[float]]
 
 
-def _promote(ranking: list[Intent], name: str, floor: float) -> list[Intent]:
+@lru_cache(maxsize=8)
+def _intent_order(names: tuple[str, ...]) -> tuple[int, ...]:
+    """The positions of `names`, in the order of INTENTS (ValueError for a name not in it)."""
+    return tuple(sorted(range(len(names)), key=lambda k: INTENTS.index(names[k])))
+
+
+def _ranked(names: tuple[str, ...], scores: list[float]) -> Ranked:
+    """The intents, surest first; of equally sure ones, the one listed first in INTENTS. Sorted stably by
+    score alone over the names already in INTENTS order (worked out once per model): the same order as
+    sorting by (score, place in INTENTS), without looking each place up on every message."""
+    if len(scores) != len(names):
+        raise ValueError(f"{len(scores)} scores for {len(names)} intents")
+    order = sorted(_intent_order(names), key=scores.__getitem__, reverse=True)  # reverse keeps ties' order
+    return [names[k] for k in order], [float(scores[k]) for k in order]
+
+
+def _intents(ranked: Ranked, size: int | None = None) -> list[Intent]:
+    """The first `size` intents of a ranking (all of them by default)."""
+    names, confidences = ranked[0][:size], ranked[1][:size]
+    return [Intent(name, confidence) for name, confidence in zip(names, confidences, strict=True)]
+
+
+def _of(ranking: list[Intent]) -> Ranked:
+    return [i.name for i in ranking], [i.confidence for i in ranking]
+
+
+def _promote(ranked: Ranked, name: str, floor: float) -> Ranked:
     """Put `name` first with at least `floor` confidence; the others share the rest in proportion."""
-    current = next((i.confidence for i in ranking if i.name == name), 0.0)
-    top = max(current, floor, ranking[0].confidence if ranking else 0.0)
-    rest = [i for i in ranking if i.name != name]
-    total = sum(i.confidence for i in rest)
+    names, confidences = ranked
+    current = next((c for n, c in zip(names, confidences, strict=True) if n == name), 0.0)
+    top = max(current, floor, confidences[0] if confidences else 0.0)
+    rest = [k for k, n in enumerate(names) if n != name]
+    total = sum([confidences[k] for k in rest])
     scale = (1.0 - top) / total if total > 0 else 0.0
-    return [Intent(name, top), *(Intent(i.name, i.confidence * scale) for i in rest)]
+    return [name, *[names[k] for k in rest]], [top, *[confidences[k] * scale for k in rest]]
+
+
+def _embedded(prepared: Prepared) -> Ranked:
+    model = trained.get()
+    return _ranked(model.classes, model.intent_scores(prepared.model_text).tolist())
 
 
 def embedded_ranking(prepared: Prepared) -> list[Intent]:
     """The trained model's ranking of every intent for a prepared message."""
-    model = trained.get()
-    scores = model.intent_scores(prepared.model_text)
-    return _ranking(model.classes, [float(s) for s in scores])
+    return _intents(_embedded(prepared))
 
 
 def _surely_harmless(text: str) -> bool:
@@ -202,46 +234,53 @@ def _surely_harmless(text: str) -> bool:
 
 def decide(prepared: Prepared, ranking: list[Intent]) -> list[Intent]:
     """The deterministic rules after the classifier (any backend)."""
+    return _intents(_decided(prepared, _of(ranking)))
+
+
+def _decided(prepared: Prepared, ranked: Ranked) -> Ranked:
+    """`decide`, on a ranking as two lists."""
     text = prepared.model_text
     model = trained.get()
     if not any(ch.isalpha() for ch in text):
-        ranking = _promote(ranking, "out_of_scope", 1.0)
+        ranked = _promote(ranked, "out_of_scope", 1.0)
     elif text in model.memory:
-        ranking = _promote(ranking, model.classes[model.memory[text]], MEMORY_CONFIDENCE)
-    elif model.known_words(text) == 0 and ranking[0].confidence < CONFIDENT:
-        ranking = _promote(ranking, "out_of_scope", UNKNOWN_CONFIDENCE)
+        ranked = _promote(ranked, model.classes[model.memory[text]], MEMORY_CONFIDENCE)
+    elif model.known_words(text) == 0 and ranked[1][0] < CONFIDENT:
+        ranked = _promote(ranked, "out_of_scope", UNKNOWN_CONFIDENCE)
     crisis = CRISIS.search(text)
-    if ranking[0].name in OVERRULED_BY_CRISIS and crisis:
-        ranking = _promote(ranking, "self_harm", SELF_HARM_FLOOR)
-    if ranking[0].name != "emergency":
-        emergency = next((i.confidence for i in ranking if i.name == "emergency"), 0.0)
+    if ranked[0][0] in OVERRULED_BY_CRISIS and crisis:
+        ranked = _promote(ranked, "self_harm", SELF_HARM_FLOOR)
+    if ranked[0][0] != "emergency":
+        names, confidences = ranked
+        emergency = next((c for n, c in zip(names, confidences, strict=True) if n == "emergency"), 0.0)
         danger = DANGER.search(text)
-        top = ranking[0].name
+        top = names[0]
         if top == "self_harm":
             danger = None if crisis else ATTACK.search(text)
         if danger and ((top in HARMLESS and not _surely_harmless(text)) or top in OWN_PATH):
-            ranking = _promote(ranking, "emergency", CONFIDENT)
+            ranked = _promote(ranked, "emergency", CONFIDENT)
         elif top in OWN_PATH:
             pass  # "standing on the roof, about to jump": the crisis answer, not a threat report
-        elif emergency >= max(EMERGENCY_FLOOR, EMERGENCY_SHARE * ranking[0].confidence):
-            ranking = _promote(ranking, "emergency", emergency)
+        elif emergency >= max(EMERGENCY_FLOOR, EMERGENCY_SHARE * confidences[0]):
+            ranked = _promote(ranked, "emergency", emergency)
     has_page = any(e.entity in ("url", "handle") for e in prepared.entities)
     has_code = any(e.entity == "reference" for e in prepared.entities)
-    misread = ranking[0].name in LINK_NEVER and not has_code
-    if has_page and (misread or ranking[0].name in LINK_FILLERS or ranking[0].confidence < CONFIDENT):
+    first, sureness = ranked[0][0], ranked[1][0]
+    misread = first in LINK_NEVER and not has_code
+    if has_page and (misread or first in LINK_FILLERS or sureness < CONFIDENT):
         # A bare link or handle is someone showing us a page: treat it as a report.
-        ranking = _promote(ranking, "report_content", LINK_CONFIDENCE)
-    return ranking
+        ranked = _promote(ranked, "report_content", LINK_CONFIDENCE)
+    return ranked
 
 
-def _result(prepared: Prepared, ranking: list[Intent], fallback_language: str) -> Parse:
-    ranking = decide(prepared, ranking)
+def _result(prepared: Prepared, ranked: Ranked, fallback_language: str) -> Parse:
+    kept = _intents(_decided(prepared, ranked), RANKING_SIZE)
     language = prepared.language if prepared.language in SERVED else fallback_language
     return Parse(
         text=prepared.text,
         language=language,
-        intent=ranking[0],
-        intent_ranking=tuple(ranking[:RANKING_SIZE]),
+        intent=kept[0],
+        intent_ranking=tuple(kept),
         entities=prepared.entities,
     )
 
@@ -306,7 +345,7 @@ def _nothing(fallback_language: str) -> Parse:
     found = _NOTHING.get(fallback_language)
     if found is None:
         prepared = prepare("")
-        found = _NOTHING[fallback_language] = _result(prepared, embedded_ranking(prepared), fallback_language)
+        found = _NOTHING[fallback_language] = _result(prepared, _embedded(prepared), fallback_language)
     return found
 
 
@@ -322,7 +361,7 @@ def parse(text: str, fallback_language: str = "en") -> Parse:
             from nlu import rasa_client
 
             ranking = rasa_client.client(url).rank(prepared.head)
-        return _result(prepared, ranking or embedded_ranking(prepared), fallback_language)
+        return _result(prepared, _of(ranking) if ranking else _embedded(prepared), fallback_language)
     except Exception:
         return _failed(text, fallback_language)
 
@@ -339,6 +378,6 @@ async def aparse(text: str, fallback_language: str = "en") -> Parse:
             from nlu import rasa_client
 
             ranking = await rasa_client.client(url).arank(prepared.head)
-        return _result(prepared, ranking or embedded_ranking(prepared), fallback_language)
+        return _result(prepared, _of(ranking) if ranking else _embedded(prepared), fallback_language)
     except Exception:
         return _failed(text, fallback_language)

@@ -682,6 +682,10 @@ def find_urls(text: str, limit: int = 20) -> list[FoundUrl]:
 
 
 def _find_urls(text: str, limit: int, found: list[FoundUrl]) -> None:
+    if "." not in text and "://" not in text:
+        # Every candidate is a scheme or a host with a dot in it (_CANDIDATE_RE), and masking only puts
+        # spaces in: most messages ("hello", "mujhe report karni hai") have no link, seen in one scan.
+        return
     masked = _mask(text)
     seen: set[str] = set()
     cache: dict[str, str | None] = {}

@@ -82,6 +82,9 @@ _TEXT_FIELDS = frozenset(LANGUAGES)
 _CARD_FIELDS = frozenset({"source", "keywords"})
 
 
+MEMO_LANGUAGES = 16  # the languages whose texts a catalog remembers (three are served)
+
+
 class ContentError(ValueError):
     """The content files break a rule (missing language, unknown placeholder, ...)."""
 
@@ -119,6 +122,13 @@ class Catalog:
     helplines: tuple[Helpline, ...] = ()
     routing: dict[str, tuple[str, ...]] = field(default_factory=dict)  # list name -> phrases, every language
     claims: Library | None = None  # claims.yaml: the recruiters' claims, their phrasings and sources
+    # What is worked out from this content once and then only read, by whoever works it out (the dialogue
+    # engine: a matcher of the routing phrases, its buttons' labels). The content never changes after
+    # loading; a copy (`dataclasses.replace`) starts with empty ones.
+    memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # language -> key -> the text without parameters (`text`), and the helplines' values (`_numbers`)
+    _plain: dict[str, dict[str, str]] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _values: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def phrases(self, name: str) -> tuple[str, ...]:
         """The routing phrases of `name` in routing.yaml, all languages together (KeyError if unknown)."""
@@ -128,14 +138,28 @@ class Catalog:
         """The text for `key` in `lang` with its placeholders filled (a card ends with its source).
 
         In a right-to-left language (Urdu) the filled text's numbers, codes, links, @handles and e-mail
-        addresses are isolated (responses/bidi.py), so "0800-39393" never reads "39393-0800"."""
+        addresses are isolated (responses/bidi.py), so "0800-39393" never reads "39393-0800". A text
+        without parameters is the same every time: it is worked out once (about nine texts a turn)."""
+        if params:
+            return self._text(key, lang, params)
+        texts = self._plain.get(lang)
+        if texts is None:
+            if len(self._plain) >= MEMO_LANGUAGES:  # languages made up by a caller: not remembered
+                return self._text(key, lang, params)
+            texts = self._plain[lang] = {}
+        found: str | None = texts.get(key)
+        if found is None:
+            found = texts[key] = self._text(key, lang, params)
+        return found
+
+    def _text(self, key: str, lang: str, params: dict[str, Any]) -> str:
         entry = self.texts[key]
         template = entry.get(lang) or entry["en"]
         source = self.sources.get(key)
         if source:
             template = template + "\n\n" + (source.get(lang) or source["en"])
         if "{" in template:
-            template = _render(template, {**self.numbers(lang), **params})
+            template = _render(template, {**self._numbers, **params})
         return isolate(template, lang)
 
     def has(self, key: str) -> bool:
@@ -148,7 +172,15 @@ class Catalog:
     def numbers(self, lang: str) -> dict[str, str]:
         """Each verified helpline's placeholder value (the same in every language; `lang` is for callers
         that fill a text of one language). A hidden entry has no value: the check stops texts using it."""
-        return {line.id: line.contact for line in self.helplines if line.shown}
+        return dict(self._numbers)
+
+    @property
+    def _numbers(self) -> dict[str, str]:
+        """`numbers`, worked out once and never handed out (every text with a placeholder is filled with
+        them)."""
+        if not self._values:
+            self._values.update((line.id, line.contact) for line in self.helplines if line.shown)
+        return self._values
 
     def shown_helplines(self) -> tuple[Helpline, ...]:
         """The helplines list (Help → Helplines): every verified entry, in file order."""
@@ -167,7 +199,7 @@ class Catalog:
 
 
 def _render(template: str, values: dict[str, Any]) -> str:
-    return string.Formatter().vformat(template, (), _Fill(values))
+    return template.format_map(_Fill(values))
 
 
 def placeholders(template: str) -> set[str]:

@@ -34,7 +34,6 @@ from tests.pgdb import plain, scratch_database
 from tests.tcp_proxy import Proxy
 from tests.test_plain_turn import sample
 
-
 # A web chat transcript (bot.shared.transcript): stored as the turn gives it, NULL for other channels
 TRANSCRIPT = '{"text":"رپورٹ بھیج دی گئی","kind":"text","buttons":[]}\n'
 
@@ -107,8 +106,8 @@ async def rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
         for table, query in (
             ("processed_events", "SELECT channel, event_id, response::text, created_at, replied_at "
              "FROM processed_events ORDER BY channel, event_id"),
-            ("conversations", "SELECT id, channel, state::text, version, updated_at, transcript FROM conversations "
-             "ORDER BY id"),
+            ("conversations", "SELECT id, channel, state::text, version, updated_at, transcript "
+             "FROM conversations ORDER BY id"),
             ("contacts", "SELECT id, reporter_id, channel, address, created_at, unreachable_at "
              "FROM contacts ORDER BY reporter_id, channel"),
         ):  # fmt: skip

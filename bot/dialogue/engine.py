@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import dataclasses
 
-from bot.dialogue.flow import COMMANDS_RANK, CONFIDENT, Route
+from bot.dialogue.flow import CONFIDENT, Route
 from bot.dialogue.flows import REGISTRY, home
 from bot.dialogue.registry import Registry
 from bot.dialogue.turn import Turn
-from bot.dialogue.types import MAX_TEXT, UNSUPPORTED_KINDS, Context, Inbound, Outcome, State
+from bot.dialogue.types import (
+    MAX_TEXT,
+    UNSUPPORTED_KINDS,
+    Context,
+    Inbound,
+    Outcome,
+    RequestSupport,
+    State,
+    SubmitReport,
+)
 from bot.dialogue.words import has_words
 from nlu.types import Parse
 from responses import Catalog, catalog
@@ -27,6 +36,11 @@ LANGUAGE_CHOICES = frozenset(f"lang:{lang}" for lang in LANGUAGES)
 GLOBAL_CHOICES = LANGUAGE_CHOICES | {"nav:cancel", "nav:menu"}
 
 
+class CodeNotDeclared(RuntimeError):
+    """A flow submitted a report or a callback request on a turn it did not declare `Needs.code` for: the
+    caller draws a reference code only for such turns, so the submission would carry none."""
+
+
 def handle(
     inbound: Inbound,
     parse: Parse,
@@ -36,7 +50,8 @@ def handle(
     flows: Registry = REGISTRY,
 ) -> Outcome:
     """The replies, next state and effects for one inbound event. Pure: `state` is not modified (the turn
-    changes a copy of it)."""
+    changes a copy of it). CodeNotDeclared: a flow submitted a report or a callback request with no
+    reference code in `context` (it did not declare `Needs.code` for the step the turn began at)."""
     return handle_owned(inbound, parse, state.copied(), context, texts, flows)
 
 
@@ -52,12 +67,16 @@ def handle_owned(
     from storage every turn): the turn changes it in place, and the Outcome's state may be it or share
     parts with it. Replies, next state and effects are those of `handle`; this only skips the copy, which
     buys such a caller nothing."""
+    at = state.step  # where the turn began: what the flows' needs were asked about
     turn = Turn(state, parse, context, texts or catalog(), flows, inbound)
     turn.before = state.draft.copied() if state.draft is not None else None
     if inbound.choice is not None:
         _on_choice(turn, inbound.choice)
     else:
         _on_message(turn, inbound)
+    for effect in turn.effects:
+        if isinstance(effect, SubmitReport | RequestSupport) and not effect.code:
+            raise CodeNotDeclared(f"{type(effect).__name__} at step {at!r} without a reference code")
     return Outcome(tuple(turn.replies), turn.state, tuple(turn.effects))
 
 
@@ -126,11 +145,12 @@ def _caption_read(turn: Turn, inbound: Inbound, text: str) -> bool:
 
 
 def _matches(turn: Turn, route: Route, inbound: Inbound, text: str) -> bool:
-    intent = turn.parse.intent
-    by_intent = intent.name in route.intents and (not route.sure or intent.confidence >= CONFIDENT)
-    by_words = any(turn.says(text, name) for name in route.phrases)
-    if (route.intents or route.phrases) and not (by_intent or by_words):
-        return False
+    if route.intents or route.phrases:
+        intent = turn.parse.intent
+        by_intent = intent.name in route.intents and (not route.sure or intent.confidence >= CONFIDENT)
+        # the phrases are looked for only when the intent did not already match
+        if not by_intent and not any(turn.says(text, name) for name in route.phrases):
+            return False
     return route.when is None or route.when(turn, inbound, text)
 
 
@@ -203,8 +223,8 @@ def _dispatch(turn: Turn, inbound: Inbound, text: str) -> None:
     parse = turn.parse
     if text.startswith("/") and _command(turn, inbound, text):
         return
-    interrupts = turn.flows.interrupts()
-    if _first(turn, tuple(r for r in interrupts if r.rank < COMMANDS_RANK), inbound, text):
+    flows = turn.flows
+    if _first(turn, flows.early_interrupts, inbound, text):
         return
     # A screenshot sent during a report is kept whatever its caption says.
     evidence = bool(inbound.attachments) and turn.step.content
@@ -226,7 +246,7 @@ def _dispatch(turn: Turn, inbound: Inbound, text: str) -> None:
         return
     if _emergency(turn, inbound, text):
         return
-    if _first(turn, tuple(r for r in interrupts if r.rank >= COMMANDS_RANK), inbound, text):
+    if _first(turn, flows.late_interrupts, inbound, text):
         return
     on_text = turn.step.on_text
     if on_text is not None and on_text(turn, inbound, text):

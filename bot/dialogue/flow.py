@@ -101,22 +101,38 @@ class Needs:
     numbers: bool = False  # this month's public figures
     quota: bool = False  # whether this citizen may submit another report now
     followup: bool = False  # a question from the analysts waiting for this citizen's next message
+    # A new reference code (Context.new_code): declared at the steps that may submit a report or a callback
+    # request, so that no other turn draws one. The engine refuses a submission without one.
+    code: bool = False
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to look up (most flows, most turns): the registry leaves such needs out of the union."""
+        return not (self.codes or self.links or self.numbers or self.quota or self.followup or self.code)
 
     def __or__(self, other: Needs) -> Needs:
         return Needs(
-            codes=tuple(dict.fromkeys((*self.codes, *other.codes))),
-            links=tuple(dict.fromkeys((*self.links, *other.links))),
+            codes=_joined(self.codes, other.codes),
+            links=_joined(self.links, other.links),
             numbers=self.numbers or other.numbers,
             quota=self.quota or other.quota,
             followup=self.followup or other.followup,
+            code=self.code or other.code,
         )
 
 
+def _joined(first: tuple[str, ...], second: tuple[str, ...]) -> tuple[str, ...]:
+    """Both, in order, each once (usually both are empty: no tuple is built then)."""
+    return tuple(dict.fromkeys((*first, *second))) if first or second else ()
+
+
+NOTHING = Needs()
 NeedsOf = Callable[[State, Parse, Inbound], Needs]
 
 
 def needs_nothing(state: State, parse: Parse, inbound: Inbound) -> Needs:
-    return Needs()
+    """A flow that needs nothing looked up (the registry does not even call it: see Registry.needs)."""
+    return NOTHING
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from bot.dialogue.flow import Command, Flow, Needs, Route, Step
+from bot.dialogue.flow import (
+    COMMANDS_RANK,
+    NOTHING,
+    Command,
+    Flow,
+    Needs,
+    NeedsOf,
+    Route,
+    Step,
+    needs_nothing,
+)
 from bot.dialogue.types import Draft, Inbound, State
 from nlu.types import Parse
 from responses import Catalog
@@ -70,10 +80,12 @@ class Registry:
 
     def step(self, name: str) -> Step:
         """The step called `name`; an unknown name (a step since removed) is the home menu."""
-        return self._steps.get(name, self._steps[self.home])[1]
+        found = self._steps.get(name)
+        return (found or self._steps[self.home])[1]
 
     def flow_of(self, step: str) -> Flow:
-        return self._steps.get(step, self._steps[self.home])[0]
+        found = self._steps.get(step)
+        return (found or self._steps[self.home])[0]
 
     def first_step(self, kind: type[Draft]) -> str | None:
         """The first step of the flow that writes drafts of `kind`, if one does."""
@@ -101,17 +113,33 @@ class Registry:
 
     def always(self, choice: str) -> Flow | None:
         """The flow that honours this button even when it was not offered (the digest's stop)."""
-        return next((flow for flow in self.flows if choice in flow.always), None)
+        return self._always.get(choice)
+
+    @cached_property
+    def _always(self) -> dict[str, Flow]:
+        found: dict[str, Flow] = {}
+        for flow in self.flows:
+            for choice in flow.always:
+                found.setdefault(choice, flow)  # the first flow in the registry's order, as `next` found
+        return found
 
     def menu(self) -> tuple[str, ...]:
         """The main menu's items, in the registry's order."""
         return tuple(flow.menu for flow in self.flows if flow.menu)
 
     def menu_flows(self) -> tuple[Flow, ...]:
+        return self._menu_flows
+
+    @cached_property
+    def _menu_flows(self) -> tuple[Flow, ...]:
         return tuple(flow for flow in self.flows if flow.menu)
 
     def opener(self, item: str) -> Flow | None:
-        return next((flow for flow in self.flows if flow.menu == item), None)
+        return self._openers.get(item)
+
+    @cached_property
+    def _openers(self) -> dict[str, Flow]:
+        return {flow.menu: flow for flow in self._menu_flows if flow.menu}  # one flow an item: checked
 
     def commands(self) -> tuple[Command, ...]:
         """Every slash command, in menu order."""
@@ -161,6 +189,16 @@ class Registry:
     def interrupts(self) -> tuple[Route, ...]:
         return self._interrupts
 
+    @cached_property
+    def early_interrupts(self) -> tuple[Route, ...]:
+        """The interrupts ranked below COMMANDS_RANK: tried even before cancel, back and language words."""
+        return tuple(route for route in self._interrupts if route.rank < COMMANDS_RANK)
+
+    @cached_property
+    def late_interrupts(self) -> tuple[Route, ...]:
+        """The other interrupts: tried after those words and the emergency, before the step's answer."""
+        return tuple(route for route in self._interrupts if route.rank >= COMMANDS_RANK)
+
     def routes(self) -> tuple[Route, ...]:
         return self._routes
 
@@ -172,9 +210,18 @@ class Registry:
         """The flow that keeps a danger to life said outside any flow (the report flow)."""
         return next((flow for flow in self.flows if flow.on_threat is not None), None)
 
+    @cached_property
+    def _needs_of(self) -> tuple[NeedsOf, ...]:
+        """The flows' `needs`, without those that need nothing (most flows)."""
+        return tuple(flow.needs for flow in self.flows if flow.needs is not needs_nothing)
+
     def needs(self, state: State, parse: Parse, inbound: Inbound) -> Needs:
-        """Everything any flow needs looked up for this event."""
-        needs = Needs()
-        for flow in self.flows:
-            needs = needs | flow.needs(state, parse, inbound)
+        """Everything any flow needs looked up for this event: the union of what each flow declares. Asked
+        on every message: only the flows that may need something are asked, and only what they do need
+        joins the union (issue 23's profile: a union per flow per turn)."""
+        needs = NOTHING
+        for needs_of in self._needs_of:
+            found = needs_of(state, parse, inbound)
+            if not found.empty:
+                needs = needs | found
         return needs

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from bot.dialogue.registry import Registry
 
 D = TypeVar("D", bound=Draft)
+_BUTTONS = "turn.buttons"  # Catalog.memo: (id, label key, language) -> Button
+BUTTONS_KEPT = 4096
 
 
 @dataclass
@@ -63,7 +65,7 @@ class Turn:
 
     def says(self, text: str, phrases: str) -> bool:
         """Whether `text` holds one of the routing phrases `phrases` (responses/routing.yaml)."""
-        return words.any_of(text, self.catalog.phrases(phrases))
+        return words.says(text, phrases, self.catalog)
 
     def sure(self, *intents: str) -> bool:
         """The message's intent is one of `intents`, at least CONFIDENT sure."""
@@ -76,8 +78,21 @@ class Turn:
         return self.parse.intent.name == "affirm"
 
     def button(self, button_id: str, label_key: str | None = None) -> Button:
-        key = label_key or "buttons." + button_id.replace(":", "_").replace("-", "_")
-        return Button(button_id, self.t(key))
+        """The button `button_id`, labelled by `label_key` (by default `buttons.<id>`, `:` and `-` as `_`).
+        A button is a value: the same one is handed out again (about six a turn, kept per catalog)."""
+        lang = self.lang
+        memo = self.catalog.memo
+        buttons: dict[tuple[str, str | None, str], Button] | None = memo.get(_BUTTONS)
+        if buttons is None:
+            buttons = memo[_BUTTONS] = {}
+        found = buttons.get((button_id, label_key, lang))
+        if found is None:
+            key = label_key or "buttons." + button_id.replace(":", "_").replace("-", "_")
+            found = Button(button_id, self.catalog.text(key, lang))
+            if len(buttons) >= BUTTONS_KEPT:
+                buttons.clear()
+            buttons[(button_id, label_key, lang)] = found
+        return found
 
     def say(self, key: str, *buttons: Button, **params: Any) -> None:
         """Add a reply; the buttons of the last reply are the ones on offer."""

@@ -431,7 +431,9 @@ class FollowupAsked:
 class Context:
     """What the caller looked up for this turn, so the engine stays pure."""
 
-    new_code: str  # the reference code to use if this turn submits a report
+    # The reference code to use if this turn submits a report or a callback request: drawn only for a turn
+    # whose flows declared `Needs.code`, "" otherwise (the engine refuses a submission without one).
+    new_code: str
     # code -> what its reporter is told of it, None if no report has that code
     reports: Mapping[str, ReportStatus | None] = field(default_factory=dict)
     known_links: frozenset[str] = frozenset()  # canonical links that already have a case

@@ -7,11 +7,12 @@ also matches longer words: `pehchan*` matches "pehchanein".
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 
 from nlu.normalize import normalize, tokens
 from nlu.types import Parse
+from responses import Catalog
 
 
 @lru_cache(maxsize=4096)
@@ -110,13 +111,88 @@ def best(text: str, options: Mapping[str, Sequence[str]]) -> str | None:
     Each option's score is `score(text, phrases)`, counted in one pass over the words by a matcher of all
     the options' phrases: a Learn card, a category or a language is picked among up to 18 lists, and one
     pass each was a tenth of the engine's profiled CPU."""
-    names = tuple(options)
     matcher, owners = _options_matcher(tuple(tuple(phrases) for phrases in options.values()))
+    return _best(text, tuple(options), matcher, owners)
+
+
+def _best(text: str, names: tuple[str, ...], matcher: _Matcher, owners: tuple[int, ...]) -> str | None:
     scores = [0] * len(names)
     for index in matcher.found(words_of(text), all_of_them=True):
         scores[owners[index]] += 1
     top = max(scores, default=0)
     return names[scores.index(top)] if top else None
+
+
+class Choices:
+    """Options made from a catalog's content alone (its Learn cards' keywords, the categories' phrases):
+    `best` among them, with their matcher built once. `best(text, options)` finds the matcher again from
+    the options on every call, and the options themselves were built on every call: a typed message asks
+    for a Learn card and a family topic on its way through the routes."""
+
+    def __init__(self, options: Mapping[str, Sequence[str]]) -> None:
+        self.names = tuple(options)
+        self.matcher, self.owners = _options_matcher(tuple(tuple(phrases) for phrases in options.values()))
+
+    def best(self, text: str) -> str | None:
+        """`best(text, options)` for these options."""
+        return _best(text, self.names, self.matcher, self.owners)
+
+
+def choices(texts: Catalog, name: str, options: Callable[[Catalog], Mapping[str, Sequence[str]]]) -> Choices:
+    """The `Choices` of `options(texts)`, built once for a catalog; `name` is their key in `texts.memo`,
+    unique to them (e.g. "learn.cards")."""
+    found: Choices | None = texts.memo.get(name)
+    if found is None:
+        found = texts.memo[name] = Choices(options(texts))
+    return found
+
+
+class _Lists:
+    """Every routing list of a catalog (responses/routing.yaml) in one matcher: which lists a text holds a
+    phrase of comes out of one pass over its words. The engine asks about ten lists of a typed message
+    (routes, interrupts, the steps' own words): one matcher each was most of its phrase matching."""
+
+    def __init__(self, routing: Mapping[str, Sequence[str]]) -> None:
+        self.matcher = _Matcher([phrase for phrases in routing.values() for phrase in phrases])
+        self.owners = tuple(name for name, phrases in routing.items() for _ in phrases)
+
+    def found(self, text: str) -> frozenset[str]:
+        owners = self.owners
+        return frozenset(owners[index] for index in self.matcher.found(words_of(text), all_of_them=True))
+
+
+_LISTS = "words.lists"  # Catalog.memo: the catalog's `_Lists`
+_SAID = "words.said"  # Catalog.memo: text -> the lists it holds a phrase of (the last SAID_KEPT texts)
+SAID_KEPT = 256
+
+
+def lists_in(text: str, texts: Catalog) -> frozenset[str]:
+    """The names of the routing lists of `texts` that `text` holds a phrase of (`any_of` for each list at
+    once). Remembered for the last texts: a message is asked about by the flows' needs and then by the
+    engine's routes."""
+    memo = texts.memo
+    said: dict[str, frozenset[str]] | None = memo.get(_SAID)
+    if said is None:
+        said = memo[_SAID] = {}
+    found = said.get(text)
+    if found is None:
+        lists: _Lists | None = memo.get(_LISTS)
+        if lists is None:
+            lists = memo[_LISTS] = _Lists(texts.routing)
+        found = lists.found(text)
+        if len(said) >= SAID_KEPT:
+            said.clear()
+        said[text] = found
+    return found
+
+
+def says(text: str, name: str, texts: Catalog) -> bool:
+    """Whether `text` holds one of the routing phrases of the list `name` (KeyError for an unknown list, as
+    `texts.phrases(name)` gives): `any_of(text, texts.phrases(name))`, from `lists_in`."""
+    if name in lists_in(text, texts):
+        return True
+    texts.phrases(name)  # an unknown list is a mistake in the code, not a message without its words
+    return False
 
 
 def has_words(parse: Parse) -> bool:

@@ -27,7 +27,7 @@ CONTENT_FLOOR = 0.85  # inside a report's own words, an even surer classificatio
 def in_crisis(parse: Parse, text: str, texts: Catalog) -> bool:
     """Whether a message speaks of self-harm: the classifier's `self_harm`, or a first-person phrase."""
     sure = parse.intent.name == "self_harm" and parse.intent.confidence >= FLOOR
-    return sure or words.any_of(text, texts.phrases("crisis"))
+    return sure or words.says(text, "crisis", texts)
 
 
 def _lines(turn: Turn) -> str:

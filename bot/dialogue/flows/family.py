@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.dialogue import words
-from bot.dialogue.flow import Flow, Route, Step
+from bot.dialogue.flow import NOTHING, Flow, Needs, Route, Step
 from bot.dialogue.turn import Turn
-from bot.dialogue.types import Draft, Inbound, KeepContact, RequestSupport, strings
+from bot.dialogue.types import Draft, Inbound, KeepContact, RequestSupport, State, strings
 from nlu.normalize import normalize
+from nlu.types import Parse
+from responses import Catalog
 
 FAMILY = "family"
 CONSENT = "family.consent"
@@ -111,7 +113,11 @@ def show_topic(turn: Turn, topic: str) -> None:
 
 def topic_for(turn: Turn, text: str) -> str | None:
     """The topic a typed question is about, by the cards' keywords; None if it names none."""
-    return words.best(text, {t: turn.catalog.keywords.get(f"family.{t}", ()) for t in topics(turn)})
+    return words.choices(turn.catalog, "family.topics", _topic_keywords).best(text)
+
+
+def _topic_keywords(catalog: Catalog) -> dict[str, tuple[str, ...]]:
+    return {t: catalog.keywords.get(f"family.{t}", ()) for t in catalog.cards("family")}
 
 
 def wants_callback(turn: Turn, text: str) -> bool:
@@ -225,10 +231,10 @@ def on_text(turn: Turn, inbound: Inbound, text: str) -> bool:
     intent = turn.parse.intent.name
     if step == CONSENT and intent in ("affirm", "deny"):
         on_choice(turn, "support:yes" if intent == "affirm" else "support:no")
-    elif step == CONSENT and (time := words.best(text, _time_words(turn))) is not None:
+    elif step == CONSENT and (time := _time_words(turn).best(text)) is not None:
         turn.draft(FamilyDraft).time = time  # "shaam ko": a time is a yes
         _ask_phone(turn)
-    elif step == TIME and (time := words.best(text, _time_words(turn))) is not None:
+    elif step == TIME and (time := _time_words(turn).best(text)) is not None:
         on_choice(turn, f"time:{time}")
     elif step == PHONE and (phone := phone_number(text)) is not None:
         _submit(turn, phone)
@@ -266,8 +272,23 @@ def _submit(turn: Turn, phone: str | None) -> None:
     turn.say(key, *turn.menu_buttons(), code=code)
 
 
-def _time_words(turn: Turn) -> dict[str, tuple[str, ...]]:
-    return {time: turn.catalog.phrases(f"time_{time}") for time in TIMES}
+def needs(state: State, parse: Parse, inbound: Inbound) -> Needs:
+    """At the phone question: a new reference code, for the callback request queued there.
+
+    The phone question is the one step that queues a request (for a family, a person in crisis or one
+    being drawn in): no other turn draws a code."""
+    return A_CODE if state.step == PHONE else NOTHING
+
+
+A_CODE = Needs(code=True)
+
+
+def _time_words(turn: Turn) -> words.Choices:
+    return words.choices(turn.catalog, "family.times", _times)
+
+
+def _times(catalog: Catalog) -> dict[str, tuple[str, ...]]:
+    return {time: catalog.phrases(f"time_{time}") for time in TIMES}
 
 
 def _free_text(turn: Turn, inbound: Inbound, text: str) -> None:
@@ -309,4 +330,5 @@ FLOW = Flow(
             note="names a relative (my son, mera bhai), unless plainly about something else (pubg, school)",
         ),
     ),
+    needs=needs,
 )

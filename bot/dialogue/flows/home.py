@@ -8,6 +8,7 @@ from bot.dialogue import words
 from bot.dialogue.flow import CONFIDENT, Command, Flow, Route, Step
 from bot.dialogue.turn import Turn
 from bot.dialogue.types import START, Button, Inbound
+from responses import Catalog
 from responses.languages import LANGUAGES
 
 LANGUAGE = "language"
@@ -27,7 +28,11 @@ def language_named(turn: Turn, text: str) -> str | None:
     """The language a short message names ("urdu", "roman urdu", "انگریزی"), by routing.yaml's lists."""
     if len(text.split()) > LANGUAGE_MAX_WORDS:
         return None
-    return words.best(text, {lang: turn.catalog.phrases(f"language_{lang}") for lang in LANGUAGES})
+    return words.choices(turn.catalog, "home.languages", _language_words).best(text)
+
+
+def _language_words(catalog: Catalog) -> dict[str, tuple[str, ...]]:
+    return {lang: catalog.phrases(f"language_{lang}") for lang in LANGUAGES}
 
 
 def welcome(turn: Turn) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 
 from bot.dialogue import words
-from bot.dialogue.flow import COMMANDS_RANK, CONFIDENT, Command, Flow, Needs, Route, Step
+from bot.dialogue.flow import COMMANDS_RANK, CONFIDENT, NOTHING, Command, Flow, Needs, Route, Step
 from bot.dialogue.flows import home
 from bot.dialogue.turn import Turn
 from bot.dialogue.types import Button, ClaimAsked, Inbound, KeepContact, State, Subscribe, Unsubscribe
@@ -205,8 +205,11 @@ def on_choice(turn: Turn, choice: str) -> None:
 def card_for(turn: Turn, text: str) -> str | None:
     """The card a typed question is about, by the cards' keywords (Learn's own first, on a tie); None if it
     names none."""
-    options = {c: turn.catalog.keywords.get(_key(c), ()) for c in every_card(turn.catalog)}
-    return words.best(text, options)
+    return words.choices(turn.catalog, "learn.cards", _card_keywords).best(text)
+
+
+def _card_keywords(catalog: Catalog) -> dict[str, tuple[str, ...]]:
+    return {c: catalog.keywords.get(_key(c), ()) for c in every_card(catalog)}
 
 
 def asks_to_learn(turn: Turn, text: str) -> bool:
@@ -421,7 +424,7 @@ def wants_numbers(inbound: Inbound, texts: Catalog) -> bool:
     """Whether this event may show this month's numbers (the pipeline looks them up only then)."""
     if inbound.choice is not None:
         return inbound.choice == NUMBERS
-    return bool(inbound.text) and words.any_of(inbound.text or "", texts.phrases("numbers"))
+    return bool(inbound.text) and words.says(inbound.text or "", "numbers", texts)
 
 
 def _settle(turn: Turn) -> None:
@@ -510,7 +513,10 @@ def _card(turn: Turn, inbound: Inbound, text: str) -> None:
 
 
 def needs(state: State, parse: Parse, inbound: Inbound) -> Needs:
-    return Needs(numbers=wants_numbers(inbound, catalog()))
+    return THE_NUMBERS if wants_numbers(inbound, catalog()) else NOTHING
+
+
+THE_NUMBERS = Needs(numbers=True)
 
 
 FLOW = Flow(

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.dialogue import words
-from bot.dialogue.flow import CONFIDENT, Command, Flow, Needs, Route, Step
+from bot.dialogue.flow import CONFIDENT, NOTHING, Command, Flow, Needs, Route, Step
 from bot.dialogue.flows import home
 from bot.dialogue.turn import Turn
 from bot.dialogue.types import (
@@ -41,6 +41,7 @@ from bot.shared.status import status_text
 from nlu.refcode import parse_code
 from nlu.types import Parse
 from nlu.urls import canonicalize, platform_of
+from responses import Catalog
 from responses.languages import LANGUAGES
 
 LINK = "report.link"
@@ -223,8 +224,11 @@ PLATFORMS = ("tiktok", "facebook", "instagram", "youtube", "telegram", "whatsapp
 
 def _app_named(turn: Turn) -> str | None:
     """The app an @name was said to be on ("@jihadi_voice on tiktok"), by routing.yaml's platform words."""
-    options = {name: turn.catalog.phrases(f"platform_{name}") for name in PLATFORMS}
-    return words.best(turn.parse.text, options)
+    return words.choices(turn.catalog, "report.platforms", _platform_words).best(turn.parse.text)
+
+
+def _platform_words(catalog: Catalog) -> dict[str, tuple[str, ...]]:
+    return {name: catalog.phrases(f"platform_{name}") for name in PLATFORMS}
 
 
 def _take_attachments(turn: Turn, inbound: Inbound) -> int:
@@ -491,7 +495,11 @@ def _category_from_text(turn: Turn, text: str) -> str | None:
         return CATEGORIES[int(folded) - 1]
     if len(folded.split()) > _ASIDE_WORDS:
         return None
-    return words.best(text, {code: turn.catalog.phrases(f"category_{code}") for code in CATEGORIES})
+    return words.choices(turn.catalog, "report.categories", _category_words).best(text)
+
+
+def _category_words(catalog: Catalog) -> dict[str, tuple[str, ...]]:
+    return {code: catalog.phrases(f"category_{code}") for code in CATEGORIES}
 
 
 def _submit(turn: Turn) -> None:
@@ -844,12 +852,14 @@ def _on_updates_text(turn: Turn, inbound: Inbound, text: str) -> bool:
 
 
 def needs(state: State, parse: Parse, inbound: Inbound) -> Needs:
-    """At the confirmation: the citizen's report quota, and whether the first link already has a case."""
+    """At the confirmation: the citizen's report quota, whether the first link has a case, a new code.
+
+    The confirmation is the one step that submits: the reference code (Needs.code) is drawn for it alone."""
     if state.step != CONFIRM:
-        return Needs()
+        return NOTHING
     draft = state.draft
     first = draft.links[0].canonical if isinstance(draft, ReportDraft) and draft.links else None
-    return Needs(links=(first,) if first else (), quota=True)
+    return Needs(links=(first,) if first else (), quota=True, code=True)
 
 
 def _open(turn: Turn, inbound: Inbound | None) -> None:

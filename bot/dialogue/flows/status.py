@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.dialogue.flow import Command, Flow, Needs, Route, Step
+from bot.dialogue.flow import NOTHING, Command, Flow, Needs, Route, Step
 from bot.dialogue.turn import Turn
 from bot.dialogue.types import Inbound, State
 from bot.shared.status import status_text
@@ -68,11 +68,11 @@ def _names_a_code(turn: Turn, inbound: Inbound, text: str) -> bool:
 def needs(state: State, parse: Parse, inbound: Inbound) -> Needs:
     """The statuses of the codes this message may ask about (typed loosely at the code question)."""
     if not inbound.text:
-        return Needs()
+        return NOTHING
     codes = codes_in(parse, inbound.text) if state.step == CODE else parse.values("reference")
     if inbound.text.startswith("/"):  # /status ABCD-1234
         codes += [c for c in codes_in(parse, inbound.text.partition(" ")[2]) if c not in codes]
-    return Needs(codes=tuple(codes))
+    return Needs(codes=tuple(codes)) if codes else NOTHING
 
 
 FLOW = Flow(
