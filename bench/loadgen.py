@@ -185,8 +185,12 @@ def request_head(path: str, port: int, headers: dict[str, str]) -> bytes:
 
 
 def webchat_body(session: Session, step: Step) -> bytes:
+    """A step as the chat page posts it: with an id of its own, which the page makes for every message (and
+    sends again on a retry) so that the server handles it once. Unique: the session's random id and the
+    step's number in it."""
     kind, value = step
-    return json.dumps({"session": session.id, kind: value}, ensure_ascii=False).encode()
+    body = {"session": session.id, kind: value, "id": f"{session.id}-{session.at}"}
+    return json.dumps(body, ensure_ascii=False).encode()
 
 
 class TelegramUpdates:
