@@ -3,6 +3,7 @@
 Usage: .venv/bin/python -m bench.pipeline [--rates 100,200] [--duration 20] [--concurrency 32]
                                           [--telegram-rates 100,200,300] [--memory-messages 100000]
                                           [--workers 2] [--pg URL] [--skip webchat,telegram,memory]
+                                          [--tree CHECKOUT]
        .venv/bin/python -m bench.pipeline --profile [--profile-messages 5000] [--pg URL]
 
 The servers, each a process of its own on Starlette + uvicorn (`uvicorn.run`, no access log; uvloop, as
@@ -189,7 +190,13 @@ class Server:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+# `--tree`: the checkout whose code the raabta servers run (None: this one)
+TREE: str | None = None
+
+
 def raabta_env(tmp: Path, name: str, database_url: str | None = None, **extra: str) -> dict[str, str]:
+    """The raabta server's environment; with `--tree`, PYTHONPATH names that checkout, whose modules then
+    come before this checkout's (the editable install's finder comes after the path's)."""
     data = tmp / name
     data.mkdir(parents=True, exist_ok=True)
     return {
@@ -198,6 +205,7 @@ def raabta_env(tmp: Path, name: str, database_url: str | None = None, **extra: s
         "RAABTA_DATA_DIR": str(data),
         "RAABTA_ENV": "development",
         **LIMITS_OFF,
+        **({"PYTHONPATH": TREE} if TREE else {}),
         **extra,
     }
 
@@ -744,6 +752,7 @@ def print_parts(data: dict[str, Any], n: int, per_unit_ms: float, unit: str, top
 async def main(args: argparse.Namespace, gen: Generator) -> None:
     print(machine())
     print(f"command: {' '.join([Path(sys.executable).name, '-m', 'bench.pipeline', *sys.argv[1:]])}")
+    print(f"raabta's code: {TREE or 'this checkout'}")
     print(
         f"load generator: {gen.workers} worker processes, raw keep-alive HTTP/1.1 "
         f"(open loop: at most {args.connections} connections)"
@@ -833,6 +842,11 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
         "--profile-messages", type=int, default=5000, help="web chat messages sampled by --profile"
     )
     parser.add_argument("--keep", action="store_true", help="keep the server logs and databases")
+    parser.add_argument(
+        "--tree",
+        help="run the raabta servers on the code of another checkout (e.g. `git worktree add /tmp/base "
+        "<commit>`), so a version before and after a change compare against the same floor app",
+    )
     args = parser.parse_args(argv)
     args.skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     return args
@@ -840,6 +854,7 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
 
 if __name__ == "__main__":
     options = arguments()
+    TREE = os.path.abspath(options.tree) if options.tree else None
     with Generator(options.workers) as generator:  # forked before anything else starts a thread
         try:
             asyncio.run(main(options, generator))
