@@ -11,23 +11,19 @@ row holds them (`conversations.transcript`), so forget-me and retention, which d
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import orjson
+from storage.engine import json_text, json_value
 
 MAX_MESSAGES = 30  # a transcript keeps the last this many messages
 
 
 def line(message: Mapping[str, Any]) -> str:
-    """One message as a line: JSON escapes every newline inside a string, so lines never break inside one.
-    orjson refuses a lone surrogate (and integers beyond 64 bits): the standard library, ASCII only,
-    writes those as escapes."""
-    try:
-        return orjson.dumps(message).decode() + "\n"
-    except TypeError:
-        return json.dumps(message, ensure_ascii=True, separators=(",", ":")) + "\n"
+    """One message as a line, written as the JSON columns write (`json_text`: orjson, and for a lone
+    surrogate the standard library's ASCII escapes). JSON escapes every newline inside a string, so lines
+    never break inside one."""
+    return json_text(message) + "\n"
 
 
 def added(transcript: str | None, messages: Iterable[Mapping[str, Any]], keep: int = MAX_MESSAGES) -> str:
@@ -70,10 +66,7 @@ def _read(text: str) -> dict[str, Any] | None:
     if not text.strip():
         return None
     try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:  # orjson refuses an escaped lone surrogate, which `line` may write
-        try:
-            value = json.loads(text)
-        except ValueError:
-            return None
+        value = json_value(text)  # as the JSON columns read (an escaped lone surrogate too)
+    except ValueError:
+        return None
     return value if isinstance(value, dict) else None
