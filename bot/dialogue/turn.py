@@ -81,17 +81,12 @@ class Turn:
         """The button `button_id`, labelled by `label_key` (by default `buttons.<id>`, `:` and `-` as `_`).
         A button is a value: the same one is handed out again (about six a turn, kept per catalog)."""
         lang = self.lang
-        memo = self.catalog.memo
-        buttons: dict[tuple[str, str | None, str], Button] | None = memo.get(_BUTTONS)
-        if buttons is None:
-            buttons = memo[_BUTTONS] = {}
+        buttons: dict[tuple[str, str | None, str], Button] = words.remembered(self.catalog, _BUTTONS, dict)
         found = buttons.get((button_id, label_key, lang))
         if found is None:
             key = label_key or "buttons." + button_id.replace(":", "_").replace("-", "_")
-            found = Button(button_id, self.catalog.text(key, lang))
-            if len(buttons) >= BUTTONS_KEPT:
-                buttons.clear()
-            buttons[(button_id, label_key, lang)] = found
+            button = Button(button_id, self.catalog.text(key, lang))
+            found = words.kept(buttons, (button_id, label_key, lang), button, BUTTONS_KEPT)
         return found
 
     def say(self, key: str, *buttons: Button, **params: Any) -> None:

@@ -7,8 +7,9 @@ also matches longer words: `pehchan*` matches "pehchanein".
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from functools import lru_cache
+from typing import TypeVar, cast
 
 from nlu.normalize import normalize, tokens
 from nlu.types import Parse
@@ -138,13 +139,32 @@ class Choices:
         return _best(text, self.names, self.matcher, self.owners)
 
 
+T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+
+
+def remembered(texts: Catalog, name: str, make: Callable[[], T]) -> T:
+    """What `make` works out from `texts`, kept in `texts.memo[name]` the first time it is asked for (`name`
+    unique to it, e.g. "learn.cards"): the content never changes once loaded."""
+    found = texts.memo.get(name)
+    if found is None:
+        found = texts.memo[name] = make()
+    return cast(T, found)
+
+
+def kept(table: dict[K, T], key: K, value: T, limit: int) -> T:
+    """`value`, put in `table` under `key`; a table already holding `limit` entries is emptied first, so a
+    memo of the last things asked (texts, buttons) stays bounded."""
+    if len(table) >= limit:
+        table.clear()
+    table[key] = value
+    return value
+
+
 def choices(texts: Catalog, name: str, options: Callable[[Catalog], Mapping[str, Sequence[str]]]) -> Choices:
     """The `Choices` of `options(texts)`, built once for a catalog; `name` is their key in `texts.memo`,
     unique to them (e.g. "learn.cards")."""
-    found: Choices | None = texts.memo.get(name)
-    if found is None:
-        found = texts.memo[name] = Choices(options(texts))
-    return found
+    return remembered(texts, name, lambda: Choices(options(texts)))
 
 
 class _Lists:
@@ -170,19 +190,11 @@ def lists_in(text: str, texts: Catalog) -> frozenset[str]:
     """The names of the routing lists of `texts` that `text` holds a phrase of (`any_of` for each list at
     once). Remembered for the last texts: a message is asked about by the flows' needs and then by the
     engine's routes."""
-    memo = texts.memo
-    said: dict[str, frozenset[str]] | None = memo.get(_SAID)
-    if said is None:
-        said = memo[_SAID] = {}
+    said: dict[str, frozenset[str]] = remembered(texts, _SAID, dict)
     found = said.get(text)
     if found is None:
-        lists: _Lists | None = memo.get(_LISTS)
-        if lists is None:
-            lists = memo[_LISTS] = _Lists(texts.routing)
-        found = lists.found(text)
-        if len(said) >= SAID_KEPT:
-            said.clear()
-        said[text] = found
+        lists = remembered(texts, _LISTS, lambda: _Lists(texts.routing))
+        found = kept(said, text, lists.found(text), SAID_KEPT)
     return found
 
 
