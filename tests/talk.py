@@ -17,7 +17,7 @@ from bot.dialogue import (
     handle,
 )
 from bot.dialogue.types import Effect, ReportStatus
-from nlu import parse
+from nlu import Parse, parse
 from responses import Catalog, catalog
 from responses.languages import LANGUAGES
 
@@ -77,12 +77,18 @@ class Talk:
             attachments=attachments,
             unsupported=unsupported,
         )
-        context = Context(f"TEST-{self.count:04d}", self.reports)
-        outcome = handle(inbound, parse(text or ""), self.state, context, self.texts, self.flows)
+        understood = parse(text or "")
+        context = self.context(inbound, understood)
+        outcome = handle(inbound, understood, self.state, context, self.texts, self.flows)
         self.state = outcome.state
         self.outcomes.append(outcome)
         self.effects.extend(outcome.effects)
         return outcome
+
+    def context(self, inbound: Inbound, understood: Parse) -> Context:
+        """What the pipeline would look up for this turn: here a code for every turn, and the known
+        reports' statuses (tests/test_needs_code.py draws codes as the pipeline does)."""
+        return Context(f"TEST-{self.count:04d}", self.reports)
 
     def press(self, choice: str) -> Outcome:
         assert choice in self.state.offered, f"{choice} not offered; offered: {self.state.offered}"

@@ -21,7 +21,6 @@ from bot.dialogue import (
     Flow,
     Inbound,
     Needs,
-    Outcome,
     RequestSupport,
     State,
     Step,
@@ -31,7 +30,7 @@ from bot.dialogue import (
 from bot.dialogue.flows.family import PHONE
 from bot.dialogue.flows.report import CONFIRM
 from bot.dialogue.turn import Turn
-from nlu import parse
+from nlu import Parse, parse
 from tests.talk import Talk
 
 V1_STATES = json.loads((Path(__file__).parent / "fixtures" / "states_v1.json").read_text(encoding="utf-8"))
@@ -54,25 +53,11 @@ class Drawing(Talk):
 
     drawn = 0
 
-    def send(
-        self,
-        text: str | None = None,
-        choice: str | None = None,
-        attachments: tuple[object, ...] = (),
-        unsupported: str | None = None,
-    ) -> Outcome:
-        assert not attachments and unsupported is None  # not needed here
-        self.count += 1
-        inbound = Inbound("test", "user-1", str(self.count), text=text, choice=choice)
-        understood = parse(text or "")
+    def context(self, inbound: Inbound, understood: Parse) -> Context:
         needs = self.flows.needs(self.state, understood, inbound)
         self.drawn += needs.code
         code = f"CODE-{self.count:04d}" if needs.code else ""
-        outcome = handle(inbound, understood, self.state, Context(code, self.reports), self.texts, self.flows)
-        self.state = outcome.state
-        self.outcomes.append(outcome)
-        self.effects.extend(outcome.effects)
-        return outcome
+        return Context(code, self.reports)
 
 
 def _needs(state: State, inbound: Inbound) -> Needs:
