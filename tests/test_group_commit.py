@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -158,6 +159,41 @@ async def test_no_reference_code_is_shown_when_the_commit_fails(storage: Storage
     async with storage.db.read() as conn:
         kept = (await conn.execute(text("SELECT code FROM reports"))).scalars().all()
     assert kept == [code.group()]
+
+
+@SQLITE_ONLY
+async def test_while_another_process_writes_the_turns_wait_for_it_and_the_loop_does_not(
+    storage: Storage,
+) -> None:
+    """A CLI command in another process holds the file's write lock: the group waits for it, in the
+    worker thread (the turns' statements run in the loop's thread only when the lock is free at once),
+    so the event loop goes on meanwhile. The other writer here lets go only once it saw the loop tick 20
+    times (or, if the loop were stuck in SQLite's busy wait, after 5 s); then the turns are stored."""
+    other = sqlite3.connect(storage.writer.url.database or "", isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    ticked = threading.Event()
+    why: list[str] = []
+
+    def let_go() -> None:
+        why.append("the loop ticked" if ticked.wait(5) else "the loop was stuck")
+        other.execute("COMMIT")
+
+    releasing = threading.Thread(target=let_go)
+    try:
+        pending = asyncio.ensure_future(
+            asyncio.gather(storage.commit_turn(turn("e1", "c1")), storage.commit_turn(turn("e2", "c2")))
+        )
+        releasing.start()
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+        ticked.set()
+        results = await pending
+    finally:
+        releasing.join()
+        other.close()
+    assert why == ["the loop ticked"]
+    assert [r.status for r in results] == [CommitStatus.OK, CommitStatus.OK]
+    assert await storage.count("conversations") == 2
 
 
 @SQLITE_ONLY
