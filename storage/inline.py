@@ -4,8 +4,8 @@ Why: through aiosqlite a statement costs several thread hops and a greenlet swit
 half of a web chat message's CPU). Storage code is written once, against `AsyncConnection`; a coroutine
 of it that only awaits its connection can instead be handed an `InlineConnection`, whose statements run
 at once in the calling thread: the coroutine never suspends, and `drive` runs it to its end in one call,
-in a worker thread or in the loop's own. The turn writer (storage.groupcommit) commits groups of turns that
-way in a worker thread; `InlineReader` does the reads every turn makes (its conversation, a question waiting
+in a worker thread or in the loop's own. The turn writer (storage.groupcommit) runs groups of turns that
+way in the loop's thread and commits them in a worker; `InlineReader` does the reads every turn makes (its conversation, a question waiting
 for it, its report counts) in the loop's thread, through SQLAlchemy (`run`) or in fixed SQL on a sqlite3
 connection the thread keeps (`run_raw`, storage.fixedreads).
 """
