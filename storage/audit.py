@@ -12,12 +12,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Engine, Insert, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.engine import AUDIT_KEY
@@ -99,19 +100,46 @@ async def append_by(
     conn: AsyncConnection, at: datetime, action: str, events: list[tuple[str, str, dict[str, Any]]]
 ) -> None:
     """`append_many` for events (actor, subject, detail) of one action by several actors: the claims of
-    several analysts served together (storage.claimgroup) append their events in one INSERT."""
+    several analysts served together (storage.claimgroup) append their events in one INSERT.
+
+    The head is the one this engine appended last when it still is the newest (`_ONTO`: the first event
+    goes in only if so, checked by the INSERT itself under the chain's lock), else read: one statement
+    instead of two for the report turns that append one event each (issue 23); several events go in one
+    INSERT after the head is read, two statements either way. Remembering is only a guess, never
+    trusted: another process or instance, a rolled-back turn or a truncated chain makes it miss, and the
+    head is then read as before."""
     if not events:
         return
     key = key_of(conn)
     if conn.dialect.name == "postgresql":
-        await conn.execute(text(f"SELECT pg_advisory_xact_lock({_LOCK})"))
-    head = await conn.scalar(_HEAD)
-    await conn.execute(_APPEND, chained(key, head, at, action, events))
+        await conn.execute(_PG_LOCK)
+    engine = conn.sync_connection.engine if conn.sync_connection is not None else None
+    head = _heads.get(engine) if engine is not None and len(events) == 1 else None
+    rows = chained(key, head, at, action, events) if head is not None else []
+    if not rows or (await conn.execute(_ONTO, rows[0])).rowcount != 1:
+        rows = chained(key, await conn.scalar(_HEAD), at, action, events)
+        await conn.execute(_APPEND, rows)  # several events: one INSERT, as one statement would need
+    if engine is not None:
+        _heads[engine] = rows[-1]["hash"]
+
+
+def _onto() -> Insert:
+    """INSERT of one event that goes in only if its `prev_hash` is the chain's newest hash (the values,
+    `chained`'s row, are the parameters)."""
+    c = audit_events.c
+    columns = [c.at, c.actor, c.action, c.subject, c.detail, c.prev_hash, c.hash]
+    values = [bindparam(column.name, type_=column.type) for column in columns]
+    newest = select(c.hash).order_by(c.id.desc()).limit(1).scalar_subquery()
+    return audit_events.insert().from_select(columns, select(*values).where(newest == values[5]))
 
 
 # Built once: every report appends to the chain, and building a statement costs more than running it.
 _HEAD = select(audit_events.c.hash).order_by(audit_events.c.id.desc()).limit(1)
 _APPEND = audit_events.insert()
+_ONTO = _onto()
+_PG_LOCK = text(f"SELECT pg_advisory_xact_lock({_LOCK})")
+# The hash each engine appended last (a guess `append_by` checks); weak, so a closed Storage's goes.
+_heads: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
 
 
 def chained(

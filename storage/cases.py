@@ -43,10 +43,14 @@ async def lock(conn: AsyncConnection, case_id: int) -> Any:
     return row
 
 
-async def join(conn: AsyncConnection, key: CaseKey, report: NewReport, now: datetime) -> tuple[int, bool]:
-    """The case a report on `key` lands on, created if new, locked: (case id, whether it existed).
+async def join(conn: AsyncConnection, key: CaseKey, report: NewReport, now: datetime) -> tuple[int, Any]:
+    """The case a report on `key` lands on, created if new, locked: (case id, its row as locked, or None
+    when this report created it).
 
     A case merged into another hands its reports on to the case it was merged into (followed to the end).
+    A case created here is stored as `receive` would count it after this report (`_first_counts`): a new
+    case needs no recount, and no read of the row just written (issue 23: a statement costs more CPU than
+    SQLite takes to run it).
     """
     new_case = {
         key.column: key.key,
@@ -55,24 +59,37 @@ async def join(conn: AsyncConnection, key: CaseKey, report: NewReport, now: date
         "status": "new",
         "urgent": report.urgent,
         "scope_check": report.scope_check,
-        "priority": 0.0,
-        "categories": [report.category],
-        "report_count": 0,
-        "reporter_count": 0,
+        **_first_counts(report, now),
+    }
+    created = await conn.scalar(_create_case(conn.dialect.name, key.column), new_case)
+    if created is not None:
+        return int(created), None
+    # The existing case by its key, locked in the same statement (it exists: cases are never deleted).
+    postgres = conn.dialect.name == "postgresql"
+    row = (await conn.execute(_case_by(key.column, postgres), {"key": key.key})).first()
+    assert row is not None, key.key
+    seen = {int(row.id)}
+    while row.status == "merged" and row.merged_into is not None and row.merged_into not in seen:
+        seen.add(row.merged_into)
+        row = await lock(conn, row.merged_into)
+    return int(row.id), row
+
+
+def _first_counts(report: NewReport, now: datetime) -> dict[str, Any]:
+    """A case's counts and priority with `report` its only report: what `count_one_more` counts for a
+    case's first report (tests/test_submit_statements.py checks them against `refresh`)."""
+    categories = [report.category]
+    shown = priority.parts(categories, report.urgent, 1, now, now)
+    return {
+        "priority": priority.total(shown),
+        "priority_parts": shown,
+        "categories": categories,
+        "report_count": 1,
+        "reporter_count": 1,
         "first_seen": now,
         "last_seen": now,
         "updated_at": now,
     }
-    created = await conn.scalar(_create_case(conn.dialect.name, key.column), new_case)
-    if created is not None:
-        return int(created), False
-    case_id = int(await conn.scalar(_case_by(key.column), {"key": key.key}) or 0)
-    row = await lock(conn, case_id)
-    seen = {case_id}
-    while row.status == "merged" and row.merged_into is not None and row.merged_into not in seen:
-        seen.add(row.merged_into)
-        row = await lock(conn, row.merged_into)
-    return int(row.id), True
 
 
 @functools.cache
@@ -85,13 +102,24 @@ def _create_case(dialect: str, column: str) -> Any:
 
 
 @functools.cache
-def _case_by(column: str) -> Select[Any]:
-    return select(cases.c.id).where(cases.c[column] == bindparam("key"))
+def _case_by(column: str, for_update: bool) -> Select[Any]:
+    """The case with a key, FOR UPDATE on PostgreSQL (as `lock`)."""
+    query = select(cases).where(cases.c[column] == bindparam("key"))
+    return query.with_for_update() if for_update else query
 
 
-async def receive(conn: AsyncConnection, case_id: int, report: NewReport, now: datetime) -> None:
-    """Apply the lifecycle to a case that just received `report`, then count it again."""
-    row = await lock(conn, case_id)
+async def receive(conn: AsyncConnection, case_id: int, report: NewReport, now: datetime, row: Any) -> None:
+    """Apply the lifecycle to a case that just received `report` (stored already, with its designated
+    organisations), then count it again. `row`: the case as `join` locked it (nothing changed it since);
+    None for a case `join` created for this report, stored counted already (`_first_counts`)."""
+    received: dict[str, Any] = {"code": report.code, "category": report.category, "urgent": report.urgent}
+    if report.scope_check:
+        received["scope_check"] = True
+    if row is None:  # new, open, and as urgent and marked as the report: only its designations to count
+        if report.designated:
+            await refresh(conn, case_id, now)
+        await audit.append(conn, now, "citizen", "report.received", f"case:{case_id}", received)
+        return  # a case's first report weighs at most WEIGHT_NEW: no burst (`flag_burst`)
     moved, reason = lifecycle.on_report(row.status, report.urgent)
     if moved is not None:
         await conn.execute(
@@ -111,17 +139,15 @@ async def receive(conn: AsyncConnection, case_id: int, report: NewReport, now: d
     if report.urgent and not row.urgent:
         # Urgent until a decision that saw it (decisions refuse unseen reports, so a timestamp race
         # between this report and a decision cannot hide it).
-        await conn.execute(update(cases).where(cases.c.id == case_id).values(urgent=True))
+        await conn.execute(_COUNTS, {"counted_case": case_id, "urgent": True})
     if report.scope_check and not row.scope_check:
         # Marked for good: the mark says what a report is, which no decision changes.
-        await conn.execute(update(cases).where(cases.c.id == case_id).values(scope_check=True))
-    await designate(conn, report)
+        await conn.execute(_COUNTS, {"counted_case": case_id, "scope_check": True})
     await count_one_more(conn, row, report, now)
-    received: dict[str, Any] = {"code": report.code, "category": report.category, "urgent": report.urgent}
-    if report.scope_check:
-        received["scope_check"] = True
     await audit.append(conn, now, "citizen", "report.received", f"case:{case_id}", received)
-    if not row.needs_care:  # flagged once, the flag stays: a flagged case is not weighed again
+    # Flagged once, the flag stays: a flagged case is not weighed again. Nor is one with too few reports
+    # to weigh enough: each report weighs at most WEIGHT_NEW, and its counts hold every report it has.
+    if not row.needs_care and (int(row.report_count or 0) + 1) * WEIGHT_NEW >= BURST_WEIGHT:
         await flag_burst(conn, case_id, now)
 
 
@@ -144,16 +170,16 @@ async def withdraw_stale(conn: AsyncConnection, case_id: int) -> None:
         await conn.execute(update(reports).where(reports.c.code == code).values(notified_status=last_told))
 
 
-async def designate(conn: AsyncConnection, report: NewReport) -> None:
-    """Keep on the report the designated organisations it names (storage.records.DesignatedMatch, as the
-    list gave them when it came in); `refresh` sorts out which of them belong to which of its cases."""
+def designated_marks(report: NewReport) -> list[dict[str, Any]] | None:
+    """The designated organisations a report names (storage.records.DesignatedMatch, as the list gave
+    them when it came in), as stored on the report (reports.designated) when it is inserted; None when
+    it names none. `refresh` sorts out which of them belong to which of its cases."""
     if not report.designated:
-        return
-    marks = [
+        return None
+    return [
         {"name": m.name, "source": m.source, "date": m.date, "alias": m.alias, "in": m.place, "link": m.link}
         for m in report.designated
     ]
-    await conn.execute(update(reports).where(reports.c.code == report.code).values(designated=marks))
 
 
 async def designations(conn: AsyncConnection, case_id: int, on_case: Any, where: Any) -> list[dict[str, Any]]:
@@ -279,7 +305,8 @@ async def count_one_more(conn: AsyncConnection, row: Any, report: NewReport, now
     row's own counts and one indexed look-up (is the reporter new on the case?) instead of reading
     every report of the case again: a case with a thousand reports took a thousand-row recount per new
     report. Designated organisations still take the full count, as a merge's links decide which belong
-    (`designations`). tests/test_case_counts.py checks it against `refresh` over random histories."""
+    (`designations`). tests/test_submit_statements.py checks it against `refresh` over random
+    histories."""
     if report.designated or row.designated:
         await refresh(conn, row.id, now)
         return

@@ -29,7 +29,7 @@ async def add_evidence(
         return
     hashes = await _kept_hashes(conn, channel, items)
     await conn.execute(
-        evidence.insert(),
+        _NEW,
         [
             {
                 "report_id": report_id,
@@ -45,6 +45,10 @@ async def add_evidence(
             for e in items
         ],
     )
+
+
+# Built once: every report stores its evidence, and building a statement costs more than running it.
+_NEW = evidence.insert()
 
 
 async def _kept_hashes(

@@ -28,7 +28,7 @@ from storage.engine import json_bytes
 from storage.evidence_rows import add_evidence
 from storage.inline import InlineConnection
 from storage.keys import derive_key
-from storage.locking import insert_new, upsert
+from storage.locking import insert_new, upsert, upsert_for
 from storage.outbox import Outbox
 from storage.pgturn import PgPlainTurns
 from storage.plainturn import PlainTurns, Rejected, is_plain
@@ -78,6 +78,21 @@ def _file_size(database: str | None) -> int:
 # it (issue 23). The values are the parameters.
 _NEW_REPORT = reports.insert().returning(reports.c.id)
 _ON_CASE = case_reports.insert()
+
+
+@functools.cache
+def _keep_contact(dialect: str) -> Any:
+    """A contact kept for updates, built once per dialect (the values are the parameters)."""
+    stmt = upsert_for(dialect, contacts)
+    return stmt.on_conflict_do_update(
+        index_elements=[contacts.c.reporter_id, contacts.c.channel],
+        # A new consent starts a new retention period (and may reach a chat marked gone again).
+        set_={
+            "address": stmt.excluded.address,
+            "unreachable_at": None,
+            "created_at": stmt.excluded.created_at,
+        },
+    )
 
 
 class _Abort(Exception):
@@ -346,16 +361,8 @@ class Storage:
         self, conn: AsyncConnection, reporter_id: str, channel: str, sealed: bytes, now: datetime
     ) -> None:
         await conn.execute(insert_new(conn.dialect.name, reporters), {"id": reporter_id, "created_at": now})
-        stmt = upsert(conn, contacts).values(
-            reporter_id=reporter_id, channel=channel, address=sealed, created_at=now
-        )
-        await conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[contacts.c.reporter_id, contacts.c.channel],
-                # A new consent starts a new retention period (and may reach a chat marked gone again).
-                set_={"address": sealed, "unreachable_at": None, "created_at": now},
-            )
-        )
+        contact = {"reporter_id": reporter_id, "channel": channel, "address": sealed, "created_at": now}
+        await conn.execute(_keep_contact(conn.dialect.name), contact)
 
     async def _add_report(self, conn: AsyncConnection, report: NewReport, now: datetime) -> tuple[int, bool]:
         """Store a report on every case it joins (one per link); (its first case, whether that existed)."""
@@ -364,9 +371,12 @@ class Storage:
             await conn.execute(insert_new(conn.dialect.name, reporters), new_reporter)
         keys = case_keys(report)
         joined: dict[str, tuple[int, bool]] = {}
+        rows: dict[int, Any] = {}  # each case as `join` locked it (None: created for this report)
         # Cases are locked in key order, so two reports naming the same links never deadlock.
         for key in sorted(keys, key=lambda k: (k.column, k.key)):
-            joined[key.key] = await cases_.join(conn, key, report, now)
+            case_id, row = await cases_.join(conn, key, report, now)
+            joined[key.key] = (case_id, row is not None)
+            rows[case_id] = row
         case_ids = list(dict.fromkeys(joined[k.key][0] for k in keys))  # merged links may meet on one case
         case_id, existed = joined[keys[0].key]
         new_report = {
@@ -381,12 +391,15 @@ class Storage:
             "scope_check": report.scope_check,
             "created_at": now,
         }
+        marks = cases_.designated_marks(report)
+        if marks is not None:  # absent otherwise: the column stays SQL NULL (None would store JSON null)
+            new_report["designated"] = marks
         report_id = await conn.scalar(_NEW_REPORT, new_report)
         await conn.execute(_ON_CASE, [{"case_id": c, "report_id": report_id} for c in case_ids])
         await search.index_report(conn, report_id, report, keys, joined)
         await add_evidence(conn, report_id, report.channel, report.evidence, now)
         for each in case_ids:
-            await cases_.receive(conn, each, report, now)
+            await cases_.receive(conn, each, report, now, rows[each])
             if report.urgent and self.alerts:
                 await self._queue_alert(conn, each, now)
         return case_id, existed
