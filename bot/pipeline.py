@@ -198,7 +198,10 @@ class Pipeline:
         try:
             for _ in range(ATTEMPTS):
                 stored = await self.storage.load_conversation(conversation, cached=True)
-                state = State.from_dict(stored.state)
+                # The state this process's last turn of the conversation left, if it is the stored one
+                # (storage.states: handed out once, so this turn may change it), else read from the row.
+                kept = self.storage.states.take(conversation, stored.version)
+                state = kept if isinstance(kept, State) else State.from_dict(stored.state)
                 needs = self.flows.needs(state, understood, inbound)
                 context = await self._context(conversation, needs)
                 # the state is read afresh each attempt and not used again: the engine may change it
@@ -212,13 +215,15 @@ class Pipeline:
                 )
                 replies = list(outcome.replies)
                 response = [r.to_dict() for r in replies]
+                written = outcome.state.to_dict()
+                forget = any(isinstance(e, ForgetMe) for e in outcome.effects)
                 result = await self.storage.commit_turn(
                     TurnRecord(
                         channel=inbound.channel,
                         event_id=inbound.event_id,
                         conversation_id=conversation,
                         expected_version=stored.version,
-                        state=outcome.state.to_dict(),
+                        state=written,
                         response=response,
                         reports=tuple(
                             to_records(e, conversation, inbound.channel, self.designated)
@@ -231,7 +236,7 @@ class Pipeline:
                         updates_for=tuple(
                             code for e in outcome.effects if isinstance(e, KeepContact) for code in e.reports
                         ),
-                        forget=any(isinstance(e, ForgetMe) for e in outcome.effects),
+                        forget=forget,
                         support=self._support_records(outcome.effects, conversation, inbound.channel),
                         subscribe=_subscribed(outcome.effects),
                         unsubscribe=any(isinstance(e, Unsubscribe) for e in outcome.effects),
@@ -243,6 +248,8 @@ class Pipeline:
                     )
                 )
                 if result.status is CommitStatus.OK:
+                    if not forget and outcome.state.settled(written):  # as the next turn would read it
+                        self.storage.states.keep(conversation, stored.version + 1, outcome.state)
                     if result.case_ids:
                         metrics.REPORTS.labels(inbound.channel).inc(len(result.case_ids))
                     logs.event(

@@ -283,6 +283,12 @@ class Draft:
     def from_dict(cls, data: Mapping[str, Any]) -> Draft:
         raise NotImplementedError
 
+    def settled(self, written: Mapping[str, Any]) -> bool:
+        """Whether `from_dict` of what `to_dict` wrote (`written`) gives this draft back exactly: what a
+        state kept for the next turn (`State.settled`) must be, or that turn would see a draft another
+        instance, reading the row, would not."""
+        return type(self).from_dict(written) == self
+
     @staticmethod
     def load(data: object) -> Draft | None:
         """The draft a stored state holds: by its `kind`, or (version 1) by the keys it has."""
@@ -311,28 +317,83 @@ START = "start"
 STATE_VERSION = 2  # 1: the draft was an untyped dict (before the registry of flows)
 MAX_PAUSED = 3  # unfinished drafts set aside at once; a fourth pushes out the oldest
 MAX_UNDO = 8  # steps Back can undo exactly; further back, it only returns to the question
+MAX_HISTORY = 50  # steps kept for Back (a stored state's; read from it up to this many)
+MAX_OFFERED = 20  # buttons on offer kept
+MAX_STEP = 64  # characters of a step's name or a button's id kept
 
 
-@dataclass(frozen=True)
 class Paused:
     """An unfinished draft set aside when the citizen went elsewhere, and the step to take it up again.
 
     Also Back's snapshot of a draft (`State.undo`). Either is never changed in place once made: a turn
     that takes its draft up again changes a copy (`Turn.take_up`, `resume`, `undo`), so copies of a state
-    share them (`State.copied`)."""
+    share them (`State.copied`).
 
-    step: str
-    draft: Draft
+    Read from a stored state, it keeps the draft's stored dict and parses it only when a turn takes it up
+    (`draft`): a report holds up to MAX_UNDO snapshots and most turns use none of them, yet parsing each
+    and serialising it again every turn cost more than the rest of the state (issue 23's profile:
+    ReportDraft.from_dict 13 times a message). It is written back as that same dict (`to_dict`). One made
+    by a turn is serialised once, and from then on is what it wrote: written as that dict on the turns
+    after (the pipeline keeps a turn's state for the next: storage.states), and read back from it when
+    taken up, as a state read from the row would have it. The dict is never changed in place either: it
+    is part of the states handed to storage.
+    """
+
+    __slots__ = ("_data", "_draft", "_step")
+
+    def __init__(self, step: str, draft: Draft) -> None:
+        self._step = step
+        self._draft: Draft | None = draft
+        self._data: dict[str, Any] | None = None
+
+    @classmethod
+    def stored(cls, step: str, data: dict[str, Any]) -> Paused:
+        """A draft as stored (a dict with the `kind` of a known draft), parsed when first used."""
+        paused = object.__new__(cls)
+        paused._step, paused._draft, paused._data = step, None, data
+        return paused
+
+    @property
+    def step(self) -> str:
+        return self._step
+
+    @property
+    def draft(self) -> Draft:
+        draft = self._draft
+        if draft is None:
+            assert self._data is not None  # one of the two is always there
+            draft = self._draft = Draft.KINDS[self._data["kind"]].from_dict(self._data)
+        return draft
 
     def to_dict(self) -> dict[str, Any]:
-        return {"step": self.step, "draft": self.draft.to_dict()}
+        data = self._data
+        if data is None:
+            # from now on exactly what the row holds: its draft is read back from it when used
+            data = self._data = self.draft.to_dict()
+            self._draft = None
+        return {"step": self._step, "draft": data}
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Paused):
+            return NotImplemented
+        return self._step == other._step and (
+            self._data is other._data is not None or self.draft == other.draft
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # equal by value, as the draft it holds
+
+    def __repr__(self) -> str:
+        return f"Paused(step={self._step!r}, draft={self.draft!r})"
 
     @staticmethod
     def load(data: object) -> Paused | None:
         if not isinstance(data, Mapping) or not isinstance(data.get("step"), str):
             return None
-        draft = Draft.load(data.get("draft"))
-        return Paused(str(data["step"])[:64], draft) if draft is not None else None
+        step, stored = data["step"][:MAX_STEP], data.get("draft")
+        if isinstance(stored, dict) and type(kind := stored.get("kind")) is str and kind in Draft.KINDS:
+            return Paused.stored(step, stored)  # today's form: parsed when used
+        draft = Draft.load(stored)  # an older form (version 1's untyped draft) or junk: read now
+        return Paused(step, draft) if draft is not None else None
 
 
 @dataclass
@@ -380,6 +441,27 @@ class State:
             data["undo"] = [p.to_dict() for p in self.undo]
         return data
 
+    def settled(self, written: Mapping[str, Any]) -> bool:
+        """Whether `from_dict` of what `to_dict` wrote (`written`) gives this state back exactly, so that
+        the state a turn left can stand for its row on the next turn (bot.pipeline, storage.states):
+        within the limits `from_dict` cuts to, and its draft settled too. The drafts set aside and
+        Back's snapshots are what was written once written (`Paused.to_dict`): only their steps count."""
+        step, history, offered, paused, undo = self.step, self.history, self.offered, self.paused, self.undo
+        return (
+            type(step) is str
+            and step != ""
+            and (self.lang is None or type(self.lang) is str)
+            and len(history) <= MAX_HISTORY
+            and all(type(s) is str and len(s) <= MAX_STEP for s in history)
+            and len(offered) <= MAX_OFFERED
+            and all(type(s) is str and len(s) <= MAX_STEP for s in offered)
+            and len(paused) <= MAX_PAUSED
+            and len(undo) <= MAX_UNDO
+            and all(len(p.step) <= MAX_STEP for p in paused)
+            and all(len(p.step) <= MAX_STEP for p in undo)
+            and (self.draft is None or self.draft.settled(written["draft"]))
+        )
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> State:
         if not data:
@@ -389,8 +471,8 @@ class State:
         return cls(
             lang=lang if isinstance(lang, str) else None,
             step=step if isinstance(step, str) and step else START,
-            history=strings(data.get("history"), 50, 64),
-            offered=strings(data.get("offered"), 20, 64),
+            history=strings(data.get("history"), MAX_HISTORY, MAX_STEP),
+            offered=strings(data.get("offered"), MAX_OFFERED, MAX_STEP),
             draft=Draft.load(data.get("draft")),
             paused=_paused(data.get("paused")),
             undo=_paused(data.get("undo"), MAX_UNDO),

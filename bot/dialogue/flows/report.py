@@ -28,6 +28,7 @@ from bot.dialogue.types import (
     MAX_DESCRIPTION,
     MAX_EVIDENCE,
     MAX_LINKS,
+    MAX_TEXT,
     Attachment,
     Draft,
     Inbound,
@@ -122,6 +123,39 @@ class ReportDraft(Draft):
             "urgent": self.urgent,
             "scope_check": self.scope_check,
         }
+
+    def settled(self, written: Mapping[str, Any]) -> bool:
+        """What reading `written` back (`from_dict`) would show, told without reading it: within the limits
+        it cuts to, every value of the type it reads (tests/test_state_roundtrip.py holds the two
+        together). A report's turns write one every turn; reading it back cost three times as much."""
+        links, handles, evidence, notes = self.links, self.handles, self.evidence, self.notes
+        return (
+            len(links) <= MAX_LINKS
+            and len(handles) <= MAX_LINKS
+            and len(evidence) <= MAX_EVIDENCE
+            and len(notes) <= MAX_EVIDENCE
+            and type(self.description) is str
+            and len(self.description) <= MAX_DESCRIPTION
+            and (self.category is None or self.category in CATEGORIES)
+            and type(self.urgent) is bool
+            and type(self.scope_check) is bool
+            and all(
+                type(x) is Link
+                and type(x.raw) is str
+                and type(x.canonical) is str
+                and type(x.platform) is str
+                for x in links
+            )
+            and all(type(h) is str and len(h) <= MAX_TEXT for h in handles)
+            and all(
+                type(e) is Attachment
+                and e.kind in EVIDENCE_KINDS
+                and type(e.ref) is str
+                and (e.fingerprint is None or type(e.fingerprint) is str)
+                for e in evidence
+            )
+            and all(type(n) is str and len(n) <= MAX_DESCRIPTION for n in notes)
+        )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ReportDraft:
