@@ -5,9 +5,10 @@ half of a web chat message's CPU). Storage code is written once, against `AsyncC
 of it that only awaits its connection can instead be handed an `InlineConnection`, whose statements run
 at once in the calling thread: the coroutine never suspends, and `drive` runs it to its end in one call,
 in a worker thread or in the loop's own. The turn writer (storage.groupcommit) runs groups of turns that
-way in the loop's thread and commits them in a worker; `InlineReader` does the reads every turn makes (its conversation, a question waiting
-for it, its report counts) in the loop's thread, through SQLAlchemy (`run`) or in fixed SQL on a sqlite3
-connection the thread keeps (`run_raw`, storage.fixedreads).
+way in the loop's thread and commits them in a worker; `InlineReader` does the reads every turn makes
+(its conversation, a question waiting for it, its report counts) in the loop's thread, through
+SQLAlchemy (`run`) or in fixed SQL on a sqlite3 connection the thread keeps (`run_raw`,
+storage.fixedreads).
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.pool import PoolProxiedConnection
 
+from storage.prepared import Prepared
+from storage.prepared import enabled as prepared_enabled
+
 T = TypeVar("T")
 Work = Callable[[AsyncConnection], Awaitable[T]]
 
@@ -34,22 +38,41 @@ class Suspended(RuntimeError):
 class InlineConnection:
     """What storage code uses of `AsyncConnection` (execute, scalar, scalars, dialect, sync_connection),
     over a sync connection: each statement runs when it is awaited, in the awaiting thread. Results are
-    the sync ones; storage code reads each before its next statement, as it does on AsyncConnection."""
+    the sync ones; storage code reads each before its next statement, as it does on AsyncConnection.
+
+    On SQLite a statement built once (a module's constant, executed with parameter dicts) runs on the
+    driver's connection without SQLAlchemy's per-execution machinery, compiled once (storage.prepared:
+    the same SQL and values; what that cannot do exactly goes through SQLAlchemy as before)."""
+
+    __slots__ = ("_prepared", "sync_connection")
 
     def __init__(self, sync: Connection) -> None:
         self.sync_connection = sync
+        self._prepared = Prepared(sync) if prepared_enabled(sync.engine) else None
 
     @property
     def dialect(self) -> Dialect:
         return self.sync_connection.dialect
 
     async def execute(self, statement: Any, parameters: Any = None) -> Result[Any]:
+        if self._prepared is not None:
+            ran = self._prepared.run(statement, parameters)
+            if ran is not None:
+                return cast("Result[Any]", ran)
         return self.sync_connection.execute(statement, parameters)
 
     async def scalar(self, statement: Any, parameters: Any = None) -> Any:
+        if self._prepared is not None:
+            ran = self._prepared.run(statement, parameters)
+            if ran is not None:
+                return ran.scalar()
         return self.sync_connection.scalar(statement, parameters)
 
     async def scalars(self, statement: Any, parameters: Any = None) -> Any:
+        if self._prepared is not None:
+            ran = self._prepared.run(statement, parameters)
+            if ran is not None:
+                return ran.scalars()
         return self.sync_connection.scalars(statement, parameters)
 
 
