@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, cast, delete, func, or_, select, update
+from sqlalchemy import Text, bindparam, cast, delete, func, or_, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -78,6 +78,13 @@ def _file_size(database: str | None) -> int:
 # it (issue 23). The values are the parameters.
 _NEW_REPORT = reports.insert().returning(reports.c.id)
 _ON_CASE = case_reports.insert()
+# A citizen's reports that will hear of their progress, one code a row: built once, and with no IN list,
+# so that on SQLite it runs without SQLAlchemy's per-execution machinery (storage.prepared).
+_UPDATES_WANTED = (
+    update(reports)
+    .where(reports.c.code == bindparam("wanted_code"), reports.c.reporter_id == bindparam("wanted_by"))
+    .values(updates=True)
+)
 
 
 @functools.cache
@@ -235,11 +242,8 @@ class Storage:
         if turn.contact is not None:
             await self._save_contact(conn, turn.conversation_id, turn.channel, turn.contact, now)
         if turn.updates_for:
-            await conn.execute(
-                update(reports)
-                .where(reports.c.code.in_(turn.updates_for), reports.c.reporter_id == turn.conversation_id)
-                .values(updates=True)
-            )
+            wanted = [{"wanted_code": code, "wanted_by": turn.conversation_id} for code in turn.updates_for]
+            await conn.execute(_UPDATES_WANTED, wanted)
         case_ids, joined = [], []
         for report in turn.reports:  # a code taken already fails the insert: the unique index says so
             case_id, existed = await self._add_report(conn, report, now)
