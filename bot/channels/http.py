@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
+from starlette.background import BackgroundTask
 from starlette.responses import JSONResponse
 
 from bot.shared.body import BODY_TIMEOUT, Unread, body_json, read_body
@@ -24,10 +26,31 @@ __all__ = ["BODY_TIMEOUT", "JSONBody", "Unread", "body_json", "read_body", "secr
 
 class JSONBody(JSONResponse):
     """Starlette's JSONResponse, rendered by orjson (the same compact UTF-8 JSON; the web chat answers
-    every message with one)."""
+    every message with one). Without headers of the caller's, the response's own two (Content-Length and
+    Content-Type, as Starlette writes them) are set directly: Starlette's general `init_headers` was about
+    half of the 1.1 microseconds a response took to make."""
+
+    def __init__(
+        self,
+        content: Any,
+        status_code: int = 200,
+        headers: Mapping[str, str] | None = None,
+        media_type: str | None = None,
+        background: BackgroundTask | None = None,
+    ) -> None:
+        if headers is not None or media_type is not None or status_code < 200 or status_code in (204, 304):
+            super().__init__(content, status_code, headers, media_type, background)
+            return
+        self.status_code = status_code
+        self.background = background
+        self.body = body = orjson.dumps(content)
+        self.raw_headers = [(b"content-length", str(len(body)).encode()), _JSON]
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
+
+
+_JSON = (b"content-type", JSONBody.media_type.encode("latin-1"))
 
 
 def signature_ok(secret: bytes, body: bytes, header: str | None) -> bool:

@@ -228,7 +228,8 @@ def routes(
         return JSONBody(body, status_code=200 if handled.saved else 503)
 
     async def post_message(request: Request) -> Response:
-        client = request.client.host if request.client else "-"
+        peer = request.scope.get("client")  # not request.client: a named tuple made at every call
+        client = peer[0] if peer else "-"
         allowed = limiter.allow(client)
         data = await _read_json(request, body_timeout)
         if isinstance(data, JSONResponse):
