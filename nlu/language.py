@@ -194,6 +194,10 @@ def latin_language(normalized: str) -> str:
 
 def identify(cleaned: str) -> str | None:
     """The language of cleaned text (`nlu.normalize.clean`), or None when no letters tell."""
+    if cleaned.isascii():
+        # Most messages. Their letters are all Latin (no Arabic and no other letter to count), so the counts
+        # below come down to whether there is a letter at all.
+        return latin_language(normalize(cleaned)) if _LATIN_LETTER.search(cleaned) else None
     arabic = len(_ARABIC_LETTER.findall(cleaned))
     latin = len(_LATIN_LETTER.findall(cleaned))
     if arabic == 0 and latin == 0:

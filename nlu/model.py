@@ -89,6 +89,14 @@ def word_grams(tokens: Sequence[str]) -> list[str]:
     return grams
 
 
+# Sublinear term frequency, 1 + log(tf), for the counts a message of up to a few hundred words has: looked up
+# instead of computed for each message (two array operations fewer per part of a vector). Computed by the
+# same numpy functions as the long-message path below, element by element, so the values are the same.
+_SUBLINEAR: FloatArray = np.concatenate(
+    [np.zeros(1, dtype=np.float32), np.log(np.arange(1, 4096, dtype=np.float32)) + np.float32(1.0)]
+)
+
+
 # --------------------------------------------------------------------------------------------------
 # the trained model
 
@@ -115,6 +123,7 @@ class Model:
         # the feature vector of a text (the language and intent classifiers often read the same text).
         object.__setattr__(self, "_word_grams", lru_cache(maxsize=50_000)(self._grams_of_word))
         object.__setattr__(self, "_vector", lru_cache(maxsize=8)(self._vector_of))
+        object.__setattr__(self, "_divisor", np.float32(self.temperature))  # made once, not per message
 
     def _grams_of_word(self, token: str) -> tuple[int, ...]:
         vocab = self.char_vocab
@@ -125,9 +134,13 @@ class Model:
         if not indices:
             return None
         counts = Counter(indices)
-        index = np.fromiter(counts.keys(), dtype=np.intp, count=len(counts))
-        tf = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
-        weights: FloatArray = ((np.log(tf) + np.float32(1.0)) * idf[index]).astype(np.float32)
+        size = len(counts)
+        index = np.fromiter(counts.keys(), dtype=np.intp, count=size)
+        if len(indices) < len(_SUBLINEAR):  # no count can be past the table
+            sublinear = _SUBLINEAR.take(np.fromiter(counts.values(), dtype=np.intp, count=size))
+        else:
+            sublinear = np.log(np.fromiter(counts.values(), dtype=np.float32, count=size)) + np.float32(1.0)
+        weights: FloatArray = sublinear * idf.take(index)  # float32 throughout
         weights /= np.sqrt(np.dot(weights, weights))
         return index, weights
 
@@ -149,25 +162,29 @@ class Model:
     def intent_scores(self, text: str) -> FloatArray:
         """Class probabilities (in `classes` order) for one model text."""
         chars, word_part = self._vector(text)  # type: ignore[attr-defined]
-        logits = self.bias.copy()
-        if chars is not None:
-            logits += chars[1] @ self.char_w[chars[0]]
+        # The rows of the weights a message uses: `take` copies the same rows as indexing with the array,
+        # in a third of the time on arrays this small.
+        logits: FloatArray = (
+            self.bias + chars[1] @ self.char_w.take(chars[0], axis=0)
+            if chars is not None
+            else self.bias.copy()
+        )
         if word_part is not None:
-            logits += word_part[1] @ self.word_w[word_part[0]]
-        logits /= np.float32(self.temperature)
+            logits += word_part[1] @ self.word_w.take(word_part[0], axis=0)
+        logits /= self._divisor  # type: ignore[attr-defined]
         logits -= logits.max()
-        exp = np.exp(logits)
-        result: FloatArray = exp / exp.sum()
-        return result
+        np.exp(logits, out=logits)  # in place: the same values, no new arrays
+        logits /= logits.sum()
+        return logits
 
     def roman_urdu_probability(self, normalized: str) -> float:
         """P(Roman Urdu) vs English for Latin-script normalised text."""
         chars, word_part = self._vector(normalized)  # type: ignore[attr-defined]
         score = self.lang_bias
         if chars is not None:
-            score += float(chars[1] @ self.lang_char_w[chars[0]])
+            score += float(chars[1] @ self.lang_char_w.take(chars[0]))
         if word_part is not None:
-            score += float(word_part[1] @ self.lang_word_w[word_part[0]])
+            score += float(word_part[1] @ self.lang_word_w.take(word_part[0]))
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, score))))
 
     # ---- saving and loading: plain arrays, no pickle

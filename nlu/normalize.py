@@ -45,7 +45,6 @@ _NO_BIDI = str.maketrans(dict.fromkeys(BIDI_CONTROLS))
 _INVISIBLE = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _ELONGATED = re.compile(r"([^\W\d_])\1{2,}")
-_SPACES = re.compile(r"\s+")
 # Combining marks seen in practice (Latin accents, Arabic harakat and Quranic marks); any other mark is
 # caught by the slower category check, run only on text that still has non-ASCII characters.
 _MARKS = re.compile(
@@ -186,10 +185,18 @@ def strip_bidi(text: str) -> str:
 
 
 def _clean_once(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text)
-    text = _INVISIBLE.sub("", text)
+    if not text.isascii():  # (ASCII text is its own NFKC form and has no invisible character)
+        text = unicodedata.normalize("NFKC", text)
+        text = _INVISIBLE.sub("", text)
     text = _CONTROL.sub(" ", text)
-    return _SPACES.sub(" ", text).strip()
+    return _single_spaced(text)
+
+
+def _single_spaced(text: str) -> str:
+    """Runs of white space made one space, none at either end (what `re.sub(r"\\s+", " ", text).strip()`
+    gives: str.split and the pattern's \\s both take the characters str.isspace calls white space), without
+    a substitution at every single space."""
+    return " ".join(text.split())
 
 
 def clean(text: str) -> str:
@@ -208,7 +215,7 @@ def _normalize_once(text: str) -> str:
         return _ELONGATED.sub(r"\1", text.lower())
     text = strip_marks(text.translate(_URDU_LETTERS))
     text = _ELONGATED.sub(r"\1", text.casefold())
-    return _SPACES.sub(" ", text).strip()
+    return _single_spaced(text)
 
 
 def _fixpoint(step: Callable[[str], str], text: str) -> str:

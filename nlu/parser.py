@@ -124,6 +124,7 @@ CRISIS = re.compile(
     r")(?!\w)"
 )
 SELF_HARM_FLOOR = CONFIDENT
+_ASCII_LETTER = re.compile("[A-Za-z]")  # for ASCII text, the same test as str.isalpha on each character
 # What crisis words overrule: intents that would answer a person in crisis with something else.
 OVERRULED_BY_CRISIS = HARMLESS | {"at_risk_self"}
 # Paths that answer a person about themselves and carry emergency guidance of their own: a near-tie with
@@ -140,7 +141,12 @@ class Prepared:
     model_text: str  # normalised head without links and codes; Roman Urdu folded
 
 
+_HANDLE_WORD = re.compile(r"@\S+")
+
+
 def _blank(text: str, spans: list[tuple[int, int]]) -> str:
+    if not spans:
+        return text
     for start, end in sorted(spans, reverse=True):
         if start < len(text):
             text = text[:start] + " " + text[end:]
@@ -156,14 +162,14 @@ def prepare(text: str, language: str | None = None) -> Prepared:
         for u in found
     ]
     others = find_entities(text, [(u.start, u.end) for u in found])
-    entities = tuple(sorted([*urls, *others], key=lambda e: (e.start, e.end)))
+    entities = tuple(sorted([*urls, *others], key=lambda e: (e.start, e.end))) if urls or others else ()
     head = text[:CLASSIFY_CHARS]
     noise = [
         (e.start, e.end) for e in entities if e.entity in ("url", "reference") and e.start < CLASSIFY_CHARS
     ]
     cleaned = clean(_blank(head, noise))
     if language is None:
-        handles = [(m.start(), m.end()) for m in re.finditer(r"@\S+", cleaned)]
+        handles = [m.span() for m in _HANDLE_WORD.finditer(cleaned)] if "@" in cleaned else []
         language = identify(clean(_blank(cleaned, handles)))
     model_text = trained.model_text(normalize(emoji_words(cleaned)), language)
     return Prepared(text, head, entities, language, model_text)
@@ -188,28 +194,38 @@ def _ranked(names: tuple[str, ...], scores: list[float]) -> Ranked:
     if len(scores) != len(names):
         raise ValueError(f"{len(scores)} scores for {len(names)} intents")
     order = sorted(_intent_order(names), key=scores.__getitem__, reverse=True)  # reverse keeps ties' order
-    return [names[k] for k in order], [float(scores[k]) for k in order]
+    return list(map(names.__getitem__, order)), [float(scores[k]) for k in order]
 
 
 def _intents(ranked: Ranked, size: int | None = None) -> list[Intent]:
     """The first `size` intents of a ranking (all of them by default)."""
-    names, confidences = ranked[0][:size], ranked[1][:size]
-    return [Intent(name, confidence) for name, confidence in zip(names, confidences, strict=True)]
+    return list(map(Intent, ranked[0][:size], ranked[1][:size]))  # (the two lists are always as long)
 
 
 def _of(ranking: list[Intent]) -> Ranked:
     return [i.name for i in ranking], [i.confidence for i in ranking]
 
 
+def _confidence(ranked: Ranked, name: str) -> float:
+    """The confidence of `name` in a ranking (its first place), 0.0 when it is not there."""
+    names = ranked[0]
+    return ranked[1][names.index(name)] if name in names else 0.0
+
+
 def _promote(ranked: Ranked, name: str, floor: float) -> Ranked:
     """Put `name` first with at least `floor` confidence; the others share the rest in proportion."""
     names, confidences = ranked
-    current = next((c for n, c in zip(names, confidences, strict=True) if n == name), 0.0)
+    current = _confidence(ranked, name)
     top = max(current, floor, confidences[0] if confidences else 0.0)
-    rest = [k for k, n in enumerate(names) if n != name]
-    total = sum([confidences[k] for k in rest])
+    if name in names and names.count(name) == 1:  # the rest: all but `name`, in order (sliced around it)
+        at = names.index(name)
+        rest_names, rest = names[:at] + names[at + 1 :], confidences[:at] + confidences[at + 1 :]
+    else:
+        kept = [k for k, n in enumerate(names) if n != name]
+        rest_names, rest = [names[k] for k in kept], [confidences[k] for k in kept]
+    total = sum(rest)
     scale = (1.0 - top) / total if total > 0 else 0.0
-    return [name, *[names[k] for k in rest]], [top, *[confidences[k] * scale for k in rest]]
+    return [name, *rest_names], [top, *[c * scale for c in rest]]
 
 
 def _embedded(prepared: Prepared) -> Ranked:
@@ -241,7 +257,7 @@ def _decided(prepared: Prepared, ranked: Ranked) -> Ranked:
     """`decide`, on a ranking as two lists."""
     text = prepared.model_text
     model = trained.get()
-    if not any(ch.isalpha() for ch in text):
+    if not (_ASCII_LETTER.search(text) if text.isascii() else any(ch.isalpha() for ch in text)):
         ranked = _promote(ranked, "out_of_scope", 1.0)
     elif text in model.memory:
         ranked = _promote(ranked, model.classes[model.memory[text]], MEMORY_CONFIDENCE)
@@ -252,7 +268,7 @@ def _decided(prepared: Prepared, ranked: Ranked) -> Ranked:
         ranked = _promote(ranked, "self_harm", SELF_HARM_FLOOR)
     if ranked[0][0] != "emergency":
         names, confidences = ranked
-        emergency = next((c for n, c in zip(names, confidences, strict=True) if n == "emergency"), 0.0)
+        emergency = _confidence(ranked, "emergency")
         danger = DANGER.search(text)
         top = names[0]
         if top == "self_harm":
@@ -263,8 +279,11 @@ def _decided(prepared: Prepared, ranked: Ranked) -> Ranked:
             pass  # "standing on the roof, about to jump": the crisis answer, not a threat report
         elif emergency >= max(EMERGENCY_FLOOR, EMERGENCY_SHARE * confidences[0]):
             ranked = _promote(ranked, "emergency", emergency)
-    has_page = any(e.entity in ("url", "handle") for e in prepared.entities)
-    has_code = any(e.entity == "reference" for e in prepared.entities)
+    entities = prepared.entities
+    if not entities:  # most messages: no page to show, so the rule below cannot apply
+        return ranked
+    has_page = any(e.entity in ("url", "handle") for e in entities)
+    has_code = any(e.entity == "reference" for e in entities)
     first, sureness = ranked[0][0], ranked[1][0]
     misread = first in LINK_NEVER and not has_code
     if has_page and (misread or first in LINK_FILLERS or sureness < CONFIDENT):

@@ -30,7 +30,11 @@ def new_code() -> str:
 def parse_code(text: str) -> str | None:
     """The canonical XXXX-XXXX form of a typed code, or None when `text` is not one (bidi controls, as in
     a code copied from an Urdu reply, are ignored)."""
-    compact = re.sub(r"[\s\-–—_.]", "", strip_bidi(text)).upper().translate(_TYPED)
+    return _canonical(_SEPARATORS.sub("", strip_bidi(text)).upper().translate(_TYPED))
+
+
+def _canonical(compact: str) -> str | None:
+    """XXXX-XXXX for 8 symbols of the alphabet (upper case, I L O already read as 1 1 0), else None."""
     if len(compact) != 8 or any(ch not in ALPHABET for ch in compact):
         return None
     return f"{compact[:4]}-{compact[4:]}"
@@ -52,23 +56,25 @@ def find_codes(text: str) -> list[tuple[int, int, str]]:
         return []
     pieces = [(m.start(), m.end(), m.group()) for m in _PIECE.finditer(text)]
     candidates: list[tuple[int, int, int, str]] = []  # (-score, start, end, code)
-    for i in range(len(pieces)):
+    for i in _starts(text, pieces):
         raw, dashed = "", False
         for j in range(i, min(i + _MAX_PIECES, len(pieces))):
             if j > i:
                 gap = text[pieces[j - 1][1] : pieces[j][0]]
-                if len(strip_bidi(gap)) > _MAX_GAP or not _GAP.fullmatch(gap):
-                    break
-                dashed = dashed or any(ch in gap for ch in "-–—")
+                if gap != " " and (len(strip_bidi(gap)) > _MAX_GAP or not _GAP.fullmatch(gap)):
+                    break  # (a single space, the usual gap, is a separator and no dash)
+                dashed = dashed or "-" in gap or "–" in gap or "—" in gap
             raw += pieces[j][2]
             if len(raw) > 8:
                 break
             if len(raw) == 8:
-                count = j - i + 1
-                scored = _score(raw, [p[2] for p in pieces[i : j + 1]], dashed, count)
-                code = parse_code(raw)
-                if code is not None and scored is not None:
-                    candidates.append((-scored, pieces[i][0], pieces[j][1], code))
+                # `parse_code(raw)`: the pieces are letters and digits only, nothing to strip
+                code = _canonical(raw.upper().translate(_TYPED))
+                if code is not None:
+                    count = j - i + 1
+                    scored = _score(raw, [p[2] for p in pieces[i : j + 1]], dashed, count)
+                    if scored is not None:
+                        candidates.append((-scored, pieces[i][0], pieces[j][1], code))
                 break
     taken: list[tuple[int, int, str]] = []
     for _, start, end, code in sorted(candidates):
@@ -77,6 +83,23 @@ def find_codes(text: str) -> list[tuple[int, int, str]]:
     return sorted(taken)
 
 
+def _starts(text: str, pieces: list[tuple[int, int, str]]) -> range | list[int]:
+    """The pieces a candidate can start at. Without a dash in the text, a code needs a digit (`_score`), in
+    a piece of at most 8 characters no more than _MAX_PIECES - 1 pieces after its start: only those starts
+    are tried (a link's or a phone number's digits no longer make every piece of a message a start)."""
+    if _DASH.search(text):
+        return range(len(pieces))
+    starts: set[int] = set()
+    for k, (_, _, piece) in enumerate(pieces):
+        if len(piece) <= 8 and not piece.isalpha():  # letters and digits only: not all letters, a digit
+            starts.update(range(max(0, k - _MAX_PIECES + 1), k + 1))
+    return sorted(starts)
+
+
+_DASH = re.compile("[-–—]")
+_SEPARATORS = re.compile(r"[\s\-–—_.]")
+_DIGIT = re.compile(r"\d")
+_LETTER = re.compile(r"[A-Za-z]")
 _PIECE = re.compile(r"[0-9A-Za-z]+")
 _MAY_HOLD_CODE = re.compile(r"[0-9\-–—]")  # a digit of a piece, or a dash of a gap
 _GAP = re.compile(rf"[\s\-–—_.{BIDI_CONTROLS}]+")
@@ -86,10 +109,11 @@ _MAX_GAP = 3
 
 def _score(raw: str, parts: list[str], dashed: bool, count: int) -> int | None:
     """How well-formed a candidate is; None when it cannot be a code (an undashed run of letters)."""
-    mixed = bool(re.search(r"\d", raw) and re.search(r"[A-Za-z]", raw))
+    digit = _DIGIT.search
+    mixed = bool(digit(raw) and _LETTER.search(raw))
     middle = count == 1 or (count == 2 and len(parts[0]) == 4)
-    with_digits = sum(1 for p in parts if re.search(r"\d", p))
+    with_digits = sum(1 for p in parts if digit(p))
     if not (dashed or (mixed and (middle or with_digits >= 2))):
         return None
-    halves = bool(re.search(r"\d", raw[:4]) and re.search(r"\d", raw[4:]))
+    halves = bool(digit(raw[:4]) and digit(raw[4:]))
     return 8 * dashed + 4 * (count == 1) + 2 * middle + halves

@@ -218,32 +218,37 @@ _CASE_TABLE: dict[str, tuple[tuple[_Token, ...], ...]] = {
 
 def _apply_case(platform: str, segments: list[str]) -> str:
     """The path of `segments` with each part folded or kept as the platform's first matching rule says."""
+    lows = [_lower(s) for s in segments]  # each segment folded once, not once per rule tried (issue 23)
+    first = lows[0] if lows else None
     for rule in _CASE_TABLE[platform]:
-        out = _match_rule(rule, segments)
+        words = rule[0].words
+        if words and first not in words:
+            continue  # the rule's first route word is not there: `_match_rule` would say None
+        out = _match_rule(rule, segments, lows)
         if out is not None:
             return _join(out)
     return _join(segments)
 
 
-def _match_rule(rule: tuple[_Token, ...], segments: list[str]) -> list[str] | None:
+def _match_rule(rule: tuple[_Token, ...], segments: list[str], lows: list[str]) -> list[str] | None:
+    """The segments cased by `rule`, or None when it does not match; `lows` are the segments `_lower`ed."""
     out: list[str] = []
     for i, token in enumerate(rule):
         if token.rest and not token.prefix:
-            out.extend(_lower(s) if token.fold else s for s in segments[i:])
+            out.extend(lows[i:] if token.fold else segments[i:])
             return out
         if i >= len(segments):
             return None
-        segment = segments[i]
-        low = _lower(segment)
+        low = lows[i]
         if token.words:
             if low not in token.words:
                 return None
         elif not low.startswith(token.prefix):
             return None
         if token.rest:
-            out.extend(_lower(s) if token.fold else s for s in segments[i:])
+            out.extend(lows[i:] if token.fold else segments[i:])
             return out
-        out.append(low if token.fold else segment)
+        out.append(low if token.fold else segments[i])
     return out if len(segments) == len(rule) else None
 
 
@@ -284,6 +289,15 @@ _PATH_SAFE = frozenset("!$&'()*+,;=:@/")
 _QUERY_SAFE = frozenset("!$'()*+,;=:@/?")
 _ESCAPE_SPLIT_RE = re.compile(r"(%[0-9A-F]{2})")
 
+
+def _plain_re(safe: frozenset[str]) -> re.Pattern[str]:
+    """Text that `_normalise_escapes` keeps as it is: unreserved and `safe` characters only, no "%"."""
+    return re.compile("[" + "".join(re.escape(ch) for ch in sorted(_UNRESERVED | safe)) + "]*")
+
+
+_PLAIN_PATH_RE = _plain_re(_PATH_SAFE)
+_PLAIN_QUERY_RE = _plain_re(_QUERY_SAFE)
+
 _SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
 _PORT_REST_RE = re.compile(r"\d{0,5}(?:[/?#]|$)")
 _DOTS_RE = re.compile("[\u3002\uff0e\uff61]")  # ideographic / full-width full stops act as dots in hosts
@@ -318,6 +332,20 @@ def platform_of(canonical: str) -> str:
         return _platform_for_host(host)
     except Exception:
         return "web"
+
+
+def _platform_of_built(canonical: str) -> str:
+    """`platform_of` for a link `canonicalize` returned: "https://", the host (lower case, ASCII, no dot at
+    the end, no user), maybe ":port", then the path, which starts with "/". The host is read off directly
+    instead of splitting the whole link again; anything else goes to `platform_of`."""
+    if canonical.startswith("https://"):
+        netloc, slash, _ = canonical[8:].partition("/")
+        if slash and _BUILT_NETLOC_RE.fullmatch(netloc):
+            return _platform_for_host(netloc.partition(":")[0])
+    return platform_of(canonical)
+
+
+_BUILT_NETLOC_RE = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)+(?::[0-9]+)?")
 
 
 def _platform_for_host(host: str) -> str:
@@ -460,6 +488,9 @@ def _canonical_host(host: str) -> str | None:
 
 def _normalise_escapes(s: str, safe: frozenset[str]) -> str:
     """Decode escapes of unreserved characters, upper-case the other escapes, escape the rest (UTF-8)."""
+    plain = _PLAIN_PATH_RE if safe is _PATH_SAFE else _PLAIN_QUERY_RE if safe is _QUERY_SAFE else None
+    if plain is not None and plain.fullmatch(s):
+        return s  # no escape and nothing to escape: every character would be kept as it is (most links)
     out: list[str] = []
     i, n = 0, len(s)
     while i < n:
@@ -515,6 +546,8 @@ def _first_value(query: _Query, key: str) -> str | None:
 
 def _lower(s: str) -> str:
     """Lower case, leaving percent escapes (upper-case hex) alone."""
+    if "%" not in s:
+        return s.lower()  # no escape to leave alone: most segments
     parts = _ESCAPE_SPLIT_RE.split(s)
     return "".join(part if i % 2 else part.lower() for i, part in enumerate(parts))
 
@@ -723,7 +756,9 @@ def _find_urls(text: str, limit: int, found: list[FoundUrl]) -> None:
                 continue
             if canonical not in seen:
                 seen.add(canonical)
-                found.append(FoundUrl(offset + start, offset + end, raw, canonical, platform_of(canonical)))
+                found.append(
+                    FoundUrl(offset + start, offset + end, raw, canonical, _platform_of_built(canonical))
+                )
                 if len(found) >= limit:
                     return
             pos = max(end, m.end())
@@ -785,6 +820,8 @@ def _plausible_host(host: str) -> bool:
 
 def _strip_trailing(url: str) -> str:
     """Drop trailing punctuation, and closing brackets that have no opening partner in the link."""
+    if url and url[-1] not in _TRAILING and url[-1] not in _CLOSERS:
+        return url  # nothing to drop (most links)
     counts = {closer: (url.count(opener), url.count(closer)) for closer, opener in _CLOSERS.items()}
     end = len(url)
     while end:
