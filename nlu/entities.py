@@ -51,6 +51,18 @@ _PLATFORM_RE = re.compile(
     + r")(?![\w])",
     re.IGNORECASE,
 )
+
+
+def _platform_named(said: str) -> str:
+    """The platform of a name `_PLATFORM_RE` matched. Its case-blind match is not `str.lower`: a dotted
+    capital İ (a Turkish keyboard, an autocorrect: "İG pe ye page dekho") matches "i", while "İ".lower()
+    is two characters, so the name is then found the way the pattern found it."""
+    found = PLATFORM_NAMES.get(said.lower())
+    if found is not None:
+        return found
+    return next(p for name, p in PLATFORM_NAMES.items() if re.fullmatch(re.escape(name), said, re.IGNORECASE))
+
+
 _HANDLE_RE = re.compile(r"(?<![\w@/.])@([A-Za-z0-9_.]{2,64})(?![\w@])")
 
 
@@ -64,7 +76,7 @@ def find_entities(text: str, url_spans: list[tuple[int, int]]) -> list[Entity]:
     window = text[:10_000]
     for m in _PLATFORM_RE.finditer(window):
         if outside_links(m.start(), m.end()):
-            found.append(Entity("platform", PLATFORM_NAMES[m.group(1).lower()], m.start(), m.end()))
+            found.append(Entity("platform", _platform_named(m.group(1)), m.start(), m.end()))
     for m in _HANDLE_RE.finditer(window):
         if outside_links(m.start(), m.end()):
             found.append(Entity("handle", "@" + m.group(1).rstrip("."), m.start(), m.end()))

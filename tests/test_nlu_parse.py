@@ -386,3 +386,20 @@ def test_any_text_gives_a_parse(text: str) -> None:
 async def test_aparse_matches_parse_without_rasa() -> None:
     for text in ("I want to report a page", "salam", "یہ پیج بند کرو", ""):
         assert await aparse(text) == parse(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "platform"),
+    [
+        ("İG pe ye page dekho, larkon ko bharti kar rahe hain", "instagram"),
+        ("mera code İnsta pe nahi mila", "instagram"),
+        ("TİKTOK pe ek video hai jo nafrat phaila rahi hai", "tiktok"),
+    ],
+)
+def test_a_platform_named_with_a_dotted_capital_i_is_understood(text: str, platform: str) -> None:
+    """A Turkish keyboard or an autocorrect writes "İ" for "I": the name is still the platform, and the
+    message is understood, not dropped as out of scope with nothing found (its lower case is two
+    characters, and the name's look-up once failed on it)."""
+    understood = parse(text)
+    assert [e.value for e in understood.entities if e.entity == "platform"] == [platform]
+    assert understood.intent.confidence > 0
