@@ -43,7 +43,7 @@ class JSONBody(JSONResponse):
             return
         self.status_code = status_code
         self.background = background
-        self.body = body = orjson.dumps(content)
+        self.body = body = self.render(content)
         self.raw_headers = [(b"content-length", str(len(body)).encode()), _JSON]
 
     def render(self, content: Any) -> bytes:
