@@ -112,13 +112,10 @@ class GroupWriter:
                 sync.begin()
             finally:
                 db.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")  # type: ignore[union-attr]
-        except OperationalError as exc:
+        except BaseException as exc:
             sync.close()
-            if _busy(exc):
+            if isinstance(exc, OperationalError) and _busy(exc):
                 return None
-            raise
-        except BaseException:
-            sync.close()
             raise
         return sync
 
