@@ -115,7 +115,8 @@ def _sqlite_file(url: str) -> None:
 
 def create_inline_engines(url: str, audit_key: bytes) -> tuple[Engine, Engine] | None:
     """SQLite's sync engines (stdlib sqlite3, usable from worker threads; storage.inline): the turn
-    writer's, one connection whose transactions BEGIN IMMEDIATE, and the one-hop reader's. None on
+    writer's, one connection on which the writer itself begins each group's transaction (BEGIN
+    IMMEDIATE, in plain SQL: storage.groupcommit), and the one-hop reader's. None on
     PostgreSQL, whose turns and reads each have a connection of their own."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -135,10 +136,6 @@ def create_inline_engines(url: str, audit_key: bytes) -> tuple[Engine, Engine] |
     )
     for engine in (writer, reader):
         event.listen(engine, "connect", _sqlite_pragmas)
-
-    @event.listens_for(writer, "begin")
-    def _begin_immediate(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return writer, reader
 

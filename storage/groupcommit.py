@@ -32,7 +32,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.batching import Batcher
@@ -49,14 +49,18 @@ class Unavailable(RuntimeError):
 RawWork = Callable[[sqlite3.Connection], T]
 
 
-def _busy(exc: OperationalError) -> bool:
-    """SQLITE_BUSY: another connection holds the file's write lock."""
-    return getattr(exc.orig, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
-
-
 class GroupWriter:
     """One writer per SQLite database in this process. `lock` is the one `Database.transaction` holds,
-    so this process's other writes (outbox, console) never contend with a group for the file's lock."""
+    so this process's other writes (outbox, console) never contend with a group for the file's lock.
+
+    The writer keeps its one connection checked out between groups and begins and commits each group in
+    plain SQL on the driver's connection: a pool checkout and return (with its reset) and SQLAlchemy's
+    transaction machinery cost about 200 calls a group, which an idle server pays for every message (a
+    group of one). Storage code that runs through SQLAlchemy inside a group still gets SQLAlchemy's own
+    transaction, begun lazily and ended with the group (it sends nothing: the driver is in autocommit
+    and the engine has no `begin` listener, so the one BEGIN is the group's). The engine's pool holds
+    that one connection: code other than the writer reaches it through `connection()`, never
+    `engine.connect()`, which would wait for it."""
 
     def __init__(self, engine: Engine, lock: asyncio.Lock) -> None:
         self.engine = engine
@@ -64,6 +68,7 @@ class GroupWriter:
         # Turns that arrive while a group is in the thread wait for the next group (storage.batching).
         self.batcher: Batcher[tuple[Work[Any] | RawWork[Any], bool], Any] = Batcher(self._group)
         self.cpu = 0.0  # seconds of CPU the writer's thread spent on groups: bench.turns prints it a turn
+        self._held: Connection | None = None
 
     @property
     def groups(self) -> int:
@@ -83,6 +88,24 @@ class GroupWriter:
         """`run` for fixed SQL on the stdlib sqlite3 connection itself (storage.plainturn)."""
         return cast(T, await self.batcher.submit((work, True)))
 
+    def connection(self) -> Connection:
+        """The writer's connection, checked out of the pool once and kept (between groups only: tests set
+        an authorizer or a trace callback on it). Its busy timeout is 0: a group asks for the file's write
+        lock without waiting in the loop's thread (see `_begin_at_once`); once a group holds that lock,
+        nothing in its transaction waits for another connection (WAL: readers never block the writer)."""
+        held = self._held
+        if held is None or held.closed or held.invalidated:
+            held = self._held = self.engine.connect()
+            _driver(held).execute("PRAGMA busy_timeout=0")
+        return held
+
+    def release(self) -> None:
+        """Return the kept connection to the pool; the pool's reset rolls back what a failed group left.
+        The next group checks one out again (a fresh one after `engine.dispose()`)."""
+        held, self._held = self._held, None
+        if held is not None:
+            held.close()
+
     async def _group(self, works: list[tuple[Work[Any] | RawWork[Any], bool]]) -> list[Any]:
         async with self.lock:
             started = time.thread_time()
@@ -93,7 +116,7 @@ class GroupWriter:
                 try:
                     outcomes = self._run_turns(sync, works)
                 except BaseException:
-                    sync.close()  # rolls the group back
+                    self.release()  # rolls the group back
                     raise
             except (DBAPIError, OSError, sqlite3.Error) as exc:
                 return [Unavailable(type(exc).__name__) for _ in works]
@@ -103,30 +126,26 @@ class GroupWriter:
 
     def _begin_at_once(self) -> Connection | None:
         """The writer's connection in a transaction (BEGIN IMMEDIATE: the file's write lock taken), or None
-        when another process holds that lock now: no busy wait in the loop's thread."""
-        sync = self.engine.connect()
+        when another process holds that lock now: the connection's busy timeout is 0, so no busy wait in
+        the loop's thread."""
+        sync = self.connection()
         try:
-            db = sync.connection.driver_connection
-            db.execute("PRAGMA busy_timeout=0")  # type: ignore[union-attr]
-            try:
-                sync.begin()
-            finally:
-                db.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")  # type: ignore[union-attr]
-        except BaseException as exc:
-            sync.close()
-            if isinstance(exc, OperationalError) and _busy(exc):
+            _driver(sync).execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY:
                 return None
+            self.release()
             raise
         return sync
 
     def _commit(self, sync: Connection, outcomes: list[Any]) -> list[Any]:
-        """In the worker thread: the group's COMMIT (its fsync), then the connection back to the pool.
-        Every turn Unavailable when the COMMIT fails (nothing of the group was kept)."""
+        """In the worker thread: the group's COMMIT (its fsync). Every turn Unavailable when the COMMIT
+        fails (nothing of the group was kept)."""
         started = time.thread_time()
         try:
-            with sync:
-                sync.commit()
+            _finish(sync)
         except (DBAPIError, OSError, sqlite3.Error) as exc:
+            self.release()
             return [Unavailable(type(exc).__name__) for _ in outcomes]
         finally:
             self.cpu += time.thread_time() - started
@@ -138,10 +157,21 @@ class GroupWriter:
         every turn Unavailable when the group could not begin or commit."""
         started = time.thread_time()
         try:
-            with self.engine.connect() as sync, sync.begin():
-                outcomes = self._run_turns(sync, works)
+            sync = self.connection()
+            db = _driver(sync)
+            db.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            finally:
+                db.execute("PRAGMA busy_timeout=0")
+            outcomes = self._run_turns(sync, works)
+            _finish(sync)
         except (DBAPIError, OSError, sqlite3.Error) as exc:
+            self.release()
             return [Unavailable(type(exc).__name__) for _ in works]
+        except BaseException:
+            self.release()
+            raise
         finally:
             self.cpu += time.thread_time() - started
         return outcomes
@@ -152,7 +182,7 @@ class GroupWriter:
         it back alone. The savepoints are plain SQL on the driver's connection (SQLAlchemy's nested
         transactions cost more than the turn's own statements); SQLAlchemy's transaction around them is
         the group's."""
-        db: sqlite3.Connection = sync.connection.driver_connection  # type: ignore[assignment]
+        db = _driver(sync)
         conn = cast(AsyncConnection, InlineConnection(sync))
         outcomes: list[Any] = []
         for work, raw in works:
@@ -172,4 +202,17 @@ class GroupWriter:
         return outcomes
 
     def close(self) -> None:
+        self.release()
         self.engine.dispose()
+
+
+def _driver(sync: Connection) -> sqlite3.Connection:
+    return cast(sqlite3.Connection, sync.connection.driver_connection)
+
+
+def _finish(sync: Connection) -> None:
+    """COMMIT the group, then end SQLAlchemy's transaction if storage code began one inside the group
+    (the driver is in autocommit by then: SQLAlchemy's commit sends nothing)."""
+    _driver(sync).execute("COMMIT")
+    if sync.in_transaction():
+        sync.commit()

@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from bot.app import make_pipeline
 from bot.dialogue import Inbound
@@ -55,8 +55,8 @@ def commits_refused(storage: Storage) -> Iterator[None]:
         return sqlite3.SQLITE_DENY if refused else sqlite3.SQLITE_OK
 
     def authorizer(rule: Any) -> None:
-        with storage.db.group.engine.connect() as conn:  # the pool's one connection
-            conn.connection.driver_connection.set_authorizer(rule)  # type: ignore[union-attr]
+        conn = storage.db.group.connection()  # the writer's one connection, kept between groups
+        conn.connection.driver_connection.set_authorizer(rule)  # type: ignore[union-attr]
 
     authorizer(deny)
     try:
@@ -68,9 +68,9 @@ def commits_refused(storage: Storage) -> Iterator[None]:
 @SQLITE_ONLY
 async def test_every_sqlite_connection_is_wal_with_full_synchronous(storage: Storage) -> None:
     assert storage.db.group is not None
-    with storage.db.group.engine.connect() as conn:
-        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+    conn = storage.db.group.connection()
+    assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
     for engine in (storage.db.writer, storage.db.reader):
         async with engine.connect() as conn:
             assert (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar() == "wal"
@@ -194,6 +194,50 @@ async def test_while_another_process_writes_the_turns_wait_for_it_and_the_loop_d
     assert why == ["the loop ticked"]
     assert [r.status for r in results] == [CommitStatus.OK, CommitStatus.OK]
     assert await storage.count("conversations") == 2
+
+
+@SQLITE_ONLY
+async def test_groups_of_one_reuse_the_writers_connection_and_leave_the_file_free(storage: Storage) -> None:
+    """An idle server commits every message as a group of one: the writer keeps its connection between
+    groups (no pool checkout a group), and after each group, plain turns and report turns (which run
+    some statements through SQLAlchemy) alike, no transaction is left open: another process can take the
+    file's write lock at once."""
+    group = storage.db.group
+    assert group is not None
+    checkouts: list[object] = []
+
+    def checked_out(*args: object) -> None:
+        checkouts.append(args)
+
+    event.listen(group.engine, "checkout", checked_out)
+    other = sqlite3.connect(storage.writer.url.database or "", isolation_level=None, timeout=0)
+    try:
+        for i in range(6):
+            reports = (report(f"DDDD-000{i}", f"https://x.com/d{i}"),) if i % 2 else ()
+            assert (await storage.commit_turn(turn(f"e{i}", f"c{i}", 0, *reports))).status is CommitStatus.OK
+            other.execute("BEGIN IMMEDIATE")  # SQLITE_BUSY at once if the writer still held the lock
+            other.execute("ROLLBACK")
+            assert not group.connection().in_transaction()
+    finally:
+        other.close()
+        event.remove(group.engine, "checkout", checked_out)
+    assert len(checkouts) <= 1  # the first group's, when no earlier one had checked it out
+    assert await storage.count("reports") == 3
+    assert await storage.verify_audit_chain()
+
+
+@SQLITE_ONLY
+async def test_the_writers_connection_used_between_groups_does_not_hold_up_the_next(storage: Storage) -> None:
+    """A statement run through SQLAlchemy on the writer's connection between groups (as a test or a tool
+    reading a pragma does) begins no transaction of its own in SQLite: the next group begins and commits."""
+    group = storage.db.group
+    assert group is not None
+    assert (await storage.commit_turn(turn("e1", "c1"))).status is CommitStatus.OK
+    assert group.connection().exec_driver_sql("PRAGMA synchronous").scalar() == 2
+    assert (await storage.commit_turn(turn("e2", "c2"))).status is CommitStatus.OK
+    async with storage.db.transaction() as conn:  # this process's other writer takes the lock at once
+        await conn.execute(text("DELETE FROM conversations WHERE id = 'c1'"))
+    assert await storage.count("conversations") == 1
 
 
 @SQLITE_ONLY
