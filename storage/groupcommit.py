@@ -1,4 +1,4 @@
-"""SQLite's turn writer: the turns ready together commit together, durably, with one thread hop a group.
+"""SQLite's turn writer: the turns ready together commit together, durably, with at most one thread hop.
 
 Why: through aiosqlite every statement is several thread hops and a greenlet switch, about half of a
 message's CPU (issue 23), and with `synchronous=FULL` (a reference code the citizen saw must survive a
@@ -18,6 +18,14 @@ stayed about the same and the messages answered a second rose. The statements ne
 IMMEDIATE is asked without SQLite's busy wait, and when another process holds the file's write lock (a
 CLI command writing) the group runs in the worker as before, where waiting for the lock holds up nothing
 else.
+
+A group of one turn commits in the loop's own thread while COMMITs are quick (under `INLINE_BELOW` on
+average). That is an idle server's every message: the hop to the worker and back (a thread woken, the
+loop woken, the GIL handed over twice) cost about 100 microseconds of CPU a message at 100 messages a
+second, more than the loop loses by waiting for a quick fsync itself, which is what the floor app does
+(bench.pipeline). A message arriving meanwhile waits that long at most. A disk whose COMMITs slow down
+(the average is kept of every group's) sends every group to the worker again; under load the groups
+hold several turns and go to the worker anyway.
 
 The turns' storage code is the same code PostgreSQL runs, written against `AsyncConnection`: here it is
 handed an `InlineConnection` (storage.inline), whose statements run at once in the calling thread.
@@ -48,6 +56,9 @@ class Unavailable(RuntimeError):
 
 RawWork = Callable[[sqlite3.Connection], T]
 
+INLINE_BELOW = 0.002  # seconds: a group of one commits in the loop's thread while COMMITs average less
+WEIGHT = 0.2  # of the latest COMMIT's time in that average
+
 
 class GroupWriter:
     """One writer per SQLite database in this process. `lock` is the one `Database.transaction` holds,
@@ -62,9 +73,11 @@ class GroupWriter:
     that one connection: code other than the writer reaches it through `connection()`, never
     `engine.connect()`, which would wait for it."""
 
-    def __init__(self, engine: Engine, lock: asyncio.Lock) -> None:
+    def __init__(self, engine: Engine, lock: asyncio.Lock, inline_below: float = INLINE_BELOW) -> None:
         self.engine = engine
         self.lock = lock
+        self.inline_below = inline_below
+        self.commit_seconds = 0.0  # the groups' COMMITs, wall time, a moving average (WEIGHT)
         # Turns that arrive while a group is in the thread wait for the next group (storage.batching).
         self.batcher: Batcher[tuple[Work[Any] | RawWork[Any], bool], Any] = Batcher(self._group)
         self.cpu = 0.0  # seconds of CPU the writer's thread spent on groups: bench.turns prints it a turn
@@ -122,6 +135,8 @@ class GroupWriter:
                 return [Unavailable(type(exc).__name__) for _ in works]
             finally:
                 self.cpu += time.thread_time() - started
+            if len(works) == 1 and self.commit_seconds < self.inline_below:
+                return self._commit(sync, outcomes)
             return await asyncio.to_thread(self._commit, sync, outcomes)
 
     def _begin_at_once(self) -> Connection | None:
@@ -139,11 +154,13 @@ class GroupWriter:
         return sync
 
     def _commit(self, sync: Connection, outcomes: list[Any]) -> list[Any]:
-        """In the worker thread: the group's COMMIT (its fsync). Every turn Unavailable when the COMMIT
-        fails (nothing of the group was kept)."""
+        """The group's COMMIT (its fsync), in the worker thread or, for a quick group of one, the loop's.
+        Every turn Unavailable when the COMMIT fails (nothing of the group was kept)."""
         started = time.thread_time()
         try:
+            began = time.perf_counter()
             _finish(sync)
+            self.commit_seconds += (time.perf_counter() - began - self.commit_seconds) * WEIGHT
         except (DBAPIError, OSError, sqlite3.Error) as exc:
             self.release()
             return [Unavailable(type(exc).__name__) for _ in outcomes]

@@ -11,6 +11,7 @@ import asyncio
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -238,6 +239,63 @@ async def test_the_writers_connection_used_between_groups_does_not_hold_up_the_n
     async with storage.db.transaction() as conn:  # this process's other writer takes the lock at once
         await conn.execute(text("DELETE FROM conversations WHERE id = 'c1'"))
     assert await storage.count("conversations") == 1
+
+
+def commits_traced(storage: Storage, first_sleeps: float = 0.0) -> list[int]:
+    """The thread of every COMMIT the writer's connection runs from now on (sqlite3's trace callback runs
+    in the thread executing the statement). The callback runs as SQLite starts the statement: sleeping in
+    it on the first COMMIT makes that COMMIT as slow as a busy disk's fsync would."""
+    assert storage.db.group is not None
+    threads: list[int] = []
+
+    def trace(sql: str) -> None:
+        if sql == "COMMIT":
+            threads.append(threading.get_ident())
+            if len(threads) == 1:
+                time.sleep(first_sleeps)
+
+    storage.db.group.connection().connection.driver_connection.set_trace_callback(trace)  # type: ignore[union-attr]
+    return threads
+
+
+@SQLITE_ONLY
+async def test_a_group_of_one_commits_in_the_loops_thread_and_a_larger_group_in_the_worker(
+    storage: Storage,
+) -> None:
+    group = storage.db.group
+    assert group is not None
+    loop_thread = threading.get_ident()
+    threads = commits_traced(storage)
+    group.inline_below = float("inf")  # however slow this machine's disk is
+    assert (await storage.commit_turn(turn("e1", "c1"))).status is CommitStatus.OK
+    results = await asyncio.gather(*(storage.commit_turn(turn(f"g{i}", f"g{i}")) for i in range(3)))
+    assert [r.status for r in results] == [CommitStatus.OK] * 3
+    group.inline_below = 0.0  # never: a group of one goes to the worker too
+    assert (await storage.commit_turn(turn("e2", "c2"))).status is CommitStatus.OK
+    assert threads[0] == loop_thread
+    assert all(t != loop_thread for t in threads[1:]) and len(threads) == 3, threads
+    assert await storage.count("conversations") == 5
+
+
+@SQLITE_ONLY
+async def test_after_a_slow_commit_groups_of_one_commit_in_the_worker_until_commits_are_quick_again(
+    storage: Storage,
+) -> None:
+    """A COMMIT that takes 50 ms sends the next groups to the worker: the loop must not stand still for a
+    slow disk. Quick COMMITs bring the groups of one back to the loop's thread."""
+    group = storage.db.group
+    assert group is not None
+    group.inline_below = 0.005
+    loop_thread = threading.get_ident()
+    threads = commits_traced(storage, first_sleeps=0.05)
+    assert (await storage.commit_turn(turn("slow", "c0"))).status is CommitStatus.OK
+    assert threads == [loop_thread] and group.commit_seconds >= 0.005
+    for i in range(1, 40):
+        assert (await storage.commit_turn(turn(f"e{i}", f"c{i}"))).status is CommitStatus.OK
+        if threads[-1] == loop_thread:
+            break
+    assert threads[1] != loop_thread  # right after the slow one: the worker
+    assert threads[-1] == loop_thread, "quick commits never brought groups of one back to the loop"
 
 
 @SQLITE_ONLY
