@@ -27,6 +27,15 @@ second, more than the loop loses by waiting for a quick fsync itself, which is w
 (the average is kept of every group's) sends every group to the worker again; under load the groups
 hold several turns and go to the worker anyway.
 
+The writer's connection never checkpoints the write-ahead log inside a COMMIT (SQLite's automatic
+checkpoint is off on it): every `CHECKPOINT_EVERY` turns, the group's COMMIT goes to the worker and a
+PASSIVE checkpoint follows it there. Left automatic, a checkpoint (hundreds of pages copied into the
+database and an fsync, several milliseconds) would run inside whichever COMMIT crossed SQLite's
+threshold, a quick group of one's in the loop's thread included, and every message would wait for it.
+Its statement journals (each turn's SAVEPOINT copies the pages it changes) are kept in memory
+(`temp_store=MEMORY`): on disk they were a temporary file opened and removed every group and about seven
+writes a message (strace, bench.pipeline's closed loop).
+
 The turns' storage code is the same code PostgreSQL runs, written against `AsyncConnection`: here it is
 handed an `InlineConnection` (storage.inline), whose statements run at once in the calling thread.
 """
@@ -34,6 +43,7 @@ handed an `InlineConnection` (storage.inline), whose statements run at once in t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
 from collections.abc import Callable, Coroutine
@@ -58,6 +68,7 @@ RawWork = Callable[[sqlite3.Connection], T]
 
 INLINE_BELOW = 0.002  # seconds: a group of one commits in the loop's thread while COMMITs average less
 WEIGHT = 0.2  # of the latest COMMIT's time in that average
+CHECKPOINT_EVERY = 256  # turns: about SQLite's default automatic checkpoint (1,000 pages) of plain turns
 
 
 class GroupWriter:
@@ -82,6 +93,7 @@ class GroupWriter:
         self.batcher: Batcher[tuple[Work[Any] | RawWork[Any], bool], Any] = Batcher(self._group)
         self.cpu = 0.0  # seconds of CPU the writer's thread spent on groups: bench.turns prints it a turn
         self._held: Connection | None = None
+        self._since_checkpoint = 0  # turns committed since the last checkpoint was asked
 
     @property
     def groups(self) -> int:
@@ -105,11 +117,15 @@ class GroupWriter:
         """The writer's connection, checked out of the pool once and kept (between groups only: tests set
         an authorizer or a trace callback on it). Its busy timeout is 0: a group asks for the file's write
         lock without waiting in the loop's thread (see `_begin_at_once`); once a group holds that lock,
-        nothing in its transaction waits for another connection (WAL: readers never block the writer)."""
+        nothing in its transaction waits for another connection (WAL: readers never block the writer).
+        Its statement journals are in memory and it checkpoints only when asked (the module's docstring)."""
         held = self._held
         if held is None or held.closed or held.invalidated:
             held = self._held = self.engine.connect()
-            _driver(held).execute("PRAGMA busy_timeout=0")
+            db = _driver(held)
+            db.execute("PRAGMA busy_timeout=0")
+            db.execute("PRAGMA temp_store=MEMORY")
+            db.execute("PRAGMA wal_autocheckpoint=0")
         return held
 
     def release(self) -> None:
@@ -135,6 +151,10 @@ class GroupWriter:
                 return [Unavailable(type(exc).__name__) for _ in works]
             finally:
                 self.cpu += time.thread_time() - started
+            self._since_checkpoint += len(works)
+            if self._since_checkpoint >= CHECKPOINT_EVERY:
+                self._since_checkpoint = 0
+                return await asyncio.to_thread(self._commit, sync, outcomes, True)
             if len(works) == 1 and self.commit_seconds < self.inline_below:
                 return self._commit(sync, outcomes)
             return await asyncio.to_thread(self._commit, sync, outcomes)
@@ -153,14 +173,18 @@ class GroupWriter:
             raise
         return sync
 
-    def _commit(self, sync: Connection, outcomes: list[Any]) -> list[Any]:
-        """The group's COMMIT (its fsync), in the worker thread or, for a quick group of one, the loop's.
-        Every turn Unavailable when the COMMIT fails (nothing of the group was kept)."""
+    def _commit(self, sync: Connection, outcomes: list[Any], checkpoint: bool = False) -> list[Any]:
+        """The group's COMMIT (its fsync), in the worker thread or, for a quick group of one, the loop's;
+        then, when asked (only ever in the worker), a PASSIVE checkpoint. Every turn Unavailable when the
+        COMMIT fails (nothing of the group was kept)."""
         started = time.thread_time()
         try:
             began = time.perf_counter()
             _finish(sync)
             self.commit_seconds += (time.perf_counter() - began - self.commit_seconds) * WEIGHT
+            if checkpoint:  # the group is kept whatever happens here: a failed checkpoint waits for the next
+                with contextlib.suppress(sqlite3.Error):
+                    _driver(sync).execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         except (DBAPIError, OSError, sqlite3.Error) as exc:
             self.release()
             return [Unavailable(type(exc).__name__) for _ in outcomes]

@@ -26,6 +26,7 @@ from bot.shared.config import Settings
 from responses import catalog
 from storage.database import StorageUnavailable
 from storage.engine import json_text
+from storage.groupcommit import CHECKPOINT_EVERY
 from storage.records import CommitStatus, Conversation, EvidenceRecord, NewReport, TurnRecord
 from storage.repository import Storage
 from storage.states import StateCache
@@ -296,6 +297,42 @@ async def test_after_a_slow_commit_groups_of_one_commit_in_the_worker_until_comm
             break
     assert threads[1] != loop_thread  # right after the slow one: the worker
     assert threads[-1] == loop_thread, "quick commits never brought groups of one back to the loop"
+
+
+@SQLITE_ONLY
+async def test_the_write_ahead_log_is_checkpointed_in_the_worker_never_in_the_loops_thread(
+    storage: Storage,
+) -> None:
+    """Groups of one commit in the loop's thread; a checkpoint (pages copied into the database, an fsync)
+    must not run there. SQLite's automatic checkpoint is off on the writer's connection, and every
+    CHECKPOINT_EVERY turns a checkpoint runs in the worker after that group's COMMIT. The log does not
+    grow without end: after the checkpoints, few of its frames are left to copy."""
+    group = storage.db.group
+    assert group is not None
+    group.inline_below = float("inf")
+    conn = group.connection()
+    assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+    assert conn.exec_driver_sql("PRAGMA temp_store").scalar() == 2  # MEMORY
+    loop_thread = threading.get_ident()
+    ran: list[tuple[str, bool]] = []
+
+    def trace(sql: str) -> None:
+        if sql == "COMMIT" or "wal_checkpoint" in sql:
+            ran.append((sql, threading.get_ident() == loop_thread))
+
+    conn.connection.driver_connection.set_trace_callback(trace)  # type: ignore[union-attr]
+    turns = 3 * CHECKPOINT_EVERY + 5
+    for i in range(turns):
+        assert (await storage.commit_turn(turn(f"e{i}", f"c{i % 40}", i // 40))).status is CommitStatus.OK
+    checkpoints = [in_loop for sql, in_loop in ran if "wal_checkpoint" in sql]
+    assert checkpoints == [False, False, False]
+    assert sum(in_loop for sql, in_loop in ran if sql == "COMMIT") >= turns - 3  # the rest: in the loop
+    other = sqlite3.connect(storage.writer.url.database or "", isolation_level=None)
+    try:
+        _, frames, _ = other.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    finally:
+        other.close()
+    assert frames < 40 * 5, frames  # 3 * 256 turns left in the log would be thousands of frames
 
 
 @SQLITE_ONLY
