@@ -223,6 +223,47 @@ async def test_urdu_renders_in_the_shipped_font(tab: Tab, tmp_path_factory: pyte
     tab.watch.assert_clean()
 
 
+async def citizens_urdu_bubbles(page: Page) -> list[list[str]]:
+    """The citizen's bubbles holding Urdu letters: [text, lang attribute, computed font family] each."""
+    found: list[list[str]] = await page.locator("#log > li.msg.me").evaluate_all(
+        """els => els.filter(el => /[\\u0600-\\u06ff]/.test(el.textContent)).map(el =>
+           [el.textContent, el.getAttribute('lang'), getComputedStyle(el).fontFamily])"""
+    )
+    return found
+
+
+@pytest.mark.parametrize("lang", ["en", "ur"])
+async def test_the_citizens_own_urdu_words_are_drawn_in_the_shipped_font_typed_and_restored(
+    tab: Tab, lang: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Tried at phone size: Urdu typed by the citizen ("... بیچا جا رہا ہے"), and after a reload the
+    Urdu labels of the buttons they pressed, showed ہ and ے as empty boxes where the device has no Urdu
+    font, while the bot's bubbles beside them were drawn in the shipped Nastaliq. The citizen's bubbles
+    that hold Urdu letters carry lang="ur" (the font, and a screen reader's voice), whatever language the
+    page is in; their direction still follows their first strong letter."""
+    page = await open_chat(tab)
+    await press(page, f"lang:{lang}")
+    await press(page, "menu:report")
+    await type_line(page, "اس چینل پر اسلحہ بیچا جا رہا ہے https://t.me/aslaha_market_pk")
+    typed = await citizens_urdu_bubbles(page)
+    assert typed and typed[-1][0].startswith("اس چینل"), typed
+    if lang == "ur":
+        await press(page, "cat:illicit_trade")
+    await page.reload()  # typed text is never kept: what comes back is the labels of the buttons pressed
+    await expect(page.locator("html")).to_have_attribute("data-ready", "1")
+    restored = await citizens_urdu_bubbles(page)
+    assert len(restored) == (3 if lang == "ur" else 0), restored  # اردو, the menu's and the category's
+    for text, said_lang, family in typed + restored:
+        assert said_lang == "ur" and family.startswith('"Raabta Nastaliq"'), (text, said_lang, family)
+    await page.screenshot(
+        path=str(
+            shots(tmp_path_factory) / f"webchat-{lang}-citizen-urdu-{tab.page.viewport_size['width']}.png"
+        )
+    )  # type: ignore[index]
+    await no_axe_violations(page)
+    tab.watch.assert_clean()
+
+
 async def test_double_text_size_keeps_the_buttons_in_view(tab: Tab) -> None:
     page = await open_chat(tab)
     await page.evaluate("() => { document.documentElement.style.fontSize = '200%'; }")  # text size 200%

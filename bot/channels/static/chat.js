@@ -95,11 +95,20 @@
     item.appendChild(document.createTextNode(text.slice(last)));
   }
 
+  // The citizen's own words in Urdu letters (typed, or the label of a button such as "اردو" pressed on an
+  // English message) are Urdu: its font, which a device may lack (ہ and ے drawn as boxes), and a screen
+  // reader's Urdu voice. Their direction follows their first strong letter, as typed text's always does.
+  var URDU_LETTERS = /[\u0600-\u06ff]/;
   function bubble(text, who, messageLang, kind) {
     var item = document.createElement("li");
     item.className = "msg " + who + (kind ? " " + kind : "");
     if (kind === "emergency" || kind === "crisis") { item.className += " urgent"; }
-    speak(item, messageLang);
+    if (who === "me" && URDU_LETTERS.test(text)) {
+      item.setAttribute("lang", "ur");
+      item.setAttribute("dir", "auto");
+    } else {
+      speak(item, messageLang);
+    }
     if (who === "bot") { fill(item, text); } else { item.textContent = text; }
     log.appendChild(item);
     return item;
