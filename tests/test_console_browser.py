@@ -18,8 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 import pytest_asyncio
+from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser, Page, Request, ViewportSize, expect
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.app import create_app
 from bot.shared.config import load_settings
@@ -27,6 +28,7 @@ from storage.queue import CaseFilter, Queue
 from storage.records import EvidenceRecord, NewReport, TurnRecord
 from storage.repository import Storage
 from storage.schema import cases, reports
+from storage.takedowns import Takedowns
 from storage.tokens import Tokens
 from tests.browser import Watch, serve, sign_in
 from tests.conftest import SECRET
@@ -34,6 +36,7 @@ from tests.conftest import SECRET
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 DESKTOP: ViewportSize = {"width": 1366, "height": 768}
 PHONE: ViewportSize = {"width": 390, "height": 844}
+AXE_DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 
 
 @dataclass
@@ -405,8 +408,8 @@ async def test_signing_out_and_a_revoked_token_end_the_session(site: Site, tab: 
     tab.watch.assert_clean()
 
 
-async def test_a_counsellor_shows_the_number_replies_and_closes(site: Site, chromium: Browser) -> None:
-    """A family's callback request from the web chat, worked on a phone-sized screen, with no page error."""
+async def callback_request(site: Site) -> str:
+    """A family asks for a counsellor's call back through the web chat, as a citizen would; its session."""
     session = uuid.uuid4().hex
     async with httpx.AsyncClient(base_url=site.base) as http:
         for body in (
@@ -419,6 +422,13 @@ async def test_a_counsellor_shows_the_number_replies_and_closes(site: Site, chro
             assert (
                 await http.post("/webchat/api/messages", json={"session": session, **body})
             ).status_code == 200
+    return session
+
+
+async def test_a_counsellor_shows_the_number_replies_and_closes(site: Site, chromium: Browser) -> None:
+    """A family's callback request from the web chat, worked on a phone-sized screen, with no page error."""
+    session = await callback_request(site)
+    async with httpx.AsyncClient(base_url=site.base) as http:
         context = await chromium.new_context(viewport=PHONE)
         page = await context.new_page()
         watch = Watch()
@@ -591,3 +601,204 @@ async def test_done_when_a_referral_a_still_online_check_and_a_removal_reach_the
         await expect(page.locator(f"{chart} text.label")).to_contain_text([label])
     watch.assert_clean()
     await context.close()
+
+
+async def axe_check(page: Page, name: str, found: list[str]) -> None:
+    """axe-core (the copy bundled by axe-playwright-python) on the page as it stands; violations are kept
+    in `found` under the page's name, so one run lists every page's problems."""
+    await page.wait_for_load_state("networkidle")  # the case page's follow-up section arrives by htmx
+    results = await Axe().run(page)
+    if results.violations_count:
+        found.append(f"== {name}\n{results.generate_report()}")
+
+
+@pytest.mark.parametrize("viewport", [PHONE, AXE_DESKTOP], ids=["phone", "desktop"])
+async def test_every_console_page_passes_axe(site: Site, chromium: Browser, viewport: ViewportSize) -> None:
+    """axe-core finds no violation on any page a signed-in user reaches (and the sign-in page), at phone
+    and desktop size: the console had only ever been checked by eye, unlike the citizens' web chat. Each
+    page is seeded to show its optional parts: urgent and scope-check badges, a brigading warning, a
+    referral's takedown history, a held case's decision form, a support request's phone section, the bulk
+    action preview and its result, an error page, the keyboard help dialog."""
+    await site.seed(
+        "https://t.me/urgent_one", "violent_threat", "telegram", "ur", True, "یہ لوگ حملے کی بات کر رہے ہیں"
+    )
+    await site.seed("https://facebook.com/recruiters", "recruitment", scope_check=True)
+    await site.seed("https://instagram.com/p/Cxyz123", "hate_speech", "instagram")
+    await site.seed("https://youtube.com/@glory-videos", "propaganda", "youtube", "ur-Latn")
+    await site.seed("https://x.com/donate_here", "financing", "x")
+    await site.seed("https://t.me/urgent_one/45", "violent_threat", "telegram")  # same channel: a duplicate
+    # a second report of the Instagram post, by a reporter who asked for updates: they can be asked
+    asked = NewReport(
+        "AXE1-TEST",
+        "r-axe",
+        "webchat",
+        "en",
+        "hate_speech",
+        "again",
+        False,
+        (EvidenceRecord("link", "https://instagram.com/p/Cxyz123"),),
+    )
+    assert (
+        await site.storage.commit_turn(TurnRecord("webchat", "a-axe", "r-axe", 0, {}, [], (asked,)))
+    ).status
+    agreed = TurnRecord("webchat", "b-axe", "r-axe", 1, {}, [], contact=b"sealed", updates_for=(asked.code,))
+    assert (await site.storage.commit_turn(agreed)).status.value == "ok"
+    ids = {str(c["canonical_url"]): n for n, c in (await site.cases()).items()}
+    waiting, held = ids["https://instagram.com/p/Cxyz123"], ids["https://youtube.com/@glory-videos"]
+    referred, careful = ids["https://x.com/donate_here"], ids["https://facebook.com/recruiters"]
+    queue = Queue(site.storage)
+    await queue.claim_case(referred, "analyst")
+    await queue.decide(referred, "analyst", "referred", "Donation drive for a banned group.", agency="PTA")
+    takedowns = Takedowns(site.storage)
+    await takedowns.record_referral(referred, "analyst", "PTA", "pta", "PTA-0042")
+    await takedowns.record_check(referred, "analyst", "still_online", "still there")
+    async with site.storage.writer.begin() as conn:
+        await conn.execute(
+            update(cases).where(cases.c.id == careful).values(needs_care=True, care_reason="a burst")
+        )
+    await queue.add_note(careful, "analyst", "Looks like a campaign against a journalist.")
+    await callback_request(site)
+    found: list[str] = []
+
+    async def bulk_note(page: Page) -> None:
+        await page.goto(f"{site.base}/console/queue")
+        await page.locator("table[data-lane=all] input[data-pick]").first.check()
+        await page.locator("#bulk-box summary").click()
+        await page.locator("#bulk input[name=action][value=note]").check()
+        await page.locator("#bulk-note").fill("part of one network")
+        async with page.expect_navigation():
+            await page.locator("#bulk button[type=submit]").click()
+        await expect(page.locator("h2#bulk-will-title")).to_be_visible()
+
+    context = await chromium.new_context(viewport=viewport)
+    page = await context.new_page()
+    watch = Watch()
+    watch.attach(page)
+    size = f"{viewport['width']}x{viewport['height']}"
+    # signed out: the sign-in page, plain, after a refused token, and after a revoked session
+    await page.goto(f"{site.base}/console/login")
+    await axe_check(page, f"{size} /console/login", found)
+    await page.locator("input[name=token]").fill("rbt_not-a-real-token")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator(".error")).to_be_visible()
+    watch.expect(r"status of 401 .*/console/login$")
+    await axe_check(page, f"{size} /console/login (refused)", found)
+    await page.goto(f"{site.base}/console/login?reason=revoked")
+    await axe_check(page, f"{size} /console/login?reason=revoked", found)
+    await context.close()
+
+    search_hit = "/console/search?q=%D8%AD%D9%85%D9%84%DB%92"  # حملے
+    shows = {  # the optional part each seeded page is visited for is there to be checked
+        f"/console/cases/{referred}": "#takedown table.takedown-checks",
+        f"/console/cases/{careful}": ".care-warning",
+        f"/console/cases/{waiting}/followups": "#followup-question",
+        search_hit: f'a[href="/console/cases/{ids["https://t.me/urgent_one"]}"]',
+        "/console/cases/9999": ".error-page",
+        "/console/support/1": "#phone",
+    }
+    plan: dict[str, list[str]] = {
+        "analyst": [
+            "/console/queue",
+            "help",
+            "unfold",
+            "/console/queue?platform=instagram",
+            "/console/queue?platform=instagram&category=financing",
+            f"/console/cases/{waiting}",
+            f"/console/cases/{held}",
+            "claim",
+            "refused",
+            f"/console/cases/{referred}",
+            f"/console/cases/{careful}",
+            f"/console/cases/{waiting}/followups",
+            "ask",
+            "/console/overview",
+            search_hit,
+            "/console/search?q=nothing-matches-this",
+            "bulk",
+            "/console/cases/9999",
+            "decide",
+            "nothing to claim",
+        ],
+        "supervisor": [
+            "/console/queue",
+            f"/console/cases/{waiting}",
+            "/console/workload",
+            "/console/audit",
+            "/console/support/1",
+        ],
+        "counsellor": ["/console/support", "/console/support/1", "take", "reveal", "close"],
+        "admin": ["/console/tokens", "unfold", "create token", "/console/audit", "/console/overview"],
+    }
+    for role, steps in plan.items():
+        context = await chromium.new_context(viewport=viewport)
+        page = await context.new_page()
+        watch = Watch()
+        watch.attach(page)
+        await sign_in(page, site.base, site.tokens[role])
+        for step in steps:
+            name = f"{size} {role} {step}"
+            if step == "help":
+                await page.keyboard.press("?")
+                await expect(page.locator("dialog#help")).to_be_visible()
+                await axe_check(page, name, found)
+                await page.keyboard.press("Escape")
+                continue
+            if step == "unfold":  # what folded <details> hide (filters on a phone, bulk form, revoke)
+                await page.evaluate("document.querySelectorAll('details').forEach(d => { d.open = true; })")
+                name = f"{size} {role} {page.url.removeprefix(site.base)} (unfolded)"
+            elif step == "claim":
+                await page.locator("#claim-this button").click()
+                await expect(page.locator("#decision-form")).to_be_visible()
+                name = f"{size} {role} {page.url.removeprefix(site.base)} (held)"
+            elif step == "bulk":
+                await bulk_note(page)
+                await axe_check(page, f"{name} preview", found)
+                async with page.expect_navigation():
+                    await page.locator("#bulk-confirm button[type=submit]").click()
+                await expect(page.locator("h1")).to_contain_text("Done")
+                name = f"{name} done"
+            elif step == "refused":  # a referral without an agency: the form comes back with its error
+                await page.get_by_label("Refer to the platform or an agency").check()
+                await page.locator("#decision-note").fill("Channel posts a threat against a rally.")
+                await page.get_by_role("button", name="Decide").click()
+                await expect(page.locator("#decide .error")).to_be_visible()
+                watch.expect(r"status of 400 .*/decision$")
+            elif step == "decide":
+                await page.goto(f"{site.base}/console/cases/{held}")
+                await page.get_by_label("Keep monitoring").check()
+                await page.locator("#decision-note").fill("Watching the channel.")
+                await page.get_by_role("button", name="Decide").click()
+                await expect(page.locator(".flash")).to_contain_text("decided")
+            elif step == "nothing to claim":
+                await page.goto(f"{site.base}/console/queue?platform=tiktok")
+                await page.get_by_role("button", name="Claim next").click()
+                await expect(page.locator(".flash")).to_contain_text("Nothing to claim")
+            elif step == "create token":
+                await page.get_by_role("textbox", name="Name").fill("new.analyst")
+                await page.get_by_role("button", name="Create").click()
+                await expect(page.locator("#new-token")).to_be_visible()
+            elif step == "ask":
+                await page.locator("#followup-question").fill("Has the post been edited since?")
+                await page.locator("#followup-form button[type=submit]").click()
+                await expect(page.locator("#followup li.followup")).to_have_count(1)
+            elif step == "close":
+                await page.locator("#close-note").fill("Called back.")
+                await page.get_by_role("button", name="Close request").click()
+                await expect(page.locator(".flash")).to_contain_text("closed.")
+            elif step == "take":
+                await page.goto(f"{site.base}/console/support")
+                await page.get_by_role("button", name="Take").click()
+                await expect(page).to_have_url(re.compile(r"/console/support/1\?taken=1$"))
+            elif step == "reveal":
+                await page.get_by_role("button", name="Show number").click()
+                await expect(page.locator("#phone-number")).to_be_visible()
+            else:
+                if step.endswith("/9999"):
+                    watch.expect(r"status of 404 .*/console/cases/9999$")
+                await page.goto(site.base + step)
+                if step in shows:
+                    await expect(page.locator(shows[step]).first).to_be_visible()
+            await axe_check(page, name, found)
+        watch.assert_clean()
+        await context.close()
+    assert not found, "\n".join(found)
