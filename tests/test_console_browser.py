@@ -19,7 +19,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from axe_playwright_python.async_playwright import Axe
-from playwright.async_api import Browser, Page, Request, ViewportSize, expect
+from playwright.async_api import Browser, BrowserContext, Page, Request, ViewportSize, expect
 from sqlalchemy import select, update
 
 from bot.app import create_app
@@ -408,6 +408,18 @@ async def test_signing_out_and_a_revoked_token_end_the_session(site: Site, tab: 
     tab.watch.assert_clean()
 
 
+async def signed_in(
+    chromium: Browser, site: Site, role: str, viewport: ViewportSize
+) -> tuple[BrowserContext, Page, Watch]:
+    """A fresh browser context at `viewport`, signed in as `role`, its page watched for errors."""
+    context = await chromium.new_context(viewport=viewport)
+    page = await context.new_page()
+    watch = Watch()
+    watch.attach(page)
+    await sign_in(page, site.base, site.tokens[role])
+    return context, page, watch
+
+
 async def callback_request(site: Site) -> str:
     """A family asks for a counsellor's call back through the web chat, as a citizen would; its session."""
     session = uuid.uuid4().hex
@@ -429,11 +441,7 @@ async def test_a_counsellor_shows_the_number_replies_and_closes(site: Site, chro
     """A family's callback request from the web chat, worked on a phone-sized screen, with no page error."""
     session = await callback_request(site)
     async with httpx.AsyncClient(base_url=site.base) as http:
-        context = await chromium.new_context(viewport=PHONE)
-        page = await context.new_page()
-        watch = Watch()
-        watch.attach(page)
-        await sign_in(page, site.base, site.tokens["counsellor"])
+        context, page, watch = await signed_in(chromium, site, "counsellor", PHONE)
         await expect(page).to_have_url(re.compile(r"/console/support$"))
         await page.get_by_role("button", name="Take").click()  # only who took it sees the number
         await expect(page).to_have_url(re.compile(r"/console/support/1\?taken=1$"))
@@ -475,11 +483,7 @@ async def test_pages_fit_a_laptop_and_a_phone(site: Site, chromium: Browser) -> 
             ("counsellor", ["/console/support"]),
             ("admin", ["/console/tokens"]),
         ):
-            context = await chromium.new_context(viewport=viewport)
-            page = await context.new_page()
-            watch = Watch()
-            watch.attach(page)
-            await sign_in(page, site.base, site.tokens[role])
+            context, page, watch = await signed_in(chromium, site, role, viewport)
             for path in paths:
                 if path == "claim":
                     if await page.locator("#claim-this").count():  # held already at the other size
@@ -522,11 +526,7 @@ async def test_done_when_an_analyst_finds_by_code_url_variant_and_urdu_words_the
         )
         codes = {str(url): str(code) for url, code in found.all()}
     ids = {str(c["canonical_url"]): n for n, c in (await site.cases()).items()}
-    context = await chromium.new_context(viewport=PHONE)
-    page = await context.new_page()
-    watch = Watch()
-    watch.attach(page)
-    await sign_in(page, site.base, site.tokens["analyst"])
+    context, page, watch = await signed_in(chromium, site, "analyst", PHONE)
 
     async def search(query: str) -> None:
         await page.keyboard.press("/")
@@ -569,11 +569,7 @@ async def test_done_when_a_referral_a_still_online_check_and_a_removal_reach_the
     """Issue 22: an analyst refers a case, records the notice sent to Meta, a check that finds the page
     still online, then its removal, and the overview's time-to-removal chart shows Meta and facebook."""
     await site.seed("https://facebook.com/recruiting.page", "recruitment")
-    context = await chromium.new_context(viewport=PHONE)
-    page = await context.new_page()
-    watch = Watch()
-    watch.attach(page)
-    await sign_in(page, site.base, site.tokens["analyst"])
+    context, page, watch = await signed_in(chromium, site, "analyst", PHONE)
     await page.get_by_role("button", name="Claim next").click()
     await expect(page).to_have_url(re.compile(r"/console/cases/1$"))
     await page.get_by_label("Refer to the platform or an agency").check()
@@ -730,11 +726,7 @@ async def test_every_console_page_passes_axe(site: Site, chromium: Browser, view
         "admin": ["/console/tokens", "unfold", "create token", "/console/audit", "/console/overview"],
     }
     for role, steps in plan.items():
-        context = await chromium.new_context(viewport=viewport)
-        page = await context.new_page()
-        watch = Watch()
-        watch.attach(page)
-        await sign_in(page, site.base, site.tokens[role])
+        context, page, watch = await signed_in(chromium, site, role, viewport)
         for step in steps:
             name = f"{size} {role} {step}"
             if step == "help":
