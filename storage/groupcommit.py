@@ -121,11 +121,16 @@ class GroupWriter:
         Its statement journals are in memory and it checkpoints only when asked (the module's docstring)."""
         held = self._held
         if held is None or held.closed or held.invalidated:
-            held = self._held = self.engine.connect()
-            db = _driver(held)
-            db.execute("PRAGMA busy_timeout=0")
-            db.execute("PRAGMA temp_store=MEMORY")
-            db.execute("PRAGMA wal_autocheckpoint=0")
+            fresh = self.engine.connect()
+            try:
+                db = _driver(fresh)
+                db.execute("PRAGMA busy_timeout=0")
+                db.execute("PRAGMA temp_store=MEMORY")
+                db.execute("PRAGMA wal_autocheckpoint=0")
+            except BaseException:  # kept only once it is set up as the writer needs it
+                fresh.close()
+                raise
+            held = self._held = fresh
         return held
 
     def release(self) -> None:
@@ -221,8 +226,8 @@ class GroupWriter:
     def _run_turns(sync: Connection, works: list[tuple[Work[Any] | RawWork[Any], bool]]) -> list[Any]:
         """Each turn in a savepoint of the group's transaction: its result, or the exception that rolled
         it back alone. The savepoints are plain SQL on the driver's connection (SQLAlchemy's nested
-        transactions cost more than the turn's own statements); SQLAlchemy's transaction around them is
-        the group's."""
+        transactions cost more than the turn's own statements), inside the group's transaction, begun in
+        plain SQL too."""
         db = _driver(sync)
         conn = cast(AsyncConnection, InlineConnection(sync))
         outcomes: list[Any] = []
