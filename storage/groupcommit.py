@@ -28,10 +28,13 @@ second, more than the loop loses by waiting for a quick fsync itself, which is w
 hold several turns and go to the worker anyway.
 
 The writer's connection never checkpoints the write-ahead log inside a COMMIT (SQLite's automatic
-checkpoint is off on it): every `CHECKPOINT_EVERY` turns, the group's COMMIT goes to the worker and a
-PASSIVE checkpoint follows it there. Left automatic, a checkpoint (hundreds of pages copied into the
-database and an fsync, several milliseconds) would run inside whichever COMMIT crossed SQLite's
-threshold, a quick group of one's in the loop's thread included, and every message would wait for it.
+checkpoint is off on it): every so many turns (`CHECKPOINT_EVERY` to begin with), the group's COMMIT goes
+to the worker and a PASSIVE checkpoint follows it there. The number of turns between checkpoints follows
+the frames each checkpoint found in the log, so that the log holds about `WAL_FRAMES` pages, as with
+SQLite's own automatic checkpoint (a report writes about twice a plain turn's pages). Left automatic,
+a checkpoint (hundreds of pages copied into the database and an fsync, several milliseconds) would run
+inside whichever COMMIT crossed SQLite's threshold, a quick group of one's in the loop's thread included,
+and every message would wait for it.
 Its statement journals (each turn's SAVEPOINT copies the pages it changes) are kept in memory
 (`temp_store=MEMORY`): on disk they were a temporary file opened and removed every group and about seven
 writes a message (strace, bench.pipeline's closed loop).
@@ -68,7 +71,8 @@ RawWork = Callable[[sqlite3.Connection], T]
 
 INLINE_BELOW = 0.002  # seconds: a group of one commits in the loop's thread while COMMITs average less
 WEIGHT = 0.2  # of the latest COMMIT's time in that average
-CHECKPOINT_EVERY = 256  # turns: about SQLite's default automatic checkpoint (1,000 pages) of plain turns
+CHECKPOINT_EVERY = 256  # turns between checkpoints to begin with (then adjusted: WAL_FRAMES)
+WAL_FRAMES = 1000  # pages the log holds at a checkpoint: SQLite's default automatic checkpoint
 
 
 class GroupWriter:
@@ -94,6 +98,8 @@ class GroupWriter:
         self.cpu = 0.0  # seconds of CPU the writer's thread spent on groups: bench.turns prints it a turn
         self._held: Connection | None = None
         self._since_checkpoint = 0  # turns committed since the last checkpoint was asked
+        self.checkpoint_every = CHECKPOINT_EVERY  # turns, adjusted by each checkpoint
+        self.wal_frames = 0  # pages in the log at the last checkpoint
 
     @property
     def groups(self) -> int:
@@ -157,7 +163,7 @@ class GroupWriter:
             finally:
                 self.cpu += time.thread_time() - started
             self._since_checkpoint += len(works)
-            if self._since_checkpoint >= CHECKPOINT_EVERY:
+            if self._since_checkpoint >= self.checkpoint_every:
                 self._since_checkpoint = 0
                 return await asyncio.to_thread(self._commit, sync, outcomes, True)
             if len(works) == 1 and self.commit_seconds < self.inline_below:
@@ -189,13 +195,23 @@ class GroupWriter:
             self.commit_seconds += (time.perf_counter() - began - self.commit_seconds) * WEIGHT
             if checkpoint:  # the group is kept whatever happens here: a failed checkpoint waits for the next
                 with contextlib.suppress(sqlite3.Error):
-                    _driver(sync).execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    self._checkpoint(_driver(sync))
         except (DBAPIError, OSError, sqlite3.Error) as exc:
             self.release()
             return [Unavailable(type(exc).__name__) for _ in outcomes]
         finally:
             self.cpu += time.thread_time() - started
         return outcomes
+
+    def _checkpoint(self, db: sqlite3.Connection) -> None:
+        """A PASSIVE checkpoint (it copies what no reader still needs, waiting for nobody), and the turns
+        until the next one, scaled so that the log holds about WAL_FRAMES pages then."""
+        found = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        frames = int(found[1]) if found and found[1] and found[1] > 0 else 0
+        if frames:
+            self.wal_frames = frames
+            scaled = round(self.checkpoint_every * WAL_FRAMES / frames)
+            self.checkpoint_every = max(CHECKPOINT_EVERY // 8, min(CHECKPOINT_EVERY * 4, scaled))
 
     def _commit_group(self, works: list[tuple[Work[Any] | RawWork[Any], bool]]) -> list[Any]:
         """In the worker thread, the whole group: BEGIN IMMEDIATE (waiting for another process's write
