@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -242,21 +243,31 @@ async def test_the_writers_connection_used_between_groups_does_not_hold_up_the_n
     assert await storage.count("conversations") == 1
 
 
-def commits_traced(storage: Storage, first_sleeps: float = 0.0) -> list[int]:
-    """The thread of every COMMIT the writer's connection runs from now on (sqlite3's trace callback runs
-    in the thread executing the statement). The callback runs as SQLite starts the statement: sleeping in
-    it on the first COMMIT makes that COMMIT as slow as a busy disk's fsync would."""
+@dataclass
+class Traced:
+    """The threads the writer's connection ran its COMMITs and its checkpoints in, in order."""
+
+    commits: list[int] = field(default_factory=list)
+    checkpoints: list[int] = field(default_factory=list)
+
+
+def commits_traced(storage: Storage, first_sleeps: float = 0.0) -> Traced:
+    """The thread of every COMMIT and checkpoint the writer's connection runs from now on (sqlite3's trace
+    callback runs in the thread executing the statement). The callback runs as SQLite starts the
+    statement: sleeping in it on the first COMMIT makes that COMMIT as slow as a busy disk's fsync would."""
     assert storage.db.group is not None
-    threads: list[int] = []
+    traced = Traced()
 
     def trace(sql: str) -> None:
         if sql == "COMMIT":
-            threads.append(threading.get_ident())
-            if len(threads) == 1:
+            traced.commits.append(threading.get_ident())
+            if len(traced.commits) == 1:
                 time.sleep(first_sleeps)
+        elif "wal_checkpoint" in sql:
+            traced.checkpoints.append(threading.get_ident())
 
     storage.db.group.connection().connection.driver_connection.set_trace_callback(trace)  # type: ignore[union-attr]
-    return threads
+    return traced
 
 
 @SQLITE_ONLY
@@ -266,7 +277,7 @@ async def test_a_group_of_one_commits_in_the_loops_thread_and_a_larger_group_in_
     group = storage.db.group
     assert group is not None
     loop_thread = threading.get_ident()
-    threads = commits_traced(storage)
+    threads = commits_traced(storage).commits
     group.inline_below = float("inf")  # however slow this machine's disk is
     assert (await storage.commit_turn(turn("e1", "c1"))).status is CommitStatus.OK
     results = await asyncio.gather(*(storage.commit_turn(turn(f"g{i}", f"g{i}")) for i in range(3)))
@@ -288,7 +299,7 @@ async def test_after_a_slow_commit_groups_of_one_commit_in_the_worker_until_comm
     assert group is not None
     group.inline_below = 0.005
     loop_thread = threading.get_ident()
-    threads = commits_traced(storage, first_sleeps=0.05)
+    threads = commits_traced(storage, first_sleeps=0.05).commits
     assert (await storage.commit_turn(turn("slow", "c0"))).status is CommitStatus.OK
     assert threads == [loop_thread] and group.commit_seconds >= 0.005
     for i in range(1, 40):
@@ -314,19 +325,13 @@ async def test_the_write_ahead_log_is_checkpointed_in_the_worker_never_in_the_lo
     assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
     assert conn.exec_driver_sql("PRAGMA temp_store").scalar() == 2  # MEMORY
     loop_thread = threading.get_ident()
-    ran: list[tuple[str, bool]] = []
-
-    def trace(sql: str) -> None:
-        if sql == "COMMIT" or "wal_checkpoint" in sql:
-            ran.append((sql, threading.get_ident() == loop_thread))
-
-    conn.connection.driver_connection.set_trace_callback(trace)  # type: ignore[union-attr]
+    traced = commits_traced(storage)
     turns = 3 * CHECKPOINT_EVERY + 5
     for i in range(turns):
         assert (await storage.commit_turn(turn(f"e{i}", f"c{i % 40}", i // 40))).status is CommitStatus.OK
-    checkpoints = [in_loop for sql, in_loop in ran if "wal_checkpoint" in sql]
+    checkpoints = [t == loop_thread for t in traced.checkpoints]
     assert len(checkpoints) >= 3 and not any(checkpoints), checkpoints
-    commits = [in_loop for sql, in_loop in ran if sql == "COMMIT"]
+    commits = [t == loop_thread for t in traced.commits]
     assert sum(commits) >= turns - len(checkpoints)  # all the others: in the loop's thread
     other = sqlite3.connect(storage.writer.url.database or "", isolation_level=None)
     try:
