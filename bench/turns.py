@@ -71,6 +71,21 @@ def citizens(pipeline: Any) -> Callable[[int, int], Awaitable[None]]:
     return citizen
 
 
+def settle() -> None:
+    """The garbage collector as `raabta serve` leaves it after start-up (bot.app.settle_collector), or as
+    the checkout's server did before it had that function (start-up's objects frozen)."""
+    import gc
+
+    import bot.app
+
+    settle_collector = getattr(bot.app, "settle_collector", None)
+    if settle_collector is not None:
+        settle_collector()
+    else:
+        gc.collect()
+        gc.freeze()
+
+
 def use_tree(tree: str | None) -> None:
     """Measure the code of another checkout (`--tree`), and say whose code runs."""
     if tree:
@@ -87,6 +102,7 @@ async def measure(turns: int, concurrency: int) -> None:
     citizen = citizens(pipeline)
 
     await asyncio.gather(*(citizen(u, 1) for u in range(2)))  # warm-up: models, caches, statements
+    settle()
     group: Any = getattr(storage.db, "group", None)
     groups_before, turns_before = (group.groups, group.turns) if group is not None else (0, 0)
     writer_before = getattr(group, "cpu", 0.0)
