@@ -7,11 +7,13 @@ import contextlib
 import json
 import os
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -53,8 +55,54 @@ def json_value(text: str | bytes) -> Any:
 def binder(column: Any, dialect: Any) -> Callable[[Any], Any]:
     """The column's own bind processor on `dialect` (identity when it has none), for fixed SQL that must
     store byte for byte what SQLAlchemy Core stores (storage.plainturn, pgturn, fixedreads, replied)."""
-    process = column.type.dialect_impl(dialect).bind_processor(dialect)
-    return process if process is not None else _same
+    return bind_processor(column.type, dialect) or _same
+
+
+def bind_processor(type_: Any, dialect: Any) -> Callable[[Any], Any] | None:
+    """SQLAlchemy's bind processor of `type_` on `dialect` (None when it has none); for SQLite's DATETIME in
+    its default storage format, `SqliteTimes` in front of it (the same text, made faster)."""
+    impl = type_.dialect_impl(dialect)
+    process: Callable[[Any], Any] | None = impl.bind_processor(dialect)
+    if process is not None and isinstance(impl, sqlite.DATETIME) and impl._storage_format == _SQLITE_FORMAT:
+        return SqliteTimes(process)
+    return process
+
+
+_SQLITE_FORMAT = sqlite.DATETIME()._storage_format  # type: ignore[no-untyped-call]
+_SQLITE_TEXT = "%04d-%02d-%02d %02d:%02d:%02d.%06d"  # _SQLITE_FORMAT, by position
+
+
+class SqliteTimes:
+    """SQLite's DATETIME bind processor (SQLAlchemy's `process`, which is 3.7 microseconds: a dict of seven
+    fields, then a format by name): the same text by position, and the last datetime's text kept for every
+    column, since a turn binds its one `now` in two to ten places (its event, its state, its report, case
+    and audit rows). Anything but a `datetime` goes to SQLAlchemy's processor. The last value and its text
+    are one tuple, replaced whole, so threads binding meanwhile see both or neither; holding the value
+    keeps its identity from being reused by another object."""
+
+    __slots__ = ("process",)
+    last: tuple[Any, str] = (None, "")  # shared by every column: the text does not depend on it
+
+    def __init__(self, process: Callable[[Any], Any]) -> None:
+        self.process = process
+
+    def __call__(self, value: Any) -> Any:
+        last = SqliteTimes.last
+        if value is last[0] and value is not None:
+            return last[1]
+        if type(value) is not datetime:
+            return self.process(value)
+        text = _SQLITE_TEXT % (
+            value.year,
+            value.month,
+            value.day,
+            value.hour,
+            value.minute,
+            value.second,
+            value.microsecond,
+        )
+        SqliteTimes.last = (value, text)
+        return text
 
 
 def reader(column: Any, dialect: Any) -> Callable[[Any], Any]:
