@@ -37,6 +37,28 @@ def test_adding_turn_after_turn_keeps_the_last_messages_in_order(said: list[list
         assert transcript.messages(text) == kept
 
 
+def cut_by_counting(text: str, keep: int) -> str:
+    """What `added` keeps of a text, by its definition: all but the first (newlines - keep) lines."""
+    lines = text.split("\n")
+    extra = text.count("\n") - keep
+    return "\n".join(lines[extra:]) if extra > 0 else text
+
+
+stored_texts = st.text(st.sampled_from(["\n", "a", "ی", "\u2028", "😡"]))
+
+
+@given(stored_texts, turns, st.integers(min_value=1, max_value=12))
+def test_any_stored_text_is_cut_as_counting_its_newlines_would(
+    stored: str, said: list[list[Any]], keep: int
+) -> None:
+    """Whatever the row holds (more lines than `keep`, as after a lower limit; a last line with no newline;
+    an empty text), the text kept is the one counting every newline gives."""
+    for messages in said or [[]]:
+        expected = cut_by_counting(stored + "".join(transcript.line(m) for m in messages), keep)
+        stored = transcript.added(stored, messages, keep)
+        assert stored == expected
+
+
 @given(turns)
 def test_the_newest_message_with_buttons_is_found_from_the_end(said: list[list[Any]]) -> None:
     everything = [m for messages in said for m in messages]
