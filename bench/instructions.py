@@ -15,7 +15,8 @@ same inputs executes the same instructions, so two versions compare exactly.
 What is counted: bench.turns' conversations (SCRIPT: language, report, a link, a category, send, a
 greeting, Learn, a question) through the Pipeline on a fresh SQLite file, `--concurrency` conversations at
 a time for `--rounds` passes, in every thread of the process (the turn writer's included), after a
-warm-up and with the collector settled as `raabta serve` settles it. The process runs under
+warm-up, with the collector settled and the logs set up as `raabta serve` does (a JSON line a message,
+written here to /dev/null). The process runs under
 `valgrind --tool=callgrind --instr-atstart=no`, and switches the counting on and off around the measured
 turns with `callgrind_control`; PYTHONHASHSEED is fixed so that sets and dicts iterate alike. `--tree`
 runs another checkout's code (as bench.turns). `--out` keeps callgrind's file for `callgrind_annotate`.
@@ -41,8 +42,22 @@ import bench.turns as turns
 INNER = "RAABTA_BENCH_INSTRUCTIONS_INNER"
 
 
+def server_logs() -> None:
+    """Logging as `raabta serve` sets it up (bot.logs.setup: a JSON line a message at INFO), written to
+    /dev/null line by line as to a terminal or a pipe: the line a message is part of its cost."""
+    import logging
+
+    from bot import logs
+
+    logs.setup()
+    handler = logging.getLogger().handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(open(os.devnull, "w", buffering=1))  # noqa: SIM115 (open for the process's life)
+
+
 async def counted(rounds: int, concurrency: int) -> None:
     """The inner run, under callgrind: counting on only around the measured turns."""
+    server_logs()
     pipeline, storage = await turns.open_pipeline("raabta-instructions-")
     citizen = turns.citizens(pipeline)
     await asyncio.gather(*(citizen(u, 1) for u in range(4)))  # warm-up: models, caches, statements
