@@ -36,7 +36,7 @@ from sqlalchemy.engine.interfaces import DBAPICursor
 from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
 from sqlalchemy.sql.elements import TextClause
 
-from storage.engine import bind_processor
+from storage.engine import SqliteTimes, bind_processor
 
 PROMOTE_AT = 3  # the execution of one statement object from which on it runs here
 _KIND = {"INSERT", "UPDATE", "DELETE"}
@@ -192,8 +192,9 @@ def _compiled_plan(statement: Any, dialect: Dialect, names: tuple[str, ...], man
         else:
             source = None
         process = processors.get(name)
-        if process is not None:  # SQLite's DATETIME: the same text, faster (storage.engine.SqliteTimes)
-            process = bind_processor(bind.type, dialect) or process
+        faster = bind_processor(bind.type, dialect) if process is not None else None
+        if isinstance(faster, SqliteTimes):  # SQLite's DATETIME: the same text, faster; nothing else changed
+            process = faster
         sources.append((source, None if source is not None else bind.value, process))
     returning = compiled._result_columns if (not dml or compiled.effective_returning is not None) else []
     if not dml and not returning:

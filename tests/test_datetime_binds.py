@@ -12,9 +12,11 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import insert
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.engine import SqliteTimes, binder
+from storage.prepared import _compiled_plan
 from storage.schema import cases, conversations, processed_events
 
 DIALECT = sqlite.dialect()
@@ -66,3 +68,15 @@ def test_fixed_sql_binds_sqlite_datetimes_through_it_and_nothing_else() -> None:
         assert isinstance(binder(column, DIALECT), SqliteTimes)
     assert not isinstance(binder(conversations.c.state, DIALECT), SqliteTimes)
     assert not isinstance(binder(processed_events.c.created_at, postgresql.asyncpg.dialect()), SqliteTimes)
+
+
+def test_prepared_statements_bind_their_datetimes_through_it_and_keep_the_other_processors() -> None:
+    """storage.prepared takes SQLAlchemy's compiled processors and puts SqliteTimes in place of the
+    DATETIME ones only (a JSON column keeps its serialiser)."""
+    plan = _compiled_plan(
+        insert(processed_events), DIALECT, ("channel", "created_at", "event_id", "response"), False
+    )
+    processors = {name: process for name, _, process in plan.sources}
+    assert isinstance(processors["created_at"], SqliteTimes)
+    assert processors["response"] is not None and not isinstance(processors["response"], SqliteTimes)
+    assert processors["channel"] is None

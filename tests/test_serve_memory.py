@@ -83,7 +83,7 @@ def test_a_started_server_freezes_what_start_up_built_and_collects_young_objects
         [sys.executable, "-c", STARTED, *args], capture_output=True, text=True, env=env, check=True
     )
     seen = json.loads(done.stdout.splitlines()[-1])
-    assert seen["before"]["threshold"][0] == 700 and seen["before"]["frozen"] == 0
+    assert seen["before"]["threshold"][0] < YOUNG_THRESHOLD and seen["before"]["frozen"] == 0
     assert seen["after"]["threshold"] == [YOUNG_THRESHOLD, *seen["before"]["threshold"][1:]]
     assert seen["after"]["frozen"] > 100_000  # the models, the catalog, the compiled statements
     assert seen["switch"] == SWITCH_INTERVAL
