@@ -60,8 +60,7 @@ async def count(turns: int, concurrency: int) -> None:
     engines = [storage.writer.sync_engine, storage.reader.sync_engine]
     if storage.db.group is not None:
         engines.append(storage.db.group.engine)
-        storage.db.group.release()
-        storage.db.group.engine.dispose()
+        storage.db.group.close()
     if storage.db.inline_reader is not None:
         storage.db.inline_reader.close()  # its kept connections too (it reopens them when asked)
         engines.append(storage.db.inline_reader.engine)

@@ -264,6 +264,8 @@ class GroupWriter:
         return outcomes
 
     def close(self) -> None:
+        """Its connection back and the engine's pool closed. A writer used again opens a fresh connection
+        (tests close it so that the next one carries a `connect` listener, bench.statements to count)."""
         self.release()
         self.engine.dispose()
 

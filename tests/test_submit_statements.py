@@ -68,15 +68,13 @@ async def traced(storage: Storage, turn: TurnRecord) -> list[str]:
     def connected(dbapi: Any, _record: Any) -> None:
         dbapi.set_trace_callback(ran.append)
 
-    group.release()
-    group.engine.dispose()  # the writer's next connection carries the callback
+    group.close()  # the writer's next connection carries the callback
     event.listen(group.engine, "connect", connected)
     try:
         result = await storage.commit_turn(turn)
     finally:
         event.remove(group.engine, "connect", connected)
-        group.release()
-        group.engine.dispose()
+        group.close()
     assert result.status is CommitStatus.OK, result
     turn_only = ran[ran.index("SAVEPOINT turn") : ran.index("RELEASE turn") + 1]
     return [" ".join(sql.split()[:3]) for sql in turn_only]
