@@ -14,7 +14,6 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
 
 from bot import logs, metrics
 from bot.dialogue import (
@@ -147,7 +146,8 @@ class Pipeline:
         # The designated organisations reports are matched against (the operator's list, or the shipped one)
         self.designated = shipped() if designated is None else designated  # an empty list is a list
         # Channels whose conversations keep a transcript of their last messages (the web chat restores a
-        # reloaded page from it): the bot's replies and the labels of buttons pressed, never typed text.
+        # reloaded page from it; bot.shared.transcript): the bot's replies and the buttons pressed (among
+        # those offered), never typed text: it may hold a phone number or a name.
         self.recent = recent
         self.flows = flows
         self.pseudonyms = pseudonyms
@@ -202,6 +202,10 @@ class Pipeline:
                 # (storage.states: handed out once, so this turn may change it), else read from the row.
                 kept = self.storage.states.take(conversation, stored.version)
                 state = kept if isinstance(kept, State) else State.from_dict(stored.state)
+                # The button pressed, for the transcript: read before the engine changes what is offered
+                pressed = (
+                    inbound.choice if inbound.choice is not None and inbound.choice in state.offered else None
+                )
                 needs = self.flows.needs(state, understood, inbound)
                 context = await self._context(conversation, needs)
                 # the state is read afresh each attempt and not used again: the engine may change it
@@ -244,7 +248,9 @@ class Pipeline:
                         claims_asked=tuple(
                             (e.claim, e.language) for e in outcome.effects if isinstance(e, ClaimAsked)
                         ),
-                        transcript=self._transcript(stored.transcript, inbound, response),
+                        transcript=transcript.turn(pressed, response)
+                        if inbound.channel in self.recent
+                        else None,
                     )
                 )
                 if result.status is CommitStatus.OK:
@@ -383,23 +389,6 @@ class Pipeline:
             said = (understood or functools.partial(self.parse, inbound.text))().language
             return said if said in LANGUAGES else "en"
         return "en"
-
-    def _transcript(self, found: str | None, inbound: Inbound, replies: list[dict[str, Any]]) -> str | None:
-        """For the channels in `recent`, the conversation's transcript with this turn's messages
-        (bot.shared.transcript; the conversation's row keeps it, so forget-me and retention delete it);
-        None for the others. A button pressed is kept as its label; typed text never is (it may hold a
-        phone number or a name)."""
-        if inbound.channel not in self.recent:
-            return None
-        said: list[dict[str, Any]] = []
-        if inbound.choice is not None:
-            offered = transcript.last_with_buttons(found).get("buttons") or []
-            pressed = next(
-                (b["label"] for b in offered if isinstance(b, dict) and b.get("id") == inbound.choice), None
-            )
-            if pressed is not None:
-                said.append({"text": str(pressed), "kind": "citizen", "buttons": []})
-        return transcript.added(found, [*said, *replies])
 
     async def _context(self, conversation: str, needs: Needs) -> Context:
         """What the flows declared this turn needs, looked up; nothing else is read."""

@@ -24,7 +24,7 @@ from storage.engine import binder, reader
 from storage.records import Conversation
 from storage.schema import cases, conversations, followup_pending, reports, support_requests
 
-CONVERSATION = "SELECT state, version, transcript FROM conversations WHERE id = ?"
+CONVERSATION = "SELECT state, version FROM conversations WHERE id = ?"
 REPORTS_SINCE = "SELECT count(*) FROM reports WHERE reporter_id = ? AND created_at >= ?"
 CASE_EXISTS = "SELECT id FROM cases WHERE canonical_url = ? LIMIT 1"
 TOLD = (
@@ -108,7 +108,7 @@ class FixedReads:
 
     def conversation(self, db: sqlite3.Connection, conversation_id: str) -> Conversation:
         row = db.execute(CONVERSATION, (conversation_id,)).fetchone()
-        return Conversation(self.state(row[0]), row[1], row[2]) if row else Conversation(None, 0)
+        return Conversation(self.state(row[0]), row[1]) if row else Conversation(None, 0)
 
     def reports_since(self, db: sqlite3.Connection, reporter_id: str, since: datetime) -> int:
         row = db.execute(REPORTS_SINCE, (reporter_id, self.report_at(since))).fetchone()

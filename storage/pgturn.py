@@ -1,5 +1,5 @@
 """A plain turn on PostgreSQL in one round trip: one call of the function of migration 0019 (0021 added
-the transcript).
+the transcript; since 0022 its last argument is the turn's own messages, added as a row: storage.transcripts).
 
 Why: nine messages in ten are plain turns (storage.plainturn.is_plain). Through SQLAlchemy in a
 transaction they cost five round trips (BEGIN, the event id, the state, the contact, COMMIT) and the CPU

@@ -1,7 +1,7 @@
 """A plain turn on SQLite in fixed SQL: the event id, the conversation's new state, the contact reachable.
 
 Why: nine messages in ten change nothing but the conversation (a button pressed, a step answered): no
-report, contact, question, subscription or forget-me. Their three statements through SQLAlchemy Core cost
+report, contact, question, subscription or forget-me. Their statements through SQLAlchemy Core cost
 more CPU than SQLite itself (issue 23's profile); here they are fixed strings on the stdlib connection,
 prepared once by sqlite3's statement cache, with values bound by the columns' own SQLAlchemy bind
 processors, so the rows are byte for byte what `Storage._commit_turn` writes (tests/test_plain_turn.py
@@ -16,6 +16,7 @@ from datetime import datetime
 
 from sqlalchemy.engine.interfaces import Dialect
 
+from storage import transcripts
 from storage.engine import binder, json_text, json_value
 from storage.records import CommitResult, CommitStatus, TurnRecord
 from storage.schema import conversations, processed_events
@@ -26,11 +27,11 @@ EVENT = (
 )
 STORED = "SELECT response FROM processed_events WHERE channel = ? AND event_id = ?"
 FIRST = (
-    "INSERT INTO conversations (id, channel, state, version, updated_at, transcript) "
-    "VALUES (?, ?, ?, 1, ?, ?) ON CONFLICT DO NOTHING RETURNING id"
+    "INSERT INTO conversations (id, channel, state, version, updated_at) "
+    "VALUES (?, ?, ?, 1, ?) ON CONFLICT DO NOTHING RETURNING id"
 )
 NEXT = (
-    "UPDATE conversations SET state = ?, version = ?, updated_at = ?, transcript = ? "
+    "UPDATE conversations SET state = ?, version = ?, updated_at = ? "
     "WHERE id = ? AND version = ? RETURNING id"
 )
 REACHABLE = (
@@ -87,14 +88,16 @@ class PlainTurns:
             raise Rejected(CommitResult(CommitStatus.DUPLICATE, list(response or [])))
         state, at = state if state is not None else json_text(turn.state), self.state_at(now)
         if turn.expected_version == 0:
-            first = (turn.conversation_id, turn.channel, state, at, turn.transcript)
+            first = (turn.conversation_id, turn.channel, state, at)
             saved = db.execute(FIRST, first).fetchone()
         else:
             version = turn.expected_version
-            then = (state, version + 1, at, turn.transcript, turn.conversation_id, version)
+            then = (state, version + 1, at, turn.conversation_id, version)
             saved = db.execute(NEXT, then).fetchone()
         if saved is None:
             raise Rejected(CommitResult(CommitStatus.CONFLICT))
+        if turn.transcript:
+            transcripts.add_sqlite(db, turn.conversation_id, turn.expected_version + 1, turn.transcript)
 
     def reachable(self, db: sqlite3.Connection, turn: TurnRecord) -> None:
         """The citizen wrote: a contact marked unreachable (blocked, user gone) is reachable again."""

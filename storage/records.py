@@ -123,8 +123,8 @@ class TurnRecord:
     followup: FollowupReply | None = None  # the message came while a follow-up question waited for it
     # (claim, language) of each recruiters' claim answered: counted by day (storage.claim_asks), never who
     claims_asked: tuple[tuple[str, str], ...] = ()
-    # The conversation's transcript with this turn's messages (bot.shared.transcript): stored as given,
-    # None for a channel that keeps none
+    # This turn's messages for the conversation's transcript, as JSON lines (bot.shared.transcript): stored
+    # as given, a row a turn (storage.transcripts); None (or empty) for a channel that keeps none
     transcript: str | None = None
 
 
@@ -162,29 +162,25 @@ class CommitResult:
 
 
 class Conversation:
-    """A conversation's state (None before its first turn), its version and its transcript (the web chat's
-    last messages, bot.shared.transcript; None elsewhere). Never changed once made.
+    """A conversation's state (None before its first turn) and its version. Never changed once made.
 
     The state may come as its JSON with the function that reads it (`Conversation.encoded`, the state
     cache's entries), read when first asked for: a turn that has the state its previous turn left beside
     the cached entry (`storage.states.StateCache.take`) never reads the JSON (issue 23's profile: reading
     it every turn was 2.5% of the event loop's time)."""
 
-    __slots__ = ("_encoded", "_read", "_state", "_transcript", "_version")
+    __slots__ = ("_encoded", "_read", "_state", "_version")
 
-    def __init__(self, state: dict[str, Any] | None, version: int, transcript: str | None = None) -> None:
+    def __init__(self, state: dict[str, Any] | None, version: int) -> None:
         self._state = state
         self._encoded: bytes | None = None
         self._read: Callable[[bytes], Any] | None = None
         self._version = version
-        self._transcript = transcript
 
     @classmethod
-    def encoded(
-        cls, state: bytes, read: Callable[[bytes], Any], version: int, transcript: str | None = None
-    ) -> Conversation:
+    def encoded(cls, state: bytes, read: Callable[[bytes], Any], version: int) -> Conversation:
         """A conversation whose state is the JSON `state`, read by `read` when first asked for."""
-        found = cls(None, version, transcript)
+        found = cls(None, version)
         found._encoded, found._read = state, read
         return found
 
@@ -199,25 +195,15 @@ class Conversation:
     def version(self) -> int:
         return self._version
 
-    @property
-    def transcript(self) -> str | None:
-        return self._transcript
-
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Conversation):
             return NotImplemented
-        return (self.state, self._version, self._transcript) == (
-            other.state,
-            other._version,
-            other._transcript,
-        )
+        return (self.state, self._version) == (other.state, other._version)
 
     __hash__ = None  # type: ignore[assignment]  # its state is a dict
 
     def __repr__(self) -> str:
-        return (
-            f"Conversation(state={self.state!r}, version={self._version!r}, transcript={self._transcript!r})"
-        )
+        return f"Conversation(state={self.state!r}, version={self._version!r})"
 
 
 class PayloadButton(TypedDict):

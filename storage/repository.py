@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage import audit, claim_asks, migrate, search, support
+from storage import audit, claim_asks, migrate, search, support, transcripts
 from storage import cases as cases_
 from storage import followups as followups_
 from storage import outbox as outbox_
@@ -184,11 +184,16 @@ class Storage:
 
         async def load(conn: AsyncConnection) -> Conversation:
             c = conversations.c
-            query = select(c.state, c.version, c.transcript).where(c.id == conversation_id)
+            query = select(c.state, c.version).where(c.id == conversation_id)
             row = (await conn.execute(query)).first()
-            return Conversation(row.state, row.version, row.transcript) if row else Conversation(None, 0)
+            return Conversation(row.state, row.version) if row else Conversation(None, 0)
 
         return await self.db.fetch(load)
+
+    async def transcript(self, conversation_id: str) -> list[str]:
+        """The web chat conversation's kept turns, oldest first, each turn's messages as JSON lines
+        (storage.transcripts; bot.shared.transcript reads them). Only a reloaded page asks."""
+        return await self.db.fetch(functools.partial(transcripts.recent_in, conversation_id=conversation_id))
 
     async def commit_turn(self, turn: TurnRecord) -> CommitResult:
         """Store the event id, the new state and the turn's reports in one transaction (on SQLite, a
@@ -216,7 +221,7 @@ class Storage:
                 raise
             result = CommitResult(CommitStatus.CODE_TAKEN)
         if result.status is CommitStatus.OK and not turn.forget:
-            stored = Conversation(turn.state, turn.expected_version + 1, turn.transcript)
+            stored = Conversation(turn.state, turn.expected_version + 1)
             self.states.put(turn.conversation_id, stored, encoded)
         elif result.status is not CommitStatus.DUPLICATE:
             self.states.drop(turn.conversation_id)
@@ -280,7 +285,6 @@ class Storage:
                     state=turn.state,
                     version=1,
                     updated_at=now,
-                    transcript=turn.transcript,
                 )
                 .on_conflict_do_nothing()
                 .returning(conversations.c.id)
@@ -296,12 +300,13 @@ class Storage:
                     state=turn.state,
                     version=turn.expected_version + 1,
                     updated_at=now,
-                    transcript=turn.transcript,
                 )
                 .returning(conversations.c.id)
             )
         if saved.first() is None:
             raise _Abort(CommitResult(CommitStatus.CONFLICT))
+        if turn.transcript:
+            await transcripts.add_in(conn, turn.conversation_id, turn.expected_version + 1, turn.transcript)
 
     @staticmethod
     def _sqlite(conn: AsyncConnection) -> sqlite3.Connection | None:

@@ -60,9 +60,21 @@ conversations = Table(
     Column("state", JSON, nullable=False),
     Column("version", Integer, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
-    # The web chat's last messages, one JSON object a line (bot.shared.transcript); NULL for the other
-    # channels. Beside the state, not in it, so a turn appends to it without parsing it (migration 0021).
-    Column("transcript", Text),
+)
+
+# The web chat's transcript: a row a turn, its messages as JSON lines (bot.shared.transcript), keyed by the
+# conversation's version after the turn. A turn adds its row and deletes the one KEEP_TURNS back, so a
+# turn writes only its own messages, not the conversation's last thirty again (migration 0022, issue 23).
+# Deleted with the conversation (forget-me, retention) by the cascade.
+transcript_turns = Table(
+    "transcript_turns",
+    metadata,
+    Column(
+        "conversation_id", String(64), ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("messages", Text, nullable=False),
+    sqlite_with_rowid=False,
 )
 
 cases = Table(

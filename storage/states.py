@@ -4,8 +4,8 @@ Write-through: a turn that committed puts its state here with the version it sto
 different version (another instance's turn, a purge, forget-me) drops it. The version check in the
 turn's UPDATE is what keeps this correct with several instances: a stale entry costs one retried turn,
 never a lost update. Entries are kept serialised, so no caller can change a cached state in place; the
-least recently used go beyond `size` entries or `budget` bytes (a web chat conversation keeps its last
-replies in its transcript, so one can weigh tens of KB: memory is bounded by bytes, not by conversations).
+least recently used go beyond `size` entries or `budget` bytes (a state with a long draft can weigh tens
+of KB: memory is bounded by bytes, not by conversations).
 Kept as UTF-8 bytes, not str: one Urdu letter makes a Python str two bytes a character throughout, its
 ASCII included.
 The budget is what the active conversations of a busy minute need (at 500 messages a second, a few
@@ -37,8 +37,8 @@ class StateCache:
         self.budget = budget
         self.kept = kept
         self.held = 0  # bytes held now
-        # id -> (state, version, transcript), the texts as UTF-8
-        self._entries: OrderedDict[str, tuple[bytes | None, int, bytes | None]] = OrderedDict()
+        # id -> (state as UTF-8 JSON, version)
+        self._entries: OrderedDict[str, tuple[bytes | None, int]] = OrderedDict()
         self._made: OrderedDict[str, tuple[int, object]] = OrderedDict()  # id -> (version, what `keep` got)
 
     def get(self, conversation_id: str) -> Conversation | None:
@@ -46,23 +46,21 @@ class StateCache:
         if found is None:
             return None
         self._entries.move_to_end(conversation_id)
-        text, version, transcript = found
-        told = transcript.decode() if transcript is not None else None
+        text, version = found
         if text is None:
-            return Conversation(None, version, told)
-        return Conversation.encoded(text, json_value, version, told)  # read only if asked for
+            return Conversation(None, version)
+        return Conversation.encoded(text, json_value, version)  # read only if asked for
 
     def put(self, conversation_id: str, conversation: Conversation, encoded: bytes | None = None) -> None:
         """`encoded`: the state as `json_bytes` made it already (a plain turn's row)."""
         state = conversation.state
         text = encoded if encoded is not None else json_bytes(state) if state is not None else None
-        transcript = conversation.transcript.encode() if conversation.transcript is not None else None
         self.drop(conversation_id)
-        self._entries[conversation_id] = (text, conversation.version, transcript)
-        self.held += _weight(text, transcript)
+        self._entries[conversation_id] = (text, conversation.version)
+        self.held += len(text or b"")
         while len(self._entries) > self.size or self.held > self.budget:
-            gone, (old, _, told) = self._entries.popitem(last=False)
-            self.held -= _weight(old, told)
+            gone, (old, _) = self._entries.popitem(last=False)
+            self.held -= len(old or b"")
             self._made.pop(gone, None)
 
     def keep(self, conversation_id: str, version: int, made: object) -> None:
@@ -89,7 +87,7 @@ class StateCache:
         self._made.pop(conversation_id, None)
         found = self._entries.pop(conversation_id, None)
         if found is not None:
-            self.held -= _weight(found[0], found[2])
+            self.held -= len(found[0] or b"")
 
     def clear(self) -> None:
         self._entries.clear()
@@ -98,7 +96,3 @@ class StateCache:
 
     def __len__(self) -> int:
         return len(self._entries)
-
-
-def _weight(state: bytes | None, transcript: bytes | None) -> int:
-    return len(state or b"") + len(transcript or b"")

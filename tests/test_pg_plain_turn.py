@@ -34,7 +34,7 @@ from tests.pgdb import plain, scratch_database
 from tests.tcp_proxy import Proxy
 from tests.test_plain_turn import sample
 
-# A web chat transcript (bot.shared.transcript): stored as the turn gives it, NULL for other channels
+# A web chat turn's messages (bot.shared.transcript): a row a turn, none for other channels
 TRANSCRIPT = '{"text":"رپورٹ بھیج دی گئی","kind":"text","buttons":[]}\n'
 
 
@@ -106,8 +106,10 @@ async def rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
         for table, query in (
             ("processed_events", "SELECT channel, event_id, response::text, created_at, replied_at "
              "FROM processed_events ORDER BY channel, event_id"),
-            ("conversations", "SELECT id, channel, state::text, version, updated_at, transcript "
+            ("conversations", "SELECT id, channel, state::text, version, updated_at "
              "FROM conversations ORDER BY id"),
+            ("transcript_turns", "SELECT conversation_id, version, messages "
+             "FROM transcript_turns ORDER BY conversation_id, version"),
             ("contacts", "SELECT id, reporter_id, channel, address, created_at, unreachable_at "
              "FROM contacts ORDER BY reporter_id, channel"),
         ):  # fmt: skip
@@ -136,13 +138,16 @@ async def test_the_function_stores_what_sqlalchemy_stores(db_url: str) -> None:
         assert stamps_apart(a[table]) == stamps_apart(b[table]), table
     for found in (a, b):
         events = {(channel, event): at for channel, event, _, at, _ in found["processed_events"]}
-        states = {conversation: at for conversation, _, _, _, at, _ in found["conversations"]}
+        states = {conversation: at for conversation, _, _, _, at in found["conversations"]}
         # a turn's event and state carry one timestamp, as the columns store it
         assert states == {"c1": events["webchat", "e3"], "c2": events["webchat", "e5"],
                           "c3": events["telegram", "e1"]}  # fmt: skip
         assert [event for _, event, *_ in found["processed_events"]] == ["e1", "e1", "e2", "e3", "e5", "e6"]
-        assert [version for _, _, _, version, _, _ in found["conversations"]] == [4, 1, 1]
-        assert [said for *_, said in found["conversations"]] == [TRANSCRIPT * 3, TRANSCRIPT, None]
+        assert [version for _, _, _, version, _ in found["conversations"]] == [4, 1, 1]
+        # a row for each web chat turn that said something, at the version it made
+        assert found["transcript_turns"] == [
+            ("c1", 1, TRANSCRIPT), ("c1", 2, TRANSCRIPT * 2), ("c1", 4, TRANSCRIPT * 3), ("c2", 1, TRANSCRIPT)
+        ]  # fmt: skip
         reachable = {(reporter, channel): gone for _, reporter, channel, _, _, gone in found["contacts"]}
         assert reachable["c1", "webchat"] is None and reachable["c2", "telegram"] is not None
 

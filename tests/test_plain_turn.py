@@ -32,7 +32,7 @@ def sample() -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return state, said
 
 
-# A web chat transcript (bot.shared.transcript): stored as the turn gives it, NULL for other channels
+# A web chat turn's messages (bot.shared.transcript): a row a turn, none for other channels
 TRANSCRIPT = '{"text":"رپورٹ بھیج دی گئی","kind":"text","buttons":[]}\n'
 
 
@@ -56,6 +56,7 @@ def rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
         for table, order in (
             ("processed_events", "channel, event_id"),
             ("conversations", "id"),
+            ("transcript_turns", "conversation_id, version"),
             ("contacts", "reporter_id"),
         ):
             found[table] = [tuple(r) for r in db.execute(f"SELECT * FROM {table} ORDER BY {order}")]
@@ -116,5 +117,8 @@ async def test_fixed_sql_stores_what_sqlalchemy_stores(tmp_path: Path) -> None:
     for table in a:
         assert stamps_apart(a[table]) == stamps_apart(b[table]), table
     assert len(a["processed_events"]) == 5 and len(a["conversations"]) == 3
-    assert [row[-1] for row in a["conversations"]] == [TRANSCRIPT * 3, TRANSCRIPT, None]
+    # a row for each web chat turn that said something, at the version it made
+    assert a["transcript_turns"] == [
+        ("c1", 1, TRANSCRIPT), ("c1", 2, TRANSCRIPT * 2), ("c1", 3, TRANSCRIPT * 3), ("c2", 1, TRANSCRIPT)
+    ]  # fmt: skip
     assert a["contacts"] and all(None in row for row in a["contacts"])  # c1 wrote: reachable again

@@ -132,7 +132,7 @@ async def test_a_turn_after_a_kept_one_reads_no_json_and_builds_no_state(
     assert await counted(missed, State.from_dict) == 1
     storage.states.clear()
     missed = pipeline.handle(Inbound("webchat", "u1", "e6", choice="nav:back"))
-    assert await counted(missed, json_value) == hit_json + 1  # the row's state (the transcript's are alike)
+    assert await counted(missed, json_value) == hit_json + 1  # the row's state
     conversation = pipeline.pseudonyms.of("webchat", "u1")
     assert await kept_is_the_row(storage, conversation) is not None
 
@@ -246,10 +246,10 @@ def test_the_cache_hands_out_what_was_kept_once_and_only_for_its_entry() -> None
 
 def test_a_cached_conversation_reads_its_json_only_when_asked() -> None:
     cache = StateCache()
-    cache.put("c1", Conversation({"step": "menu", "lang": "ur"}, 3, "[]"))
+    cache.put("c1", Conversation({"step": "menu", "lang": "ur"}, 3))
     found = cache.get("c1")
-    assert found is not None and found.version == 3 and found.transcript == "[]"
-    assert found == Conversation({"step": "menu", "lang": "ur"}, 3, "[]")
+    assert found is not None and found.version == 3
+    assert found == Conversation({"step": "menu", "lang": "ur"}, 3)
     assert found.state == {"step": "menu", "lang": "ur"}
     assert "'lang': 'ur'" in repr(found)
     cache.put("c2", Conversation(None, 1))

@@ -1,8 +1,11 @@
-"""The web chat transcript as lines (bot.shared.transcript): what a list cut to its last messages was."""
+"""The web chat transcript, a row a turn (bot.shared.transcript, storage.transcripts): what the list cut to
+its last messages, with the labels of the buttons pressed, was; kept, cut and deleted with its
+conversation."""
 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,87 +20,149 @@ from bot.shared import transcript
 from bot.shared.config import Settings
 from storage import migrate
 from storage.database import utcnow
+from storage.records import CommitStatus, TurnRecord
 from storage.repository import Storage
+from storage.safety import Safety
+from storage.schema import conversations
+from storage.transcripts import KEEP_TURNS
 
 texts = st.text(st.characters(codec="utf-8") | st.sampled_from(["\n", "\u2028", "\u2029", "\x85", "\r"]))
 buttons = st.lists(st.fixed_dictionaries({"id": st.text(max_size=8), "label": texts}), max_size=3)
 message = st.fixed_dictionaries(
     {"text": texts, "kind": st.sampled_from(["text", "citizen", "notice"]), "buttons": buttons}
 )
-turns = st.lists(st.lists(message, max_size=4), max_size=25)
+turns = st.lists(st.tuples(st.integers(min_value=0, max_value=4), st.lists(message, max_size=4)), max_size=25)
 
 
-@given(turns, st.integers(min_value=1, max_value=12))
-def test_adding_turn_after_turn_keeps_the_last_messages_in_order(said: list[list[Any]], keep: int) -> None:
-    kept: list[dict[str, Any]] = []
-    text: str | None = None
-    for messages in said:
-        kept = (kept + messages)[-keep:]
-        text = transcript.added(text, messages, keep)
-        assert transcript.messages(text) == kept
+def pressed_label(said: list[dict[str, Any]], pick: int) -> tuple[str | None, str | None]:
+    """A button of the newest message with buttons (what the conversation offered: `State.offered`), by
+    `pick`, and its label as the list kept before migration 0022 named it; (None, None) for typed text."""
+    offered = next((m["buttons"] for m in reversed(said) if m["buttons"]), [])
+    if not offered or pick == 0:
+        return None, None
+    choice = offered[(pick - 1) % len(offered)]["id"]
+    return choice, next(b["label"] for b in offered if b["id"] == choice)
 
 
-def cut_by_counting(text: str, keep: int) -> str:
-    """What `added` keeps of a text, by its definition: all but the first (newlines - keep) lines."""
-    lines = text.split("\n")
-    extra = text.count("\n") - keep
-    return "\n".join(lines[extra:]) if extra > 0 else text
-
-
-stored_texts = st.text(st.sampled_from(["\n", "a", "ی", "\u2028", "😡"]))
-
-
-@given(stored_texts, turns, st.integers(min_value=1, max_value=12))
-def test_any_stored_text_is_cut_as_counting_its_newlines_would(
-    stored: str, said: list[list[Any]], keep: int
+@given(turns, st.integers(min_value=1, max_value=40))
+def test_the_last_messages_are_those_the_whole_list_cut_to_its_end_kept(
+    said: list[tuple[int, list[Any]]], keep: int
 ) -> None:
-    """Whatever the row holds (more lines than `keep`, as after a lower limit; a last line with no newline;
-    an empty text), the text kept is the one counting every newline gives."""
-    for messages in said or [[]]:
-        expected = cut_by_counting(stored + "".join(transcript.line(m) for m in messages), keep)
-        stored = transcript.added(stored, messages, keep)
-        assert stored == expected
+    """Turn after turn, the rows read back are the list as it was kept before (the citizen's pressed button
+    by the label the offering message gave it, then the replies), cut to the last `keep` messages."""
+    everything: list[dict[str, Any]] = []
+    rows: list[str] = []
+    for pick, replies in said:
+        choice, label = pressed_label(everything, pick)
+        if label is not None:
+            everything.append({"text": label, "kind": "citizen", "buttons": []})
+        everything.extend(replies)
+        rows.append(transcript.turn(choice, replies))
+        assert transcript.messages(rows, keep) == everything[-keep:]
 
 
-@given(turns)
-def test_the_newest_message_with_buttons_is_found_from_the_end(said: list[list[Any]]) -> None:
-    everything = [m for messages in said for m in messages]
-    text = transcript.added(None, everything, keep=len(everything) or 1)
-    expected = next((m for m in reversed(everything) if m["buttons"]), {})
-    assert transcript.last_with_buttons(text) == expected
+def test_a_button_whose_offer_is_not_among_the_rows_is_left_out() -> None:
+    offer = {"text": "Menu", "kind": "text", "buttons": [{"id": "menu:report", "label": "Report"}]}
+    rows = [transcript.turn(None, [offer]), transcript.turn("menu:report", []), transcript.turn("menu:x", [])]
+    assert transcript.messages(rows) == [offer, {"text": "Report", "kind": "citizen", "buttons": []}]
+    assert transcript.messages(rows[1:]) == []  # the offering turn was cut: no label to show
+    # Before migration 0022 the row held the label itself: kept as it is
+    old = '{"text":"Report","kind":"citizen","buttons":[]}\n'
+    assert transcript.messages([old]) == [{"text": "Report", "kind": "citizen", "buttons": []}]
 
 
 def test_a_lone_surrogate_is_kept_as_an_escape() -> None:
-    text = transcript.added(None, [{"text": "a\ud800b", "kind": "text", "buttons": []}])
+    text = transcript.turn(None, [{"text": "a\ud800b", "kind": "text", "buttons": []}])
     assert text.isascii()
-    assert transcript.messages(text) == [{"text": "a\ud800b", "kind": "text", "buttons": []}]
+    assert transcript.messages([text]) == [{"text": "a\ud800b", "kind": "text", "buttons": []}]
 
 
 def test_a_line_that_is_not_an_object_is_skipped() -> None:
-    text = '{"text": "one"}\nnot json\n[1, 2]\n{"text": "two", "buttons": [{"id": "x"}]}\n'
-    assert transcript.messages(text) == [{"text": "one"}, {"text": "two", "buttons": [{"id": "x"}]}]
-    assert transcript.last_with_buttons(text + "broken {\n") == {"text": "two", "buttons": [{"id": "x"}]}
-    assert transcript.messages(None) == [] and transcript.last_with_buttons("") == {}
+    text = '{"text": "one"}\nnot json\n[1, 2]\n{"text": "two", "buttons": [{"id": "x"}]}\nbroken {'
+    assert transcript.messages([text]) == [{"text": "one"}, {"text": "two", "buttons": [{"id": "x"}]}]
+    assert transcript.messages([]) == [] and transcript.messages([""]) == []
 
 
-async def test_a_web_chat_turn_keeps_its_messages_beside_the_state(
-    settings: Settings, storage: Storage
-) -> None:
+async def kept_rows(storage: Storage, conversation: str) -> list[tuple[int, str]]:
+    async with storage.reader.connect() as conn:
+        found = await conn.execute(
+            sa.text(
+                "SELECT version, messages FROM transcript_turns WHERE conversation_id = :c ORDER BY version"
+            ),
+            {"c": conversation},
+        )
+        return [(int(v), str(m)) for v, m in found.all()]
+
+
+async def test_a_web_chat_turn_keeps_its_own_messages_in_a_row(settings: Settings, storage: Storage) -> None:
     pipeline = make_pipeline(settings, storage)
     hello = await pipeline.handle(Inbound("webchat", "session-1", "e1", text="hello"))
     button = next(b for r in hello.replies for b in r.buttons)
     pressed = await pipeline.handle(Inbound("webchat", "session-1", "e2", choice=button.id))
-    stored = await storage.load_conversation(pipeline.pseudonyms.of("webchat", "session-1"))
-    assert stored.state is not None and "recent" not in stored.state
-    said = transcript.messages(stored.transcript)
-    assert said == [
+    # A client may post any "choice": one that was not offered is never kept (it may hold a number)
+    forged = await pipeline.handle(Inbound("webchat", "session-1", "e3", choice="call me: 0300 1234567"))
+    conversation = pipeline.pseudonyms.of("webchat", "session-1")
+    rows = await kept_rows(storage, conversation)
+    assert [version for version, _ in rows] == [1, 2, 3]
+    assert transcript.messages(await storage.transcript(conversation)) == [
         *(r.to_dict() for r in hello.replies),
         {"text": button.label, "kind": "citizen", "buttons": []},  # the button pressed: its label
         *(r.to_dict() for r in pressed.replies),
+        *(r.to_dict() for r in forged.replies),
     ]
-    assert "hello" not in [m["text"] for m in said]  # typed text is never kept
+    assert not any("hello" in m or "0300" in m for _, m in rows)  # typed text is never kept
     await pipeline.handle(Inbound("telegram", "42", "e1", text="hello"))
-    assert (await storage.load_conversation(pipeline.pseudonyms.of("telegram", "42"))).transcript is None
+    assert await kept_rows(storage, pipeline.pseudonyms.of("telegram", "42")) == []
+
+
+def said_at(n: int) -> str:
+    return transcript.turn(None, [{"text": f"reply {n}", "kind": "text", "buttons": []}])
+
+
+async def test_a_long_conversation_keeps_its_last_turns_rows_whatever_path_its_turns_take(
+    storage: Storage,
+) -> None:
+    """Plain turns (fixed SQL on SQLite, the function on PostgreSQL) and turns through Core (here a digest
+    subscribed and stopped) add their row alike; a conflict or a repeated event adds none."""
+    for n in range(1, 41):
+        plain = n % 7 != 0
+        turn = TurnRecord(
+            "webchat",
+            f"e{n}",
+            "c1",
+            n - 1,
+            {"step": "start", "n": n},
+            [],
+            transcript=said_at(n),
+            subscribe=None if plain or n % 2 else "en",
+            unsubscribe=not plain and bool(n % 2),
+        )
+        assert (await storage.commit_turn(turn)).status is CommitStatus.OK
+    stale = TurnRecord("webchat", "e41", "c1", 39, {"step": "start"}, [], transcript=said_at(41))
+    again = TurnRecord("webchat", "e40", "c1", 40, {"step": "start"}, [], transcript=said_at(41))
+    assert (await storage.commit_turn(stale)).status is CommitStatus.CONFLICT
+    assert (await storage.commit_turn(again)).status is CommitStatus.DUPLICATE
+    rows = await kept_rows(storage, "c1")
+    assert [version for version, _ in rows] == list(range(40 - KEEP_TURNS + 1, 41))
+    shown = transcript.messages(await storage.transcript("c1"))
+    assert [m["text"] for m in shown] == [f"reply {n}" for n in range(11, 41)]
+
+
+async def test_forget_me_and_retention_take_the_rows_with_the_conversation(storage: Storage) -> None:
+    for who in ("gone", "old", "kept"):
+        await storage.commit_turn(TurnRecord("webchat", f"{who}-1", who, 0, {}, [], transcript=said_at(1)))
+    forget = TurnRecord("webchat", "gone-2", "gone", 1, {}, [], transcript=said_at(2), forget=True)
+    assert (await storage.commit_turn(forget)).status is CommitStatus.OK
+    assert await kept_rows(storage, "gone") == [] and await storage.transcript("gone") == []
+    async with storage.writer.begin() as conn:  # "old" was last written past the retention period
+        await conn.execute(
+            sa.update(conversations)
+            .where(conversations.c.id == "old")
+            .values(updated_at=utcnow() - timedelta(days=200))
+        )
+    await Safety(storage).purge(180)
+    assert await kept_rows(storage, "old") == []
+    assert [v for v, _ in await kept_rows(storage, "kept")] == [1]
 
 
 async def test_the_migration_moves_the_messages_out_of_the_state_and_back(storage: Storage) -> None:
@@ -128,8 +193,8 @@ async def test_the_migration_moves_the_messages_out_of_the_state_and_back(storag
             )
     await migrate_to("head")
     a, b = await storage.load_conversation("a"), await storage.load_conversation("b")
-    assert a.state == {"step": "start"} and transcript.messages(a.transcript) == said[-30:]
-    assert b.state == states["b"] and b.transcript is None
+    assert a.state == {"step": "start"} and transcript.messages(await storage.transcript("a")) == said[-30:]
+    assert b.state == states["b"] and await storage.transcript("b") == []
     await migrate_to("0020")
     async with storage.reader.connect() as conn:
         rows = dict((await conn.execute(sa.text("SELECT id, state FROM conversations"))).all())
@@ -137,4 +202,42 @@ async def test_the_migration_moves_the_messages_out_of_the_state_and_back(storag
         "a": {"step": "start", "recent": said[-30:]},
         "b": states["b"],
     }
+    await migrate_to("head")
+
+
+async def test_migration_0022_moves_the_column_into_rows_and_back(storage: Storage) -> None:
+    offer = {"text": "مینو", "kind": "text", "buttons": [{"id": "menu:learn", "label": "جانیے"}]}
+    column = "".join(transcript.line(m) for m in [offer, {"text": "جانیے", "kind": "citizen", "buttons": []}])
+
+    async def migrate_to(revision: str) -> None:
+        def run(conn: Connection) -> None:
+            config = migrate.alembic_config(conn, storage.audit_key)
+            (command.upgrade if revision == "head" else command.downgrade)(config, revision)
+
+        async with storage.writer.begin() as conn:
+            await conn.run_sync(run)
+
+    await migrate_to("0021")
+    async with storage.writer.begin() as conn:
+        for key, text in (("a", column), ("b", None)):
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO conversations (id, channel, state, version, updated_at, transcript) "
+                    "VALUES (:id, 'webchat', '{}', 7, :at, :text)"
+                ),
+                {"id": key, "at": utcnow(), "text": text},
+            )
+    await migrate_to("head")
+    assert await kept_rows(storage, "a") == [(7, column)] and await kept_rows(storage, "b") == []
+    # The next turns add rows of their own; a pressed button is kept by its id, named when read
+    later = [transcript.turn("menu:learn", [offer]), said_at(9)]
+    for n, said in enumerate(later, start=7):
+        turn = TurnRecord("webchat", f"e{n}", "a", n, {}, [], transcript=said)
+        assert (await storage.commit_turn(turn)).status is CommitStatus.OK
+    expected = transcript.messages([column, *later])
+    assert expected[-3:-1] == [{"text": "جانیے", "kind": "citizen", "buttons": []}, offer]
+    await migrate_to("0021")
+    async with storage.reader.connect() as conn:
+        kept = dict((await conn.execute(sa.text("SELECT id, transcript FROM conversations"))).all())
+    assert kept == {"a": "".join(transcript.line(m) for m in expected), "b": None}
     await migrate_to("head")

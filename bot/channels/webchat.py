@@ -287,14 +287,17 @@ def routes(
         return JSONBody({"messages": messages})
 
     async def history(request: Request) -> Response:
-        """The conversation's recent messages (its transcript, kept and deleted with its state) and the
+        """The conversation's recent messages (its transcript, deleted with its state) and the
         buttons on offer now, so a reloaded page shows the chat where it was."""
         session = session_of(request)
         if isinstance(session, JSONResponse):
             return session
-        stored = await pipeline.storage.load_conversation(pipeline.pseudonyms.of(CHANNEL, session))
+        conversation = pipeline.pseudonyms.of(CHANNEL, session)
+        stored = await pipeline.storage.load_conversation(conversation)
         state = State.from_dict(stored.state)
-        found = [stored_message(m) for m in transcript.messages(stored.transcript)]
+        found = [
+            stored_message(m) for m in transcript.messages(await pipeline.storage.transcript(conversation))
+        ]
         messages = [m for m in found if m is not None]
         last = next((m for m in reversed(messages) if m["kind"] != "citizen"), None)
         offered = last["buttons"] if last and [b["id"] for b in last["buttons"]] == state.offered else []

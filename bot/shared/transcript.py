@@ -1,12 +1,15 @@
-"""The web chat's transcript: a conversation's last messages, one JSON object a line, kept beside its state.
+"""The web chat's transcript: a conversation's last messages, kept a turn at a time as JSON lines.
 
 Why: a reloaded chat page shows the conversation where it was (`GET /webchat/api/history`), from the bot's
 replies and the labels of the buttons pressed (never typed text: it may hold a phone number or a name).
-They were kept in the state itself (`State.recent`), about 10 KB of JSON that every web chat turn parsed,
-copied and serialised again to add two or three messages: 0.12 to 0.25 ms of a turn's 1 ms of CPU (issue
-23's `bench.turns` with and without it). As lines, a turn adds its messages to the end of the text and cuts
-the oldest off by counting newlines, without reading the rest; only a reload parses them. The conversation's
-row holds them (`conversations.transcript`), so forget-me and retention, which delete the row, delete them.
+Each turn stores only its own messages, one JSON object a line, in a row of its own (storage.transcripts):
+the turn never reads or rewrites the earlier ones. Kept as one text of the last thirty messages, a turn
+copied, cut and wrote about 10 KB to add two or three: 12% of a turn's instructions in issue 23's
+callgrind of long conversations.
+
+A button pressed is kept as its id (`{"kind": "citizen", "choice": ...}`), and only when it was among the
+buttons the conversation offered: the label is the one the message that offered it showed, found when a
+page reads the messages (`messages`), so a turn needs no earlier message to name it.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 
 from storage.engine import json_text, json_value
 
-MAX_MESSAGES = 30  # a transcript keeps the last this many messages
+MAX_MESSAGES = 30  # a page shows the conversation's last this many messages
 
 
 def line(message: Mapping[str, Any]) -> str:
@@ -26,42 +29,48 @@ def line(message: Mapping[str, Any]) -> str:
     return json_text(message) + "\n"
 
 
-def added(transcript: str | None, messages: Iterable[Mapping[str, Any]], keep: int = MAX_MESSAGES) -> str:
-    """`transcript` with `messages` at its end, cut to its last `keep` messages."""
-    text = (transcript or "") + "".join(line(m) for m in messages)
-    # The cut is after the (keep + 1)th newline from the end: found from the end, `rfind` reads only the
-    # lines kept and is a memory search, where counting every newline read the whole text a character at
-    # a time (2.7% of a turn's instructions in issue 23's callgrind of bench.turns).
-    cut = len(text)
-    for _ in range(keep + 1):
-        cut = text.rfind("\n", 0, cut)
-        if cut < 0:
-            return text
-    return text[cut + 1 :]
+def turn(pressed: str | None, replies: Iterable[Mapping[str, Any]]) -> str:
+    """A turn's messages as lines: the button pressed (its id: `pressed`, None for typed text), then the
+    bot's replies."""
+    said = [line({"kind": "citizen", "choice": pressed})] if pressed is not None else []
+    said.extend(line(m) for m in replies)
+    return "".join(said)
 
 
-def messages(transcript: str | None) -> list[dict[str, Any]]:
-    """The transcript's messages, oldest first; a line that is not a JSON object is skipped."""
-    found = []
-    for text in (transcript or "").split("\n"):  # not splitlines: a reply may hold U+2028, which it splits at
-        message = _read(text)
-        if message is not None:
+def messages(turns: Iterable[str], keep: int = MAX_MESSAGES) -> list[dict[str, Any]]:
+    """The last `keep` messages of `turns` (each turn's lines, oldest turn first), oldest first. A pressed
+    button is named by the label of the newest earlier message that offered its id, and left out when no
+    kept message did (its message was cut); a line that is not a JSON object is skipped. A line of a
+    transcript from before migration 0022 holds the label itself, and is kept as it is."""
+    found: list[dict[str, Any]] = []
+    for text in turns:
+        for said in text.split("\n"):  # not splitlines: a reply may hold U+2028, which it splits at
+            message = _read(said)
+            if message is None:
+                continue
+            if message.get("kind") == "citizen" and "choice" in message:
+                label = _label(found, message["choice"])
+                if label is None:
+                    continue
+                message = {"text": label, "kind": "citizen", "buttons": []}
             found.append(message)
-    return found
+    return found[-keep:] if keep else []
 
 
-def last_with_buttons(transcript: str | None) -> dict[str, Any]:
-    """The newest message that offered buttons ({} if none): read from the end, one line at a time (the
-    last reply nearly always has them), to find the label of the button a turn's citizen pressed."""
-    text = transcript or ""
-    end = len(text)
-    while end > 0:
-        start = text.rfind("\n", 0, end - 1) + 1
-        message = _read(text[start:end])
-        if message is not None and message.get("buttons"):
-            return message
-        end = start
-    return {}
+def _label(earlier: list[dict[str, Any]], choice: object) -> str | None:
+    """The label `choice` had on the newest message of `earlier` that offered it."""
+    for message in reversed(earlier):
+        buttons = message.get("buttons")
+        if not isinstance(buttons, list):
+            continue
+        for button in buttons:
+            if (
+                isinstance(button, dict)
+                and button.get("id") == choice
+                and isinstance(button.get("label"), str)
+            ):
+                return str(button["label"])
+    return None
 
 
 def _read(text: str) -> dict[str, Any] | None:
