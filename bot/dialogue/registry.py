@@ -222,6 +222,6 @@ class Registry:
         needs = NOTHING
         for needs_of in self._needs_of:
             found = needs_of(state, parse, inbound)
-            if not found.empty:
-                needs = needs | found
+            if not found.empty:  # the first found is the union so far as it is (Needs is frozen)
+                needs = found if needs is NOTHING else needs | found
         return needs

@@ -45,9 +45,12 @@ SMALL_TALK = ("greet", "goodbye", "thanks")
 SKIP_WORDS = 3  # "skip", "skip it please": longer messages with the word in them are answers
 
 
+WAITING = Needs(followup=True)  # made once: asked on every message
+
+
 def needs(state: State, parse: Parse, inbound: Inbound) -> Needs:
     """Whether a question from the analysts waits for this citizen's next message (any message may be it)."""
-    return Needs(followup=True)
+    return WAITING
 
 
 def _links(turn: Turn, inbound: Inbound) -> tuple[Link, ...]:
