@@ -14,6 +14,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from bot import logs, metrics
 from bot.dialogue import (
@@ -220,39 +221,20 @@ class Pipeline:
                 replies = list(outcome.replies)
                 response = [r.to_dict() for r in replies]
                 written = outcome.state.to_dict()
-                forget = any(isinstance(e, ForgetMe) for e in outcome.effects)
-                result = await self.storage.commit_turn(
-                    TurnRecord(
-                        channel=inbound.channel,
-                        event_id=inbound.event_id,
-                        conversation_id=conversation,
-                        expected_version=stored.version,
-                        state=written,
-                        response=response,
-                        reports=tuple(
-                            to_records(e, conversation, inbound.channel, self.designated)
-                            for e in outcome.effects
-                            if isinstance(e, SubmitReport)
-                        ),
-                        contact=self.box.seal(inbound.user)
-                        if any(isinstance(e, KeepContact) for e in outcome.effects)
-                        else None,
-                        updates_for=tuple(
-                            code for e in outcome.effects if isinstance(e, KeepContact) for code in e.reports
-                        ),
-                        forget=forget,
-                        support=self._support_records(outcome.effects, conversation, inbound.channel),
-                        subscribe=_subscribed(outcome.effects),
-                        unsubscribe=any(isinstance(e, Unsubscribe) for e in outcome.effects),
-                        followup=_followup_reply(context, outcome.effects),
-                        claims_asked=tuple(
-                            (e.claim, e.language) for e in outcome.effects if isinstance(e, ClaimAsked)
-                        ),
-                        transcript=transcript.turn(pressed, response)
-                        if inbound.channel in self.recent
-                        else None,
-                    )
+                record = TurnRecord(
+                    channel=inbound.channel,
+                    event_id=inbound.event_id,
+                    conversation_id=conversation,
+                    expected_version=stored.version,
+                    state=written,
+                    response=response,
+                    followup=_followup_reply(context, outcome.effects),
+                    transcript=transcript.turn(pressed, response) if inbound.channel in self.recent else None,
+                    # Nine turns in ten have no effect: nothing to look for among them
+                    **(self._effected(outcome.effects, conversation, inbound) if outcome.effects else {}),
                 )
+                forget = record.forget
+                result = await self.storage.commit_turn(record)
                 if result.status is CommitStatus.OK:
                     if not forget and outcome.state.settled(written):  # as the next turn would read it
                         self.storage.states.keep(conversation, stored.version + 1, outcome.state)
@@ -279,6 +261,27 @@ class Pipeline:
                 "storage_unavailable", extra={"fields": {"channel": inbound.channel, "reason": str(exc)}}
             )
             return self._unavailable(understood.language)
+
+    def _effected(self, effects: tuple[Effect, ...], conversation: str, inbound: Inbound) -> dict[str, Any]:
+        """What a turn's effects add to its TurnRecord: reports, contact and consent, forget-me, callback
+        requests, the digest, the claims answered."""
+        channel = inbound.channel
+        return {
+            "reports": tuple(
+                to_records(e, conversation, channel, self.designated)
+                for e in effects
+                if isinstance(e, SubmitReport)
+            ),
+            "contact": self.box.seal(inbound.user)
+            if any(isinstance(e, KeepContact) for e in effects)
+            else None,
+            "updates_for": tuple(code for e in effects if isinstance(e, KeepContact) for code in e.reports),
+            "forget": any(isinstance(e, ForgetMe) for e in effects),
+            "support": self._support_records(effects, conversation, channel),
+            "subscribe": _subscribed(effects),
+            "unsubscribe": any(isinstance(e, Unsubscribe) for e in effects),
+            "claims_asked": tuple((e.claim, e.language) for e in effects if isinstance(e, ClaimAsked)),
+        }
 
     def _unavailable(self, lang: str) -> Handled:
         """The answer "please send it again": storage could not be reached, nothing of it was kept."""
