@@ -266,22 +266,20 @@ class Pipeline:
         """What a turn's effects add to its TurnRecord: reports, contact and consent, forget-me, callback
         requests, the digest, the claims answered."""
         channel = inbound.channel
-        return {
-            "reports": tuple(
+        return dict(  # keywords, not strings: "forget" is also a step's name (tests/test_flows.py)
+            reports=tuple(
                 to_records(e, conversation, channel, self.designated)
                 for e in effects
                 if isinstance(e, SubmitReport)
             ),
-            "contact": self.box.seal(inbound.user)
-            if any(isinstance(e, KeepContact) for e in effects)
-            else None,
-            "updates_for": tuple(code for e in effects if isinstance(e, KeepContact) for code in e.reports),
-            "forget": any(isinstance(e, ForgetMe) for e in effects),
-            "support": self._support_records(effects, conversation, channel),
-            "subscribe": _subscribed(effects),
-            "unsubscribe": any(isinstance(e, Unsubscribe) for e in effects),
-            "claims_asked": tuple((e.claim, e.language) for e in effects if isinstance(e, ClaimAsked)),
-        }
+            contact=self.box.seal(inbound.user) if any(isinstance(e, KeepContact) for e in effects) else None,
+            updates_for=tuple(code for e in effects if isinstance(e, KeepContact) for code in e.reports),
+            forget=any(isinstance(e, ForgetMe) for e in effects),
+            support=self._support_records(effects, conversation, channel),
+            subscribe=_subscribed(effects),
+            unsubscribe=any(isinstance(e, Unsubscribe) for e in effects),
+            claims_asked=tuple((e.claim, e.language) for e in effects if isinstance(e, ClaimAsked)),
+        )
 
     def _unavailable(self, lang: str) -> Handled:
         """The answer "please send it again": storage could not be reached, nothing of it was kept."""
