@@ -947,9 +947,39 @@ def test_a_time_typed_at_the_callback_question_is_a_yes(lang: str, text: str) ->
 # --- typed answers count at every report step -----------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("lang", "text", "kind"),
+    [
+        ("en", "thanks", "thanks"),
+        ("en", "thank you so much", "thanks"),
+        ("en", "hi", "greet"),
+        ("ur", "شکریہ", "thanks"),
+        ("ur", "بہت شکریہ", "thanks"),
+        ("ur", "السلام علیکم", "greet"),
+        ("ur-Latn", "shukriya", "thanks"),
+        ("ur-Latn", "bohat shukriya bhai", "thanks"),
+        ("ur-Latn", "assalam o alaikum", "greet"),
+    ],
+)
+def test_a_kind_word_at_the_link_question_is_answered_as_one(lang: str, text: str, kind: str) -> None:
+    # Seen when the web chat was tried (issue 23, seventh sitting): "thanks" typed while the link was
+    # awaited got "I could not find a link in that message" and the whole question again.
+    talk = Talk()
+    talk.send("/start")
+    talk.press(f"lang:{lang}")
+    talk.press("menu:report")
+    talk.send(text)
+    assert talk.step == "report.link" and report_draft(talk).description == ""
+    [reply] = talk.last.replies
+    assert reply.text == catalog().text(f"report.link_{kind}", lang)
+    assert [b.id for b in reply.buttons][0] == "link:none"  # the way on without a link, and back/cancel
+    talk.send("https://t.me/some_channel")
+    assert talk.step == "report.category"
+
+
 def test_words_typed_where_the_link_is_asked_are_kept_and_the_link_asked_again() -> None:
     talk = at_link()
-    talk.send("hello there")
+    talk.send("the page")
     assert talk.step == "report.link" and report_draft(talk).description == ""
     assert talk.last.replies[0].text == catalog().text("report.no_link_found", "en")
     talk.send("they recruit boys for a camp")

@@ -60,6 +60,7 @@ _DONE_INTENTS = frozenset({"affirm", "deny", "thanks", "goodbye"})
 _SMALL_TALK = _DONE_INTENTS | {"greet"}
 _ASIDE_WORDS = 4  # "help", "status K7QM-2XD9": a longer message at a report step is the citizen's answer
 _WORDS_KEPT = 4  # words typed where a link was asked: this many or more are kept as the description
+_KIND_WORDS = 5  # "thank you so much", "assalam o alaikum": small talk at the link question is this short
 _WORDS_AROUND_LINK = 3  # words typed with a link in one message: this many or more are kept as a note
 SURE_TO_SEND = 0.9  # a typed yes sends the report only this sure ("hmm" reads as yes at 0.8)
 EVIDENCE_KINDS = ("photo", "document", "forward")
@@ -696,6 +697,10 @@ def _on_link(turn: Turn, inbound: Inbound, text: str) -> None:
     elif links:
         turn.say("report.link_received", count=_where_count(turn))
         _after_scope(turn)
+    elif turn.sure("thanks", "greet") and len(text.split()) <= _KIND_WORDS:
+        # "thanks", "shukriya", "salam": a kind word while the link is awaited, answered as one (not as
+        # a link that failed, nor kept as the description), with the link asked for again in brief
+        turn.say(f"report.link_{turn.parse.intent.name}", turn.button("link:none"), *turn.nav())
     elif len(text.split()) >= _WORDS_KEPT and len(text) <= MAX_DESCRIPTION:
         draft.description = (draft.description + "\n" + text.strip()).strip()[:MAX_DESCRIPTION]
         if _out_of_scope(turn, text):
