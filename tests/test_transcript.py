@@ -165,6 +165,17 @@ async def test_forget_me_and_retention_take_the_rows_with_the_conversation(stora
     assert [v for v, _ in await kept_rows(storage, "kept")] == [1]
 
 
+async def migrate_to(storage: Storage, revision: str) -> None:
+    """Migrate `storage` up to head or down to `revision`."""
+
+    def run(conn: Connection) -> None:
+        config = migrate.alembic_config(conn, storage.audit_key)
+        (command.upgrade if revision == "head" else command.downgrade)(config, revision)
+
+    async with storage.writer.begin() as conn:
+        await conn.run_sync(run)
+
+
 async def test_the_migration_moves_the_messages_out_of_the_state_and_back(storage: Storage) -> None:
     said = [{"text": "سلام", "kind": "text", "buttons": [{"id": "lang:ur", "label": "اردو"}]}]
     said += [{"text": str(n), "kind": "notice", "buttons": []} for n in range(40)]
@@ -173,15 +184,7 @@ async def test_the_migration_moves_the_messages_out_of_the_state_and_back(storag
         "b": {"step": "report.describe", "draft": {"description": 'a page says "recent" news'}},
     }
 
-    async def migrate_to(revision: str) -> None:
-        def run(conn: Connection) -> None:
-            config = migrate.alembic_config(conn, storage.audit_key)
-            (command.upgrade if revision == "head" else command.downgrade)(config, revision)
-
-        async with storage.writer.begin() as conn:
-            await conn.run_sync(run)
-
-    await migrate_to("0020")
+    await migrate_to(storage, "0020")
     async with storage.writer.begin() as conn:
         for key, state in states.items():
             await conn.execute(
@@ -191,33 +194,25 @@ async def test_the_migration_moves_the_messages_out_of_the_state_and_back(storag
                 ),
                 {"id": key, "state": json.dumps(state), "at": utcnow()},
             )
-    await migrate_to("head")
+    await migrate_to(storage, "head")
     a, b = await storage.load_conversation("a"), await storage.load_conversation("b")
     assert a.state == {"step": "start"} and transcript.messages(await storage.transcript("a")) == said[-30:]
     assert b.state == states["b"] and await storage.transcript("b") == []
-    await migrate_to("0020")
+    await migrate_to(storage, "0020")
     async with storage.reader.connect() as conn:
         rows = dict((await conn.execute(sa.text("SELECT id, state FROM conversations"))).all())
     assert {key: json.loads(v) if isinstance(v, str) else v for key, v in rows.items()} == {
         "a": {"step": "start", "recent": said[-30:]},
         "b": states["b"],
     }
-    await migrate_to("head")
+    await migrate_to(storage, "head")
 
 
 async def test_migration_0022_moves_the_column_into_rows_and_back(storage: Storage) -> None:
     offer = {"text": "مینو", "kind": "text", "buttons": [{"id": "menu:learn", "label": "جانیے"}]}
     column = "".join(transcript.line(m) for m in [offer, {"text": "جانیے", "kind": "citizen", "buttons": []}])
 
-    async def migrate_to(revision: str) -> None:
-        def run(conn: Connection) -> None:
-            config = migrate.alembic_config(conn, storage.audit_key)
-            (command.upgrade if revision == "head" else command.downgrade)(config, revision)
-
-        async with storage.writer.begin() as conn:
-            await conn.run_sync(run)
-
-    await migrate_to("0021")
+    await migrate_to(storage, "0021")
     async with storage.writer.begin() as conn:
         for key, text in (("a", column), ("b", None)):
             await conn.execute(
@@ -227,7 +222,7 @@ async def test_migration_0022_moves_the_column_into_rows_and_back(storage: Stora
                 ),
                 {"id": key, "at": utcnow(), "text": text},
             )
-    await migrate_to("head")
+    await migrate_to(storage, "head")
     assert await kept_rows(storage, "a") == [(7, column)] and await kept_rows(storage, "b") == []
     # The next turns add rows of their own; a pressed button is kept by its id, named when read
     later = [transcript.turn("menu:learn", [offer]), said_at(9)]
@@ -236,8 +231,8 @@ async def test_migration_0022_moves_the_column_into_rows_and_back(storage: Stora
         assert (await storage.commit_turn(turn)).status is CommitStatus.OK
     expected = transcript.messages([column, *later])
     assert expected[-3:-1] == [{"text": "جانیے", "kind": "citizen", "buttons": []}, offer]
-    await migrate_to("0021")
+    await migrate_to(storage, "0021")
     async with storage.reader.connect() as conn:
         kept = dict((await conn.execute(sa.text("SELECT id, transcript FROM conversations"))).all())
     assert kept == {"a": "".join(transcript.line(m) for m in expected), "b": None}
-    await migrate_to("head")
+    await migrate_to(storage, "head")
