@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import sys
+import time
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -39,27 +40,35 @@ def timestamp(created: float) -> str:
     return f"{known[1]}.{micro // 1000:03d}+00:00"
 
 
+def json_line(
+    created: float, levelname: str, logger: str, event: str, fields: object, error: str | None
+) -> str:
+    """A log line: when, the level, the logger, the event, the fields of plain types (never others: they
+    may hold a citizen's words), and an exception's type."""
+    entry: dict[str, Any] = {
+        "ts": timestamp(created),
+        "level": _LEVELS.get(levelname) or levelname.lower(),
+        "logger": logger,
+        "event": event,
+    }
+    if isinstance(fields, dict):
+        for key, value in fields.items():
+            if type(value) in _PLAIN or isinstance(value, _SAFE):
+                entry[key] = value
+    if error is not None:
+        entry["error"] = error
+    try:  # orjson: a line a message, in a third of the standard library's time
+        return orjson.dumps(entry).decode()
+    except TypeError:  # an integer beyond 64 bits, a lone surrogate: escaped to ASCII, which any stream
+        return json.dumps(entry)  # can write (a lone surrogate cannot be encoded, and the line was lost)
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        levelname = record.levelname
-        entry: dict[str, Any] = {
-            "ts": timestamp(record.created),
-            "level": _LEVELS.get(levelname) or levelname.lower(),
-            "logger": record.name,
-            "event": record.getMessage(),
-        }
+        # The exception type and where, not its message: messages can carry user text.
+        error = record.exc_info[0].__name__ if record.exc_info and record.exc_info[0] is not None else None
         fields = getattr(record, "fields", None)
-        if isinstance(fields, dict):
-            for key, value in fields.items():
-                if type(value) in _PLAIN or isinstance(value, _SAFE):
-                    entry[key] = value
-        if record.exc_info and record.exc_info[0] is not None:
-            # The exception type and where, not its message: messages can carry user text.
-            entry["error"] = record.exc_info[0].__name__
-        try:  # orjson: a line a message, in a third of the standard library's time
-            return orjson.dumps(entry).decode()
-        except TypeError:  # an integer beyond 64 bits, a lone surrogate
-            return json.dumps(entry, ensure_ascii=False)
+        return json_line(record.created, record.levelname, record.name, record.getMessage(), fields, error)
 
 
 class LineHandler(logging.StreamHandler[TextIO]):
@@ -78,6 +87,17 @@ class LineHandler(logging.StreamHandler[TextIO]):
         if not self._direct:
             super().flush()
 
+    def write_event(self, logger: str, event: str, fields: dict[str, Any]) -> None:
+        """The line an INFO record of `event` with `fields` would make here (JsonFormatter's), written as
+        `emit` writes it, under the lock `handle` takes; no record is made (see `event`)."""
+        line = json_line(time.time(), "INFO", logger, event, fields, None)
+        try:
+            with self.lock:  # type: ignore[union-attr]  # made by Handler.__init__
+                self.stream.write(line + self.terminator)
+                self.flush()
+        except Exception:  # as `emit`: logging reports a failed write, the caller never sees it
+            self.handleError(logging.makeLogRecord({"name": logger, "msg": event, "levelname": "INFO"}))
+
 
 def holds_nothing(stream: object) -> bool:
     """Whether every line written to `stream` reaches its file at once: a line-buffered text stream, or one
@@ -95,8 +115,10 @@ LIBRARIES = ("alembic",)
 
 def setup(level: int = logging.INFO, verbose: bool = False) -> None:
     """JSON lines on stderr from `level` up; the libraries' (LIBRARIES) only from WARNING unless `verbose`."""
+    global _installed
     handler = LineHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    _installed = handler
     # What no line of ours shows (JsonFormatter writes none of it): where the call was made (a walk up the
     # stack), the thread's and the process's names. Half of a log call's cost, and a message makes one;
     # the logging HOWTO's "Optimization" section names these switches.
@@ -140,5 +162,33 @@ def withhold_arguments(prefix: str) -> None:
             logger.addFilter(_WITHOUT_ARGUMENTS)
 
 
+_installed: LineHandler | None = None  # the handler `setup` put on the root logger
+
+
 def event(logger: logging.Logger, name: str, **fields: Any) -> None:
+    """Log the event `name` with `fields` at INFO. When the line can only reach `setup`'s handler (no other
+    handler, no filter on the way: `_alone`), the handler writes it at once without a LogRecord: making
+    the record and passing it through logging's handlers was 5% of a web chat turn's instructions (issue
+    23, eighth sitting; a turn logs one line). Anything else (a test's capturing handler, a filter, a
+    handler of a library's own) gets the record through logging, as before."""
+    handler = _installed
+    if handler is not None and logger.isEnabledFor(logging.INFO) and _alone(logger, handler):
+        handler.write_event(logger.name, name, fields)
+        return
     logger.info(name, extra={"fields": fields})
+
+
+def _alone(logger: logging.Logger, handler: logging.Handler) -> bool:
+    """Whether an INFO record of `logger` would reach `handler` and nothing else, unfiltered: logging
+    applies the logger's own filters, then calls the handlers of the logger and of each parent while
+    `propagate` holds (each with its level and filters); `handler` must be the root's only one."""
+    if logger.filters or handler.filters or handler.level > logging.INFO:
+        return False
+    current: logging.Logger | None = logger
+    while current is not None:
+        if current.handlers:
+            return current.parent is None and current.handlers == [handler]
+        if not current.propagate:
+            return False
+        current = current.parent
+    return False

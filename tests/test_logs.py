@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot import logs
 from bot.logs import JsonFormatter, LineHandler, event, holds_nothing, timestamp
 
 
@@ -108,3 +109,98 @@ def test_each_line_reaches_the_file_as_it_is_logged(line_buffered: bool) -> None
         assert holds_nothing(unbuffered) and not holds_nothing(written_through)
         unbuffered.detach()
         written_through.detach()
+
+
+class Installed:
+    """A LineHandler on a text stream, installed as `logs.setup` installs it: the root logger's only
+    handler, from INFO. Levels are set with `setLevel` (which empties logging's cache of them) and put
+    back on leaving, with the handlers that were there."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.file = io.BytesIO()
+        self.stream = io.TextIOWrapper(self.file, encoding="utf-8", line_buffering=True)
+        self.handler = LineHandler(self.stream)
+        self.handler.setFormatter(JsonFormatter())
+        monkeypatch.setattr(logs, "_installed", self.handler)
+
+    def __enter__(self) -> Installed:
+        root = logging.getLogger()
+        self.before = root.handlers[:], root.level
+        root.handlers[:] = [self.handler]
+        root.setLevel(logging.INFO)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        root = logging.getLogger()
+        root.handlers[:], level = self.before
+        root.setLevel(level)
+
+    def lines(self) -> list[dict[str, object]]:
+        return [json.loads(line) for line in self.file.getvalue().decode().splitlines()]
+
+
+FIELDS = [
+    {"channel": "webchat", "step": Step.MENU, "reports": 0, "ms": 1.25, "saved": True, "none": None},
+    {"language": "ur", "said": ["a list"], "who": {"user": "42"}, "raw": b"bytes", "big": 2**70},
+    {
+        "text": "a\ud800b",
+        "lang": "ur-Latn",
+        "intent": "greet",
+    },  # a lone surrogate: the standard library's JSON
+]
+
+
+@pytest.mark.parametrize("fields", FIELDS)
+def test_an_event_only_the_servers_handler_sees_is_the_line_logging_would_write(
+    monkeypatch: pytest.MonkeyPatch, fields: dict[str, object]
+) -> None:
+    logger = logging.getLogger("bot.pipeline")
+    made: list[logging.LogRecord] = []
+    monkeypatch.setattr(logger, "makeRecord", lambda *a, **k: made.append(a) or None)  # type: ignore[func-returns-value]
+    with Installed(monkeypatch) as installed:
+        event(logger, "message_handled", **fields)
+    assert made == []  # no record: the handler wrote the line itself
+    record = logging.Logger("bot.pipeline").makeRecord(
+        "bot.pipeline", logging.INFO, "", 0, "message_handled", (), None, extra={"fields": fields}
+    )
+    [fast] = installed.lines()
+    expected = json.loads(JsonFormatter().format(record))
+    assert fast.pop("ts") != "" and expected.pop("ts") != ""
+    assert fast == expected
+
+
+def test_an_event_anything_else_would_see_goes_through_logging(monkeypatch: pytest.MonkeyPatch) -> None:
+    logger = logging.getLogger("tests.events")
+    captured: list[logging.LogRecord] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            captured.append(record)
+
+    capture = Capture()
+    with Installed(monkeypatch) as installed:
+        logging.getLogger().addHandler(capture)  # as pytest's caplog does
+        event(logger, "one", n=1)
+        logging.getLogger().removeHandler(capture)
+        dropped = logging.Filter("elsewhere")  # a filter on the logger applies
+        logger.addFilter(dropped)
+        event(logger, "two")
+        logger.removeFilter(dropped)
+        logger.setLevel(logging.WARNING)  # and its level
+        try:
+            event(logger, "three")
+        finally:
+            logger.setLevel(logging.NOTSET)
+        monkeypatch.setattr(logger, "propagate", False)
+        event(logger, "four")  # not propagated: no handler (logging's last resort takes WARNING up only)
+    assert [r.getMessage() for r in captured] == ["one"] and captured[0].fields == {"n": 1}  # type: ignore[attr-defined]
+    assert [line["event"] for line in installed.lines()] == ["one"]  # and the line, once
+
+
+def test_a_line_that_cannot_be_written_never_fails_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
+    reported: list[logging.LogRecord] = []
+    with Installed(monkeypatch) as installed:
+        installed.stream.close()
+        monkeypatch.setattr(installed.handler, "handleError", reported.append)
+        event(logging.getLogger("bot.pipeline"), "message_handled", channel="webchat")
+    assert [r.getMessage() for r in reported] == ["message_handled"]
