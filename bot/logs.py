@@ -167,10 +167,10 @@ _installed: LineHandler | None = None  # the handler `setup` put on the root log
 
 def event(logger: logging.Logger, name: str, **fields: Any) -> None:
     """Log the event `name` with `fields` at INFO. When the line can only reach `setup`'s handler (no other
-    handler, no filter on the way: `_alone`), the handler writes it at once without a LogRecord: making
-    the record and passing it through logging's handlers was 5% of a web chat turn's instructions (issue
-    23, eighth sitting; a turn logs one line). Anything else (a test's capturing handler, a filter, a
-    handler of a library's own) gets the record through logging, as before."""
+    handler, no filter on the way: `_alone`), the handler writes it at once without a LogRecord. The line
+    cost 5% of a web chat turn's instructions (issue 23, eighth sitting; a turn logs one), and making the
+    record and passing it through logging's handlers was half of that. Anything else (a test's capturing
+    handler, a filter, a handler of a library's own) gets the record through logging, as before."""
     handler = _installed
     if handler is not None and logger.isEnabledFor(logging.INFO) and _alone(logger, handler):
         handler.write_event(logger.name, name, fields)
