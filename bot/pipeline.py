@@ -48,6 +48,7 @@ from nlu import Parse, aparse, parse
 from nlu.refcode import new_code
 from responses import LANGUAGES, Catalog, catalog
 from storage.blocklist import BlockList
+from storage.engine import json_list, json_text
 from storage.followups import waiting_for
 from storage.records import (
     CommitStatus,
@@ -220,6 +221,7 @@ class Pipeline:
                 )
                 replies = list(outcome.replies)
                 response = [r.to_dict() for r in replies]
+                encoded = [json_text(r) for r in response]  # once: the event's row, the transcript's lines
                 written = outcome.state.to_dict()
                 record = TurnRecord(
                     channel=inbound.channel,
@@ -228,8 +230,9 @@ class Pipeline:
                     expected_version=stored.version,
                     state=written,
                     response=response,
+                    response_text=json_list(encoded),
                     followup=_followup_reply(context, outcome.effects),
-                    transcript=transcript.turn(pressed, response) if inbound.channel in self.recent else None,
+                    transcript=transcript.turn(pressed, encoded) if inbound.channel in self.recent else None,
                     # Nine turns in ten have no effect: nothing to look for among them
                     **(self._effected(outcome.effects, conversation, inbound) if outcome.effects else {}),
                 )

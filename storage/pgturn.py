@@ -45,7 +45,7 @@ class PgPlainTurns:
                 CALL,
                 turn.channel,
                 turn.event_id,
-                self.response(turn.response),
+                turn.response_text if turn.response_text is not None else self.response(turn.response),
                 state,
                 turn.conversation_id,
                 turn.expected_version,

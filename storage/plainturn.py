@@ -79,9 +79,8 @@ class PlainTurns:
     def head(self, db: sqlite3.Connection, turn: TurnRecord, now: datetime, state: str | None = None) -> None:
         """What every turn stores first: its event id and its conversation's new state. Raises Rejected
         for a duplicate event or a stale version."""
-        fresh = db.execute(
-            EVENT, (turn.channel, turn.event_id, json_text(turn.response), self.event_at(now))
-        ).fetchone()
+        said = turn.response_text if turn.response_text is not None else json_text(turn.response)
+        fresh = db.execute(EVENT, (turn.channel, turn.event_id, said, self.event_at(now))).fetchone()
         if fresh is None:
             stored = db.execute(STORED, (turn.channel, turn.event_id)).fetchone()
             response = json_value(stored[0]) if stored and stored[0] is not None else []

@@ -126,6 +126,10 @@ class TurnRecord:
     # This turn's messages for the conversation's transcript, as JSON lines (bot.shared.transcript): stored
     # as given, a row a turn (storage.transcripts); None (or empty) for a channel that keeps none
     transcript: str | None = None
+    # `response` as `json_text` writes it, when the caller has encoded it already (storage.engine's
+    # `json_list`: the pipeline encodes a turn's replies once, for this and the transcript's lines); the
+    # fixed SQL of a plain turn stores it as it is
+    response_text: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

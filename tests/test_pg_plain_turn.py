@@ -32,7 +32,7 @@ from storage.schema import contacts, reporters
 from tests.conftest import PG_URL, POSTGRES_ONLY, SECRET
 from tests.pgdb import plain, scratch_database
 from tests.tcp_proxy import Proxy
-from tests.test_plain_turn import sample
+from tests.test_plain_turn import encoded, sample
 
 # A web chat turn's messages (bot.shared.transcript): a row a turn, none for other channels
 TRANSCRIPT = '{"text":"رپورٹ بھیج دی گئی","kind":"text","buttons":[]}\n'
@@ -41,7 +41,7 @@ TRANSCRIPT = '{"text":"رپورٹ بھیج دی گئی","kind":"text","buttons":
 def turns() -> list[TurnRecord]:
     state, said = sample()
     return [
-        TurnRecord("webchat", "e1", "c1", 0, state, said, transcript=TRANSCRIPT),
+        TurnRecord("webchat", "e1", "c1", 0, state, said, transcript=TRANSCRIPT, response_text=encoded(said)),
         TurnRecord("webchat", "e2", "c1", 1, {**state, "n": 2}, said, transcript=TRANSCRIPT * 2),
         TurnRecord("webchat", "e2", "c1", 2, {**state, "n": 3}, said),  # redelivered: its stored reply
         TurnRecord("webchat", "e3", "c1", 1, state, said),  # stale version: a conflict
@@ -49,7 +49,8 @@ def turns() -> list[TurnRecord]:
         TurnRecord(
             "webchat", "e5", "c2", 0, {"step": "start"}, [], transcript=TRANSCRIPT
         ),  # c2's telegram contact stays
-        TurnRecord("telegram", "e1", "c3", 0, state, said),  # the same event id on another channel
+        # the same event id on another channel
+        TurnRecord("telegram", "e1", "c3", 0, state, said, response_text=encoded(said)),
         TurnRecord("webchat", "e6", "c1", 2, {**state, "n": 4, "big": 2**70}, said),  # beyond orjson
         # e3's conflict kept nothing
         TurnRecord("webchat", "e3", "c1", 3, {**state, "n": 5}, said, transcript=TRANSCRIPT * 3),

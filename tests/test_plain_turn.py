@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import insert
 
 from storage.database import utcnow
+from storage.engine import json_list, json_text
 from storage.plainturn import is_plain
 from storage.records import CommitResult, TurnRecord
 from storage.repository import Storage
@@ -32,6 +33,12 @@ def sample() -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return state, said
 
 
+def encoded(said: list[dict[str, Any]]) -> str:
+    """The replies as the pipeline hands them over besides the list: each encoded once (`json_text`), then
+    joined (`json_list`). The fixed SQL stores that text; SQLAlchemy encodes the list: the rows must match."""
+    return json_list(map(json_text, said))
+
+
 # A web chat turn's messages (bot.shared.transcript): a row a turn, none for other channels
 TRANSCRIPT = '{"text":"رپورٹ بھیج دی گئی","kind":"text","buttons":[]}\n'
 
@@ -39,12 +46,13 @@ TRANSCRIPT = '{"text":"رپورٹ بھیج دی گئی","kind":"text","buttons":
 def turns() -> list[TurnRecord]:
     state, said = sample()
     return [
-        TurnRecord("webchat", "e1", "c1", 0, state, said, transcript=TRANSCRIPT),
+        TurnRecord("webchat", "e1", "c1", 0, state, said, transcript=TRANSCRIPT, response_text=encoded(said)),
         TurnRecord("webchat", "e2", "c1", 1, {**state, "n": 2}, said, transcript=TRANSCRIPT * 2),
         TurnRecord("webchat", "e2", "c1", 2, {**state, "n": 3}, said),  # redelivered: its stored reply
         TurnRecord("webchat", "e3", "c1", 1, state, said),  # stale version: a conflict
         TurnRecord("webchat", "e4", "c2", 0, {"step": "start"}, [], transcript=TRANSCRIPT),
-        TurnRecord("telegram", "e1", "c3", 0, state, said),  # the same event id on another channel
+        # the same event id on another channel
+        TurnRecord("telegram", "e1", "c3", 0, state, said, response_text=encoded(said)),
         TurnRecord("webchat", "e5", "c1", 2, {**state, "n": 4}, said, transcript=TRANSCRIPT * 3),
     ]
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy.engine import Connection
 
@@ -20,11 +20,18 @@ from bot.shared import transcript
 from bot.shared.config import Settings
 from storage import migrate
 from storage.database import utcnow
+from storage.engine import json_list, json_text, json_value
 from storage.records import CommitStatus, TurnRecord
 from storage.repository import Storage
 from storage.safety import Safety
 from storage.schema import conversations
 from storage.transcripts import KEEP_TURNS
+
+
+def turn(pressed: str | None, replies: list[dict[str, Any]]) -> str:
+    """`transcript.turn` of replies as the pipeline hands them over: each encoded by `json_text`."""
+    return transcript.turn(pressed, map(json_text, replies))
+
 
 texts = st.text(st.characters(codec="utf-8") | st.sampled_from(["\n", "\u2028", "\u2029", "\x85", "\r"]))
 buttons = st.lists(st.fixed_dictionaries({"id": st.text(max_size=8), "label": texts}), max_size=3)
@@ -57,13 +64,13 @@ def test_the_last_messages_are_those_the_whole_list_cut_to_its_end_kept(
         if label is not None:
             everything.append({"text": label, "kind": "citizen", "buttons": []})
         everything.extend(replies)
-        rows.append(transcript.turn(choice, replies))
+        rows.append(turn(choice, replies))
         assert transcript.messages(rows, keep) == everything[-keep:]
 
 
 def test_a_button_whose_offer_is_not_among_the_rows_is_left_out() -> None:
     offer = {"text": "Menu", "kind": "text", "buttons": [{"id": "menu:report", "label": "Report"}]}
-    rows = [transcript.turn(None, [offer]), transcript.turn("menu:report", []), transcript.turn("menu:x", [])]
+    rows = [turn(None, [offer]), turn("menu:report", []), turn("menu:x", [])]
     assert transcript.messages(rows) == [offer, {"text": "Report", "kind": "citizen", "buttons": []}]
     assert transcript.messages(rows[1:]) == []  # the offering turn was cut: no label to show
     # Before migration 0022 the row held the label itself: kept as it is
@@ -71,8 +78,30 @@ def test_a_button_whose_offer_is_not_among_the_rows_is_left_out() -> None:
     assert transcript.messages([old]) == [{"text": "Report", "kind": "citizen", "buttons": []}]
 
 
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False) | texts,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.dictionaries(texts, json_values, max_size=4), max_size=4))
+def test_replies_encoded_once_are_the_text_of_the_list(replies: list[dict[str, Any]]) -> None:
+    """The pipeline encodes each reply once, for the transcript's lines and, joined, for its event's row:
+    byte for byte what encoding the list writes (what the row held before, and what SQLAlchemy writes)."""
+    assert json_list(map(json_text, replies)) == json_text(replies)
+
+
+def test_replies_beyond_orjson_still_read_back_as_given() -> None:
+    """A reply orjson refuses (a lone surrogate) is written by the standard library, alone: the joined
+    text is not the list's bytes, but it reads back as the same list."""
+    replies = [{"text": "a\ud800b", "buttons": []}, {"text": "ٹھیک ہے", "buttons": []}]
+    assert json_value(json_list(map(json_text, replies))) == replies
+
+
 def test_a_lone_surrogate_is_kept_as_an_escape() -> None:
-    text = transcript.turn(None, [{"text": "a\ud800b", "kind": "text", "buttons": []}])
+    text = turn(None, [{"text": "a\ud800b", "kind": "text", "buttons": []}])
     assert text.isascii()
     assert transcript.messages([text]) == [{"text": "a\ud800b", "kind": "text", "buttons": []}]
 
@@ -116,7 +145,7 @@ async def test_a_web_chat_turn_keeps_its_own_messages_in_a_row(settings: Setting
 
 
 def said_at(n: int) -> str:
-    return transcript.turn(None, [{"text": f"reply {n}", "kind": "text", "buttons": []}])
+    return turn(None, [{"text": f"reply {n}", "kind": "text", "buttons": []}])
 
 
 async def test_a_long_conversation_keeps_its_last_turns_rows_whatever_path_its_turns_take(
@@ -126,7 +155,7 @@ async def test_a_long_conversation_keeps_its_last_turns_rows_whatever_path_its_t
     subscribed and stopped) add their row alike; a conflict or a repeated event adds none."""
     for n in range(1, 41):
         plain = n % 7 != 0
-        turn = TurnRecord(
+        record = TurnRecord(
             "webchat",
             f"e{n}",
             "c1",
@@ -137,7 +166,7 @@ async def test_a_long_conversation_keeps_its_last_turns_rows_whatever_path_its_t
             subscribe=None if plain or n % 2 else "en",
             unsubscribe=not plain and bool(n % 2),
         )
-        assert (await storage.commit_turn(turn)).status is CommitStatus.OK
+        assert (await storage.commit_turn(record)).status is CommitStatus.OK
     stale = TurnRecord("webchat", "e41", "c1", 39, {"step": "start"}, [], transcript=said_at(41))
     again = TurnRecord("webchat", "e40", "c1", 40, {"step": "start"}, [], transcript=said_at(41))
     assert (await storage.commit_turn(stale)).status is CommitStatus.CONFLICT
@@ -225,10 +254,10 @@ async def test_migration_0022_moves_the_column_into_rows_and_back(storage: Stora
     await migrate_to(storage, "head")
     assert await kept_rows(storage, "a") == [(7, column)] and await kept_rows(storage, "b") == []
     # The next turns add rows of their own; a pressed button is kept by its id, named when read
-    later = [transcript.turn("menu:learn", [offer]), said_at(9)]
+    later = [turn("menu:learn", [offer]), said_at(9)]
     for n, said in enumerate(later, start=7):
-        turn = TurnRecord("webchat", f"e{n}", "a", n, {}, [], transcript=said)
-        assert (await storage.commit_turn(turn)).status is CommitStatus.OK
+        record = TurnRecord("webchat", f"e{n}", "a", n, {}, [], transcript=said)
+        assert (await storage.commit_turn(record)).status is CommitStatus.OK
     expected = transcript.messages([column, *later])
     assert expected[-3:-1] == [{"text": "جانیے", "kind": "citizen", "buttons": []}, offer]
     await migrate_to(storage, "0021")

@@ -29,12 +29,12 @@ def line(message: Mapping[str, Any]) -> str:
     return json_text(message) + "\n"
 
 
-def turn(pressed: str | None, replies: Iterable[Mapping[str, Any]]) -> str:
+def turn(pressed: str | None, replies: Iterable[str]) -> str:
     """A turn's messages as lines: the button pressed (its id: `pressed`, None for typed text), then the
-    bot's replies."""
-    said = [line({"kind": "citizen", "choice": pressed})] if pressed is not None else []
-    said.extend(line(m) for m in replies)
-    return "".join(said)
+    bot's replies, each as `json_text` wrote it (the pipeline encodes a turn's replies once, for its
+    event's row and for these lines)."""
+    said = line({"kind": "citizen", "choice": pressed}) if pressed is not None else ""
+    return said + "".join(f"{m}\n" for m in replies)
 
 
 def messages(turns: Iterable[str], keep: int = MAX_MESSAGES) -> list[dict[str, Any]]:
