@@ -1,6 +1,6 @@
 """Instructions a turn of the message path in one process, counted by valgrind's callgrind: a figure that
 repeats to 0.2% whatever else the machine is doing (16 conversations at a time; one at a time, to about
-3%: whether a group of one commits in the loop's thread or the worker's follows the COMMITs' measured
+3%: whether a group commits in the loop's thread or the worker's follows the COMMITs' measured
 time, storage.groupcommit).
 
 Usage: .venv/bin/python -m bench.instructions [--rounds 4] [--concurrency 16] [--tree PATH]

@@ -271,22 +271,26 @@ def commits_traced(storage: Storage, first_sleeps: float = 0.0) -> Traced:
 
 
 @SQLITE_ONLY
-async def test_a_group_of_one_commits_in_the_loops_thread_and_a_larger_group_in_the_worker(
+async def test_groups_commit_in_the_loops_thread_while_commits_are_quick_and_else_in_the_worker(
     storage: Storage,
 ) -> None:
+    """Quick COMMITs: a group of one and a group of three commit in the loop's thread (no hop to the
+    worker and back). Slow ones (here: any): both go to the worker."""
     group = storage.db.group
     assert group is not None
     loop_thread = threading.get_ident()
     threads = commits_traced(storage).commits
-    group.inline_below = float("inf")  # however slow this machine's disk is
-    assert (await storage.commit_turn(turn("e1", "c1"))).status is CommitStatus.OK
-    results = await asyncio.gather(*(storage.commit_turn(turn(f"g{i}", f"g{i}")) for i in range(3)))
-    assert [r.status for r in results] == [CommitStatus.OK] * 3
-    group.inline_below = 0.0  # never: a group of one goes to the worker too
-    assert (await storage.commit_turn(turn("e2", "c2"))).status is CommitStatus.OK
-    assert threads[0] == loop_thread
-    assert all(t != loop_thread for t in threads[1:]) and len(threads) == 3, threads
-    assert await storage.count("conversations") == 5
+    for quick in (True, False):
+        group.inline_below = float("inf") if quick else 0.0  # however fast or slow this machine's disk is
+        assert (await storage.commit_turn(turn(f"e{quick}", f"c{quick}"))).status is CommitStatus.OK
+        results = await asyncio.gather(
+            *(storage.commit_turn(turn(f"g{quick}{i}", f"g{quick}{i}")) for i in range(3))
+        )
+        assert [r.status for r in results] == [CommitStatus.OK] * 3
+        assert group.turns - group.groups >= 2 * (1 + (not quick))  # the three went together
+    assert len(threads) == 4, threads
+    assert threads[:2] == [loop_thread] * 2 and all(t != loop_thread for t in threads[2:]), threads
+    assert await storage.count("conversations") == 8
 
 
 @SQLITE_ONLY
