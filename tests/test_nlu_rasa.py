@@ -142,6 +142,15 @@ def test_an_emergency_rasa_calls_harmless_is_still_an_emergency(rasa: FakeRasa) 
     assert parse("hello, there is a bomb in the bazaar").intent.name == "emergency"
 
 
+def test_a_bare_command_goes_to_rasa_every_time(rasa: FakeRasa) -> None:
+    """The embedded backend keeps a bare command's parse (nlu.parser._command); Rasa's may change."""
+    parse("/start")  # kept by the embedded backend
+    configure("rasa", rasa.url)
+    parse("/start")
+    parse("/start")
+    assert rasa.seen == ["/model/parse /start"] * 2
+
+
 @pytest.mark.parametrize(
     "reply",
     [
