@@ -6,8 +6,7 @@ Usage: .venv/bin/python -m bench.turns [--turns 2000] [--concurrency 16] [--tree
 script, so the same turns measure a version before and after a change on the same machine in one sitting.
 Conversations of eight steps (language, report, a link, a category, send, a greeting, Learn, a question)
 run `--concurrency` at a time; the process's CPU time over the measured turns (after a warm-up) is divided
-by the turns. With the turn writer of issue 23 it also prints turns per committed group and the CPU of
-the writer's thread a turn (where a report turn's statements run).
+by the turns. With the turn writer of issue 23 it also prints turns per committed group.
 """
 
 from __future__ import annotations
@@ -105,7 +104,6 @@ async def measure(turns: int, concurrency: int) -> None:
     settle()
     group: Any = getattr(storage.db, "group", None)
     groups_before, turns_before = (group.groups, group.turns) if group is not None else (0, 0)
-    writer_before = getattr(group, "cpu", 0.0)
     cpu, wall = time.process_time(), time.perf_counter()
     await asyncio.gather(*(citizen(u, rounds) for u in range(10, 10 + concurrency)))
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
@@ -114,8 +112,6 @@ async def measure(turns: int, concurrency: int) -> None:
     line += f", {done / wall:.0f} turns/s"
     if group is not None and group.groups > groups_before:
         line += f", {(group.turns - turns_before) / (group.groups - groups_before):.1f} turns a group"
-    if hasattr(group, "cpu"):  # the turn writer's thread, part of the CPU above (a report turn's most)
-        line += f", writer thread {1000 * (group.cpu - writer_before) / done:.3f} ms a turn"
     print(line)
     await storage.close()
 

@@ -99,7 +99,6 @@ class GroupWriter:
         self.commit_seconds = 0.0  # the groups' COMMITs, wall time, a moving average (WEIGHT)
         # Turns that arrive while a group is in the thread wait for the next group (storage.batching).
         self.batcher: Batcher[tuple[Work[Any] | RawWork[Any], bool], Any] = Batcher(self._group)
-        self.cpu = 0.0  # seconds of CPU the writer's thread spent on groups: bench.turns prints it a turn
         self._held: Connection | None = None
         self._since_checkpoint = 0  # turns committed since the last checkpoint was asked
         self.checkpoint_every = CHECKPOINT_EVERY  # turns, adjusted by each checkpoint
@@ -152,7 +151,6 @@ class GroupWriter:
 
     async def _group(self, works: list[tuple[Work[Any] | RawWork[Any], bool]]) -> list[Any]:
         async with self.lock:
-            started = time.thread_time()
             try:
                 sync = self._begin_at_once()
                 if sync is None:  # another process is writing: wait for its lock where nothing else waits
@@ -164,8 +162,6 @@ class GroupWriter:
                     raise
             except (DBAPIError, OSError, sqlite3.Error) as exc:
                 return [Unavailable(type(exc).__name__) for _ in works]
-            finally:
-                self.cpu += time.thread_time() - started
             self._since_checkpoint += len(works)
             if self._since_checkpoint >= self.checkpoint_every:
                 self._since_checkpoint = 0
@@ -192,7 +188,6 @@ class GroupWriter:
         """The group's COMMIT (its fsync), in the worker thread or, while COMMITs are quick, the loop's;
         then, when asked (only ever in the worker), a PASSIVE checkpoint. Every turn Unavailable when the
         COMMIT fails (nothing of the group was kept)."""
-        started = time.thread_time()
         try:
             began = time.perf_counter()
             _finish(sync)
@@ -203,8 +198,6 @@ class GroupWriter:
         except (DBAPIError, OSError, sqlite3.Error) as exc:
             self.release()
             return [Unavailable(type(exc).__name__) for _ in outcomes]
-        finally:
-            self.cpu += time.thread_time() - started
         return outcomes
 
     def _checkpoint(self, db: sqlite3.Connection) -> None:
@@ -221,7 +214,6 @@ class GroupWriter:
         """In the worker thread, the whole group: BEGIN IMMEDIATE (waiting for another process's write
         lock as long as SQLite's busy timeout allows), the turns, COMMIT. Each turn's result or exception;
         every turn Unavailable when the group could not begin or commit."""
-        started = time.thread_time()
         try:
             sync = self.connection()
             db = _driver(sync)
@@ -238,8 +230,6 @@ class GroupWriter:
         except BaseException:
             self.release()
             raise
-        finally:
-            self.cpu += time.thread_time() - started
         return outcomes
 
     @staticmethod
