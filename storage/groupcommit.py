@@ -25,7 +25,7 @@ twice) cost about 100 microseconds of CPU a message at 100 messages a second, wh
 one, more than the loop loses by waiting for a quick fsync itself, which is what the floor app does
 (bench.pipeline). Under load it cost as much: with 32 clients back to back the groups held 1.3 turns on
 average (the worker's thread switched 1.5 times a message), and committing them in the loop's thread
-took server CPU a message from 0.55-0.62 ms to 0.45-0.54 ms with as many messages answered
+took server CPU a message from 0.55-0.62 ms to 0.45-0.54 ms with about as many messages answered
 (bench.threads, issue 23's ninth sitting): the messages that arrive while the loop waits for the disk
 are read together afterwards, and their turns make the next group. A message arriving meanwhile waits
 that long at most. A disk whose COMMITs slow down (the average is kept of every group's) sends every
