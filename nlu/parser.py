@@ -397,7 +397,7 @@ def parse(text: str, fallback_language: str = "en") -> Parse:
     try:
         if not text and not _rasa_url():
             return _nothing(fallback_language)
-        if text[0] == "/" and _BARE_COMMAND.fullmatch(text) and not _rasa_url():
+        if text.startswith("/") and _BARE_COMMAND.fullmatch(text) and not _rasa_url():
             return _command(text, fallback_language)
         prepared = prepare(text)
         ranking = None
@@ -416,7 +416,7 @@ async def aparse(text: str, fallback_language: str = "en") -> Parse:
     try:
         if not text and not _rasa_url():
             return _nothing(fallback_language)
-        if text[0] == "/" and _BARE_COMMAND.fullmatch(text) and not _rasa_url():
+        if text.startswith("/") and _BARE_COMMAND.fullmatch(text) and not _rasa_url():
             return _command(text, fallback_language)
         prepared = prepare(text)
         ranking = None

@@ -7,6 +7,7 @@ top; a slow, failing or absent server falls back to the embedded model.
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import threading
 import time
@@ -142,13 +143,17 @@ def test_an_emergency_rasa_calls_harmless_is_still_an_emergency(rasa: FakeRasa) 
     assert parse("hello, there is a bomb in the bazaar").intent.name == "emergency"
 
 
-def test_a_bare_command_goes_to_rasa_every_time(rasa: FakeRasa) -> None:
-    """The embedded backend keeps a bare command's parse (nlu.parser._command); Rasa's may change."""
+def test_a_bare_command_goes_to_rasa_every_time(rasa: FakeRasa, caplog: pytest.LogCaptureFixture) -> None:
+    """The embedded backend keeps a bare command's parse (nlu.parser._command); Rasa's may change. An empty
+    message (a button press) still goes to Rasa too, and parses without a failure."""
     parse("/start")  # kept by the embedded backend
     configure("rasa", rasa.url)
     parse("/start")
     parse("/start")
     assert rasa.seen == ["/model/parse /start"] * 2
+    with caplog.at_level(logging.ERROR):
+        parse("")
+    assert "nlu_parse_failed" not in caplog.text
 
 
 @pytest.mark.parametrize(
