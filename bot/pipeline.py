@@ -232,7 +232,9 @@ class Pipeline:
                     response=response,
                     response_text=json_list(encoded),
                     followup=_followup_reply(context, outcome.effects),
-                    transcript=transcript.turn(pressed, encoded) if inbound.channel in self.recent else None,
+                    transcript=transcript.turn(pressed, encoded, _wrote(inbound))
+                    if inbound.channel in self.recent
+                    else None,
                     # Nine turns in ten have no effect: nothing to look for among them
                     **(self._effected(outcome.effects, conversation, inbound) if outcome.effects else {}),
                 )
@@ -458,6 +460,12 @@ class Pipeline:
             else None
             for code in codes
         }
+
+
+def _wrote(inbound: Inbound) -> bool:
+    """The citizen wrote or sent something (not a button; not a slash command, which the web chat page
+    sends by itself when it opens): their transcript says so, without what."""
+    return inbound.choice is None and not (inbound.text or "").startswith("/")
 
 
 def _followup_reply(context: Context, effects: tuple[Effect, ...]) -> FollowupReply | None:

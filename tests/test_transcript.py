@@ -100,6 +100,16 @@ def test_replies_beyond_orjson_still_read_back_as_given() -> None:
     assert json_value(json_list(map(json_text, replies))) == replies
 
 
+def test_a_turn_where_the_citizen_wrote_says_so_first_and_never_what() -> None:
+    reply = {"text": "Thanks", "kind": "text", "buttons": []}
+    said = transcript.turn(None, [json_text(reply)], wrote=True)
+    assert said.splitlines()[0] == transcript.WROTE.strip()
+    assert transcript.messages([said]) == [{"kind": "citizen", "kept": False}, reply]
+    # a button pressed is named, never marked as written
+    pressed = transcript.line({"kind": "citizen", "choice": "menu:x"})
+    assert transcript.turn("menu:x", [], wrote=True) == pressed
+
+
 def test_a_lone_surrogate_is_kept_as_an_escape() -> None:
     text = turn(None, [{"text": "a\ud800b", "kind": "text", "buttons": []}])
     assert text.isascii()
@@ -133,13 +143,16 @@ async def test_a_web_chat_turn_keeps_its_own_messages_in_a_row(settings: Setting
     conversation = pipeline.pseudonyms.of("webchat", "session-1")
     rows = await kept_rows(storage, conversation)
     assert [version for version, _ in rows] == [1, 2, 3]
+    started = await pipeline.handle(Inbound("webchat", "session-1", "e4", text="/start"))
     assert transcript.messages(await storage.transcript(conversation)) == [
+        {"kind": "citizen", "kept": False},  # "hello": that the citizen wrote, never what
         *(r.to_dict() for r in hello.replies),
         {"text": button.label, "kind": "citizen", "buttons": []},  # the button pressed: its label
         *(r.to_dict() for r in pressed.replies),
         *(r.to_dict() for r in forged.replies),
+        *(r.to_dict() for r in started.replies),  # the page sends /start by itself: no mark for it
     ]
-    assert not any("hello" in m or "0300" in m for _, m in rows)  # typed text is never kept
+    assert not any("hello" in m or "0300" in m for _, m in await kept_rows(storage, conversation))
     await pipeline.handle(Inbound("telegram", "42", "e1", text="hello"))
     assert await kept_rows(storage, pipeline.pseudonyms.of("telegram", "42")) == []
 

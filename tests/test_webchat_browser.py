@@ -191,7 +191,14 @@ async def test_a_report_reloaded_midway_in_each_language(
     assert await restored.locator("button").evaluate_all("bs => bs.map(b => b.dataset.choice)") == offered
     assert await page.locator("#log > li.msg.bot").all_inner_texts() == said  # every reply, in order
     assert await page.locator("#log > li.msg.me").count() >= 2  # the buttons pressed, by their labels
+    # where the link was typed: a muted note in the conversation's language, not the link
+    wrote = page.locator("#log > li.msg.me.unkept")
+    await expect(wrote).to_have_count(1)
+    await expect(wrote).to_have_text(catalog().text("webchat.not_kept", lang))
     await newest_buttons_in_view(page)
+    await page.screenshot(
+        path=str(shots(tmp_path_factory) / f"webchat-{lang}-reloaded-{tab.page.viewport_size['width']}.png")
+    )  # type: ignore[index]
     await no_axe_violations(page)
     await press(page, offered[0])  # the restored step still answers
     tab.watch.assert_clean()
@@ -217,6 +224,17 @@ async def test_urdu_renders_in_the_shipped_font(tab: Tab, tmp_path_factory: pyte
     assert widths[0] != widths[1] and widths[0] != widths[2], widths
     family = await page.locator("#log > li.bot").last.evaluate("el => getComputedStyle(el).fontFamily")
     assert family.startswith('"Raabta Nastaliq"')
+    # Tried at phone size: the header's Urdu words (the tagline, the safety note, "فوراً باہر نکلیں",
+    # "یہ چیٹ صاف کریں") showed ہ and ی as boxes where the device has no Urdu font: the page's own words in
+    # Urdu letters are drawn in the shipped font too, wherever they stand
+    unshipped = await page.evaluate(
+        """() => [...document.querySelectorAll('body *')]
+             .filter(el => [...el.childNodes].some(n => n.nodeType === 3 && /[\u0600-\u06ff]/.test(n.data)))
+             .filter(el => el.offsetParent !== null)
+             .filter(el => !getComputedStyle(el).fontFamily.startsWith('"Raabta Nastaliq"'))
+             .map(el => el.tagName + ': ' + el.textContent.trim().slice(0, 40))"""
+    )
+    assert unshipped == [], unshipped
     await page.screenshot(
         path=str(shots(tmp_path_factory) / f"webchat-ur-font-{tab.page.viewport_size['width']}.png")
     )  # type: ignore[index]
@@ -249,10 +267,11 @@ async def test_the_citizens_own_urdu_words_are_drawn_in_the_shipped_font_typed_a
     assert typed and typed[-1][0].startswith("اس چینل"), typed
     if lang == "ur":
         await press(page, "cat:illicit_trade")
-    await page.reload()  # typed text is never kept: what comes back is the labels of the buttons pressed
+    await page.reload()  # typed text is never kept: the labels of the buttons pressed come back, and a note
     await expect(page.locator("html")).to_have_attribute("data-ready", "1")
     restored = await citizens_urdu_bubbles(page)
-    assert len(restored) == (3 if lang == "ur" else 0), restored  # اردو, the menu's and the category's
+    # اردو, the menu's, the note where the citizen wrote (in Urdu) and the category's
+    assert len(restored) == (4 if lang == "ur" else 0), restored
     for text, said_lang, family in typed + restored:
         assert said_lang == "ur" and family.startswith('"Raabta Nastaliq"'), (text, said_lang, family)
     await page.screenshot(

@@ -80,11 +80,13 @@ async def test_a_reload_mid_report_gets_the_messages_and_the_current_buttons_bac
     assert history["lang"] == lang
     assert history["messages"][-len(asked) :] == asked
     assert history["buttons"] == asked[-1]["buttons"]
-    pressed = [m["text"] for m in history["messages"] if m["kind"] == "citizen"]
-    assert pressed[-1] == catalog().text("buttons.menu_report", lang)  # a button pressed: its label
-    assert all(
-        "t.me/some_bad_channel" not in m["text"] for m in history["messages"] if m["kind"] == "citizen"
-    )
+    mine = [m for m in history["messages"] if m["kind"] == "citizen"]
+    # the button pressed by its label; where the citizen wrote the link, a note in their language, not it
+    assert mine[-2]["text"] == catalog().text("buttons.menu_report", lang) and "kept" not in mine[-2]
+    wrote = {"text": catalog().text("webchat.not_kept", lang), "lang": "", "kind": "citizen", "kept": False}
+    assert mine[-1] == {**wrote, "buttons": []}
+    assert history["messages"][-len(asked) - 1] == mine[-1]  # where it was written: before the answer
+    assert all("t.me/some_bad_channel" not in m["text"] for m in mine)
     # the restored buttons still work where the chat left off
     await chat.press(asked[-1]["buttons"][0]["id"])
     assert (await client.get(HISTORY, params={"session": chat.session})).json()["buttons"] == [

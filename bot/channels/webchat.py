@@ -132,8 +132,12 @@ def message(reply: Reply) -> dict[str, Any]:
     return data
 
 
-def stored_message(data: object) -> dict[str, Any] | None:
-    """A message of the conversation's transcript (bot.shared.transcript), as the API shows it."""
+def stored_message(data: object, wrote: str = "") -> dict[str, Any] | None:
+    """A message of the conversation's transcript (bot.shared.transcript), as the API shows it. What the
+    citizen wrote was not kept: `wrote` says so in the conversation's language (`kept` false: the page
+    shows it muted), in the place where they wrote it."""
+    if isinstance(data, dict) and data.get("kind") == "citizen" and data.get("kept") is False:
+        return {"text": wrote, "lang": "", "kind": "citizen", "kept": False, "buttons": []} if wrote else None
     if not isinstance(data, dict) or not isinstance(data.get("text"), str):
         return None
     if data.get("kind") == "citizen":  # a button the citizen pressed, by its label
@@ -295,13 +299,15 @@ def routes(
         conversation = pipeline.pseudonyms.of(CHANNEL, session)
         stored = await pipeline.storage.load_conversation(conversation)
         state = State.from_dict(stored.state)
+        lang = state.lang if state.lang in LANGUAGES else None
+        wrote = pipeline.texts.text("webchat.not_kept", lang or "en")
         found = [
-            stored_message(m) for m in transcript.messages(await pipeline.storage.transcript(conversation))
+            stored_message(m, wrote)
+            for m in transcript.messages(await pipeline.storage.transcript(conversation))
         ]
         messages = [m for m in found if m is not None]
         last = next((m for m in reversed(messages) if m["kind"] != "citizen"), None)
         offered = last["buttons"] if last and [b["id"] for b in last["buttons"]] == state.offered else []
-        lang = state.lang if state.lang in LANGUAGES else None
         return JSONBody(
             {"lang": lang, "messages": messages, "buttons": offered}, headers={"Cache-Control": "no-store"}
         )

@@ -29,11 +29,16 @@ def line(message: Mapping[str, Any]) -> str:
     return json_text(message) + "\n"
 
 
-def turn(pressed: str | None, replies: Iterable[str]) -> str:
-    """A turn's messages as lines: the button pressed (its id: `pressed`, None for typed text), then the
-    bot's replies, each as `json_text` wrote it (the pipeline encodes a turn's replies once, for its
-    event's row and for these lines)."""
-    said = line({"kind": "citizen", "choice": pressed}) if pressed is not None else ""
+# What a citizen wrote (or sent: a screenshot) stands in the transcript as this line alone: a reloaded page
+# shows that they said something there, never what (the web chat's `webchat.not_kept`)
+WROTE = '{"kind":"citizen","kept":false}\n'
+
+
+def turn(pressed: str | None, replies: Iterable[str], wrote: bool = False) -> str:
+    """A turn's messages as lines: the button pressed (its id: `pressed`, None for typed text) or, when
+    the citizen `wrote`, WROTE; then the bot's replies, each as `json_text` wrote it (the pipeline encodes
+    a turn's replies once, for its event's row and for these lines)."""
+    said = line({"kind": "citizen", "choice": pressed}) if pressed is not None else WROTE if wrote else ""
     return said + "".join(f"{m}\n" for m in replies)
 
 
@@ -41,7 +46,8 @@ def messages(turns: Iterable[str], keep: int = MAX_MESSAGES) -> list[dict[str, A
     """The last `keep` messages of `turns` (each turn's lines, oldest turn first), oldest first. A pressed
     button is named by the label of the newest earlier message that offered its id, and left out when no
     kept message did (its message was cut); a line that is not a JSON object is skipped. A line of a
-    transcript from before migration 0022 holds the label itself, and is kept as it is."""
+    transcript from before migration 0022 holds the label itself, and is kept as it is; so is WROTE, for
+    the page to say in its own words."""
     found: list[dict[str, Any]] = []
     for text in turns:
         for said in text.split("\n"):  # not splitlines: a reply may hold U+2028, which it splits at

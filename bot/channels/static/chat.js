@@ -180,7 +180,7 @@
     disableOldButtons();
     var row = null;
     messages.forEach(function (m) {
-      if (m.kind === "citizen") { bubble(m.text, "me"); return; }
+      if (m.kind === "citizen") { bubble(m.text, "me", null, m.kept === false ? "unkept" : ""); return; }
       bubble(m.text, "bot", m.lang, m.kind);
       if (m.calls && m.calls.length) { callRow(m); }  // tap-to-call: the phone's dialler opens
       if (!restoring && m.buttons && m.buttons.length) { row = buttonRow(m.buttons, m.lang); }
