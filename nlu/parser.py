@@ -355,50 +355,43 @@ def _rasa_url() -> str | None:
     return _backend.rasa_url if _backend.name == "rasa" else None
 
 
-_NOTHING: dict[str, Parse] = {}
-
-
-def _nothing(fallback_language: str) -> Parse:
-    """The parse of an empty message (a button press, a photo without a caption), computed once per
-    fallback language: it is the same every time, and a button press is a third of all messages."""
-    found = _NOTHING.get(fallback_language)
-    if found is None:
-        prepared = prepare("")
-        found = _NOTHING[fallback_language] = _result(prepared, _embedded(prepared), fallback_language)
-    return found
-
-
 # A bare slash command: "/start" (Telegram's Start button, a new tab of the web chat), "/help" from the
 # menu, "/start@raabta_bot" in a group. A name and nothing else: it parses the same every time.
 _BARE_COMMAND = re.compile(r"/[A-Za-z][A-Za-z0-9_]{0,31}(?:@[A-Za-z0-9_]{1,32})?")
-COMMANDS_KEPT = 64  # anyone can type a new command: the kept parses are dropped when this many are kept
-_COMMANDS: dict[tuple[str, str], tuple[trained.Model, Parse]] = {}
+KEPT_PARSES = 64  # anyone can type a new command: the kept parses are dropped when this many are kept
+_KEPT: dict[tuple[str, str], tuple[trained.Model, Parse]] = {}
 
 
-def _command(text: str, fallback_language: str) -> Parse:
-    """The parse of a bare slash command, made once per model and fallback language, as `_nothing` is
-    for an empty message: a conversation begins with one (/start), about one message in ten of
-    bench.loadgen's mix, and a parse costs 30 to 50 microseconds (the model's rows read afresh from
-    memory). No one's words are kept: the pattern admits a command's name alone."""
+def _kept(text: str, fallback_language: str) -> Parse:
+    """The parse of a message that parses the same every time, made once per model and fallback language:
+    an empty one (a button press, a photo without a caption: a third of all messages) or a bare slash
+    command (a conversation begins with /start: about one message in ten of bench.loadgen's mix). A parse
+    costs 30 to 50 microseconds (the model's rows read afresh from memory). No one's words are kept: the
+    callers admit the empty text and a command's name alone."""
     model = trained.get()
-    kept = _COMMANDS.get((text, fallback_language))
+    kept = _KEPT.get((text, fallback_language))
     if kept is not None and kept[0] is model:
         return kept[1]
     prepared = prepare(text)
     found = _result(prepared, _embedded(prepared), fallback_language)
-    if len(_COMMANDS) >= COMMANDS_KEPT:
-        _COMMANDS.clear()
-    _COMMANDS[text, fallback_language] = (model, found)
+    if len(_KEPT) >= KEPT_PARSES:
+        _KEPT.clear()
+    _KEPT[text, fallback_language] = (model, found)
     return found
+
+
+def _fixed(text: str) -> bool:
+    """Whether `text` parses the same every time (`_kept`): empty, or a bare command, on the embedded
+    backend (Rasa's answer may change)."""
+    bare = not text or (text.startswith("/") and _BARE_COMMAND.fullmatch(text) is not None)
+    return bare and not _rasa_url()
 
 
 def parse(text: str, fallback_language: str = "en") -> Parse:
     """Understand one message. Never raises; an empty or letterless text is `out_of_scope`."""
     try:
-        if not text and not _rasa_url():
-            return _nothing(fallback_language)
-        if text.startswith("/") and _BARE_COMMAND.fullmatch(text) and not _rasa_url():
-            return _command(text, fallback_language)
+        if _fixed(text):
+            return _kept(text, fallback_language)
         prepared = prepare(text)
         ranking = None
         url = _rasa_url()
@@ -414,10 +407,8 @@ def parse(text: str, fallback_language: str = "en") -> Parse:
 async def aparse(text: str, fallback_language: str = "en") -> Parse:
     """`parse` for async callers: with the Rasa backend the HTTP call is awaited, not blocking."""
     try:
-        if not text and not _rasa_url():
-            return _nothing(fallback_language)
-        if text.startswith("/") and _BARE_COMMAND.fullmatch(text) and not _rasa_url():
-            return _command(text, fallback_language)
+        if _fixed(text):
+            return _kept(text, fallback_language)
         prepared = prepare(text)
         ranking = None
         url = _rasa_url()

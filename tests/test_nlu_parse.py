@@ -412,7 +412,7 @@ def test_a_platform_named_with_a_dotted_capital_i_is_understood(text: str, platf
 async def test_a_bare_command_is_parsed_once_and_the_same_as_afresh(text: str) -> None:
     """A bare slash command's parse is kept (a conversation begins with /start): the kept one is the one a
     fresh parse makes, for `parse` and `aparse` alike, and per fallback language."""
-    parser._COMMANDS.clear()
+    parser._KEPT.clear()
     first = parse(text)
     assert parse(text) is first and await aparse(text) is first
     assert parse(text, "ur") is not first and parse(text, "ur").language in (first.language, "ur")
@@ -423,17 +423,17 @@ async def test_a_bare_command_is_parsed_once_and_the_same_as_afresh(text: str) -
 @pytest.mark.parametrize("text", ["/start now", "/start 0300-1234567", "/", "/1", "/start\n", " /start"])
 def test_a_command_with_more_than_its_name_is_parsed_every_time(text: str) -> None:
     """Words after a command may be anyone's (a number, a name): nothing of such a message is kept."""
-    parser._COMMANDS.clear()
+    parser._KEPT.clear()
     assert parse(text) == parse(text)
-    assert parser._COMMANDS == {}
+    assert parser._KEPT == {}
 
 
 def test_the_kept_commands_are_bounded_and_follow_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    parser._COMMANDS.clear()
-    for n in range(parser.COMMANDS_KEPT * 3):
+    parser._KEPT.clear()
+    for n in range(parser.KEPT_PARSES * 3):
         parse(f"/made_up_{n}")
-        assert len(parser._COMMANDS) <= parser.COMMANDS_KEPT
+        assert len(parser._KEPT) <= parser.KEPT_PARSES
     kept = parse("/start")
     retrained = dataclasses.replace(trained.get())  # another model: what was kept is not its parse
     monkeypatch.setattr(trained, "_model", retrained)
-    assert parse("/start") is not kept and parser._COMMANDS["/start", "en"][0] is retrained
+    assert parse("/start") is not kept and parser._KEPT["/start", "en"][0] is retrained

@@ -144,7 +144,7 @@ def test_an_emergency_rasa_calls_harmless_is_still_an_emergency(rasa: FakeRasa) 
 
 
 def test_a_bare_command_goes_to_rasa_every_time(rasa: FakeRasa, caplog: pytest.LogCaptureFixture) -> None:
-    """The embedded backend keeps a bare command's parse (nlu.parser._command); Rasa's may change. An empty
+    """The embedded backend keeps a bare command's parse (nlu.parser._kept); Rasa's may change. An empty
     message (a button press) still goes to Rasa too, and parses without a failure."""
     parse("/start")  # kept by the embedded backend
     configure("rasa", rasa.url)
